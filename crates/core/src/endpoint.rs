@@ -1,0 +1,107 @@
+//! Named webhook endpoints (`POST /hooks/{name}`) and their secrets.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Who signs deliveries to an endpoint. Only Appcircle for now; GitHub Actions would be one
+/// more variant with its own header and verifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Appcircle,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Appcircle => "appcircle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Provider> {
+        match s {
+            "appcircle" => Ok(Provider::Appcircle),
+            other => Err(Error::Invalid(format!("unknown provider `{other}`"))),
+        }
+    }
+}
+
+/// Longest endpoint name; it becomes a URL path segment.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Endpoint names are URL path segments: letters, digits, `-`, `_`, `.`, not starting with a dot.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if name.is_empty() || name.len() > MAX_NAME_LEN || !ok_chars || name.starts_with('.') {
+        return Err(Error::Invalid(format!(
+            "invalid endpoint name `{name}`: use 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.', not starting with '.'"
+        )));
+    }
+    Ok(())
+}
+
+/// Secrets shorter than this are refused: HMAC with a guessable key proves nothing.
+pub const MIN_SECRET_LEN: usize = 8;
+/// Appcircle's secret field is free text; keep ours to something a form will take.
+pub const MAX_SECRET_LEN: usize = 256;
+
+pub fn validate_secret(secret: &str) -> Result<()> {
+    if secret.len() < MIN_SECRET_LEN || secret.len() > MAX_SECRET_LEN {
+        return Err(Error::Invalid(format!(
+            "a secret must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} bytes long"
+        )));
+    }
+    if secret.chars().any(char::is_control) || secret.trim() != secret {
+        return Err(Error::Invalid(
+            "a secret may not contain control characters or surrounding spaces".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// 32 bytes from the OS's CSPRNG as 64 hex digits: easy to paste, 256 bits strong.
+pub fn generate_secret() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Invalid(format!("the OS random source failed: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["ci", "my-app_ios.v2", "A", &"x".repeat(MAX_NAME_LEN)] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "a/b",
+            "a b",
+            "é",
+            "..",
+            &"x".repeat(MAX_NAME_LEN + 1),
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets() {
+        assert!(validate_secret("short").is_err());
+        assert!(validate_secret(" padded-secret ").is_err());
+        assert!(validate_secret("line\nbreak-secret").is_err());
+        assert!(validate_secret("a perfectly fine secret").is_ok());
+        let a = generate_secret().expect("random");
+        let b = generate_secret().expect("random");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert!(validate_secret(&a).is_ok());
+    }
+}

@@ -1,0 +1,143 @@
+//! The gate: one answer to "is everything green?", and the streams behind it.
+//!
+//! A stream is a build profile and branch, or a profile in Testing Distribution, Publish to
+//! Stores or Enterprise App Store. Its state is its latest finished outcome (by the
+//! delivery's own timestamp). The gate fails if any stream fails, passes if every stream
+//! with an outcome passes, and is unknown when nothing has finished yet.
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{Outcome, Scope};
+use crate::store::StreamRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateState {
+    Passing,
+    Failing,
+    Unknown,
+}
+
+impl GateState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateState::Passing => "passing",
+            GateState::Failing => "failing",
+            GateState::Unknown => "unknown",
+        }
+    }
+
+    /// `gatehouse status` exits with this, so scripts can use it as a release gate.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            GateState::Passing => 0,
+            GateState::Failing => 1,
+            GateState::Unknown => 2,
+        }
+    }
+}
+
+/// One stream as the gate sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stream {
+    pub scope: Scope,
+    pub state: GateState,
+    pub profile_id: Option<String>,
+    pub profile_name: Option<String>,
+    pub branch_id: Option<String>,
+    pub branch_name: Option<String>,
+    /// The latest finished outcome.
+    pub outcome: Option<Outcome>,
+    pub rejected: bool,
+    pub running: bool,
+    pub running_since: Option<String>,
+    pub event_id: Option<i64>,
+    pub title: Option<String>,
+    pub message: Option<String>,
+    pub occurred_at: Option<String>,
+    pub duration_ms: Option<i64>,
+}
+
+/// The overall answer with everything it was computed from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gate {
+    pub state: GateState,
+    /// Some build is running in the streams considered.
+    pub running: bool,
+    pub streams: Vec<Stream>,
+}
+
+impl Gate {
+    /// The streams that make the gate red.
+    pub fn failing(&self) -> impl Iterator<Item = &Stream> {
+        self.streams
+            .iter()
+            .filter(|s| s.state == GateState::Failing)
+    }
+}
+
+/// Narrows the gate to one profile and/or branch, each matched by id or name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GateFilter {
+    pub profile: Option<String>,
+    pub branch: Option<String>,
+}
+
+fn matches(wanted: &Option<String>, id: &Option<String>, name: &Option<String>) -> bool {
+    let Some(wanted) = wanted else { return true };
+    id.as_deref() == Some(wanted.as_str())
+        || name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(wanted))
+}
+
+pub fn evaluate(rows: Vec<StreamRow>, filter: &GateFilter) -> Gate {
+    let streams: Vec<Stream> = rows
+        .into_iter()
+        .filter(|r| matches(&filter.profile, &r.profile_id, &r.profile_name))
+        .filter(|r| {
+            filter.branch.is_none()
+                || (r.scope == Scope::Build
+                    && matches(&filter.branch, &r.branch_id, &r.branch_name))
+        })
+        .map(stream)
+        .collect();
+    let state = if streams.iter().any(|s| s.state == GateState::Failing) {
+        GateState::Failing
+    } else if streams.iter().any(|s| s.state == GateState::Passing) {
+        GateState::Passing
+    } else {
+        GateState::Unknown
+    };
+    Gate {
+        state,
+        running: streams.iter().any(|s| s.running),
+        streams,
+    }
+}
+
+fn stream(row: StreamRow) -> Stream {
+    let last = row.last_finished;
+    let state = match &last {
+        None => GateState::Unknown,
+        Some(e) if e.outcome.is_failing() || e.rejected => GateState::Failing,
+        Some(_) => GateState::Passing,
+    };
+    Stream {
+        scope: row.scope,
+        state,
+        profile_id: row.profile_id,
+        profile_name: row.profile_name,
+        branch_id: row.branch_id,
+        branch_name: row.branch_name,
+        outcome: last.as_ref().map(|e| e.outcome),
+        rejected: last.as_ref().is_some_and(|e| e.rejected),
+        running: row.running_since.is_some(),
+        running_since: row.running_since,
+        event_id: last.as_ref().map(|e| e.id),
+        title: last.as_ref().and_then(|e| e.title.clone()),
+        message: last.as_ref().and_then(|e| e.message.clone()),
+        occurred_at: last.as_ref().map(|e| e.occurred_at.clone()),
+        duration_ms: last.as_ref().and_then(|e| e.duration_ms),
+    }
+}

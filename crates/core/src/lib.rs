@@ -1,0 +1,21 @@
+//! Gatehouse's core: everything that needs no window.
+//!
+//! Data flows one way: an HTTP request reaches the [`listener`], its signature is checked
+//! ([`signature`]), its body parsed ([`envelope`]) and classified ([`classify`]), then the
+//! [`store`]'s single writer records it and broadcasts a [`store::Notice`] to whoever listens
+//! (the CLI's log, the desktop shell's window, tray and notifier). [`gate`] turns what is
+//! stored into one passing/failing answer.
+
+pub mod classify;
+pub mod endpoint;
+pub mod envelope;
+pub mod error;
+pub mod gate;
+pub mod ingest;
+pub mod listener;
+pub mod samples;
+pub mod signature;
+pub mod store;
+pub mod time;
+
+pub use error::{Error, Result};

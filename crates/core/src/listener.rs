@@ -1,0 +1,353 @@
+//! The HTTP listener: `POST /hooks/{name}` and `GET /healthz`.
+//!
+//! Every request to an existing endpoint is recorded with its verdict before it is answered;
+//! a 2xx goes out only after the store committed. When the store cannot commit the answer is
+//! 503 with `Retry-After`, so the sender tries again and nothing acknowledged is lost.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use chrono::{Duration, Utc};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::json;
+
+use crate::ingest::{Arrival, Judgment, REDACTED, Verdict, is_secret_header, judge};
+use crate::signature;
+use crate::store::{Recorded, Store};
+use crate::{Error, Result};
+
+/// The port `gatehouse serve` listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 8473;
+/// Bodies larger than this are refused with 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Deliveries whose timestamp is further than this from now are stale.
+pub const DEFAULT_REPLAY_WINDOW_SECS: i64 = 600;
+/// Seconds a sender is asked to wait after a 503.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// How the listener judges requests.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub replay_window: Duration,
+    pub body_limit: usize,
+    /// A body that has not fully arrived by then is dropped as incomplete.
+    pub body_timeout: std::time::Duration,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            replay_window: Duration::seconds(DEFAULT_REPLAY_WINDOW_SECS),
+            body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    store: Arc<Store>,
+    config: Arc<ListenerConfig>,
+}
+
+/// The routes, ready to serve with connect info (see [`serve`]).
+pub fn router(store: Arc<Store>, config: ListenerConfig) -> Router {
+    let shared = Shared {
+        store,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/hooks/{name}", any(hook))
+        .route("/hooks/{name}/", any(hook))
+        .fallback(no_route)
+        .with_state(shared)
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    config: ListenerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(store, config).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Why a request got no verdict of its own: the single place errors become HTTP answers.
+#[derive(Debug)]
+enum Refusal {
+    NoEndpoint(String),
+    NoRoute,
+    StoreDown(Error),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NoEndpoint(name) => reply(
+                StatusCode::NOT_FOUND,
+                json!({"status": "not_found", "error": format!("no endpoint named `{name}`")}),
+            ),
+            Refusal::NoRoute => reply(
+                StatusCode::NOT_FOUND,
+                json!({"status": "not_found", "error": "webhooks are received at /hooks/{name}"}),
+            ),
+            Refusal::StoreDown(e) => {
+                tracing::error!("store unavailable: {e}");
+                let mut r = reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"status": "unavailable", "error": "the delivery could not be stored; retry later"}),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                r
+            }
+        }
+    }
+}
+
+fn reply(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn verdict_response(r: &Recorded) -> Response {
+    let status = StatusCode::from_u16(r.verdict.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut body = json!({"status": r.verdict.as_str(), "request_id": r.request_id});
+    if let Some(id) = &r.delivery_id {
+        body["delivery_id"] = json!(id);
+    }
+    if let Some(id) = r.event_id {
+        body["event_id"] = json!(id);
+    }
+    if let Some(error) = &r.error {
+        body["error"] = json!(error);
+    }
+    let mut response = reply(status, body);
+    if r.verdict == Verdict::MethodNotAllowed {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
+}
+
+async fn healthz(State(shared): State<Shared>) -> Response {
+    reply(
+        StatusCode::OK,
+        json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "schema": crate::store::SCHEMA_VERSION,
+            "replay_window_secs": shared.config.replay_window.num_seconds(),
+            "body_limit": shared.config.body_limit,
+        }),
+    )
+}
+
+async fn no_route(method: Method, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    tracing::info!("{method} {path} 404 no_route");
+    Refusal::NoRoute.into_response()
+}
+
+async fn hook(
+    State(shared): State<Shared>,
+    Path(name): Path<String>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match handle(&shared, name, remote, request).await {
+        Ok(recorded) => {
+            tracing::info!(
+                "{method} {path} {} {} request={} delivery={} event={} {:.1}ms",
+                recorded.verdict.status_code(),
+                recorded.verdict,
+                recorded.request_id,
+                recorded.delivery_id.as_deref().unwrap_or("-"),
+                recorded
+                    .event_id
+                    .map_or("-".to_owned(), |id| id.to_string()),
+                started.elapsed().as_secs_f64() * 1000.0,
+            );
+            verdict_response(&recorded)
+        }
+        Err(refusal) => {
+            let response = refusal.into_response();
+            tracing::info!(
+                "{method} {path} {} {:.1}ms",
+                response.status().as_u16(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            response
+        }
+    }
+}
+
+async fn handle(
+    shared: &Shared,
+    name: String,
+    remote: SocketAddr,
+    request: Request,
+) -> std::result::Result<Recorded, Refusal> {
+    let received_at = Utc::now();
+    let store = shared.store.clone();
+    let lookup_name = name.clone();
+    let found = tokio::task::spawn_blocking(move || store.endpoint_secrets(&lookup_name))
+        .await
+        .map_err(|e| Refusal::StoreDown(Error::StoreUnavailable(e.to_string())))?
+        .map_err(Refusal::StoreDown)?;
+    let Some((_, secrets)) = found else {
+        shared
+            .store
+            .count_unmatched(&name, received_at)
+            .await
+            .map_err(Refusal::StoreDown)?;
+        return Err(Refusal::NoEndpoint(name));
+    };
+
+    let (parts, body) = request.into_parts();
+    let signatures: Vec<String> = parts
+        .headers
+        .get_all(signature::HEADER)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let declared_size = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut arrival = Arrival {
+        endpoint: name,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        remote_addr: Some(remote.to_string()),
+        headers: redacted(&parts.headers),
+        signature: signatures.first().cloned(),
+        body: None,
+        body_size: declared_size.unwrap_or(0),
+        received_at,
+    };
+    let limit = shared.config.body_limit;
+    let judgment = if parts.method != Method::POST {
+        Judgment::reject(
+            Verdict::MethodNotAllowed,
+            format!("{} is not accepted; use POST", parts.method),
+        )
+    } else if declared_size.is_some_and(|n| n > limit as u64) {
+        Judgment::reject(
+            Verdict::TooLarge,
+            format!(
+                "body of {} bytes is over the {limit}-byte limit",
+                arrival.body_size
+            ),
+        )
+    } else {
+        match read_body(body, limit, shared.config.body_timeout).await {
+            Ok(bytes) => {
+                let values: Vec<&str> = signatures.iter().map(String::as_str).collect();
+                let keys: Vec<&[u8]> = secrets.iter().map(|s| s.secret.as_bytes()).collect();
+                let judgment = judge(
+                    &keys,
+                    &values,
+                    &bytes,
+                    received_at,
+                    shared.config.replay_window,
+                );
+                arrival.body_size = bytes.len() as u64;
+                arrival.body = Some(bytes);
+                judgment
+            }
+            Err(BodyError::TooLarge) => {
+                arrival.body_size = arrival.body_size.max(limit as u64 + 1);
+                Judgment::reject(
+                    Verdict::TooLarge,
+                    format!("body is over the {limit}-byte limit"),
+                )
+            }
+            Err(BodyError::Incomplete(reason)) => Judgment::reject(Verdict::Incomplete, reason),
+        }
+    };
+    match shared.store.record(arrival, judgment).await {
+        Ok(recorded) => Ok(recorded),
+        Err(Error::NotFound(_)) => Err(Refusal::NoEndpoint(
+            String::from_utf8_lossy(path_name(&parts.uri)).into_owned(),
+        )),
+        Err(e) => Err(Refusal::StoreDown(e)),
+    }
+}
+
+fn path_name(uri: &axum::http::Uri) -> &[u8] {
+    uri.path()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .as_bytes()
+}
+
+enum BodyError {
+    TooLarge,
+    Incomplete(String),
+}
+
+async fn read_body(
+    body: Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> std::result::Result<Vec<u8>, BodyError> {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| {
+            BodyError::Incomplete(format!("body did not arrive within {}s", timeout.as_secs()))
+        })?;
+    match collected {
+        Ok(c) => Ok(c.to_bytes().to_vec()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BodyError::TooLarge),
+        Err(e) => Err(BodyError::Incomplete(format!(
+            "body could not be read: {e}"
+        ))),
+    }
+}
+
+/// Header pairs in arrival order, with credential-like values replaced.
+fn redacted(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if is_secret_header(name.as_str()) {
+                REDACTED.to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
+/// Binds the listener, with a message that says what to do when the port is taken.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Error::Invalid(format!(
+                "cannot listen on {addr}: the port is already in use (is another Gatehouse running? choose another with --listen)"
+            ))
+        } else {
+            Error::Invalid(format!("cannot listen on {addr}: {e}"))
+        }
+    })
+}

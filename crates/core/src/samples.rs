@@ -1,0 +1,329 @@
+//! Sample deliveries shaped like Appcircle's, for `gatehouse send --sample`, tests and
+//! benchmarks. Only `Build|BuildStart` is a documented action string; the others follow
+//! its pattern and are marked as guesses in the README. Titles are the documented ones.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    BuildStarted,
+    BuildSucceeded,
+    BuildWarning,
+    BuildFailed,
+    BuildCanceled,
+    BuildTimeout,
+    Distribution,
+    PublishSucceeded,
+    PublishRejected,
+    Enterprise,
+    CertificateExpiring,
+}
+
+impl Sample {
+    pub const ALL: [Sample; 11] = [
+        Sample::BuildStarted,
+        Sample::BuildSucceeded,
+        Sample::BuildWarning,
+        Sample::BuildFailed,
+        Sample::BuildCanceled,
+        Sample::BuildTimeout,
+        Sample::Distribution,
+        Sample::PublishSucceeded,
+        Sample::PublishRejected,
+        Sample::Enterprise,
+        Sample::CertificateExpiring,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sample::BuildStarted => "build-started",
+            Sample::BuildSucceeded => "build-succeeded",
+            Sample::BuildWarning => "build-warning",
+            Sample::BuildFailed => "build-failed",
+            Sample::BuildCanceled => "build-canceled",
+            Sample::BuildTimeout => "build-timeout",
+            Sample::Distribution => "distribution",
+            Sample::PublishSucceeded => "publish-succeeded",
+            Sample::PublishRejected => "publish-rejected",
+            Sample::Enterprise => "enterprise",
+            Sample::CertificateExpiring => "certificate-expiring",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Sample> {
+        let key = name.trim().to_ascii_lowercase().replace('_', "-");
+        let alias = match key.as_str() {
+            "build-success" | "build-successful" => "build-succeeded",
+            "build-timed-out" => "build-timeout",
+            "build-cancelled" => "build-canceled",
+            "testing-distribution" => "distribution",
+            "enterprise-store" | "enterprise-app-store" => "enterprise",
+            "certificate-expiry" | "cert-expiring" => "certificate-expiring",
+            other => other,
+        };
+        Sample::ALL
+            .into_iter()
+            .find(|s| s.name() == alias)
+            .ok_or_else(|| {
+                let names: Vec<_> = Sample::ALL.iter().map(|s| s.name()).collect();
+                Error::Invalid(format!(
+                    "unknown sample `{name}` (one of: {})",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// (action, title, message verb) for the build samples.
+    fn build_words(self) -> Option<(&'static str, &'static str, &'static str)> {
+        Some(match self {
+            Sample::BuildStarted => ("Build|BuildStart", "Build Started", "Build started"),
+            Sample::BuildSucceeded => ("Build|BuildSuccess", "Build Success", "Build succeeded"),
+            Sample::BuildWarning => (
+                "Build|BuildCompleteWithWarnings",
+                "Build Complete with Warnings",
+                "Build completed with warnings",
+            ),
+            Sample::BuildFailed => ("Build|BuildFailed", "Build Failed", "Build failed"),
+            Sample::BuildCanceled => ("Build|BuildCanceled", "Build Canceled", "Build canceled"),
+            Sample::BuildTimeout => ("Build|BuildTimeout", "Build Timeout", "Build timed out"),
+            _ => return None,
+        })
+    }
+}
+
+/// What varies between sample deliveries; every `None` gets a fresh or default value.
+#[derive(Debug, Clone, Default)]
+pub struct SampleOptions {
+    pub profile: Option<String>,
+    pub branch: Option<String>,
+    pub message: Option<String>,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub delivery_id: Option<String>,
+    /// Pairs a build's start with its end.
+    pub task_id: Option<String>,
+}
+
+/// A fresh random GUID (version 4).
+pub fn random_guid() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::Invalid(format!("the OS random source failed: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    Ok(guid(&b))
+}
+
+/// A stable GUID derived from a name, so one profile name always has one profile id.
+pub fn name_guid(name: &str) -> String {
+    let digest = Sha256::digest(name.as_bytes());
+    guid(&digest[..16])
+}
+
+fn guid(b: &[u8]) -> String {
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// .NET's format, as Appcircle sends it: seven fractional digits and `+00:00`.
+pub fn dotnet_timestamp(t: DateTime<Utc>) -> String {
+    format!(
+        "{}.{:07}+00:00",
+        t.format("%Y-%m-%dT%H:%M:%S"),
+        t.timestamp_subsec_nanos() / 100
+    )
+}
+
+/// The JSON body of a sample delivery (compact, ready to sign).
+pub fn build(sample: Sample, options: &SampleOptions) -> Result<Vec<u8>> {
+    let profile = options
+        .profile
+        .clone()
+        .unwrap_or_else(|| "Sample iOS App".into());
+    let branch = options.branch.clone().unwrap_or_else(|| "main".into());
+    let profile_id = name_guid(&profile);
+    let delivery_id = match &options.delivery_id {
+        Some(id) => id.clone(),
+        None => random_guid()?,
+    };
+    let timestamp = dotnet_timestamp(options.timestamp.unwrap_or_else(Utc::now));
+    let detail = format!("https://my.appcircle.io/build/detail/{profile_id}");
+    let (action, title, message, item, links) = if let Some((action, title, verb)) =
+        sample.build_words()
+    {
+        let task_id = match &options.task_id {
+            Some(id) => id.clone(),
+            None => random_guid()?,
+        };
+        let build_id = if sample == Sample::BuildStarted {
+            "00000000-0000-0000-0000-000000000000".to_owned()
+        } else {
+            name_guid(&format!("build {task_id}"))
+        };
+        let commit_id = name_guid(&format!("commit {task_id}"));
+        let message = format!("{verb} for the {branch} branch for the profile {profile} {detail}");
+        let item = json!({
+            "id": task_id, "agentId": name_guid("agent"), "organizationId": name_guid("organization"),
+            "userId": name_guid("user"), "profileId": profile_id,
+            "branchId": name_guid(&format!("{profile}/{branch}")), "buildId": build_id,
+            "commitId": commit_id, "taskId": task_id, "purpose": 1, "triggerReason": 0,
+            "cancelling": false, "queueItemStatus": if sample == Sample::BuildStarted { 1 } else { 0 },
+            "xcodeVersion": "16.2",
+        });
+        let links = json!({
+            "detail": detail,
+            "viewlogs": format!("{detail}?modal=/build/modal/Logs&profileId={profile_id}&commitId={commit_id}&buildId={task_id}&scope=build&method=get"),
+        });
+        (action.to_owned(), title.to_owned(), message, item, links)
+    } else {
+        other_sample(sample, &profile, &profile_id)
+    };
+    let body = json!({
+        "deliveryId": delivery_id,
+        "timestamp": timestamp,
+        "action": action,
+        "message": options.message.clone().unwrap_or(message),
+        "title": title,
+        "item": item,
+        "links": links,
+    });
+    serde_json::to_vec(&body).map_err(|e| Error::Invalid(format!("cannot encode sample: {e}")))
+}
+
+fn other_sample(
+    sample: Sample,
+    profile: &str,
+    profile_id: &str,
+) -> (String, String, String, Value, Value) {
+    let version = "1.4.2 (87)";
+    let (action, title, message, path) = match sample {
+        Sample::Distribution => (
+            "TestingDistribution|NewVersionAdded",
+            "New Version Added for Distribution",
+            format!("New version {version} added for the profile {profile}"),
+            "distribution",
+        ),
+        Sample::PublishSucceeded => (
+            "PublishToStores|PublishFlowSucceeded",
+            "Publish Flow Succeeded",
+            format!("Publish flow of version {version} succeeded for the profile {profile}"),
+            "publish",
+        ),
+        Sample::PublishRejected => (
+            "PublishToStores|VersionRejected",
+            "A Version is Rejected on Publish",
+            format!(
+                "Version {version} was rejected by App Store Connect (Guideline 2.1 - App Completeness) for the profile {profile}"
+            ),
+            "publish",
+        ),
+        Sample::Enterprise => (
+            "EnterpriseAppStore|NewVersionDeployed",
+            "New Version Deployed to the Enterprise Store",
+            format!(
+                "New version {version} deployed to the Enterprise Store for the profile {profile}"
+            ),
+            "enterprise-store",
+        ),
+        _ => (
+            "SigningIdentity|CertificateExpirationReminder",
+            "iOS Certificate Expiration Reminder",
+            "The iOS certificate \"Apple Distribution: Example Corp\" expires in 7 days".to_owned(),
+            "signing-identities",
+        ),
+    };
+    let detail = format!("https://my.appcircle.io/{path}/detail/{profile_id}");
+    let item = if sample == Sample::CertificateExpiring {
+        json!({"certificateId": name_guid("certificate"), "name": "Apple Distribution: Example Corp", "daysLeft": 7})
+    } else {
+        json!({"profileId": profile_id, "version": version})
+    };
+    (
+        action.to_owned(),
+        title.to_owned(),
+        message,
+        item,
+        json!({"detail": detail}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::{Outcome, Scope, classify};
+    use crate::envelope::Envelope;
+
+    #[test]
+    fn every_sample_parses_and_classifies_as_intended() {
+        let expected = [
+            (Scope::Build, Outcome::Started),
+            (Scope::Build, Outcome::Succeeded),
+            (Scope::Build, Outcome::Warning),
+            (Scope::Build, Outcome::Failed),
+            (Scope::Build, Outcome::Canceled),
+            (Scope::Build, Outcome::TimedOut),
+            (Scope::TestingDistribution, Outcome::Succeeded),
+            (Scope::PublishToStores, Outcome::Succeeded),
+            (Scope::PublishToStores, Outcome::Failed),
+            (Scope::EnterpriseAppStore, Outcome::Succeeded),
+            (Scope::SigningIdentity, Outcome::Warning),
+        ];
+        for (sample, (scope, outcome)) in Sample::ALL.into_iter().zip(expected) {
+            let body = build(sample, &SampleOptions::default()).expect("builds");
+            let e = Envelope::parse(&body).expect("parses");
+            let c = classify(&e);
+            assert_eq!((c.scope, c.outcome), (scope, outcome), "{}", sample.name());
+            assert_eq!(Sample::parse(sample.name()).ok(), Some(sample));
+        }
+    }
+
+    #[test]
+    fn names_and_ids_round_trip_through_classification() {
+        let opts = SampleOptions {
+            profile: Some("Android Release".into()),
+            branch: Some("release/2.0".into()),
+            task_id: Some("t-1".into()),
+            ..Default::default()
+        };
+        let e =
+            Envelope::parse(&build(Sample::BuildFailed, &opts).expect("builds")).expect("parses");
+        let s = classify(&e).subject;
+        assert_eq!(s.profile_name.as_deref(), Some("Android Release"));
+        assert_eq!(s.branch_name.as_deref(), Some("release/2.0"));
+        assert_eq!(s.profile_id, Some(name_guid("Android Release")));
+        assert_eq!(s.task_id.as_deref(), Some("t-1"));
+    }
+
+    #[test]
+    fn fresh_ids_and_dotnet_timestamps() {
+        let a =
+            Envelope::parse(&build(Sample::BuildStarted, &SampleOptions::default()).expect("b"))
+                .expect("p");
+        let b =
+            Envelope::parse(&build(Sample::BuildStarted, &SampleOptions::default()).expect("b"))
+                .expect("p");
+        assert_ne!(a.delivery_id, b.delivery_id);
+        let t = crate::time::parse_liberal("2022-10-26T14:55:08.4622757Z").expect("t");
+        assert_eq!(dotnet_timestamp(t), "2022-10-26T14:55:08.4622757+00:00");
+    }
+
+    #[test]
+    fn unknown_sample_lists_the_names() {
+        let err = Sample::parse("nope").expect_err("unknown");
+        assert!(err.to_string().contains("build-failed"));
+        assert_eq!(
+            Sample::parse("BUILD_SUCCESS").ok(),
+            Some(Sample::BuildSucceeded)
+        );
+    }
+}

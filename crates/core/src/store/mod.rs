@@ -1,0 +1,261 @@
+//! SQLite storage: one writer thread (group commit), a small pool of read connections,
+//! versioned migrations, and a broadcast of what was committed.
+
+mod read;
+mod records;
+mod schema;
+mod write;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+pub use read::StreamRow;
+pub use records::*;
+pub use schema::VERSION as SCHEMA_VERSION;
+pub use write::Recorded;
+use writer::Writer;
+
+use crate::ingest::{Arrival, Judgment};
+use crate::{Error, Result};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "gatehouse.db";
+
+/// What the writer broadcasts after a commit: the desktop shell, tray and notifier listen.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Notice {
+    /// A new event was stored.
+    Event { event: Box<EventRecord> },
+    /// A request was recorded, or its verdict changed (accepted from history).
+    Request { request: Box<RequestRecord> },
+    /// Endpoints or their secrets changed.
+    Endpoints,
+}
+
+/// Tuning for [`Store::open_with`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most jobs committed in one transaction; 1 turns group commit off (the benchmark's baseline).
+    pub max_batch: usize,
+    /// Caps the database size in pages: how tests make SQLite report a full disk.
+    pub max_pages: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_batch: 512,
+            max_pages: None,
+        }
+    }
+}
+
+/// The store. Writes are async (they wait for the commit); reads are blocking and cheap,
+/// so async callers run them on a blocking thread.
+pub struct Store {
+    path: PathBuf,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+    notices: broadcast::Sender<Notice>,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database in `data_dir`.
+    pub fn open_dir(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)?;
+        Store::open_with(&data_dir.join(DB_FILE), StoreOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store> {
+        let mut conn = open_connection(path, false)?;
+        schema::migrate(&mut conn)?;
+        if let Some(pages) = options.max_pages {
+            conn.pragma_update(None, "max_page_count", pages)?;
+        }
+        let (notices, _) = broadcast::channel(1024);
+        let writer = Writer::start(conn, options.max_batch, notices.clone())?;
+        Ok(Store {
+            path: path.to_owned(),
+            writer,
+            readers: Mutex::new(Vec::new()),
+            notices,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Everything committed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let pooled = self.readers.lock().ok().and_then(|mut pool| pool.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path, true)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            pool.push(conn);
+        }
+        result
+    }
+
+    // ----- writes: each resolves after its transaction commits -----
+
+    /// Creates an endpoint with its first secret.
+    pub async fn add_endpoint(&self, name: &str, secret: &str) -> Result<EndpointInfo> {
+        let (name, secret) = (name.to_owned(), secret.to_owned());
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| write::add_endpoint(tx, &name, &secret, now))
+            .await
+    }
+
+    pub async fn remove_endpoint(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.writer
+            .call(move |tx| write::remove_endpoint(tx, &name))
+            .await
+    }
+
+    pub async fn rename_endpoint(&self, name: &str, new_name: &str) -> Result<EndpointInfo> {
+        let (name, new_name) = (name.to_owned(), new_name.to_owned());
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| write::rename_endpoint(tx, &name, &new_name, now))
+            .await
+    }
+
+    /// Adds a second secret beside the current one (the start of a rotation).
+    pub async fn add_secret(&self, name: &str, secret: &str) -> Result<()> {
+        let (name, secret) = (name.to_owned(), secret.to_owned());
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| write::add_secret(tx, &name, &secret, now))
+            .await
+    }
+
+    /// Drops the oldest secret (the end of a rotation); the newest always stays.
+    pub async fn retire_secret(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| write::retire_secret(tx, &name, now))
+            .await
+    }
+
+    /// Records a request to an existing endpoint and, when it is accepted, its event.
+    pub async fn record(&self, arrival: Arrival, judgment: Judgment) -> Result<Recorded> {
+        self.writer
+            .call(move |tx| write::record(tx, arrival, judgment))
+            .await
+    }
+
+    /// Counts a request to an endpoint that does not exist.
+    pub async fn count_unmatched(&self, name: &str, at: DateTime<Utc>) -> Result<()> {
+        let name: String = name
+            .chars()
+            .take(crate::endpoint::MAX_NAME_LEN * 2)
+            .collect();
+        self.writer
+            .call(move |tx| write::count_unmatched(tx, &name, at))
+            .await
+    }
+
+    /// Accepts a stale request: its signature is checked again, the window is not.
+    pub async fn accept_stale(&self, request_id: i64) -> Result<Recorded> {
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| write::accept_stale(tx, request_id, now))
+            .await
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.writer
+            .call(move |tx| write::set_setting(tx, &key, &value))
+            .await
+    }
+
+    // ----- reads -----
+
+    /// The endpoint's id and active secrets, or `None` if there is no such endpoint.
+    pub fn endpoint_secrets(&self, name: &str) -> Result<Option<(i64, Vec<Secret>)>> {
+        self.read(|c| read::endpoint_secrets(c, name))
+    }
+
+    pub fn endpoints(&self) -> Result<Vec<EndpointInfo>> {
+        self.read(read::endpoints)
+    }
+
+    pub fn endpoint(&self, name: &str) -> Result<EndpointInfo> {
+        self.read(|c| read::endpoint(c, name))
+    }
+
+    /// Newest first (by the delivery's own timestamp).
+    pub fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
+        self.read(|c| read::events(c, query))
+    }
+
+    /// One event with its raw payload.
+    pub fn event(&self, id: i64) -> Result<EventRecord> {
+        self.read(|c| read::event(c, id, true))
+    }
+
+    /// Newest first.
+    pub fn requests(&self, query: &RequestQuery) -> Result<Vec<RequestRecord>> {
+        self.read(|c| read::requests(c, query))
+    }
+
+    /// One request with its body.
+    pub fn request(&self, id: i64) -> Result<RequestRecord> {
+        self.read(|c| read::request(c, id, true))
+    }
+
+    pub fn unmatched(&self) -> Result<Vec<UnmatchedCount>> {
+        self.read(read::unmatched)
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.read(|c| read::setting(c, key))
+    }
+
+    /// Every stream the gate considers, with its latest finished event and whether it runs.
+    pub fn streams(&self) -> Result<Vec<StreamRow>> {
+        let now = Utc::now();
+        self.read(|c| read::streams(c, now))
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(_, _) => {
+            Error::Invalid(format!("cannot open the database {}: {e}", path.display()))
+        }
+        other => other.into(),
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    } else {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk before the HTTP answer says so.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    Ok(conn)
+}

@@ -1,0 +1,411 @@
+//! Read queries. Plain functions over a connection, so the writer can reuse them to read
+//! back what it just wrote.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::records::*;
+use crate::classify::{Outcome, Scope};
+use crate::ingest::Verdict;
+use crate::time::{from_text, parse_liberal, to_text};
+use crate::{Error, Result};
+
+pub fn secrets(conn: &Connection, endpoint_id: i64) -> Result<Vec<Secret>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, secret, created_at FROM secrets WHERE endpoint_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([endpoint_id], |r| {
+        Ok(Secret {
+            id: r.get(0)?,
+            secret: r.get(1)?,
+            created_at: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn endpoint_secrets(conn: &Connection, name: &str) -> Result<Option<(i64, Vec<Secret>)>> {
+    let id: Option<i64> = conn
+        .prepare_cached("SELECT id FROM endpoints WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    match id {
+        Some(id) => Ok(Some((id, secrets(conn, id)?))),
+        None => Ok(None),
+    }
+}
+
+const ENDPOINT_COLUMNS: &str = "e.id, e.name, e.provider,
+    (SELECT COUNT(*) FROM secrets s WHERE s.endpoint_id = e.id),
+    e.created_at, e.updated_at,
+    (SELECT COUNT(*) FROM requests r WHERE r.endpoint_id = e.id),
+    (SELECT COUNT(*) FROM events v WHERE v.endpoint_id = e.id),
+    (SELECT MAX(r.received_at) FROM requests r WHERE r.endpoint_id = e.id)";
+
+fn endpoint_row(r: &Row<'_>) -> rusqlite::Result<EndpointInfo> {
+    Ok(EndpointInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        provider: r.get(2)?,
+        secret_count: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        request_count: r.get::<_, i64>(6)? as u64,
+        event_count: r.get::<_, i64>(7)? as u64,
+        last_request_at: r.get(8)?,
+    })
+}
+
+pub fn endpoints(conn: &Connection) -> Result<Vec<EndpointInfo>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoints e ORDER BY e.name"
+    ))?;
+    let rows = stmt.query_map([], endpoint_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn endpoint(conn: &Connection, name: &str) -> Result<EndpointInfo> {
+    conn.query_row(
+        &format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints e WHERE e.name = ?1"),
+        [name],
+        endpoint_row,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("no endpoint named `{name}`")))
+}
+
+fn event_select(with_payload: bool) -> String {
+    format!(
+        "SELECT e.id, e.delivery_id, COALESCE(ep.name, e.endpoint_name), e.request_id, e.source,
+             e.scope, e.outcome, e.module, e.action, e.title, e.message, e.profile_id, e.profile_name,
+             e.branch_id, e.branch_name, e.task_id, e.build_id, e.commit_id, e.rejected, e.expiring,
+             e.links, e.occurred_at, e.received_at, b.started_at, {}
+         FROM events e
+         LEFT JOIN endpoints ep ON ep.id = e.endpoint_id
+         LEFT JOIN builds b ON b.task_id = e.task_id AND e.scope = 'build'",
+        if with_payload { "e.payload" } else { "NULL" }
+    )
+}
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    let scope: String = r.get(5)?;
+    let outcome: Outcome = r.get::<_, String>(6)?.parse().unwrap_or(Outcome::Info);
+    let occurred_at: String = r.get(21)?;
+    let started_at: Option<String> = r.get(23)?;
+    let duration_ms = started_at
+        .filter(|_| outcome.is_finished())
+        .and_then(|s| Some(from_text(&occurred_at)? - from_text(&s)?))
+        .map(|d| d.num_milliseconds())
+        .filter(|ms| *ms >= 0);
+    let links: String = r.get(20)?;
+    let payload: Option<Vec<u8>> = r.get(24)?;
+    Ok(EventRecord {
+        id: r.get(0)?,
+        delivery_id: r.get(1)?,
+        endpoint: r.get(2)?,
+        request_id: r.get(3)?,
+        source: Source::parse(&r.get::<_, String>(4)?),
+        scope: Scope::from_module(&scope).unwrap_or(Scope::Other),
+        outcome,
+        module: r.get(7)?,
+        action: r.get(8)?,
+        title: r.get(9)?,
+        message: r.get(10)?,
+        profile_id: r.get(11)?,
+        profile_name: r.get(12)?,
+        branch_id: r.get(13)?,
+        branch_name: r.get(14)?,
+        task_id: r.get(15)?,
+        build_id: r.get(16)?,
+        commit_id: r.get(17)?,
+        rejected: r.get(18)?,
+        expiring: r.get(19)?,
+        links: serde_json::from_str(&links).unwrap_or_default(),
+        duration_ms,
+        occurred_at,
+        received_at: r.get(22)?,
+        payload: payload.map(|p| {
+            serde_json::from_slice(&p).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&p).into_owned())
+            })
+        }),
+    })
+}
+
+pub fn event(conn: &Connection, id: i64, with_payload: bool) -> Result<EventRecord> {
+    conn.query_row(
+        &format!("{} WHERE e.id = ?1", event_select(with_payload)),
+        [id],
+        event_row,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("no event with id {id}")))
+}
+
+/// Builds a WHERE clause from optional filters without string-pasting values.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    params: Vec<Box<dyn ToSql>>,
+}
+
+impl Filter {
+    fn add(&mut self, clause: &str, values: Vec<Box<dyn ToSql>>) {
+        let mut clause = clause.to_owned();
+        for value in values {
+            self.params.push(value);
+            clause = clause.replacen("?", &format!("?{}", self.params.len()), 1);
+        }
+        self.clauses.push(clause);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn page(&mut self, limit: Option<u32>, offset: Option<u32>) -> String {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+        self.params.push(Box::new(limit));
+        self.params.push(Box::new(offset.unwrap_or(0)));
+        format!(
+            " LIMIT ?{} OFFSET ?{}",
+            self.params.len() - 1,
+            self.params.len()
+        )
+    }
+}
+
+fn time_bound(s: &str) -> Result<String> {
+    parse_liberal(s)
+        .map(to_text)
+        .ok_or_else(|| Error::Invalid(format!("`{s}` is not a date and time (use RFC 3339)")))
+}
+
+pub fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>> {
+    let mut f = Filter::default();
+    if let Some(scope) = q.scope {
+        f.add("e.scope = ?", vec![Box::new(scope.as_str())]);
+    }
+    if let Some(outcome) = q.outcome {
+        f.add("e.outcome = ?", vec![Box::new(outcome.as_str())]);
+    }
+    if let Some(p) = &q.profile {
+        f.add(
+            "(e.profile_id = ? OR e.profile_name = ? COLLATE NOCASE)",
+            vec![Box::new(p.clone()), Box::new(p.clone())],
+        );
+    }
+    if let Some(b) = &q.branch {
+        f.add(
+            "(e.branch_id = ? OR e.branch_name = ? COLLATE NOCASE)",
+            vec![Box::new(b.clone()), Box::new(b.clone())],
+        );
+    }
+    if let Some(name) = &q.endpoint {
+        f.add(
+            "COALESCE(ep.name, e.endpoint_name) = ?",
+            vec![Box::new(name.clone())],
+        );
+    }
+    if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let pattern = format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        f.add(
+            "(e.title LIKE ? ESCAPE '\\' OR e.message LIKE ? ESCAPE '\\' OR e.action LIKE ? ESCAPE '\\')",
+            vec![Box::new(pattern.clone()), Box::new(pattern.clone()), Box::new(pattern)],
+        );
+    }
+    if let Some(since) = &q.since {
+        f.add("e.occurred_at >= ?", vec![Box::new(time_bound(since)?)]);
+    }
+    if let Some(until) = &q.until {
+        f.add("e.occurred_at < ?", vec![Box::new(time_bound(until)?)]);
+    }
+    let page = f.page(q.limit, q.offset);
+    let sql = format!(
+        "{}{} ORDER BY e.occurred_at DESC, e.id DESC{page}",
+        event_select(false),
+        f.sql()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let params: Vec<&dyn ToSql> = f.params.iter().map(|p| p.as_ref()).collect();
+    let rows = stmt.query_map(params.as_slice(), event_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn request_select(with_body: bool) -> String {
+    format!(
+        "SELECT r.id, COALESCE(ep.name, r.endpoint_name), r.received_at, r.method, r.path, r.remote_addr,
+             r.verdict, r.status_code, r.delivery_id, r.error, r.event_id, r.accepted_at, r.body_size,
+             r.headers, {}
+         FROM requests r LEFT JOIN endpoints ep ON ep.id = r.endpoint_id",
+        if with_body { "r.body" } else { "NULL" }
+    )
+}
+
+fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
+    let headers: String = r.get(13)?;
+    let body: Option<Vec<u8>> = r.get(14)?;
+    Ok(RequestRecord {
+        id: r.get(0)?,
+        endpoint: r.get(1)?,
+        received_at: r.get(2)?,
+        method: r.get(3)?,
+        path: r.get(4)?,
+        remote_addr: r.get(5)?,
+        verdict: r.get::<_, String>(6)?.parse().unwrap_or(Verdict::Malformed),
+        status_code: r.get(7)?,
+        delivery_id: r.get(8)?,
+        error: r.get(9)?,
+        event_id: r.get(10)?,
+        accepted_at: r.get(11)?,
+        body_size: r.get::<_, i64>(12)? as u64,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        body: body.map(|b| String::from_utf8_lossy(&b).into_owned()),
+    })
+}
+
+pub fn request(conn: &Connection, id: i64, with_body: bool) -> Result<RequestRecord> {
+    conn.query_row(
+        &format!("{} WHERE r.id = ?1", request_select(with_body)),
+        [id],
+        request_row,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("no request with id {id}")))
+}
+
+pub fn requests(conn: &Connection, q: &RequestQuery) -> Result<Vec<RequestRecord>> {
+    let mut f = Filter::default();
+    if let Some(verdict) = q.verdict {
+        f.add("r.verdict = ?", vec![Box::new(verdict.as_str())]);
+    }
+    if let Some(name) = &q.endpoint {
+        f.add(
+            "COALESCE(ep.name, r.endpoint_name) = ?",
+            vec![Box::new(name.clone())],
+        );
+    }
+    let page = f.page(q.limit, q.offset);
+    let sql = format!(
+        "{}{} ORDER BY r.id DESC{page}",
+        request_select(false),
+        f.sql()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let params: Vec<&dyn ToSql> = f.params.iter().map(|p| p.as_ref()).collect();
+    let rows = stmt.query_map(params.as_slice(), request_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn unmatched(conn: &Connection) -> Result<Vec<UnmatchedCount>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, hits, first_seen, last_seen FROM unmatched ORDER BY last_seen DESC",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(UnmatchedCount {
+            name: r.get(0)?,
+            hits: r.get::<_, i64>(1)? as u64,
+            first_seen: r.get(2)?,
+            last_seen: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn setting(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// One stream the gate follows: a build profile and branch, or a profile of another module.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamRow {
+    pub scope: Scope,
+    pub profile_id: Option<String>,
+    pub profile_name: Option<String>,
+    pub branch_id: Option<String>,
+    pub branch_name: Option<String>,
+    /// The latest finished event (by the delivery's timestamp), if any.
+    pub last_finished: Option<EventRecord>,
+    /// A build started after the latest end and has not finished (builds only).
+    pub running_since: Option<String>,
+}
+
+/// How long a build may go without its end before we stop calling it running.
+pub const RUNNING_LIMIT_HOURS: i64 = 24;
+
+pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT scope, profile_key, branch_key, profile_id, profile_name, branch_id, branch_name,
+             last_finished_event_id, last_finished_at
+         FROM streams ORDER BY scope, COALESCE(profile_name, profile_key), COALESCE(branch_name, branch_key)",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let horizon = to_text(now - Duration::hours(RUNNING_LIMIT_HOURS));
+    let mut running = conn.prepare_cached(
+        "SELECT MAX(started_at) FROM builds
+         WHERE profile_key = ?1 AND branch_key = ?2 AND finished_at IS NULL
+           AND started_at IS NOT NULL AND started_at > ?3 AND (?4 IS NULL OR started_at > ?4)",
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (
+        scope,
+        profile_key,
+        branch_key,
+        profile_id,
+        profile_name,
+        branch_id,
+        branch_name,
+        last_id,
+        last_at,
+    ) in rows
+    {
+        let scope = Scope::from_module(&scope).unwrap_or(Scope::Other);
+        let last_finished = last_id.map(|id| event(conn, id, false)).transpose()?;
+        let running_since = if scope == Scope::Build {
+            running.query_row(params![profile_key, branch_key, horizon, last_at], |r| {
+                r.get(0)
+            })?
+        } else {
+            None
+        };
+        out.push(StreamRow {
+            scope,
+            profile_id,
+            profile_name,
+            branch_id,
+            branch_name,
+            last_finished,
+            running_since,
+        });
+    }
+    Ok(out)
+}

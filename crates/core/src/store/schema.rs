@@ -1,0 +1,146 @@
+//! Versioned migrations, tracked in SQLite's `user_version`.
+
+use rusqlite::Connection;
+
+use crate::Result;
+
+/// Each entry moves the schema one version up; never edit a released one, append.
+const MIGRATIONS: &[&str] = &[
+    // 1: endpoints, request history, events, and what the gate reads.
+    r#"
+    CREATE TABLE endpoints (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        provider    TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE TABLE secrets (
+        id          INTEGER PRIMARY KEY,
+        endpoint_id INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+        secret      TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX secrets_by_endpoint ON secrets(endpoint_id);
+
+    -- Every request to an existing endpoint, whatever its verdict.
+    CREATE TABLE requests (
+        id            INTEGER PRIMARY KEY,
+        endpoint_id   INTEGER REFERENCES endpoints(id) ON DELETE SET NULL,
+        endpoint_name TEXT NOT NULL,
+        received_at   TEXT NOT NULL,
+        method        TEXT NOT NULL,
+        path          TEXT NOT NULL,
+        remote_addr   TEXT,
+        headers       TEXT NOT NULL,          -- JSON [[name, value]], secrets redacted
+        signature     TEXT,                   -- raw ac_signature, for re-verification only
+        body          BLOB,
+        body_size     INTEGER NOT NULL,
+        verdict       TEXT NOT NULL,
+        status_code   INTEGER NOT NULL,
+        delivery_id   TEXT,
+        error         TEXT,
+        event_id      INTEGER,
+        accepted_at   TEXT                    -- set when the user accepted a stale request
+    );
+    CREATE INDEX requests_by_verdict ON requests(verdict, id);
+    CREATE INDEX requests_by_endpoint ON requests(endpoint_id, id);
+
+    -- One row per accepted delivery.
+    CREATE TABLE events (
+        id            INTEGER PRIMARY KEY,
+        endpoint_id   INTEGER REFERENCES endpoints(id) ON DELETE SET NULL,
+        endpoint_name TEXT NOT NULL,
+        request_id    INTEGER,
+        delivery_id   TEXT NOT NULL,
+        source        TEXT NOT NULL,          -- live | accepted | replayed
+        scope         TEXT NOT NULL,
+        outcome       TEXT NOT NULL,
+        module        TEXT,
+        action        TEXT,
+        title         TEXT,
+        message       TEXT,
+        profile_id    TEXT,
+        profile_name  TEXT,
+        branch_id     TEXT,
+        branch_name   TEXT,
+        task_id       TEXT,
+        build_id      TEXT,
+        commit_id     TEXT,
+        rejected      INTEGER NOT NULL,
+        expiring      INTEGER NOT NULL,
+        links         TEXT NOT NULL,          -- JSON object of http(s) links
+        occurred_at   TEXT NOT NULL,          -- the delivery's own timestamp
+        received_at   TEXT NOT NULL,
+        payload       BLOB NOT NULL           -- the raw body, byte for byte
+    );
+    CREATE UNIQUE INDEX events_dedupe ON events(endpoint_id, delivery_id);
+    CREATE INDEX events_by_time ON events(occurred_at, id);
+    CREATE INDEX events_by_scope ON events(scope, occurred_at);
+    CREATE INDEX events_by_outcome ON events(outcome, occurred_at);
+    CREATE INDEX events_by_profile ON events(profile_id, branch_id, occurred_at);
+    CREATE INDEX events_by_task ON events(task_id);
+
+    -- A build run, keyed by Appcircle's taskId: its start and end give a duration.
+    CREATE TABLE builds (
+        task_id            TEXT PRIMARY KEY,
+        profile_key        TEXT NOT NULL,
+        branch_key         TEXT NOT NULL,
+        started_event_id   INTEGER,
+        started_at         TEXT,
+        finished_event_id  INTEGER,
+        finished_at        TEXT,
+        outcome            TEXT
+    );
+    CREATE INDEX builds_running ON builds(profile_key, branch_key, finished_at);
+
+    -- What the gate reads: per (scope, profile, branch) the latest event and latest end.
+    CREATE TABLE streams (
+        scope                   TEXT NOT NULL,
+        profile_key             TEXT NOT NULL,
+        branch_key              TEXT NOT NULL,
+        profile_id              TEXT,
+        profile_name            TEXT,
+        branch_id               TEXT,
+        branch_name             TEXT,
+        last_event_id           INTEGER NOT NULL,
+        last_event_at           TEXT NOT NULL,
+        last_finished_event_id  INTEGER,
+        last_finished_at        TEXT,
+        PRIMARY KEY (scope, profile_key, branch_key)
+    ) WITHOUT ROWID;
+
+    -- Requests to endpoints that do not exist: counted, bodies not kept.
+    CREATE TABLE unmatched (
+        name        TEXT PRIMARY KEY,
+        hits        INTEGER NOT NULL,
+        first_seen  TEXT NOT NULL,
+        last_seen   TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE settings (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`VERSION`], one transaction per step.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > VERSION {
+        return Err(crate::Error::Invalid(format!(
+            "the database is from a newer Gatehouse (schema {current}, this build knows {VERSION})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

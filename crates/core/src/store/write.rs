@@ -1,0 +1,478 @@
+//! The work the writer does, one function per kind of write. Each runs inside the
+//! writer's transaction (in its own savepoint) and queues the notices it causes.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::records::{EndpointInfo, Source};
+use super::writer::Tx;
+use super::{Notice, read};
+use crate::classify::Scope;
+use crate::endpoint::{self, Provider};
+use crate::ingest::{Arrival, Delivery, Judgment, Verdict, judge};
+use crate::time::to_text;
+use crate::{Error, Result};
+
+/// What became of a recorded request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    pub request_id: i64,
+    pub verdict: Verdict,
+    pub delivery_id: Option<String>,
+    pub event_id: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Most secrets an endpoint holds at once: the current one and, during a rotation, the next.
+pub const MAX_SECRETS: i64 = 2;
+
+pub fn add_endpoint(
+    tx: &mut Tx<'_>,
+    name: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<EndpointInfo> {
+    endpoint::validate_name(name)?;
+    endpoint::validate_secret(secret)?;
+    if endpoint_id(tx, name)?.is_some() {
+        return Err(Error::Invalid(format!(
+            "an endpoint named `{name}` already exists"
+        )));
+    }
+    let now = to_text(now);
+    tx.conn.execute(
+        "INSERT INTO endpoints (name, provider, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+        params![name, Provider::Appcircle.as_str(), now],
+    )?;
+    let id = tx.conn.last_insert_rowid();
+    tx.conn.execute(
+        "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
+        params![id, secret, now],
+    )?;
+    tx.notify(Notice::Endpoints);
+    read::endpoint(tx.conn, name)
+}
+
+pub fn remove_endpoint(tx: &mut Tx<'_>, name: &str) -> Result<()> {
+    let id = require_endpoint(tx, name)?;
+    tx.conn
+        .execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
+    tx.notify(Notice::Endpoints);
+    Ok(())
+}
+
+pub fn rename_endpoint(
+    tx: &mut Tx<'_>,
+    name: &str,
+    new_name: &str,
+    now: DateTime<Utc>,
+) -> Result<EndpointInfo> {
+    endpoint::validate_name(new_name)?;
+    let id = require_endpoint(tx, name)?;
+    if name != new_name && endpoint_id(tx, new_name)?.is_some() {
+        return Err(Error::Invalid(format!(
+            "an endpoint named `{new_name}` already exists"
+        )));
+    }
+    tx.conn.execute(
+        "UPDATE endpoints SET name = ?1, updated_at = ?2 WHERE id = ?3",
+        params![new_name, to_text(now), id],
+    )?;
+    tx.notify(Notice::Endpoints);
+    read::endpoint(tx.conn, new_name)
+}
+
+pub fn add_secret(tx: &mut Tx<'_>, name: &str, secret: &str, now: DateTime<Utc>) -> Result<()> {
+    endpoint::validate_secret(secret)?;
+    let id = require_endpoint(tx, name)?;
+    let secrets = read::secrets(tx.conn, id)?;
+    if secrets.len() as i64 >= MAX_SECRETS {
+        return Err(Error::Invalid(format!(
+            "endpoint `{name}` already has {MAX_SECRETS} secrets; retire the old one first (gatehouse endpoint retire-secret {name})"
+        )));
+    }
+    if secrets.iter().any(|s| s.secret == secret) {
+        return Err(Error::Invalid(format!(
+            "endpoint `{name}` already has that secret"
+        )));
+    }
+    let now = to_text(now);
+    tx.conn.execute(
+        "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
+        params![id, secret, now],
+    )?;
+    tx.conn.execute(
+        "UPDATE endpoints SET updated_at = ?1 WHERE id = ?2",
+        params![now, id],
+    )?;
+    tx.notify(Notice::Endpoints);
+    Ok(())
+}
+
+pub fn retire_secret(tx: &mut Tx<'_>, name: &str, now: DateTime<Utc>) -> Result<()> {
+    let id = require_endpoint(tx, name)?;
+    let secrets = read::secrets(tx.conn, id)?;
+    let [oldest, _, ..] = secrets.as_slice() else {
+        return Err(Error::Invalid(format!(
+            "endpoint `{name}` has only one secret; rotate first (gatehouse endpoint rotate {name})"
+        )));
+    };
+    tx.conn
+        .execute("DELETE FROM secrets WHERE id = ?1", [oldest.id])?;
+    tx.conn.execute(
+        "UPDATE endpoints SET updated_at = ?1 WHERE id = ?2",
+        params![to_text(now), id],
+    )?;
+    tx.notify(Notice::Endpoints);
+    Ok(())
+}
+
+pub fn set_setting(tx: &mut Tx<'_>, key: &str, value: &str) -> Result<()> {
+    tx.conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+pub fn count_unmatched(tx: &mut Tx<'_>, name: &str, at: DateTime<Utc>) -> Result<()> {
+    tx.conn.execute(
+        "INSERT INTO unmatched (name, hits, first_seen, last_seen) VALUES (?1, 1, ?2, ?2)
+         ON CONFLICT(name) DO UPDATE SET hits = hits + 1, last_seen = excluded.last_seen",
+        params![name, to_text(at)],
+    )?;
+    Ok(())
+}
+
+/// Records the request and, for a fresh new delivery, its event. The duplicate check
+/// happens here, inside the single writer, so concurrent repeats cannot both be stored.
+pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<Recorded> {
+    let endpoint_id = endpoint_id(tx, &arrival.endpoint)?
+        .ok_or_else(|| Error::NotFound(format!("no endpoint named `{}`", arrival.endpoint)))?;
+    let (verdict, error, delivery) = match judgment {
+        Judgment::Reject { verdict, error } => (verdict, Some(error), None),
+        Judgment::Deliver(delivery) => {
+            // A repeat of a stored delivery is a duplicate even when late: the sender is
+            // retrying something we already have, and a 200 stops it.
+            let verdict =
+                if existing_event(tx, endpoint_id, &delivery.envelope.delivery_id)?.is_some() {
+                    Verdict::Duplicate
+                } else if delivery.stale.is_some() {
+                    Verdict::Stale
+                } else {
+                    Verdict::Accepted
+                };
+            (
+                verdict,
+                delivery.stale.clone().filter(|_| verdict == Verdict::Stale),
+                Some(delivery),
+            )
+        }
+    };
+    let delivery_id = delivery.as_ref().map(|d| d.envelope.delivery_id.clone());
+    let headers = serde_json::to_string(&arrival.headers)
+        .map_err(|e| Error::Invalid(format!("cannot store headers: {e}")))?;
+    tx.conn.execute(
+        "INSERT INTO requests (endpoint_id, endpoint_name, received_at, method, path, remote_addr,
+             headers, signature, body, body_size, verdict, status_code, delivery_id, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            endpoint_id,
+            arrival.endpoint,
+            to_text(arrival.received_at),
+            arrival.method,
+            arrival.path,
+            arrival.remote_addr,
+            headers,
+            arrival.signature,
+            arrival.body,
+            arrival.body_size as i64,
+            verdict.as_str(),
+            verdict.status_code(),
+            delivery_id,
+            error,
+        ],
+    )?;
+    let request_id = tx.conn.last_insert_rowid();
+    let event_id = match (&delivery, verdict) {
+        (Some(d), Verdict::Accepted) => Some(insert_event(
+            tx,
+            endpoint_id,
+            &arrival.endpoint,
+            request_id,
+            d,
+            arrival.body.as_deref().unwrap_or_default(),
+            arrival.received_at,
+            Source::Live,
+        )?),
+        (Some(d), Verdict::Duplicate) => existing_event(tx, endpoint_id, &d.envelope.delivery_id)?,
+        _ => None,
+    };
+    if let Some(event_id) = event_id {
+        tx.conn.execute(
+            "UPDATE requests SET event_id = ?1 WHERE id = ?2",
+            params![event_id, request_id],
+        )?;
+    }
+    let request = read::request(tx.conn, request_id, false)?;
+    tx.notify(Notice::Request {
+        request: Box::new(request),
+    });
+    Ok(Recorded {
+        request_id,
+        verdict,
+        delivery_id,
+        event_id,
+        error,
+    })
+}
+
+/// Accepts a stale request: verified again against the endpoint's current secrets, the
+/// replay window waived, deduplicated like any delivery.
+pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Recorded> {
+    let stored = tx
+        .conn
+        .query_row(
+            "SELECT endpoint_id, endpoint_name, verdict, signature, body, received_at
+             FROM requests WHERE id = ?1",
+            [request_id],
+            |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            },
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no request with id {request_id}")))?;
+    let (endpoint_id, endpoint_name, verdict, signature, body, received_at) = stored;
+    if verdict != Verdict::Stale.as_str() {
+        return Err(Error::Invalid(format!(
+            "request {request_id} is not stale (its verdict is {verdict}); only stale requests can be accepted"
+        )));
+    }
+    let endpoint_id = endpoint_id.ok_or_else(|| {
+        Error::Invalid(format!(
+            "request {request_id}'s endpoint `{endpoint_name}` was removed"
+        ))
+    })?;
+    let secrets = read::secrets(tx.conn, endpoint_id)?;
+    let keys: Vec<&[u8]> = secrets.iter().map(|s| s.secret.as_bytes()).collect();
+    let body = body.unwrap_or_default();
+    let signature: Vec<&str> = signature.as_deref().into_iter().collect();
+    // The window is waived, nothing else: a generous span stands in for "any time".
+    let any_time = Duration::days(365 * 1000);
+    let delivery = match judge(&keys, &signature, &body, now, any_time) {
+        Judgment::Deliver(d) => d,
+        Judgment::Reject { error, .. } => {
+            return Err(Error::Invalid(format!(
+                "request {request_id} can no longer be accepted: {error}"
+            )));
+        }
+    };
+    let delivery_id = delivery.envelope.delivery_id.clone();
+    let (verdict, event_id) = match existing_event(tx, endpoint_id, &delivery_id)? {
+        Some(id) => (Verdict::Duplicate, id),
+        None => {
+            let received_at = crate::time::from_text(&received_at).unwrap_or(now);
+            let id = insert_event(
+                tx,
+                endpoint_id,
+                &endpoint_name,
+                request_id,
+                &delivery,
+                &body,
+                received_at,
+                Source::Accepted,
+            )?;
+            (Verdict::Accepted, id)
+        }
+    };
+    tx.conn.execute(
+        "UPDATE requests SET verdict = ?1, event_id = ?2, accepted_at = ?3, error = NULL WHERE id = ?4",
+        params![verdict.as_str(), event_id, to_text(now), request_id],
+    )?;
+    let request = read::request(tx.conn, request_id, false)?;
+    tx.notify(Notice::Request {
+        request: Box::new(request),
+    });
+    Ok(Recorded {
+        request_id,
+        verdict,
+        delivery_id: Some(delivery_id),
+        event_id: Some(event_id),
+        error: None,
+    })
+}
+
+/// The keys a stream is grouped by: ids when the sender gave them, names otherwise.
+fn stream_keys(d: &Delivery) -> (String, String) {
+    let s = &d.classification.subject;
+    let profile = s
+        .profile_id
+        .clone()
+        .or_else(|| s.profile_name.clone())
+        .unwrap_or_default();
+    let branch = if d.classification.scope == Scope::Build {
+        s.branch_id
+            .clone()
+            .or_else(|| s.branch_name.clone())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    (profile, branch)
+}
+
+/// Scopes the gate follows.
+pub fn is_gated(scope: Scope) -> bool {
+    matches!(
+        scope,
+        Scope::Build
+            | Scope::TestingDistribution
+            | Scope::PublishToStores
+            | Scope::EnterpriseAppStore
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_event(
+    tx: &mut Tx<'_>,
+    endpoint_id: i64,
+    endpoint_name: &str,
+    request_id: i64,
+    d: &Delivery,
+    body: &[u8],
+    received_at: DateTime<Utc>,
+    source: Source,
+) -> Result<i64> {
+    let c = &d.classification;
+    let s = &c.subject;
+    let e = &d.envelope;
+    let occurred_at = to_text(e.timestamp);
+    let links = serde_json::Value::Object(e.links.clone()).to_string();
+    tx.conn.execute(
+        "INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope, outcome,
+             module, action, title, message, profile_id, profile_name, branch_id, branch_name, task_id,
+             build_id, commit_id, rejected, expiring, links, occurred_at, received_at, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+             ?20, ?21, ?22, ?23, ?24)",
+        params![
+            endpoint_id,
+            endpoint_name,
+            request_id,
+            e.delivery_id,
+            source.as_str(),
+            c.scope.as_str(),
+            c.outcome.as_str(),
+            c.module,
+            e.action,
+            e.title,
+            e.message,
+            s.profile_id,
+            s.profile_name,
+            s.branch_id,
+            s.branch_name,
+            s.task_id,
+            s.build_id,
+            s.commit_id,
+            c.rejected,
+            c.expiring,
+            links,
+            occurred_at,
+            to_text(received_at),
+            body,
+        ],
+    )?;
+    let event_id = tx.conn.last_insert_rowid();
+    let (profile_key, branch_key) = stream_keys(d);
+    if is_gated(c.scope) {
+        let finished = c.outcome.is_finished();
+        tx.conn.execute(
+            "INSERT INTO streams (scope, profile_key, branch_key, profile_id, profile_name, branch_id,
+                 branch_name, last_event_id, last_event_at, last_finished_event_id, last_finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+                 CASE WHEN ?10 THEN ?8 END, CASE WHEN ?10 THEN ?9 END)
+             ON CONFLICT (scope, profile_key, branch_key) DO UPDATE SET
+                 profile_id = COALESCE(excluded.profile_id, profile_id),
+                 profile_name = COALESCE(excluded.profile_name, profile_name),
+                 branch_id = COALESCE(excluded.branch_id, branch_id),
+                 branch_name = COALESCE(excluded.branch_name, branch_name),
+                 last_event_id = CASE WHEN excluded.last_event_at >= last_event_at
+                     THEN excluded.last_event_id ELSE last_event_id END,
+                 last_event_at = MAX(excluded.last_event_at, last_event_at),
+                 last_finished_event_id = CASE
+                     WHEN ?10 AND (last_finished_at IS NULL OR ?9 >= last_finished_at) THEN ?8
+                     ELSE last_finished_event_id END,
+                 last_finished_at = CASE
+                     WHEN ?10 AND (last_finished_at IS NULL OR ?9 >= last_finished_at) THEN ?9
+                     ELSE last_finished_at END",
+            params![
+                c.scope.as_str(),
+                profile_key,
+                branch_key,
+                s.profile_id,
+                s.profile_name,
+                s.branch_id,
+                s.branch_name,
+                event_id,
+                occurred_at,
+                finished,
+            ],
+        )?;
+    }
+    if let (Scope::Build, Some(task_id)) = (c.scope, &s.task_id) {
+        if c.outcome == crate::classify::Outcome::Started {
+            tx.conn.execute(
+                "INSERT INTO builds (task_id, profile_key, branch_key, started_event_id, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (task_id) DO UPDATE SET
+                     started_event_id = excluded.started_event_id, started_at = excluded.started_at",
+                params![task_id, profile_key, branch_key, event_id, occurred_at],
+            )?;
+        } else if c.outcome.is_finished() {
+            tx.conn.execute(
+                "INSERT INTO builds (task_id, profile_key, branch_key, finished_event_id, finished_at, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (task_id) DO UPDATE SET finished_event_id = excluded.finished_event_id,
+                     finished_at = excluded.finished_at, outcome = excluded.outcome",
+                params![task_id, profile_key, branch_key, event_id, occurred_at, c.outcome.as_str()],
+            )?;
+        }
+    }
+    let event = read::event(tx.conn, event_id, false)?;
+    tx.notify(Notice::Event {
+        event: Box::new(event),
+    });
+    Ok(event_id)
+}
+
+fn endpoint_id(tx: &Tx<'_>, name: &str) -> Result<Option<i64>> {
+    Ok(tx
+        .conn
+        .query_row("SELECT id FROM endpoints WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+fn require_endpoint(tx: &Tx<'_>, name: &str) -> Result<i64> {
+    endpoint_id(tx, name)?.ok_or_else(|| Error::NotFound(format!("no endpoint named `{name}`")))
+}
+
+fn existing_event(tx: &Tx<'_>, endpoint_id: i64, delivery_id: &str) -> Result<Option<i64>> {
+    Ok(tx
+        .conn
+        .query_row(
+            "SELECT id FROM events WHERE endpoint_id = ?1 AND delivery_id = ?2",
+            params![endpoint_id, delivery_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
