@@ -351,3 +351,47 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
         }
     })
 }
+
+/// A listener running on the tokio runtime: its address and a way to stop it gracefully.
+/// The CLI's `serve` and the desktop shell both start the listener through this.
+pub struct RunningListener {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningListener {
+    /// Binds `addr` (port 0 picks a free one) and starts serving.
+    pub async fn start(
+        addr: SocketAddr,
+        store: Arc<Store>,
+        config: ListenerConfig,
+    ) -> Result<RunningListener> {
+        let listener = bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, store, config, async {
+            let _ = stopped.await;
+        }));
+        Ok(RunningListener {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets requests in flight finish (each waits for its commit), returns.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task)
+            .await
+            .map_err(|e| Error::Invalid(format!("the listener task failed: {e}")))??;
+        Ok(())
+    }
+}

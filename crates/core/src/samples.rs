@@ -120,7 +120,12 @@ pub fn random_guid() -> Result<String> {
 /// A stable GUID derived from a name, so one profile name always has one profile id.
 pub fn name_guid(name: &str) -> String {
     let digest = Sha256::digest(name.as_bytes());
-    guid(&digest[..16])
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    // Marked as a name-based (version 5 style) GUID so it reads as a valid one.
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    guid(&b)
 }
 
 fn guid(b: &[u8]) -> String {

@@ -1,0 +1,304 @@
+//! Human-readable and JSON output for the CLI.
+
+use std::io::Write;
+
+use gatehouse_core::gate::{Gate, GateState};
+use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord};
+use serde::Serialize;
+
+use crate::error::{AppError, Result};
+
+/// Pretty JSON on stdout; field names are the stable snake_case ones documented in the README.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(|e| AppError::Invalid(format!("cannot write JSON: {e}")))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+const MAX_CELL: usize = 48;
+
+fn cell(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > MAX_CELL {
+        let cut: String = s.chars().take(MAX_CELL - 1).collect();
+        format!("{cut}…")
+    } else {
+        s
+    }
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+}
+
+/// `2026-11-29T14:07:23.123456Z` → `2026-11-29 14:07:23`
+fn short_time(t: &str) -> String {
+    t.get(..19).unwrap_or(t).replace('T', " ")
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.clone().unwrap_or_else(|| "-".into())
+}
+
+pub fn duration(ms: i64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub fn endpoints(list: &[EndpointInfo], base_url: &str) {
+    if list.is_empty() {
+        println!("No endpoints yet. Create one: gatehouse endpoint add NAME");
+        return;
+    }
+    let rows = list
+        .iter()
+        .map(|e| {
+            vec![
+                e.name.clone(),
+                e.provider.clone(),
+                e.secret_count.to_string(),
+                e.request_count.to_string(),
+                e.event_count.to_string(),
+                format!("{base_url}/hooks/{}", e.name),
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "PROVIDER", "SECRETS", "REQUESTS", "EVENTS", "URL"],
+        rows,
+    );
+}
+
+fn profile_and_branch(e: &EventRecord) -> String {
+    let profile = e.profile_name.clone().or_else(|| e.profile_id.clone());
+    let branch = e.branch_name.clone().or_else(|| e.branch_id.clone());
+    match (profile, branch) {
+        (Some(p), Some(b)) => format!("{p} / {b}"),
+        (Some(p), None) => p,
+        (None, Some(b)) => b,
+        (None, None) => "-".into(),
+    }
+}
+
+pub fn events(list: &[EventRecord]) {
+    if list.is_empty() {
+        println!("No events match.");
+        return;
+    }
+    let rows = list
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                short_time(&e.occurred_at),
+                e.scope.as_str().to_owned(),
+                e.outcome.as_str().to_owned(),
+                profile_and_branch(e),
+                opt(&e.title),
+                e.duration_ms.map(duration).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "OCCURRED (UTC)",
+            "SCOPE",
+            "OUTCOME",
+            "PROFILE / BRANCH",
+            "TITLE",
+            "TOOK",
+        ],
+        rows,
+    );
+}
+
+pub fn event_detail(e: &EventRecord) -> Result<()> {
+    println!("Event {} ({} {})", e.id, e.scope, e.outcome);
+    println!("  title:     {}", opt(&e.title));
+    println!("  message:   {}", opt(&e.message));
+    println!("  action:    {}", opt(&e.action));
+    println!(
+        "  profile:   {} ({})",
+        opt(&e.profile_name),
+        opt(&e.profile_id)
+    );
+    println!(
+        "  branch:    {} ({})",
+        opt(&e.branch_name),
+        opt(&e.branch_id)
+    );
+    println!("  task:      {}", opt(&e.task_id));
+    println!("  occurred:  {}", e.occurred_at);
+    println!(
+        "  received:  {} via {} ({})",
+        e.received_at,
+        e.endpoint,
+        e.source.as_str()
+    );
+    if let Some(ms) = e.duration_ms {
+        println!("  took:      {}", duration(ms));
+    }
+    for (name, url) in &e.links {
+        println!("  link {name}: {}", url.as_str().unwrap_or_default());
+    }
+    println!("Payload:");
+    json(&e.payload)
+}
+
+pub fn requests(list: &[RequestRecord]) {
+    if list.is_empty() {
+        println!("No requests match.");
+        return;
+    }
+    let rows = list
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                short_time(&r.received_at),
+                r.endpoint.clone(),
+                r.status_code.to_string(),
+                r.verdict.as_str().to_owned(),
+                opt(&r.delivery_id),
+                opt(&r.error),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "RECEIVED (UTC)",
+            "ENDPOINT",
+            "CODE",
+            "VERDICT",
+            "DELIVERY",
+            "ERROR",
+        ],
+        rows,
+    );
+}
+
+pub fn request_detail(r: &RequestRecord) {
+    println!(
+        "Request {}: {} {} → {} {}",
+        r.id, r.method, r.path, r.status_code, r.verdict
+    );
+    println!(
+        "  received:  {} from {}",
+        r.received_at,
+        opt(&r.remote_addr)
+    );
+    println!("  delivery:  {}", opt(&r.delivery_id));
+    if let Some(e) = &r.error {
+        println!("  error:     {e}");
+    }
+    if let Some(id) = r.event_id {
+        println!("  event:     {id}");
+    }
+    if let Some(at) = &r.accepted_at {
+        println!("  accepted:  {at} (from history)");
+    }
+    println!("Headers:");
+    for (name, value) in &r.headers {
+        println!("  {name}: {value}");
+    }
+    println!("Body ({} bytes):", r.body_size);
+    println!("{}", r.body.as_deref().unwrap_or("(not stored)"));
+}
+
+fn mark(state: GateState, running: bool) -> &'static str {
+    match (state, running) {
+        (GateState::Failing, _) => "✗",
+        (_, true) => "●",
+        (GateState::Passing, _) => "✓",
+        (GateState::Unknown, _) => "?",
+    }
+}
+
+pub fn gate(g: &Gate) {
+    let failing = g.failing().count();
+    let passing = g
+        .streams
+        .iter()
+        .filter(|s| s.state == GateState::Passing)
+        .count();
+    let running = g.streams.iter().filter(|s| s.running).count();
+    println!(
+        "Gate: {} ({failing} failing, {passing} passing, {running} running)",
+        g.state.as_str().to_uppercase()
+    );
+    if g.streams.is_empty() {
+        println!("Nothing has arrived yet for what you asked about.");
+        return;
+    }
+    let rows = g
+        .streams
+        .iter()
+        .map(|s| {
+            let who = match (&s.profile_name, &s.profile_id, &s.branch_name, &s.branch_id) {
+                (p, pid, b, bid) if b.is_some() || bid.is_some() => {
+                    format!(
+                        "{} / {}",
+                        opt(&p.clone().or(pid.clone())),
+                        opt(&b.clone().or(bid.clone()))
+                    )
+                }
+                (p, pid, _, _) => opt(&p.clone().or(pid.clone())),
+            };
+            vec![
+                mark(s.state, s.running).to_owned(),
+                s.scope.as_str().to_owned(),
+                who,
+                s.outcome
+                    .map(|o| o.as_str().to_owned())
+                    .unwrap_or_else(|| "-".into()),
+                opt(&s.title),
+                s.occurred_at.as_deref().map(short_time).unwrap_or_default(),
+                s.duration_ms.map(duration).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "",
+            "SCOPE",
+            "PROFILE / BRANCH",
+            "LAST END",
+            "TITLE",
+            "AT (UTC)",
+            "TOOK",
+        ],
+        rows,
+    );
+}
