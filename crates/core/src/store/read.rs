@@ -152,13 +152,16 @@ struct Filter {
 }
 
 impl Filter {
+    /// Numbers each `?` in `clause` after the parameters already added.
     fn add(&mut self, clause: &str, values: Vec<Box<dyn ToSql>>) {
-        let mut clause = clause.to_owned();
-        for value in values {
+        let mut numbered = String::new();
+        let mut parts = clause.split('?');
+        numbered.push_str(parts.next().unwrap_or_default());
+        for (part, value) in parts.zip(values) {
             self.params.push(value);
-            clause = clause.replacen("?", &format!("?{}", self.params.len()), 1);
+            numbered.push_str(&format!("?{}{part}", self.params.len()));
         }
-        self.clauses.push(clause);
+        self.clauses.push(numbered);
     }
 
     fn sql(&self) -> String {

@@ -151,12 +151,13 @@ fn run(
         if committed.is_err() {
             notices.clear();
         }
-        for job in batch {
-            job.finish(committed.clone());
-        }
+        // Broadcast before replying, so whoever sees the reply can rely on the notice being out.
         for notice in notices {
             // No subscribers is fine: the CLI often has none.
             let _ = broadcast.send(notice);
+        }
+        for job in batch {
+            job.finish(committed.clone());
         }
     }
     // Dropping the connection checkpoints the WAL when it is the last one.

@@ -1,0 +1,262 @@
+//! The listener over real loopback HTTP, with a real SQLite file behind it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+
+use gatehouse_core::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::signature::sign;
+use gatehouse_core::store::{EventQuery, Notice, RequestQuery, Store, StoreOptions};
+use serde_json::Value;
+
+const SECRET: &str = "listener-test-secret";
+
+struct Harness {
+    store: Arc<Store>,
+    listener: RunningListener,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(options: StoreOptions, config: ListenerConfig) -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open_with(&dir.path().join("t.db"), options).expect("store"));
+    store.add_endpoint("ci", SECRET).await.expect("endpoint");
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let listener = RunningListener::start(addr, store.clone(), config)
+        .await
+        .expect("listening");
+    Harness {
+        store,
+        listener,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.listener.local_addr())
+    }
+}
+
+/// POSTs on a blocking thread; returns the status, the Retry-After header and the JSON body.
+async fn post(
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> (u16, Option<String>, Value) {
+    tokio::task::spawn_blocking(move || {
+        let mut req = ureq::post(&url);
+        for (k, v) in &headers {
+            req = req.set(k, v);
+        }
+        let resp = match req.send_bytes(&body) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = resp.status();
+        let retry = resp.header("retry-after").map(str::to_owned);
+        let json =
+            serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(Value::Null);
+        (status, retry, json)
+    })
+    .await
+    .expect("client thread")
+}
+
+fn signed(body: &[u8], secret: &str) -> Vec<(String, String)> {
+    vec![("ac_signature".into(), sign(secret.as_bytes(), body))]
+}
+
+fn fresh(sample: Sample) -> Vec<u8> {
+    samples::build(sample, &SampleOptions::default()).expect("sample")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_commit_answers_503_and_never_acknowledges_a_loss() {
+    let h = start(
+        StoreOptions {
+            max_batch: 8,
+            max_pages: Some(48),
+        },
+        ListenerConfig::default(),
+    )
+    .await;
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for _ in 0..1000 {
+        let body = fresh(Sample::BuildFailed);
+        let (status, retry, json) = post(h.url("/hooks/ci"), signed(&body, SECRET), body).await;
+        match status {
+            200 => acknowledged.push(json["delivery_id"].as_str().expect("id").to_owned()),
+            503 => {
+                refused = Some((retry, json));
+                break;
+            }
+            other => panic!("unexpected {other}: {json}"),
+        }
+    }
+    let (retry, json) = refused.expect("the capped database fills up");
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert_eq!(json["status"], "unavailable");
+    let stored: Vec<String> = h
+        .store
+        .events(&EventQuery {
+            limit: Some(5000),
+            ..Default::default()
+        })
+        .expect("events")
+        .into_iter()
+        .map(|e| e.delivery_id)
+        .collect();
+    assert_eq!(stored.len(), acknowledged.len());
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged {id} is stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_limit_applies_with_and_without_content_length() {
+    let config = ListenerConfig {
+        body_limit: 2048,
+        ..Default::default()
+    };
+    let h = start(StoreOptions::default(), config).await;
+    let big = vec![b' '; 4096];
+    let (status, _, json) = post(h.url("/hooks/ci"), signed(&big, SECRET), big.clone()).await;
+    assert_eq!((status, json["status"].as_str()), (413, Some("too_large")));
+
+    // Chunked: no Content-Length, so the limit is found while reading.
+    let addr = h.listener.local_addr();
+    let raw = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        let chunk = "x".repeat(1000);
+        let mut req = String::from(
+            "POST /hooks/ci HTTP/1.1\r\nHost: t\r\nac_signature: 00\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        );
+        for _ in 0..4 {
+            req.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+        }
+        req.push_str("0\r\n\r\n");
+        s.write_all(req.as_bytes()).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+    .await
+    .expect("raw client");
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+
+    let too_large = h
+        .store
+        .requests(&RequestQuery {
+            verdict: Some("too_large".parse().expect("verdict")),
+            ..Default::default()
+        })
+        .expect("requests");
+    assert_eq!(too_large.len(), 2, "both are recorded");
+    assert!(
+        h.store
+            .request(too_large[0].id)
+            .expect("one")
+            .body
+            .is_none(),
+        "oversized bodies are not kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_case_rotation_routes_and_broadcast() {
+    let h = start(StoreOptions::default(), ListenerConfig::default()).await;
+    let mut notices = h.store.subscribe();
+
+    let body = fresh(Sample::BuildStarted);
+    let upper = vec![(
+        "AC_SIGNATURE".to_owned(),
+        sign(SECRET.as_bytes(), &body).to_uppercase(),
+    )];
+    let (status, _, json) = post(h.url("/hooks/ci/"), upper, body).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (200, Some("accepted")),
+        "{json}"
+    );
+    let mut kinds = Vec::new();
+    while let Ok(n) = notices.try_recv() {
+        kinds.push(match n {
+            Notice::Event { .. } => "event",
+            Notice::Request { .. } => "request",
+            Notice::Endpoints => "endpoints",
+        });
+    }
+    assert_eq!(
+        kinds,
+        ["event", "request"],
+        "what the UI and notifier hear, before the 200"
+    );
+
+    h.store
+        .add_secret("ci", "second-secret")
+        .await
+        .expect("rotate");
+    for secret in [SECRET, "second-secret"] {
+        let body = fresh(Sample::BuildSucceeded);
+        let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, secret), body).await;
+        assert_eq!(status, 200, "both secrets verify during a rotation");
+    }
+
+    let body = fresh(Sample::BuildSucceeded);
+    let (status, _, json) = post(h.url("/hooks/unknown"), signed(&body, SECRET), body).await;
+    assert_eq!((status, json["status"].as_str()), (404, Some("not_found")));
+    let (status, _, _) = post(h.url("/elsewhere"), vec![], b"{}".to_vec()).await;
+    assert_eq!(status, 404);
+    let unmatched = h.store.unmatched().expect("unmatched");
+    assert_eq!(
+        (unmatched[0].name.as_str(), unmatched[0].hits),
+        ("unknown", 1)
+    );
+    assert_eq!(
+        h.store
+            .requests(&RequestQuery::default())
+            .expect("requests")
+            .len(),
+        3,
+        "requests to unknown endpoints are counted, not recorded"
+    );
+
+    let health: Value = tokio::task::spawn_blocking({
+        let url = h.url("/healthz");
+        move || {
+            serde_json::from_str::<Value>(
+                &ureq::get(&url)
+                    .call()
+                    .expect("healthz")
+                    .into_string()
+                    .expect("body"),
+            )
+            .expect("json")
+        }
+    })
+    .await
+    .expect("client");
+    assert_eq!(health["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_lets_accepted_work_finish() {
+    let h = start(StoreOptions::default(), ListenerConfig::default()).await;
+    let body = fresh(Sample::BuildFailed);
+    let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, SECRET), body).await;
+    assert_eq!(status, 200);
+    let addr = h.listener.local_addr();
+    h.listener.stop().await.expect("stops cleanly");
+    assert!(TcpStream::connect(addr).is_err(), "no longer listening");
+    assert_eq!(
+        h.store
+            .events(&EventQuery::default())
+            .expect("events")
+            .len(),
+        1
+    );
+}

@@ -1,0 +1,627 @@
+//! The store against a real SQLite file: recording, dedupe, acceptance, queries, the gate.
+
+use chrono::{DateTime, Duration, Utc};
+use gatehouse_core::Error;
+use gatehouse_core::classify::{Outcome, Scope};
+use gatehouse_core::gate::{self, GateFilter, GateState};
+use gatehouse_core::ingest::{Arrival, Judgment, Verdict, judge};
+use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::signature::sign;
+use gatehouse_core::store::{EventQuery, Notice, RequestQuery, Source, Store, StoreOptions};
+
+const SECRET: &str = "store-test-secret";
+const DAY: Duration = Duration::days(1);
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open_dir(dir.path()).expect("store opens")
+}
+
+fn arrival(endpoint: &str, body: &[u8], sig: &str) -> Arrival {
+    Arrival {
+        endpoint: endpoint.into(),
+        method: "POST".into(),
+        path: format!("/hooks/{endpoint}"),
+        remote_addr: Some("127.0.0.1:5555".into()),
+        headers: vec![("ac_signature".into(), "[redacted]".into())],
+        signature: Some(sig.into()),
+        body: Some(body.to_vec()),
+        body_size: body.len() as u64,
+        received_at: Utc::now(),
+    }
+}
+
+/// Signs, judges (with the default ±10 minute window) and records a body as the listener does.
+async fn deliver(store: &Store, endpoint: &str, body: &[u8]) -> gatehouse_core::store::Recorded {
+    deliver_within(store, endpoint, body, Duration::minutes(10)).await
+}
+
+async fn deliver_within(
+    store: &Store,
+    endpoint: &str,
+    body: &[u8],
+    window: Duration,
+) -> gatehouse_core::store::Recorded {
+    let sig = sign(SECRET.as_bytes(), body);
+    let judgment = judge(&[SECRET.as_bytes()], &[&sig], body, Utc::now(), window);
+    store
+        .record(arrival(endpoint, body, &sig), judgment)
+        .await
+        .expect("recorded")
+}
+
+fn sample(kind: Sample, profile: &str, branch: &str, task: &str, at: DateTime<Utc>) -> Vec<u8> {
+    samples::build(
+        kind,
+        &SampleOptions {
+            profile: Some(profile.into()),
+            branch: Some(branch.into()),
+            task_id: Some(task.into()),
+            timestamp: Some(at),
+            ..Default::default()
+        },
+    )
+    .expect("sample")
+}
+
+#[tokio::test]
+async fn endpoints_and_secret_rotation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let info = store.add_endpoint("ci", SECRET).await.expect("added");
+    assert_eq!((info.name.as_str(), info.secret_count), ("ci", 1));
+    assert!(matches!(
+        store.add_endpoint("ci", SECRET).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        store.add_endpoint("bad name", SECRET).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(
+        matches!(store.retire_secret("ci").await, Err(Error::Invalid(_))),
+        "last secret stays"
+    );
+
+    store
+        .add_secret("ci", "the-next-secret")
+        .await
+        .expect("rotated");
+    assert!(matches!(
+        store.add_secret("ci", "a-third-secret").await,
+        Err(Error::Invalid(_))
+    ));
+    let (_, secrets) = store.endpoint_secrets("ci").expect("read").expect("exists");
+    assert_eq!(secrets.len(), 2);
+    store.retire_secret("ci").await.expect("retired");
+    let (_, secrets) = store.endpoint_secrets("ci").expect("read").expect("exists");
+    assert_eq!(
+        secrets
+            .iter()
+            .map(|s| s.secret.as_str())
+            .collect::<Vec<_>>(),
+        ["the-next-secret"]
+    );
+
+    let renamed = store
+        .rename_endpoint("ci", "builds")
+        .await
+        .expect("renamed");
+    assert_eq!(renamed.name, "builds");
+    store.remove_endpoint("builds").await.expect("removed");
+    assert!(store.endpoint_secrets("builds").expect("read").is_none());
+    assert!(matches!(
+        store.remove_endpoint("builds").await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn dedupe_is_per_endpoint_and_links_the_stored_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("a", SECRET).await.expect("a");
+    store.add_endpoint("b", SECRET).await.expect("b");
+    let body = sample(Sample::BuildFailed, "App", "main", "t1", Utc::now());
+    let first = deliver(&store, "a", &body).await;
+    let again = deliver(&store, "a", &body).await;
+    let other = deliver(&store, "b", &body).await;
+    assert_eq!(first.verdict, Verdict::Accepted);
+    assert_eq!(again.verdict, Verdict::Duplicate);
+    assert_eq!(
+        again.event_id, first.event_id,
+        "a duplicate points at the stored event"
+    );
+    assert_eq!(
+        other.verdict,
+        Verdict::Accepted,
+        "another endpoint is another webhook"
+    );
+    assert_eq!(
+        store.events(&EventQuery::default()).expect("events").len(),
+        2
+    );
+    let requests = store.requests(&RequestQuery::default()).expect("requests");
+    assert_eq!(requests.len(), 3, "every request is recorded");
+}
+
+#[tokio::test]
+async fn stale_then_accepted_keeps_its_own_source_and_dedupes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let old = Utc::now() - Duration::hours(3);
+    let body = sample(Sample::BuildSucceeded, "App", "main", "t1", old);
+    let stale = deliver(&store, "ci", &body).await;
+    assert_eq!(stale.verdict, Verdict::Stale);
+    assert!(stale.error.as_deref().is_some_and(|e| e.contains("window")));
+    assert!(
+        store
+            .events(&EventQuery::default())
+            .expect("events")
+            .is_empty()
+    );
+
+    let mut notices = store.subscribe();
+    let accepted = store
+        .accept_stale(stale.request_id)
+        .await
+        .expect("accepted");
+    assert_eq!(accepted.verdict, Verdict::Accepted);
+    let event = store
+        .event(accepted.event_id.expect("event"))
+        .expect("stored");
+    assert_eq!(event.source, Source::Accepted);
+    assert_eq!(event.occurred_at, gatehouse_core::time::to_text(old));
+    let payload = event.payload.expect("payload kept");
+    assert_eq!(payload["title"], "Build Success");
+    let request = store.request(stale.request_id).expect("request");
+    assert_eq!(request.verdict, Verdict::Accepted);
+    assert!(request.accepted_at.is_some());
+    assert_eq!(request.event_id, accepted.event_id);
+    let mut saw_event = false;
+    while let Ok(n) = notices.try_recv() {
+        if let Notice::Event { event } = n {
+            saw_event = event.source == Source::Accepted;
+        }
+    }
+    assert!(saw_event, "acceptance is broadcast, marked as not live");
+
+    assert!(
+        matches!(
+            store.accept_stale(stale.request_id).await,
+            Err(Error::Invalid(_))
+        ),
+        "only stale ones"
+    );
+    assert!(matches!(
+        store.accept_stale(9999).await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        deliver(&store, "ci", &body).await.verdict,
+        Verdict::Duplicate,
+        "late repeat is a duplicate"
+    );
+}
+
+#[tokio::test]
+async fn acceptance_checks_the_signature_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let body = sample(
+        Sample::BuildFailed,
+        "App",
+        "main",
+        "t1",
+        Utc::now() - Duration::days(1),
+    );
+    let stale = deliver(&store, "ci", &body).await;
+    store
+        .add_secret("ci", "replacement-secret")
+        .await
+        .expect("rotate");
+    store
+        .retire_secret("ci")
+        .await
+        .expect("retire the signing one");
+    let err = store
+        .accept_stale(stale.request_id)
+        .await
+        .expect_err("no secret verifies it now");
+    assert!(err.to_string().contains("does not match"), "{err}");
+    assert!(
+        store
+            .events(&EventQuery::default())
+            .expect("events")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rejections_are_recorded_without_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let body = b"{}".to_vec();
+    let rec = store
+        .record(
+            arrival("ci", &body, "00"),
+            Judgment::reject(Verdict::BadSignature, "nope"),
+        )
+        .await
+        .expect("recorded");
+    assert_eq!((rec.verdict, rec.event_id), (Verdict::BadSignature, None));
+    let listed = store
+        .requests(&RequestQuery {
+            verdict: Some(Verdict::BadSignature),
+            ..Default::default()
+        })
+        .expect("requests");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status_code, 401);
+    assert_eq!(
+        listed[0].headers,
+        vec![("ac_signature".to_owned(), "[redacted]".to_owned())]
+    );
+    assert!(listed[0].body.is_none(), "lists leave bodies out");
+    assert_eq!(
+        store.request(rec.request_id).expect("one").body.as_deref(),
+        Some("{}")
+    );
+    // A request for an endpoint removed meanwhile is refused, not recorded against nothing.
+    let missing = store
+        .record(
+            arrival("gone", &body, "00"),
+            Judgment::reject(Verdict::BadSignature, "x"),
+        )
+        .await;
+    assert!(matches!(missing, Err(Error::NotFound(_))));
+}
+
+#[tokio::test]
+async fn event_filters_and_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let t0 = Utc::now() - Duration::minutes(5);
+    deliver(
+        &store,
+        "ci",
+        &sample(Sample::BuildStarted, "iOS", "main", "t1", t0),
+    )
+    .await;
+    deliver(
+        &store,
+        "ci",
+        &sample(
+            Sample::BuildFailed,
+            "iOS",
+            "main",
+            "t1",
+            t0 + Duration::seconds(90),
+        ),
+    )
+    .await;
+    deliver(
+        &store,
+        "ci",
+        &sample(
+            Sample::BuildSucceeded,
+            "Android",
+            "dev",
+            "t2",
+            t0 + Duration::seconds(30),
+        ),
+    )
+    .await;
+    deliver(
+        &store,
+        "ci",
+        &sample(
+            Sample::PublishRejected,
+            "Store",
+            "-",
+            "-",
+            t0 + Duration::seconds(60),
+        ),
+    )
+    .await;
+
+    let all = store.events(&EventQuery::default()).expect("all");
+    let titles: Vec<_> = all
+        .iter()
+        .map(|e| e.title.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Build Failed",
+            "A Version is Rejected on Publish",
+            "Build Success",
+            "Build Started"
+        ],
+        "newest first by the delivery's time"
+    );
+    assert_eq!(all[0].duration_ms, Some(90_000), "start to end of task t1");
+
+    let q = |f: fn(&mut EventQuery)| {
+        let mut query = EventQuery::default();
+        f(&mut query);
+        store.events(&query).expect("query").len()
+    };
+    assert_eq!(q(|q| q.scope = Some(Scope::Build)), 3);
+    assert_eq!(q(|q| q.scope = Some(Scope::PublishToStores)), 1);
+    assert_eq!(
+        q(|q| q.outcome = Some(Outcome::Failed)),
+        2,
+        "the rejection fails too"
+    );
+    assert_eq!(
+        q(|q| q.profile = Some("ios".into())),
+        2,
+        "names match case-insensitively"
+    );
+    assert_eq!(q(|q| q.branch = Some("dev".into())), 1);
+    assert_eq!(q(|q| q.text = Some("rejected".into())), 1);
+    assert_eq!(
+        q(|q| q.text = Some("100%_".into())),
+        0,
+        "LIKE wildcards are escaped"
+    );
+    assert_eq!(q(|q| q.limit = Some(2)), 2);
+    assert_eq!(q(|q| q.endpoint = Some("ci".into())), 4);
+    let since = gatehouse_core::time::to_text(t0 + Duration::seconds(45));
+    let n = store
+        .events(&EventQuery {
+            since: Some(since),
+            ..Default::default()
+        })
+        .expect("since")
+        .len();
+    assert_eq!(n, 2);
+    assert!(
+        store
+            .events(&EventQuery {
+                until: Some("tomorrow".into()),
+                ..Default::default()
+            })
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn the_gate_follows_latest_ends_per_stream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let gate_of = |filter: &GateFilter| gate::evaluate(store.streams().expect("streams"), filter);
+    assert_eq!(gate_of(&GateFilter::default()).state, GateState::Unknown);
+
+    let t = Utc::now() - Duration::minutes(30);
+    deliver_within(
+        &store,
+        "ci",
+        &sample(Sample::BuildStarted, "iOS", "main", "t1", t),
+        DAY,
+    )
+    .await;
+    let g = gate_of(&GateFilter::default());
+    assert_eq!(
+        (g.state, g.running),
+        (GateState::Unknown, true),
+        "a start alone is running, not finished"
+    );
+
+    deliver_within(
+        &store,
+        "ci",
+        &sample(
+            Sample::BuildFailed,
+            "iOS",
+            "main",
+            "t1",
+            t + Duration::minutes(1),
+        ),
+        DAY,
+    )
+    .await;
+    deliver_within(
+        &store,
+        "ci",
+        &sample(
+            Sample::BuildSucceeded,
+            "iOS",
+            "dev",
+            "t2",
+            t + Duration::minutes(2),
+        ),
+        DAY,
+    )
+    .await;
+    let g = gate_of(&GateFilter::default());
+    assert_eq!((g.state, g.running), (GateState::Failing, false));
+    assert_eq!(g.failing().count(), 1);
+    assert_eq!(
+        gate_of(&GateFilter {
+            branch: Some("dev".into()),
+            ..Default::default()
+        })
+        .state,
+        GateState::Passing
+    );
+    assert_eq!(
+        gate_of(&GateFilter {
+            profile: Some("nope".into()),
+            ..Default::default()
+        })
+        .state,
+        GateState::Unknown
+    );
+
+    // A late delivery of an older end does not override a newer one.
+    deliver_within(
+        &store,
+        "ci",
+        &sample(
+            Sample::BuildSucceeded,
+            "iOS",
+            "main",
+            "t3",
+            t + Duration::minutes(5),
+        ),
+        DAY,
+    )
+    .await;
+    deliver_within(
+        &store,
+        "ci",
+        &sample(
+            Sample::BuildFailed,
+            "iOS",
+            "main",
+            "t0",
+            t - Duration::minutes(5),
+        ),
+        DAY,
+    )
+    .await;
+    assert_eq!(gate_of(&GateFilter::default()).state, GateState::Passing);
+
+    // A new build on a passing stream: still passing, and running.
+    deliver_within(
+        &store,
+        "ci",
+        &sample(
+            Sample::BuildStarted,
+            "iOS",
+            "main",
+            "t4",
+            t + Duration::minutes(6),
+        ),
+        DAY,
+    )
+    .await;
+    let g = gate_of(&GateFilter {
+        branch: Some("main".into()),
+        ..Default::default()
+    });
+    assert_eq!((g.state, g.running), (GateState::Passing, true));
+
+    // A rejected version fails its publish stream; signing warnings do not gate.
+    deliver_within(
+        &store,
+        "ci",
+        &sample(Sample::CertificateExpiring, "-", "-", "-", t),
+        DAY,
+    )
+    .await;
+    assert_eq!(gate_of(&GateFilter::default()).state, GateState::Passing);
+    deliver_within(
+        &store,
+        "ci",
+        &sample(Sample::PublishRejected, "Store App", "-", "-", t),
+        DAY,
+    )
+    .await;
+    let g = gate_of(&GateFilter::default());
+    assert_eq!(g.state, GateState::Failing);
+    let failing: Vec<_> = g.failing().collect();
+    assert!(failing[0].rejected && failing[0].scope == Scope::PublishToStores);
+    deliver_within(
+        &store,
+        "ci",
+        &sample(
+            Sample::PublishSucceeded,
+            "Store App",
+            "-",
+            "-",
+            t + Duration::minutes(1),
+        ),
+        DAY,
+    )
+    .await;
+    assert_eq!(
+        gate_of(&GateFilter::default()).state,
+        GateState::Passing,
+        "back to green"
+    );
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything_and_does_not_migrate_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(&dir);
+        store.add_endpoint("ci", SECRET).await.expect("added");
+        deliver(
+            &store,
+            "ci",
+            &sample(Sample::BuildFailed, "A", "b", "t", Utc::now()),
+        )
+        .await;
+    }
+    let store = open(&dir);
+    assert_eq!(
+        store.events(&EventQuery::default()).expect("events").len(),
+        1
+    );
+    assert_eq!(store.endpoints().expect("endpoints")[0].event_count, 1);
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_the_write_and_keeps_what_was_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("small.db");
+    let store = Store::open_with(
+        &path,
+        StoreOptions {
+            max_batch: 16,
+            max_pages: Some(40),
+        },
+    )
+    .expect("opens");
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let mut accepted = Vec::new();
+    let mut failure = None;
+    for i in 0..500 {
+        let body = sample(
+            Sample::BuildFailed,
+            &format!("profile {i}"),
+            "main",
+            &format!("t{i}"),
+            Utc::now(),
+        );
+        let sig = sign(SECRET.as_bytes(), &body);
+        let j = judge(
+            &[SECRET.as_bytes()],
+            &[&sig],
+            &body,
+            Utc::now(),
+            Duration::minutes(10),
+        );
+        match store.record(arrival("ci", &body, &sig), j).await {
+            Ok(r) => accepted.push(r.event_id.expect("event")),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let failure = failure.expect("the capped database fills up");
+    assert!(
+        matches!(failure, Error::Database(_) | Error::StoreUnavailable(_)),
+        "{failure}"
+    );
+    let stored = store
+        .events(&EventQuery {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .expect("events");
+    assert_eq!(
+        stored.len(),
+        accepted.len(),
+        "everything acknowledged is there, nothing more"
+    );
+}
