@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand};
 use gatehouse_core::classify::{Outcome, Scope};
-use gatehouse_core::endpoint::generate_secret;
+use gatehouse_core::endpoint::{WEAK_SECRET_LEN, generate_secret};
 use gatehouse_core::gate::{self, GateFilter};
 use gatehouse_core::ingest::Verdict;
 use gatehouse_core::listener::DEFAULT_PORT;
@@ -277,6 +277,9 @@ fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
     match command {
         EndpointCommand::Add { name, secret, json } => {
             let generated = secret.is_none();
+            if let Some(s) = &secret {
+                warn_if_weak(s);
+            }
             let secret = match secret {
                 Some(s) => s,
                 None => generate_secret()?,
@@ -311,6 +314,9 @@ fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
         }
         EndpointCommand::Rotate { name, secret, json } => {
             let generated = secret.is_none();
+            if let Some(s) = &secret {
+                warn_if_weak(s);
+            }
             let secret = match secret {
                 Some(s) => s,
                 None => generate_secret()?,
@@ -338,6 +344,14 @@ fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
         }
     }
     Ok(exit::OK)
+}
+
+fn warn_if_weak(secret: &str) {
+    if secret.len() < WEAK_SECRET_LEN {
+        eprintln!(
+            "warning: a secret under {WEAK_SECRET_LEN} characters is easy to guess; omit --secret to generate a strong one"
+        );
+    }
 }
 
 /// `-15m`, `+2h`, `-30s`, `-1d` relative to now, or an absolute time.

@@ -1,0 +1,169 @@
+//! Runs the real `gatehouse` binary: commands against a temp data dir, and `serve` on a
+//! free loopback port.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// One data directory and the binary to run against it.
+pub struct Gatehouse {
+    pub dir: tempfile::TempDir,
+}
+
+impl Gatehouse {
+    pub fn new() -> Self {
+        Gatehouse {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `gatehouse ARGS` with `GATEHOUSE_DATA_DIR` pointing at our directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("GATEHOUSE_DATA_DIR", self.dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("gatehouse runs")
+    }
+
+    /// Runs and expects exit 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "gatehouse {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{args:?} printed invalid JSON ({e}): {text}"))
+    }
+
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        Server::start(self.dir.path(), extra)
+    }
+}
+
+/// `gatehouse serve` on 127.0.0.1 with a port the OS picked; stopped with SIGTERM on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("GATEHOUSE_DATA_DIR", data_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let url = line[at + "listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default();
+                    let _ = tx.send(url.to_owned());
+                }
+                sink.lock().expect("log").push(line);
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!(
+                    "serve did not report its address: {:?}",
+                    log.lock().map(|l| l.clone())
+                )
+            });
+        Server { child, base, log }
+    }
+
+    pub fn hook(&self, name: &str) -> String {
+        format!("{}/hooks/{name}", self.base)
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// SIGTERM, then waits; returns whether it exited cleanly.
+    pub fn stop(mut self) -> bool {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> bool {
+        // SAFETY: signalling our own child process by its pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// A raw POST; returns status and the JSON (or Null) body.
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+    let mut req = ureq::post(url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.send_bytes(body) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("could not reach {url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+pub fn vector() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/core/tests/vectors/appcircle-build-started.json")
+}

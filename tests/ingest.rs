@@ -1,0 +1,416 @@
+//! The contract, end to end: `gatehouse serve` on loopback, real HTTP, a real SQLite file,
+//! and what the CLI reports afterwards.
+
+mod common;
+
+use common::{Gatehouse, post, vector};
+use gatehouse_core::signature::sign;
+use serde_json::Value;
+
+const SECRET: &str = "a-test-secret-of-decent-length";
+
+fn verdicts(requests: &Value) -> Vec<String> {
+    requests
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_kind_of_request_gets_its_verdict_and_the_cli_reports_it() {
+    let g = Gatehouse::new();
+    g.ok(&["endpoint", "add", "ci", "--secret", SECRET]);
+    let server = g.serve(&[]);
+    let url = server.hook("ci");
+
+    // Accepted: a signed, fresh build start.
+    let started = g.json(&[
+        "send",
+        &url,
+        "--secret",
+        SECRET,
+        "--sample",
+        "build-started",
+        "--profile",
+        "pr_mr_tag_test",
+        "--branch",
+        "develop",
+        "--task-id",
+        "task-1",
+        "--json",
+    ]);
+    assert_eq!(started["status_code"], 200);
+    assert_eq!(started["response"]["status"], "accepted");
+    let delivery = started["delivery_id"]
+        .as_str()
+        .expect("delivery id")
+        .to_owned();
+
+    // Duplicate: the same deliveryId again.
+    let dup = g.run(&[
+        "send",
+        &url,
+        "--secret",
+        SECRET,
+        "--sample",
+        "build-started",
+        "--delivery-id",
+        &delivery,
+        "--json",
+    ]);
+    assert!(dup.status.success());
+    let dup: Value = serde_json::from_slice(&dup.stdout).expect("json");
+    assert_eq!(dup["response"]["status"], "duplicate");
+
+    // Bad signature: wrong secret; `send` exits 1 on a non-2xx answer.
+    let bad = g.run(&[
+        "send",
+        &url,
+        "--secret",
+        "not-the-secret",
+        "--sample",
+        "build-failed",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).starts_with("401 "));
+
+    // Missing header.
+    let body = br#"{"deliveryId":"m1","timestamp":"2030-01-01T00:00:00Z"}"#;
+    let (status, json) = post(&url, &[("content-type", "application/json")], body);
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (401, Some("missing_signature"))
+    );
+
+    // Stale: the documented vector, validly signed with `test` by Appcircle in 2022.
+    g.ok(&["endpoint", "add", "documented", "--secret", "test"]);
+    let vector_path = vector();
+    let stale = g.run(&[
+        "send",
+        &server.hook("documented"),
+        "--secret",
+        "test",
+        "--file",
+        vector_path.to_str().expect("path"),
+    ]);
+    assert_eq!(stale.status.code(), Some(1));
+    let stale_out = String::from_utf8_lossy(&stale.stdout).to_string();
+    assert!(
+        stale_out.starts_with("400 ") && stale_out.contains("stale"),
+        "{stale_out}"
+    );
+
+    // Malformed JSON with a valid signature.
+    let garbage = b"{not json";
+    let sig = sign(SECRET.as_bytes(), garbage);
+    let (status, json) = post(&url, &[("ac_signature", &sig)], garbage);
+    assert_eq!((status, json["status"].as_str()), (400, Some("malformed")));
+    assert!(
+        json["error"].as_str().is_some_and(|e| e.contains("JSON")),
+        "{json}"
+    );
+
+    // Oversized body.
+    let big = vec![b'a'; 1024 * 1024 + 1];
+    let sig = sign(SECRET.as_bytes(), &big);
+    let (status, json) = post(&url, &[("ac_signature", &sig)], &big);
+    assert_eq!((status, json["status"].as_str()), (413, Some("too_large")));
+
+    // Unknown endpoint: 404, counted, not in the request history.
+    let (status, _) = post(&server.hook("nobody"), &[("ac_signature", "00")], b"{}");
+    assert_eq!(status, 404);
+
+    // A build failure for the same task finishes the run.
+    let failed = g.json(&[
+        "send",
+        &url,
+        "--secret",
+        SECRET,
+        "--sample",
+        "build-failed",
+        "--profile",
+        "pr_mr_tag_test",
+        "--branch",
+        "develop",
+        "--task-id",
+        "task-1",
+        "--json",
+    ]);
+    assert_eq!(failed["response"]["status"], "accepted");
+
+    // What the request history says, newest first.
+    let requests = g.json(&["requests", "--json", "--limit", "100"]);
+    assert_eq!(
+        verdicts(&requests),
+        [
+            "accepted",
+            "too_large",
+            "malformed",
+            "stale",
+            "missing_signature",
+            "bad_signature",
+            "duplicate",
+            "accepted"
+        ]
+    );
+    let first = &requests.as_array().expect("array")[7];
+    for key in [
+        "id",
+        "endpoint",
+        "received_at",
+        "verdict",
+        "status_code",
+        "delivery_id",
+        "error",
+    ] {
+        assert!(first.get(key).is_some(), "requests carry {key}: {first}");
+    }
+    let stale_req = requests
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["verdict"] == "stale")
+        .expect("stale request");
+    assert_eq!(stale_req["status_code"], 400);
+    assert_eq!(
+        stale_req["delivery_id"],
+        "ee81f55b-fd14-4f95-9e1f-f5bce3ad29e4"
+    );
+    let only_stale = g.json(&["requests", "--json", "--verdict", "stale"]);
+    assert_eq!(only_stale.as_array().map(Vec::len), Some(1));
+
+    // Secrets never appear in the history.
+    let show = g.ok(&["requests", "show", &stale_req["id"].to_string(), "--json"]);
+    assert!(
+        !show.contains(&sign(
+            b"test",
+            &std::fs::read(&vector_path).expect("vector")
+        )),
+        "signature redacted"
+    );
+    assert!(show.contains("[redacted]"));
+
+    // Events: two so far, newest first, with the documented fields.
+    let events = g.json(&["events", "--json"]);
+    let list = events.as_array().expect("array");
+    assert_eq!(list.len(), 2);
+    let e = &list[0];
+    for key in [
+        "id",
+        "delivery_id",
+        "endpoint",
+        "scope",
+        "outcome",
+        "action",
+        "title",
+        "message",
+        "profile_id",
+        "profile_name",
+        "branch_id",
+        "branch_name",
+        "occurred_at",
+        "received_at",
+    ] {
+        assert!(e.get(key).is_some(), "events carry {key}: {e}");
+    }
+    assert_eq!(
+        (e["scope"].as_str(), e["outcome"].as_str()),
+        (Some("build"), Some("failed"))
+    );
+    assert_eq!(
+        (e["profile_name"].as_str(), e["branch_name"].as_str()),
+        (Some("pr_mr_tag_test"), Some("develop"))
+    );
+    assert!(
+        e["duration_ms"].as_i64().is_some(),
+        "start and end of task-1 give a duration"
+    );
+
+    // The gate is red: exit 1.
+    let status = g.run(&["status", "--json"]);
+    assert_eq!(status.status.code(), Some(1));
+    let gate: Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(gate["state"], "failing");
+    assert_eq!(
+        g.run(&[
+            "status",
+            "--profile",
+            "pr_mr_tag_test",
+            "--branch",
+            "develop"
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
+    assert_eq!(
+        g.run(&["status", "--profile", "some-other-profile"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // Accept the stale one: it becomes an event, the window waived, the signature checked.
+    let id = stale_req["id"].to_string();
+    let accepted = g.json(&["requests", "accept", &id, "--json"]);
+    assert_eq!(accepted["verdict"], "accepted");
+    let again = g.run(&["requests", "accept", &id]);
+    assert_eq!(
+        again.status.code(),
+        Some(3),
+        "only stale requests can be accepted"
+    );
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    let documented = g.json(&["events", "--json", "--endpoint", "documented"]);
+    assert_eq!(
+        documented[0]["delivery_id"],
+        "ee81f55b-fd14-4f95-9e1f-f5bce3ad29e4"
+    );
+    assert_eq!(documented[0]["profile_name"], "pr_mr_tag_test");
+    assert_eq!(documented[0]["occurred_at"], "2022-10-26T14:55:08.462275Z");
+    assert_eq!(
+        g.json(&[
+            "events",
+            "--json",
+            "--scope",
+            "build",
+            "--outcome",
+            "started"
+        ])
+        .as_array()
+        .map(Vec::len),
+        Some(2)
+    );
+
+    // Back to green: the next build of that branch succeeds.
+    g.ok(&[
+        "send",
+        &url,
+        "--secret",
+        SECRET,
+        "--sample",
+        "build-succeeded",
+        "--profile",
+        "pr_mr_tag_test",
+        "--branch",
+        "develop",
+    ]);
+    assert_eq!(g.run(&["status"]).status.code(), Some(0));
+
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|l| l.contains("POST /hooks/ci 401 bad_signature"))
+    );
+    assert!(server.stop(), "serve exits cleanly on SIGTERM");
+}
+
+#[test]
+fn endpoint_commands() {
+    let g = Gatehouse::new();
+    let secret = g.ok(&["endpoint", "add", "mobile"]);
+    let secret = secret.trim();
+    assert_eq!(
+        secret.len(),
+        64,
+        "a generated secret is printed once: {secret}"
+    );
+    let list = g.json(&["endpoint", "list", "--json"]);
+    assert_eq!(list[0]["name"], "mobile");
+    assert_eq!(list[0]["secret_count"], 1);
+    assert!(
+        !list.to_string().contains(secret),
+        "secrets are never listed"
+    );
+
+    let rotated = g.ok(&["endpoint", "rotate", "mobile"]);
+    assert_eq!(rotated.trim().len(), 64);
+    assert_eq!(
+        g.json(&["endpoint", "list", "--json"])[0]["secret_count"],
+        2
+    );
+    assert_eq!(
+        g.run(&["endpoint", "rotate", "mobile"]).status.code(),
+        Some(3),
+        "two at most"
+    );
+    g.ok(&["endpoint", "retire-secret", "mobile"]);
+    assert_eq!(
+        g.json(&["endpoint", "list", "--json"])[0]["secret_count"],
+        1
+    );
+
+    let dup = g.run(&["endpoint", "add", "mobile", "--secret", "whatever-secret"]);
+    assert_eq!(dup.status.code(), Some(3));
+    let bad = g.run(&[
+        "endpoint",
+        "add",
+        "no/slashes",
+        "--secret",
+        "whatever-secret",
+    ]);
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid endpoint name"));
+    g.ok(&["endpoint", "remove", "mobile"]);
+    assert_eq!(
+        g.json(&["endpoint", "list", "--json"]),
+        Value::Array(vec![])
+    );
+    assert_eq!(
+        g.run(&["endpoint", "remove", "mobile"]).status.code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn errors_are_one_line_and_never_a_panic() {
+    let g = Gatehouse::new();
+    for args in [
+        vec!["events", "--scope", "nonsense"],
+        vec!["requests", "accept", "42"],
+        vec!["events", "show", "42"],
+        vec![
+            "send",
+            "http://127.0.0.1:9/hooks/x",
+            "--secret",
+            "s",
+            "--sample",
+            "build-failed",
+        ],
+        vec![
+            "send",
+            "http://127.0.0.1:9/hooks/x",
+            "--secret",
+            "s",
+            "--sample",
+            "no-such-sample",
+        ],
+        vec!["serve", "--listen", "not-an-address"],
+        vec!["no-such-command"],
+    ] {
+        let out = g.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        g.run(&["status"]).status.code(),
+        Some(2),
+        "nothing yet: unknown"
+    );
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let g = Gatehouse::new();
+    let server = g.serve(&[]);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let out = g.run(&["serve", "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already in use"));
+}
