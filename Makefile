@@ -1,0 +1,81 @@
+# Gatehouse: one entry point for people and CI. `make run` and `make test` install what is
+# missing on a Debian/Ubuntu machine first (apt via sudo when not root, npm packages).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# What Tauri 2 needs to build and open a window on Linux (see shared notes / README).
+APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
+	libayatana-appindicator3-dev librsvg2-dev libssl-dev
+NODE_MIN_MAJOR := 20
+BIN := target/debug/gatehouse
+
+.PHONY: help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
+
+help:
+	@echo "make run    install what is missing, build, open the app"
+	@echo "make serve  build and run the headless listener (gatehouse serve)"
+	@echo "make test   install what is missing, then every check and test"
+	@echo "make bench  ingest throughput: group commit vs. one commit per delivery"
+
+deps: apt-deps tool-deps ui-deps
+
+apt-deps:
+	@missing=(); for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$$p"); \
+	done; \
+	if (( $${#missing[@]} )); then \
+		echo "Installing: $${missing[*]}"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends "$${missing[@]}"; \
+	fi
+
+tool-deps:
+	@command -v cargo >/dev/null || { echo "Rust is missing: install it from https://rustup.rs" >&2; exit 1; }
+	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+	@command -v node >/dev/null || { echo "Node.js $(NODE_MIN_MAJOR)+ is missing: install it (e.g. from nodesource)" >&2; exit 1; }
+	@major=$$(node -p 'process.versions.node.split(".")[0]'); \
+	  (( major >= $(NODE_MIN_MAJOR) )) || { echo "Node.js $(NODE_MIN_MAJOR)+ is needed, found $$(node --version)" >&2; exit 1; }
+
+ui-deps: ui/node_modules/.package-lock.json
+
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	npm --prefix ui ci --no-audit --no-fund
+	@touch $@
+
+# The window embeds ui/dist at compile time, so the front end is built before any cargo step.
+ui: ui-deps
+	npm --prefix ui run build
+
+build: deps ui
+	cargo build --locked
+
+run: build
+	$(BIN)
+
+serve: build
+	$(BIN) serve
+
+check-fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+cargo-test:
+	cargo test --workspace --locked
+
+ui-check:
+	npm --prefix ui run check
+	npm --prefix ui run lint
+
+test: deps ui ui-check check-fmt clippy cargo-test
+
+bench: deps
+	cargo bench --locked -p gatehouse-core --bench ingest
+
+clean:
+	cargo clean
+	rm -rf ui/dist ui/node_modules
