@@ -19,7 +19,6 @@ struct AppInfo {
     listen_url: String,
     data_dir: String,
     endpoint_count: usize,
-    event_count: usize,
     version: &'static str,
 }
 
@@ -39,15 +38,10 @@ fn app_info(state: tauri::State<'_, Running>) -> std::result::Result<AppInfo, St
         .map(|l| l.local_addr().to_string())
         .unwrap_or_default();
     let endpoints = state.store.endpoints().map_err(|e| e.to_string())?;
-    let events = state
-        .store
-        .events(&gatehouse_core::store::EventQuery::default())
-        .map_err(|e| e.to_string())?;
     Ok(AppInfo {
         listen_url: format!("http://{addr}"),
         data_dir: state.data_dir.display().to_string(),
         endpoint_count: endpoints.len(),
-        event_count: events.len(),
         version: env!("CARGO_PKG_VERSION"),
     })
 }

@@ -4,7 +4,6 @@ interface AppInfo {
   listen_url: string;
   data_dir: string;
   endpoint_count: number;
-  event_count: number;
   version: string;
 }
 

@@ -38,8 +38,10 @@ const MAX_DELIVERY_ID: usize = 200;
 impl Envelope {
     /// Parses the raw body. Never re-serialises it: the stored payload is the bytes received.
     pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
+        // A UTF-8 byte-order mark is not JSON, but some serialisers write one.
+        let json = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let value: Value =
-            serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+            serde_json::from_slice(json).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
         let Value::Object(map) = value else {
             return Err(EnvelopeError::NotObject);
         };
@@ -157,6 +159,12 @@ mod tests {
         assert_eq!(e.delivery_id, "x");
         assert_eq!(e.action, None);
         assert_eq!(e.item, Value::Null);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_tolerated() {
+        let body = b"\xEF\xBB\xBF{\"deliveryId\":\"x\",\"timestamp\":\"2024-01-01T00:00:00Z\"}";
+        assert_eq!(Envelope::parse(body).expect("parses").delivery_id, "x");
     }
 
     #[test]

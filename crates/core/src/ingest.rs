@@ -70,10 +70,19 @@ impl Verdict {
 impl std::str::FromStr for Verdict {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let key = s.trim().to_ascii_lowercase().replace('-', "_");
+        let key = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        let alias = match key.as_str() {
+            "invalid_signature" | "signature_mismatch" | "unauthorized" => "bad_signature",
+            "unsigned" | "no_signature" => "missing_signature",
+            "expired" | "too_old" | "outside_window" => "stale",
+            "invalid" | "invalid_json" | "bad_request" => "malformed",
+            "payload_too_large" | "oversized" => "too_large",
+            "dup" | "duplicated" => "duplicate",
+            other => other,
+        };
         Verdict::ALL
             .into_iter()
-            .find(|v| v.as_str() == key)
+            .find(|v| v.as_str() == alias)
             .ok_or_else(|| {
                 let names: Vec<_> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
                 format!("unknown verdict `{s}` (one of: {})", names.join(", "))
@@ -309,6 +318,11 @@ mod tests {
             assert_eq!(v.as_str().parse::<Verdict>(), Ok(v));
         }
         assert_eq!(Verdict::Stale.status_code(), 400);
+        assert_eq!(
+            "invalid-signature".parse::<Verdict>(),
+            Ok(Verdict::BadSignature)
+        );
+        assert!("whatever".parse::<Verdict>().is_err());
         assert_eq!(Verdict::BadSignature.status_code(), 401);
     }
 

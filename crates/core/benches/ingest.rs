@@ -1,0 +1,226 @@
+//! Ingest throughput over real loopback HTTP into a real SQLite file, side by side:
+//!
+//! - `http floor`: the same axum server answering 200 without verifying or storing,
+//!   the most this machine's HTTP stack and client threads allow;
+//! - `commit per delivery`: the full pipeline with group commit off (batch of 1), the
+//!   baseline a naive store would give;
+//! - `group commit`: the full pipeline as `gatehouse serve` runs it.
+//!
+//! Client threads run on the same machine (2 cores here), so all rows share that cost.
+//! Run with `make bench` (or `cargo bench -p gatehouse-core --bench ingest`).
+//! Environment: BENCH_TOTAL (deliveries per row, default 4000).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::post;
+use gatehouse_core::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::signature::sign;
+use gatehouse_core::store::{EventQuery, Store, StoreOptions};
+
+const SECRET: &str = "benchmark-secret-0123456789";
+
+#[derive(Clone, Copy)]
+enum Mode {
+    HttpFloor,
+    CommitPerDelivery,
+    GroupCommit,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::HttpFloor => "http floor (no verify, no store)",
+            Mode::CommitPerDelivery => "commit per delivery (baseline)",
+            Mode::GroupCommit => "group commit (gatehouse serve)",
+        }
+    }
+}
+
+struct Row {
+    mode: Mode,
+    clients: usize,
+    total: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    stored: Option<usize>,
+}
+
+fn main() {
+    let total: usize = std::env::var("BENCH_TOTAL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut rows = Vec::new();
+    for clients in [1, 8, 32] {
+        for mode in [Mode::HttpFloor, Mode::CommitPerDelivery, Mode::GroupCommit] {
+            rows.push(run(&rt, mode, clients, total));
+        }
+    }
+    println!(
+        "\nIngest benchmark: {total} signed ~1.2 KB deliveries per row, keep-alive clients on loopback"
+    );
+    println!("| mode | clients | deliveries/s | p50 ms | p99 ms | stored |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            r.mode.label(),
+            r.clients,
+            r.total as f64 / r.elapsed.as_secs_f64(),
+            r.p50.as_secs_f64() * 1000.0,
+            r.p99.as_secs_f64() * 1000.0,
+            r.stored.map_or("-".to_owned(), |n| n.to_string()),
+        );
+    }
+    println!(
+        "peak RSS of the benchmark process (server and clients): {} MiB",
+        peak_rss_kib() / 1024
+    );
+}
+
+fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -> Row {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let per_client = total / clients;
+    // Bodies are built and signed before the clock starts: we time the server, not the client.
+    let work: Vec<Vec<(Vec<u8>, String)>> = (0..clients)
+        .map(|_| {
+            (0..per_client)
+                .map(|_| {
+                    let body = samples::build(Sample::BuildSucceeded, &SampleOptions::default())
+                        .expect("sample");
+                    let sig = sign(SECRET.as_bytes(), &body);
+                    (body, sig)
+                })
+                .collect()
+        })
+        .collect();
+
+    let (addr, store, stop) = rt.block_on(async {
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        match mode {
+            Mode::HttpFloor => {
+                let app = Router::new().route(
+                    "/hooks/{name}",
+                    post(|| async { "{\"status\":\"accepted\"}" }),
+                );
+                let listener = tokio::net::TcpListener::bind(any).await.expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+                (addr, None, Stop::Floor(tx))
+            }
+            Mode::CommitPerDelivery | Mode::GroupCommit => {
+                let max_batch = if matches!(mode, Mode::GroupCommit) {
+                    512
+                } else {
+                    1
+                };
+                let options = StoreOptions {
+                    max_batch,
+                    ..Default::default()
+                };
+                let store = Arc::new(
+                    Store::open_with(&dir.path().join("bench.db"), options).expect("store"),
+                );
+                store.add_endpoint("bench", SECRET).await.expect("endpoint");
+                let listener =
+                    RunningListener::start(any, store.clone(), ListenerConfig::default())
+                        .await
+                        .expect("listener");
+                (listener.local_addr(), Some(store), Stop::Listener(listener))
+            }
+        }
+    });
+
+    let url = format!("http://{addr}/hooks/bench");
+    let started = Instant::now();
+    let threads: Vec<_> = work
+        .into_iter()
+        .map(|items| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .max_idle_connections_per_host(1)
+                    .build();
+                items
+                    .into_iter()
+                    .map(|(body, sig)| {
+                        let t = Instant::now();
+                        let resp = agent
+                            .post(&url)
+                            .set("ac_signature", &sig)
+                            .send_bytes(&body)
+                            .expect("200");
+                        let _ = resp.into_string();
+                        t.elapsed()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("client"))
+        .collect();
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+
+    let stored = store.as_ref().map(|s| {
+        s.events(&EventQuery {
+            limit: Some(100_000),
+            ..Default::default()
+        })
+        .expect("events")
+        .len()
+    });
+    rt.block_on(async {
+        match stop {
+            Stop::Floor(tx) => {
+                let _ = tx.send(());
+            }
+            Stop::Listener(l) => l.stop().await.expect("stop"),
+        }
+    });
+    drop(store);
+    Row {
+        mode,
+        clients,
+        total: clients * per_client,
+        elapsed,
+        p50: pct(0.5),
+        p99: pct(0.99),
+        stored,
+    }
+}
+
+enum Stop {
+    Floor(tokio::sync::oneshot::Sender<()>),
+    Listener(RunningListener),
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
