@@ -62,7 +62,13 @@ fn main() {
     let mut rows = Vec::new();
     for clients in [1, 8, 32] {
         for mode in [Mode::HttpFloor, Mode::CommitPerDelivery, Mode::GroupCommit] {
-            rows.push(run(&rt, mode, clients, total));
+            let row = run(&rt, mode, clients, total);
+            eprintln!(
+                "{} with {clients} clients: {:.0}/s",
+                mode.label(),
+                row.total as f64 / row.elapsed.as_secs_f64()
+            );
+            rows.push(row);
         }
     }
     println!(
@@ -110,7 +116,7 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
             Mode::HttpFloor => {
                 let app = Router::new().route(
                     "/hooks/{name}",
-                    post(|| async { "{\"status\":\"accepted\"}" }),
+                    post(|_body: axum::body::Bytes| async { "{\"status\":\"accepted\"}" }),
                 );
                 let listener = tokio::net::TcpListener::bind(any).await.expect("bind");
                 let addr = listener.local_addr().expect("addr");

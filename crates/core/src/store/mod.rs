@@ -249,6 +249,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
         other => other.into(),
     })?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;

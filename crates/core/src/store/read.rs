@@ -135,13 +135,10 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
 }
 
 pub fn event(conn: &Connection, id: i64, with_payload: bool) -> Result<EventRecord> {
-    conn.query_row(
-        &format!("{} WHERE e.id = ?1", event_select(with_payload)),
-        [id],
-        event_row,
-    )
-    .optional()?
-    .ok_or_else(|| Error::NotFound(format!("no event with id {id}")))
+    conn.prepare_cached(&format!("{} WHERE e.id = ?1", event_select(with_payload)))?
+        .query_row([id], event_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no event with id {id}")))
 }
 
 /// Builds a WHERE clause from optional filters without string-pasting values.
@@ -279,13 +276,10 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
 }
 
 pub fn request(conn: &Connection, id: i64, with_body: bool) -> Result<RequestRecord> {
-    conn.query_row(
-        &format!("{} WHERE r.id = ?1", request_select(with_body)),
-        [id],
-        request_row,
-    )
-    .optional()?
-    .ok_or_else(|| Error::NotFound(format!("no request with id {id}")))
+    conn.prepare_cached(&format!("{} WHERE r.id = ?1", request_select(with_body)))?
+        .query_row([id], request_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no request with id {id}")))
 }
 
 pub fn requests(conn: &Connection, q: &RequestQuery) -> Result<Vec<RequestRecord>> {

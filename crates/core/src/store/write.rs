@@ -41,15 +41,16 @@ pub fn add_endpoint(
         )));
     }
     let now = to_text(now);
-    tx.conn.execute(
-        "INSERT INTO endpoints (name, provider, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
-        params![name, Provider::Appcircle.as_str(), now],
+    tx.conn.prepare_cached(
+        "INSERT INTO endpoints (name, provider, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)")?
+            .execute(params![name, Provider::Appcircle.as_str(), now],
     )?;
     let id = tx.conn.last_insert_rowid();
-    tx.conn.execute(
-        "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
-        params![id, secret, now],
-    )?;
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, secret, now])?;
     tx.notify(Notice::Endpoints);
     read::endpoint(tx.conn, name)
 }
@@ -75,10 +76,9 @@ pub fn rename_endpoint(
             "an endpoint named `{new_name}` already exists"
         )));
     }
-    tx.conn.execute(
-        "UPDATE endpoints SET name = ?1, updated_at = ?2 WHERE id = ?3",
-        params![new_name, to_text(now), id],
-    )?;
+    tx.conn
+        .prepare_cached("UPDATE endpoints SET name = ?1, updated_at = ?2 WHERE id = ?3")?
+        .execute(params![new_name, to_text(now), id])?;
     tx.notify(Notice::Endpoints);
     read::endpoint(tx.conn, new_name)
 }
@@ -98,14 +98,14 @@ pub fn add_secret(tx: &mut Tx<'_>, name: &str, secret: &str, now: DateTime<Utc>)
         )));
     }
     let now = to_text(now);
-    tx.conn.execute(
-        "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
-        params![id, secret, now],
-    )?;
-    tx.conn.execute(
-        "UPDATE endpoints SET updated_at = ?1 WHERE id = ?2",
-        params![now, id],
-    )?;
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, secret, now])?;
+    tx.conn
+        .prepare_cached("UPDATE endpoints SET updated_at = ?1 WHERE id = ?2")?
+        .execute(params![now, id])?;
     tx.notify(Notice::Endpoints);
     Ok(())
 }
@@ -120,29 +120,30 @@ pub fn retire_secret(tx: &mut Tx<'_>, name: &str, now: DateTime<Utc>) -> Result<
     };
     tx.conn
         .execute("DELETE FROM secrets WHERE id = ?1", [oldest.id])?;
-    tx.conn.execute(
-        "UPDATE endpoints SET updated_at = ?1 WHERE id = ?2",
-        params![to_text(now), id],
-    )?;
+    tx.conn
+        .prepare_cached("UPDATE endpoints SET updated_at = ?1 WHERE id = ?2")?
+        .execute(params![to_text(now), id])?;
     tx.notify(Notice::Endpoints);
     Ok(())
 }
 
 pub fn set_setting(tx: &mut Tx<'_>, key: &str, value: &str) -> Result<()> {
-    tx.conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
+        )?
+        .execute(params![key, value])?;
     Ok(())
 }
 
 pub fn count_unmatched(tx: &mut Tx<'_>, name: &str, at: DateTime<Utc>) -> Result<()> {
-    tx.conn.execute(
-        "INSERT INTO unmatched (name, hits, first_seen, last_seen) VALUES (?1, 1, ?2, ?2)
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO unmatched (name, hits, first_seen, last_seen) VALUES (?1, 1, ?2, ?2)
          ON CONFLICT(name) DO UPDATE SET hits = hits + 1, last_seen = excluded.last_seen",
-        params![name, to_text(at)],
-    )?;
+        )?
+        .execute(params![name, to_text(at)])?;
     Ok(())
 }
 
@@ -174,11 +175,11 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
     let delivery_id = delivery.as_ref().map(|d| d.envelope.delivery_id.clone());
     let headers = serde_json::to_string(&arrival.headers)
         .map_err(|e| Error::Invalid(format!("cannot store headers: {e}")))?;
-    tx.conn.execute(
+    tx.conn.prepare_cached(
         "INSERT INTO requests (endpoint_id, endpoint_name, received_at, method, path, remote_addr,
              headers, signature, body, body_size, verdict, status_code, delivery_id, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")?
+            .execute(params![
             endpoint_id,
             arrival.endpoint,
             to_text(arrival.received_at),
@@ -211,15 +212,15 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
         _ => None,
     };
     if let Some(event_id) = event_id {
-        tx.conn.execute(
-            "UPDATE requests SET event_id = ?1 WHERE id = ?2",
-            params![event_id, request_id],
-        )?;
+        tx.conn
+            .prepare_cached("UPDATE requests SET event_id = ?1 WHERE id = ?2")?
+            .execute(params![event_id, request_id])?;
     }
-    let request = read::request(tx.conn, request_id, false)?;
-    tx.notify(Notice::Request {
-        request: Box::new(request),
-    });
+    tx.notify_with(|conn| {
+        Ok(Notice::Request {
+            request: Box::new(read::request(conn, request_id, false)?),
+        })
+    })?;
     Ok(Recorded {
         request_id,
         verdict,
@@ -294,14 +295,15 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
             (Verdict::Accepted, id)
         }
     };
-    tx.conn.execute(
-        "UPDATE requests SET verdict = ?1, event_id = ?2, accepted_at = ?3, error = NULL WHERE id = ?4",
-        params![verdict.as_str(), event_id, to_text(now), request_id],
+    tx.conn.prepare_cached(
+        "UPDATE requests SET verdict = ?1, event_id = ?2, accepted_at = ?3, error = NULL WHERE id = ?4")?
+            .execute(params![verdict.as_str(), event_id, to_text(now), request_id],
     )?;
-    let request = read::request(tx.conn, request_id, false)?;
-    tx.notify(Notice::Request {
-        request: Box::new(request),
-    });
+    tx.notify_with(|conn| {
+        Ok(Notice::Request {
+            request: Box::new(read::request(conn, request_id, false)?),
+        })
+    })?;
     Ok(Recorded {
         request_id,
         verdict,
@@ -357,13 +359,13 @@ fn insert_event(
     let e = &d.envelope;
     let occurred_at = to_text(e.timestamp);
     let links = serde_json::Value::Object(e.links.clone()).to_string();
-    tx.conn.execute(
+    tx.conn.prepare_cached(
         "INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope, outcome,
              module, action, title, message, profile_id, profile_name, branch_id, branch_name, task_id,
              build_id, commit_id, rejected, expiring, links, occurred_at, received_at, payload)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-             ?20, ?21, ?22, ?23, ?24)",
-        params![
+             ?20, ?21, ?22, ?23, ?24)")?
+            .execute(params![
             endpoint_id,
             endpoint_name,
             request_id,
@@ -394,7 +396,7 @@ fn insert_event(
     let (profile_key, branch_key) = stream_keys(d);
     if is_gated(c.scope) {
         let finished = c.outcome.is_finished();
-        tx.conn.execute(
+        tx.conn.prepare_cached(
             "INSERT INTO streams (scope, profile_key, branch_key, profile_id, profile_name, branch_id,
                  branch_name, last_event_id, last_event_at, last_finished_event_id, last_finished_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
@@ -412,8 +414,8 @@ fn insert_event(
                      ELSE last_finished_event_id END,
                  last_finished_at = CASE
                      WHEN ?10 AND (last_finished_at IS NULL OR ?9 >= last_finished_at) THEN ?9
-                     ELSE last_finished_at END",
-            params![
+                     ELSE last_finished_at END")?
+            .execute(params![
                 c.scope.as_str(),
                 profile_key,
                 branch_key,
@@ -429,27 +431,28 @@ fn insert_event(
     }
     if let (Scope::Build, Some(task_id)) = (c.scope, &s.task_id) {
         if c.outcome == crate::classify::Outcome::Started {
-            tx.conn.execute(
+            tx.conn.prepare_cached(
                 "INSERT INTO builds (task_id, profile_key, branch_key, started_event_id, started_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (task_id) DO UPDATE SET
-                     started_event_id = excluded.started_event_id, started_at = excluded.started_at",
-                params![task_id, profile_key, branch_key, event_id, occurred_at],
+                     started_event_id = excluded.started_event_id, started_at = excluded.started_at")?
+            .execute(params![task_id, profile_key, branch_key, event_id, occurred_at],
             )?;
         } else if c.outcome.is_finished() {
-            tx.conn.execute(
+            tx.conn.prepare_cached(
                 "INSERT INTO builds (task_id, profile_key, branch_key, finished_event_id, finished_at, outcome)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (task_id) DO UPDATE SET finished_event_id = excluded.finished_event_id,
-                     finished_at = excluded.finished_at, outcome = excluded.outcome",
-                params![task_id, profile_key, branch_key, event_id, occurred_at, c.outcome.as_str()],
+                     finished_at = excluded.finished_at, outcome = excluded.outcome")?
+            .execute(params![task_id, profile_key, branch_key, event_id, occurred_at, c.outcome.as_str()],
             )?;
         }
     }
-    let event = read::event(tx.conn, event_id, false)?;
-    tx.notify(Notice::Event {
-        event: Box::new(event),
-    });
+    tx.notify_with(|conn| {
+        Ok(Notice::Event {
+            event: Box::new(read::event(conn, event_id, false)?),
+        })
+    })?;
     Ok(event_id)
 }
 
@@ -469,10 +472,7 @@ fn require_endpoint(tx: &Tx<'_>, name: &str) -> Result<i64> {
 fn existing_event(tx: &Tx<'_>, endpoint_id: i64, delivery_id: &str) -> Result<Option<i64>> {
     Ok(tx
         .conn
-        .query_row(
-            "SELECT id FROM events WHERE endpoint_id = ?1 AND delivery_id = ?2",
-            params![endpoint_id, delivery_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT id FROM events WHERE endpoint_id = ?1 AND delivery_id = ?2")?
+        .query_row(params![endpoint_id, delivery_id], |r| r.get(0))
         .optional()?)
 }

@@ -15,12 +15,23 @@ use crate::{Error, Result};
 pub struct Tx<'a> {
     pub conn: &'a Connection,
     notices: &'a mut Vec<Notice>,
+    /// Someone subscribed: only then are notices (which read rows back) worth building.
+    listening: bool,
 }
 
 impl Tx<'_> {
     /// Queues a notice; it is broadcast only if the transaction commits.
     pub fn notify(&mut self, notice: Notice) {
         self.notices.push(notice);
+    }
+
+    /// Like [`Tx::notify`], building the notice only when someone is subscribed.
+    pub fn notify_with(&mut self, build: impl FnOnce(&Connection) -> Result<Notice>) -> Result<()> {
+        if self.listening {
+            let notice = build(self.conn)?;
+            self.notices.push(notice);
+        }
+        Ok(())
     }
 
     /// Runs `work` in a savepoint so one failing job does not undo the others in its batch.
@@ -147,7 +158,8 @@ fn run(
             }
         }
         let mut notices = Vec::new();
-        let committed = commit_batch(&conn, &mut batch, &mut notices);
+        let listening = broadcast.receiver_count() > 0;
+        let committed = commit_batch(&conn, &mut batch, &mut notices, listening);
         if committed.is_err() {
             notices.clear();
         }
@@ -167,10 +179,15 @@ fn commit_batch(
     conn: &Connection,
     batch: &mut [Box<dyn Job>],
     notices: &mut Vec<Notice>,
+    listening: bool,
 ) -> std::result::Result<(), String> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| e.to_string())?;
-    let mut tx = Tx { conn, notices };
+    let mut tx = Tx {
+        conn,
+        notices,
+        listening,
+    };
     for job in batch.iter_mut() {
         job.run(&mut tx);
     }
