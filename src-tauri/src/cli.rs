@@ -276,28 +276,16 @@ fn base_url(store: &Store) -> Result<String> {
 fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
     match command {
         EndpointCommand::Add { name, secret, json } => {
-            let generated = secret.is_none();
-            if let Some(s) = &secret {
-                warn_if_weak(s);
-            }
-            let secret = match secret {
-                Some(s) => s,
-                None => generate_secret()?,
-            };
-            let info = block_on(store.add_endpoint(&name, &secret))??;
+            let secret = SecretChoice::from_flag(secret)?;
+            let info = block_on(store.add_endpoint(&name, &secret.value))??;
             let url = format!("{}/hooks/{}", base_url(store)?, info.name);
             if json {
                 let mut out = serde_json::json!({"endpoint": info, "url": url});
-                if generated {
-                    out["secret"] = serde_json::json!(secret);
-                }
+                secret.add_to(&mut out);
                 print::json(&out)?;
             } else {
                 eprintln!("Created endpoint `{}`. Payload URL: {url}", info.name);
-                if generated {
-                    eprintln!("Its secret (shown once; paste it into Appcircle's webhook form):");
-                    println!("{secret}");
-                }
+                secret.announce("Its secret (shown once; paste it into Appcircle's webhook form):");
             }
         }
         EndpointCommand::List { json } => {
@@ -313,29 +301,17 @@ fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
             eprintln!("Removed endpoint `{name}`; its history stays.");
         }
         EndpointCommand::Rotate { name, secret, json } => {
-            let generated = secret.is_none();
-            if let Some(s) = &secret {
-                warn_if_weak(s);
-            }
-            let secret = match secret {
-                Some(s) => s,
-                None => generate_secret()?,
-            };
-            block_on(store.add_secret(&name, &secret))??;
+            let secret = SecretChoice::from_flag(secret)?;
+            block_on(store.add_secret(&name, &secret.value))??;
             if json {
                 let mut out = serde_json::json!({"endpoint": name});
-                if generated {
-                    out["secret"] = serde_json::json!(secret);
-                }
+                secret.add_to(&mut out);
                 print::json(&out)?;
             } else {
                 eprintln!(
                     "Added a new secret to `{name}`; both verify until you run `gatehouse endpoint retire-secret {name}`."
                 );
-                if generated {
-                    eprintln!("The new secret (shown once):");
-                    println!("{secret}");
-                }
+                secret.announce("The new secret (shown once):");
             }
         }
         EndpointCommand::RetireSecret { name } => {
@@ -346,11 +322,46 @@ fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
     Ok(exit::OK)
 }
 
-fn warn_if_weak(secret: &str) {
-    if secret.len() < WEAK_SECRET_LEN {
-        eprintln!(
-            "warning: a secret under {WEAK_SECRET_LEN} characters is easy to guess; omit --secret to generate a strong one"
-        );
+/// The user's `--secret`, or a generated one that must be shown exactly once.
+struct SecretChoice {
+    value: String,
+    generated: bool,
+}
+
+impl SecretChoice {
+    fn from_flag(flag: Option<String>) -> Result<SecretChoice> {
+        match flag {
+            Some(value) => {
+                if value.len() < WEAK_SECRET_LEN {
+                    eprintln!(
+                        "warning: a secret under {WEAK_SECRET_LEN} characters is easy to guess; omit --secret to generate a strong one"
+                    );
+                }
+                Ok(SecretChoice {
+                    value,
+                    generated: false,
+                })
+            }
+            None => Ok(SecretChoice {
+                value: generate_secret()?,
+                generated: true,
+            }),
+        }
+    }
+
+    /// Adds `"secret"` to JSON output, only when we generated it.
+    fn add_to(&self, out: &mut serde_json::Value) {
+        if self.generated {
+            out["secret"] = serde_json::json!(self.value);
+        }
+    }
+
+    /// Prints a generated secret alone on stdout (so scripts can capture it), the label on stderr.
+    fn announce(&self, label: &str) {
+        if self.generated {
+            eprintln!("{label}");
+            println!("{}", self.value);
+        }
     }
 }
 

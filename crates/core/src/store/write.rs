@@ -216,11 +216,7 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
             .prepare_cached("UPDATE requests SET event_id = ?1 WHERE id = ?2")?
             .execute(params![event_id, request_id])?;
     }
-    tx.notify_with(|conn| {
-        Ok(Notice::Request {
-            request: Box::new(read::request(conn, request_id, false)?),
-        })
-    })?;
+    notify_request(tx, request_id)?;
     Ok(Recorded {
         request_id,
         verdict,
@@ -299,11 +295,7 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         "UPDATE requests SET verdict = ?1, event_id = ?2, accepted_at = ?3, error = NULL WHERE id = ?4")?
             .execute(params![verdict.as_str(), event_id, to_text(now), request_id],
     )?;
-    tx.notify_with(|conn| {
-        Ok(Notice::Request {
-            request: Box::new(read::request(conn, request_id, false)?),
-        })
-    })?;
+    notify_request(tx, request_id)?;
     Ok(Recorded {
         request_id,
         verdict,
@@ -454,6 +446,14 @@ fn insert_event(
         })
     })?;
     Ok(event_id)
+}
+
+fn notify_request(tx: &mut Tx<'_>, request_id: i64) -> Result<()> {
+    tx.notify_with(|conn| {
+        Ok(Notice::Request {
+            request: Box::new(read::request(conn, request_id, false)?),
+        })
+    })
 }
 
 fn endpoint_id(tx: &Tx<'_>, name: &str) -> Result<Option<i64>> {
