@@ -11,7 +11,7 @@ APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
 NODE_MIN_MAJOR := 20
 BIN := target/debug/gatehouse
 
-.PHONY: help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
+.PHONY: bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
 
 help:
 	@echo "make run    install what is missing, build, open the app"
@@ -71,7 +71,12 @@ ui-check:
 	npm --prefix ui run check
 	npm --prefix ui run lint
 
-test: deps ui ui-check check-fmt clippy cargo-test
+# ts-rs rewrites ui/src/bindings during `cargo test`; committed bindings must match the Rust types.
+bindings-check:
+	@git diff --exit-code --stat -- ui/src/bindings || { echo "ui/src/bindings is out of date: commit what cargo test generated" >&2; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard -- ui/src/bindings)" || { echo "new bindings in ui/src/bindings are not committed" >&2; exit 1; }
+
+test: deps ui ui-check check-fmt clippy cargo-test bindings-check
 
 bench: deps
 	cargo bench --locked -p gatehouse-core --bench ingest

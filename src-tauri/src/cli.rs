@@ -12,7 +12,6 @@ use gatehouse_core::gate::{self, GateFilter};
 use gatehouse_core::ingest::Verdict;
 use gatehouse_core::listener::DEFAULT_PORT;
 use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature;
 use gatehouse_core::store::{EventQuery, RequestQuery, Store};
 
 use crate::error::{AppError, Result};
@@ -416,43 +415,15 @@ fn send(a: SendArgs) -> Result<i32> {
             ));
         }
     };
-    let delivery_id = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| {
-            v.get("deliveryId")
-                .and_then(|d| d.as_str())
-                .map(str::to_owned)
-        });
-    let sig = signature::sign(a.secret.as_bytes(), &body);
-    let agent = ureq::AgentBuilder::new()
-        .timeout(std::time::Duration::from_secs(30))
-        .build();
-    let answer = agent
-        .post(&a.url)
-        .set("Content-Type", "application/json")
-        .set(
-            "User-Agent",
-            concat!("gatehouse-send/", env!("CARGO_PKG_VERSION")),
-        )
-        .set(signature::HEADER, &sig)
-        .send_bytes(&body);
-    let (code, text) = match answer {
-        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(ureq::Error::Transport(t)) => {
-            return Err(AppError::Invalid(format!(
-                "could not deliver to {}: {t}",
-                a.url
-            )));
-        }
-    };
+    let sent = gatehouse_core::send::deliver(&a.url, &a.secret, &body)?;
+    let code = sent.status_code;
     if a.json {
-        let response = serde_json::from_str::<serde_json::Value>(&text)
-            .unwrap_or(serde_json::Value::String(text.clone()));
-        print::json(&serde_json::json!({
-            "status_code": code, "delivery_id": delivery_id, "response": response,
-        }))?;
+        print::json(&sent)?;
     } else {
+        let text = match &sent.response {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
         println!("{code} {}", text.trim());
     }
     Ok(if (200..300).contains(&code) {

@@ -19,6 +19,8 @@ use crate::envelope::{Envelope, field, scalar_text};
 /// The Appcircle module an event belongs to (legacy "Store Submit" is `PublishToStores`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(ts_rs::TS)]
+#[ts(export)]
 pub enum Scope {
     Build,
     SigningIdentity,
@@ -31,6 +33,8 @@ pub enum Scope {
 /// What happened, as a status check would show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(ts_rs::TS)]
+#[ts(export)]
 pub enum Outcome {
     Started,
     Succeeded,

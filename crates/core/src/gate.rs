@@ -8,10 +8,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{Outcome, Scope};
-use crate::store::StreamRow;
+use crate::store::{EventRecord, RecentOutcome, StreamRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(ts_rs::TS)]
+#[ts(export)]
 pub enum GateState {
     Passing,
     Failing,
@@ -38,10 +40,14 @@ impl GateState {
 }
 
 /// One stream as the gate sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Stream {
     pub scope: Scope,
     pub state: GateState,
+    /// Stable identity of the stream (profile id or name; branch id or name for builds).
+    pub profile_key: String,
+    pub branch_key: String,
     pub profile_id: Option<String>,
     pub profile_name: Option<String>,
     pub branch_id: Option<String>,
@@ -56,10 +62,15 @@ pub struct Stream {
     pub message: Option<String>,
     pub occurred_at: Option<String>,
     pub duration_ms: Option<i64>,
+    /// The latest event of any kind: what the dashboard row shows.
+    pub last_event: Option<EventRecord>,
+    /// The latest finished outcomes, newest first.
+    pub recent: Vec<RecentOutcome>,
 }
 
 /// The overall answer with everything it was computed from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Gate {
     pub state: GateState,
     /// Some build is running in the streams considered.
@@ -77,7 +88,8 @@ impl Gate {
 }
 
 /// Narrows the gate to one profile and/or branch, each matched by id or name.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct GateFilter {
     pub profile: Option<String>,
     pub branch: Option<String>,
@@ -126,6 +138,8 @@ fn stream(row: StreamRow) -> Stream {
     Stream {
         scope: row.scope,
         state,
+        profile_key: row.profile_key,
+        branch_key: row.branch_key,
         profile_id: row.profile_id,
         profile_name: row.profile_name,
         branch_id: row.branch_id,
@@ -139,5 +153,7 @@ fn stream(row: StreamRow) -> Stream {
         message: last.as_ref().and_then(|e| e.message.clone()),
         occurred_at: last.as_ref().map(|e| e.occurred_at.clone()),
         duration_ms: last.as_ref().and_then(|e| e.duration_ms),
+        last_event: row.last_event,
+        recent: row.recent,
     }
 }

@@ -11,6 +11,8 @@ use crate::signature::{self, SignatureError};
 /// What became of a request. Stored as its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(ts_rs::TS)]
+#[ts(export)]
 pub enum Verdict {
     /// Verified, fresh, new: stored as an event.
     Accepted,
@@ -96,6 +98,38 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// How an event entered the store; notifications fire only for `live`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[derive(ts_rs::TS)]
+#[ts(export)]
+pub enum Source {
+    /// Arrived in time and was accepted on the spot.
+    Live,
+    /// Was stale, and the user accepted it from the request history.
+    Accepted,
+    /// A stored delivery fed through the pipeline again by the user.
+    Replayed,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Live => "live",
+            Source::Accepted => "accepted",
+            Source::Replayed => "replayed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Source {
+        match s {
+            "accepted" => Source::Accepted,
+            "replayed" => Source::Replayed,
+            _ => Source::Live,
+        }
+    }
+}
+
 /// A request to an existing endpoint, as it will be recorded.
 #[derive(Debug, Clone)]
 pub struct Arrival {
@@ -112,6 +146,8 @@ pub struct Arrival {
     pub body: Option<Vec<u8>>,
     pub body_size: u64,
     pub received_at: DateTime<Utc>,
+    /// Live from the network, or fed again by the user (replay).
+    pub source: Source,
 }
 
 /// A verified, parsed delivery on its way to the store.

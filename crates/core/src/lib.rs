@@ -6,6 +6,7 @@
 //! (the CLI's log, the desktop shell's window, tray and notifier). [`gate`] turns what is
 //! stored into one passing/failing answer.
 
+pub mod api;
 pub mod classify;
 pub mod endpoint;
 pub mod envelope;
@@ -13,7 +14,10 @@ pub mod error;
 pub mod gate;
 pub mod ingest;
 pub mod listener;
+pub mod notify;
 pub mod samples;
+pub mod send;
+pub mod settings;
 pub mod signature;
 pub mod store;
 pub mod time;

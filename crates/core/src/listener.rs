@@ -18,7 +18,7 @@ use chrono::{Duration, Utc};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
-use crate::ingest::{Arrival, Judgment, REDACTED, Verdict, is_secret_header, judge};
+use crate::ingest::{Arrival, Judgment, REDACTED, Source, Verdict, is_secret_header, judge};
 use crate::signature;
 use crate::store::{Recorded, Store};
 use crate::{Error, Result};
@@ -241,6 +241,7 @@ async fn handle(
         body: None,
         body_size: declared_size.unwrap_or(0),
         received_at,
+        source: Source::Live,
     };
     let limit = shared.config.body_limit;
     let judgment = if parts.method != Method::POST {

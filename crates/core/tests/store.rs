@@ -27,6 +27,7 @@ fn arrival(endpoint: &str, body: &[u8], sig: &str) -> Arrival {
         body: Some(body.to_vec()),
         body_size: body.len() as u64,
         received_at: Utc::now(),
+        source: Source::Live,
     }
 }
 

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-pub use read::StreamRow;
+pub use read::{BuildRun, RECENT_OUTCOMES, RecentOutcome, StreamRow};
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use write::Recorded;
@@ -23,6 +23,9 @@ use writer::Writer;
 
 use crate::ingest::{Arrival, Judgment};
 use crate::{Error, Result};
+
+/// Settings key of the user's [`crate::settings::Settings`] document.
+const SETTINGS_KEY: &str = "settings";
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gatehouse.db";
@@ -181,6 +184,14 @@ impl Store {
             .await
     }
 
+    /// Feeds a stored request through the pipeline again; it must dedupe.
+    pub async fn replay(&self, request_id: i64) -> Result<Recorded> {
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| write::replay(tx, request_id, now))
+            .await
+    }
+
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.writer
@@ -206,6 +217,36 @@ impl Store {
     /// Newest first (by the delivery's own timestamp).
     pub fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>> {
         self.read(|c| read::events(c, query))
+    }
+
+    /// How many events match (limit and offset ignored).
+    pub fn count_events(&self, query: &EventQuery) -> Result<u64> {
+        self.read(|c| read::count_events(c, query))
+    }
+
+    /// Finished runs of a build profile, newest first.
+    pub fn build_runs(
+        &self,
+        profile_key: &str,
+        branch_key: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<BuildRun>> {
+        self.read(|c| read::build_runs(c, profile_key, branch_key, limit))
+    }
+
+    /// The saved settings, or the defaults.
+    pub fn settings(&self) -> Result<crate::settings::Settings> {
+        Ok(self
+            .setting(SETTINGS_KEY)?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default())
+    }
+
+    pub async fn save_settings(&self, settings: &crate::settings::Settings) -> Result<()> {
+        settings.validate()?;
+        let json = serde_json::to_string(settings)
+            .map_err(|e| Error::Invalid(format!("cannot store settings: {e}")))?;
+        self.set_setting(SETTINGS_KEY, &json).await
     }
 
     /// One event with its raw payload.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::records::*;
 use crate::classify::{Outcome, Scope};
@@ -24,6 +24,13 @@ pub fn secrets(conn: &Connection, endpoint_id: i64) -> Result<Vec<Secret>> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn endpoint_name(conn: &Connection, id: i64) -> Result<String> {
+    conn.prepare_cached("SELECT name FROM endpoints WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no endpoint with id {id}")))
 }
 
 pub fn endpoint_secrets(conn: &Connection, name: &str) -> Result<Option<(i64, Vec<Secret>)>> {
@@ -187,7 +194,8 @@ fn time_bound(s: &str) -> Result<String> {
         .ok_or_else(|| Error::Invalid(format!("`{s}` is not a date and time (use RFC 3339)")))
 }
 
-pub fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>> {
+/// The WHERE clause and parameters for an event query.
+fn event_filter(q: &EventQuery) -> Result<(String, Vec<Box<dyn ToSql>>)> {
     let mut f = Filter::default();
     if let Some(scope) = q.scope {
         f.add("e.scope = ?", vec![Box::new(scope.as_str())]);
@@ -231,11 +239,19 @@ pub fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>> {
     if let Some(until) = &q.until {
         f.add("e.occurred_at < ?", vec![Box::new(time_bound(until)?)]);
     }
+    Ok((f.sql(), f.params))
+}
+
+pub fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>> {
+    let (filter, params) = event_filter(q)?;
+    let mut f = Filter {
+        clauses: Vec::new(),
+        params,
+    };
     let page = f.page(q.limit, q.offset);
     let sql = format!(
-        "{}{} ORDER BY e.occurred_at DESC, e.id DESC{page}",
-        event_select(false),
-        f.sql()
+        "{}{filter} ORDER BY e.occurred_at DESC, e.id DESC{page}",
+        event_select(false)
     );
     let mut stmt = conn.prepare(&sql)?;
     let params: Vec<&dyn ToSql> = f.params.iter().map(|p| p.as_ref()).collect();
@@ -332,15 +348,34 @@ pub fn setting(conn: &Connection, key: &str) -> Result<Option<String>> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamRow {
     pub scope: Scope,
+    /// What the stream is keyed by: the profile id, else its name, else empty.
+    pub profile_key: String,
+    pub branch_key: String,
     pub profile_id: Option<String>,
     pub profile_name: Option<String>,
     pub branch_id: Option<String>,
     pub branch_name: Option<String>,
-    /// The latest finished event (by the delivery's timestamp), if any.
+    /// The latest event of any kind (by the delivery's timestamp).
+    pub last_event: Option<EventRecord>,
+    /// The latest finished event, if any.
     pub last_finished: Option<EventRecord>,
     /// A build started after the latest end and has not finished (builds only).
     pub running_since: Option<String>,
+    /// The latest finished outcomes, newest first (at most [`RECENT_OUTCOMES`]).
+    pub recent: Vec<RecentOutcome>,
 }
+
+/// One dot in a stream's history row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RecentOutcome {
+    pub event_id: i64,
+    pub outcome: Outcome,
+    pub occurred_at: String,
+}
+
+/// How many past outcomes a stream carries.
+pub const RECENT_OUTCOMES: u32 = 10;
 
 /// How long a build may go without its end before we stop calling it running.
 pub const RUNNING_LIMIT_HOURS: i64 = 24;
@@ -348,7 +383,7 @@ pub const RUNNING_LIMIT_HOURS: i64 = 24;
 pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> {
     let mut stmt = conn.prepare(
         "SELECT scope, profile_key, branch_key, profile_id, profile_name, branch_id, branch_name,
-             last_finished_event_id, last_finished_at
+             last_finished_event_id, last_finished_at, last_event_id
          FROM streams ORDER BY scope, COALESCE(profile_name, profile_key), COALESCE(branch_name, branch_key)",
     )?;
     let rows = stmt
@@ -363,6 +398,7 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
                 r.get::<_, Option<String>>(6)?,
                 r.get::<_, Option<i64>>(7)?,
                 r.get::<_, Option<String>>(8)?,
+                r.get::<_, i64>(9)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -372,21 +408,36 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
          WHERE profile_key = ?1 AND branch_key = ?2 AND finished_at IS NULL
            AND started_at IS NOT NULL AND started_at > ?3 AND (?4 IS NULL OR started_at > ?4)",
     )?;
+    let mut recent = conn.prepare_cached(
+        "SELECT id, outcome, occurred_at FROM events
+         WHERE scope = ?1 AND COALESCE(profile_id, profile_name, '') = ?2
+           AND (?1 != 'build' OR COALESCE(branch_id, branch_name, '') = ?3)
+           AND outcome IN ('succeeded', 'warning', 'failed', 'canceled', 'timed_out')
+         ORDER BY occurred_at DESC, id DESC LIMIT ?4",
+    )?;
     let mut out = Vec::with_capacity(rows.len());
-    for (
-        scope,
-        profile_key,
-        branch_key,
-        profile_id,
-        profile_name,
-        branch_id,
-        branch_name,
-        last_id,
-        last_at,
-    ) in rows
-    {
-        let scope = Scope::from_module(&scope).unwrap_or(Scope::Other);
+    for row in rows {
+        let (scope_name, profile_key, branch_key, profile_id, profile_name, branch_id, branch_name) =
+            (row.0, row.1, row.2, row.3, row.4, row.5, row.6);
+        let (last_id, last_at, last_event_id) = (row.7, row.8, row.9);
+        let scope = Scope::from_module(&scope_name).unwrap_or(Scope::Other);
         let last_finished = last_id.map(|id| event(conn, id, false)).transpose()?;
+        let last_event = match &last_finished {
+            Some(e) if e.id == last_event_id => Some(e.clone()),
+            _ => Some(event(conn, last_event_id, false)?),
+        };
+        let recent = recent
+            .query_map(
+                params![scope_name, profile_key, branch_key, RECENT_OUTCOMES],
+                |r| {
+                    Ok(RecentOutcome {
+                        event_id: r.get(0)?,
+                        outcome: r.get::<_, String>(1)?.parse().unwrap_or(Outcome::Info),
+                        occurred_at: r.get(2)?,
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
         let running_since = if scope == Scope::Build {
             running.query_row(params![profile_key, branch_key, horizon, last_at], |r| {
                 r.get(0)
@@ -396,13 +447,74 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
         };
         out.push(StreamRow {
             scope,
+            profile_key,
+            branch_key,
             profile_id,
             profile_name,
             branch_id,
             branch_name,
+            last_event,
             last_finished,
             running_since,
+            recent,
         });
     }
     Ok(out)
+}
+
+/// One finished build run, for the duration and pass-rate charts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
+pub struct BuildRun {
+    pub task_id: String,
+    pub branch_key: String,
+    pub outcome: Outcome,
+    pub started_at: Option<String>,
+    pub finished_at: String,
+    pub duration_ms: Option<i64>,
+}
+
+/// The latest finished runs of a build profile (one branch, or all), newest first.
+pub fn build_runs(
+    conn: &Connection,
+    profile_key: &str,
+    branch_key: Option<&str>,
+    limit: u32,
+) -> Result<Vec<BuildRun>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT task_id, branch_key, outcome, started_at, finished_at FROM builds
+         WHERE profile_key = ?1 AND (?2 IS NULL OR branch_key = ?2) AND finished_at IS NOT NULL
+         ORDER BY finished_at DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![profile_key, branch_key, limit], |r| {
+        let started_at: Option<String> = r.get(3)?;
+        let finished_at: String = r.get(4)?;
+        let duration_ms = started_at
+            .as_deref()
+            .and_then(|s| Some(from_text(&finished_at)? - from_text(s)?))
+            .map(|d| d.num_milliseconds())
+            .filter(|ms| *ms >= 0);
+        Ok(BuildRun {
+            task_id: r.get(0)?,
+            branch_key: r.get(1)?,
+            outcome: r
+                .get::<_, Option<String>>(2)?
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(Outcome::Info),
+            started_at,
+            finished_at,
+            duration_ms,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many events match `q` (its limit and offset ignored), for paging.
+pub fn count_events(conn: &Connection, q: &EventQuery) -> Result<u64> {
+    let (sql, params) = event_filter(q)?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT COUNT(*) FROM events e LEFT JOIN endpoints ep ON ep.id = e.endpoint_id{sql}"
+    ))?;
+    let params: Vec<&dyn ToSql> = params.iter().map(|p| p.as_ref()).collect();
+    Ok(stmt.query_row(params.as_slice(), |r| r.get::<_, i64>(0))? as u64)
 }

@@ -5,10 +5,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::classify::{Outcome, Scope};
+pub use crate::ingest::Source;
 use crate::ingest::Verdict;
 
 /// An endpoint as listed; secrets are never part of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct EndpointInfo {
     pub id: i64,
     pub name: String,
@@ -22,45 +24,17 @@ pub struct EndpointInfo {
 }
 
 /// One active secret of an endpoint (oldest first).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Secret {
     pub id: i64,
     pub secret: String,
     pub created_at: String,
 }
 
-/// How an event entered the store; notifications fire only for `live`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// Arrived in time and was accepted on the spot.
-    Live,
-    /// Was stale, and the user accepted it from the request history.
-    Accepted,
-    /// A stored delivery fed through the pipeline again by the user.
-    Replayed,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Live => "live",
-            Source::Accepted => "accepted",
-            Source::Replayed => "replayed",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Source {
-        match s {
-            "accepted" => Source::Accepted,
-            "replayed" => Source::Replayed,
-            _ => Source::Live,
-        }
-    }
-}
-
 /// One accepted delivery, classified.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct EventRecord {
     pub id: i64,
     pub delivery_id: String,
@@ -93,7 +67,8 @@ pub struct EventRecord {
 }
 
 /// One request the listener saw at an existing endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct RequestRecord {
     pub id: i64,
     pub endpoint: String,
@@ -116,7 +91,8 @@ pub struct RequestRecord {
 }
 
 /// Requests to endpoints that do not exist, by name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct UnmatchedCount {
     pub name: String,
     pub hits: u64,
@@ -125,7 +101,9 @@ pub struct UnmatchedCount {
 }
 
 /// Filters for the event history; `None` means any.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export, optional_fields)]
+#[serde(default)]
 pub struct EventQuery {
     pub scope: Option<Scope>,
     pub outcome: Option<Outcome>,
@@ -145,7 +123,9 @@ pub struct EventQuery {
 }
 
 /// Filters for the request history.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export, optional_fields)]
+#[serde(default)]
 pub struct RequestQuery {
     pub verdict: Option<Verdict>,
     pub endpoint: Option<String>,

@@ -15,7 +15,8 @@ use crate::time::to_text;
 use crate::{Error, Result};
 
 /// What became of a recorded request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct Recorded {
     pub request_id: i64,
     pub verdict: Verdict,
@@ -206,7 +207,7 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
             d,
             arrival.body.as_deref().unwrap_or_default(),
             arrival.received_at,
-            Source::Live,
+            arrival.source,
         )?),
         (Some(d), Verdict::Duplicate) => existing_event(tx, endpoint_id, &d.envelope.delivery_id)?,
         _ => None,
@@ -303,6 +304,54 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         event_id: Some(event_id),
         error: None,
     })
+}
+
+/// Feeds a stored request through the pipeline again (signature checked, window waived),
+/// recorded as a new request marked `replayed`; a delivery already stored is a duplicate.
+pub fn replay(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Recorded> {
+    let stored = tx
+        .conn
+        .prepare_cached(
+            "SELECT endpoint_id, endpoint_name, path, headers, signature, body FROM requests WHERE id = ?1",
+        )?
+        .query_row([request_id], |r| {
+            Ok((
+                r.get::<_, Option<i64>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<Vec<u8>>>(5)?,
+            ))
+        })
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no request with id {request_id}")))?;
+    let (endpoint_id, endpoint_name, path, headers, signature, body) = stored;
+    let endpoint_id = endpoint_id.ok_or_else(|| {
+        Error::Invalid(format!(
+            "request {request_id}'s endpoint `{endpoint_name}` was removed"
+        ))
+    })?;
+    let body = body.ok_or_else(|| {
+        Error::Invalid(format!("request {request_id} has no stored body to replay"))
+    })?;
+    let secrets = read::secrets(tx.conn, endpoint_id)?;
+    let keys: Vec<&[u8]> = secrets.iter().map(|s| s.secret.as_bytes()).collect();
+    let signatures: Vec<&str> = signature.as_deref().into_iter().collect();
+    let judgment = judge(&keys, &signatures, &body, now, Duration::days(365 * 1000));
+    let arrival = Arrival {
+        endpoint: read::endpoint_name(tx.conn, endpoint_id)?,
+        method: "POST".into(),
+        path,
+        remote_addr: Some(format!("replay of request {request_id}")),
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        body_size: body.len() as u64,
+        body: Some(body),
+        signature,
+        received_at: now,
+        source: Source::Replayed,
+    };
+    record(tx, arrival, judgment)
 }
 
 /// The keys a stream is grouped by: ids when the sender gave them, names otherwise.

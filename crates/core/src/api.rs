@@ -1,0 +1,354 @@
+//! The one API the front end uses, declared once. The desktop shell serves it through a
+//! single `rpc` Tauri command; the same [`Api::call`] could be mounted on an HTTP route for
+//! a browser. Request and response types are exported to TypeScript (ui/src/bindings).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::endpoint::generate_secret;
+use crate::gate::{self, Gate, GateFilter};
+use crate::samples::{self, Sample, SampleOptions};
+use crate::send::{self, SendOutcome};
+use crate::settings::Settings;
+use crate::store::{
+    BuildRun, EndpointInfo, EventQuery, EventRecord, Recorded, RequestQuery, RequestRecord, Secret,
+    Store, UnmatchedCount,
+};
+use crate::{Error, Result};
+
+/// Everything the front end can ask for.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+#[ts(export)]
+pub enum ApiRequest {
+    Overview,
+    Events {
+        query: EventQuery,
+    },
+    Event {
+        id: i64,
+    },
+    Requests {
+        query: RequestQuery,
+    },
+    Request {
+        id: i64,
+    },
+    Endpoints,
+    CreateEndpoint {
+        name: String,
+        secret: Option<String>,
+    },
+    RenameEndpoint {
+        name: String,
+        new_name: String,
+    },
+    DeleteEndpoint {
+        name: String,
+    },
+    /// Reveals an endpoint's active secrets (oldest first).
+    Secrets {
+        name: String,
+    },
+    /// Adds a generated secret beside the current one.
+    RotateSecret {
+        name: String,
+    },
+    RetireSecret {
+        name: String,
+    },
+    AcceptRequest {
+        id: i64,
+    },
+    ReplayRequest {
+        id: i64,
+    },
+    /// Signs a sample with the endpoint's newest secret and posts it to the running listener.
+    SendTest {
+        endpoint: String,
+        sample: String,
+    },
+    BuildRuns {
+        profile_key: String,
+        branch_key: Option<String>,
+    },
+    Settings,
+    SaveSettings {
+        settings: Settings,
+    },
+}
+
+/// The answer to each [`ApiRequest`], tagged with the same method name.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "method", content = "result", rename_all = "snake_case")]
+#[ts(export)]
+pub enum ApiResponse {
+    Overview(Box<Overview>),
+    Events(EventPage),
+    Event(Box<EventRecord>),
+    Requests(Vec<RequestRecord>),
+    Request(Box<RequestRecord>),
+    Endpoints(EndpointList),
+    CreateEndpoint(CreatedEndpoint),
+    RenameEndpoint(EndpointInfo),
+    DeleteEndpoint(Done),
+    Secrets(Vec<Secret>),
+    RotateSecret(Secret),
+    RetireSecret(Done),
+    AcceptRequest(Recorded),
+    ReplayRequest(Recorded),
+    SendTest(SendOutcome),
+    BuildRuns(Vec<BuildRun>),
+    Settings(Settings),
+    SaveSettings(Settings),
+}
+
+/// An empty success.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct Done {
+    pub ok: bool,
+}
+
+/// What the dashboard shows at a glance.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct Overview {
+    pub gate: Gate,
+    /// Where Appcircle should post, e.g. `http://127.0.0.1:8473`.
+    pub base_url: String,
+    pub endpoints: Vec<EndpointInfo>,
+    /// Expiry reminders of the last 30 days, newest first.
+    pub expiring: Vec<EventRecord>,
+    pub unmatched: Vec<UnmatchedCount>,
+    pub total_events: u64,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct EventPage {
+    pub events: Vec<EventRecord>,
+    /// How many match the filters in all.
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct EndpointList {
+    pub base_url: String,
+    pub endpoints: Vec<EndpointInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct CreatedEndpoint {
+    pub endpoint: EndpointInfo,
+    pub url: String,
+    pub secret: String,
+}
+
+/// An error as the front end receives it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ApiError {
+    /// `not_found`, `invalid` or `unavailable`.
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::NotFound(_) => "not_found",
+            Error::Invalid(_) => "invalid",
+            _ => "unavailable",
+        };
+        ApiError {
+            kind: kind.into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What the API needs from whoever hosts it (the desktop shell, later an HTTP server).
+pub trait Host: Send + Sync + 'static {
+    /// Where the listener runs now.
+    fn listen_addr(&self) -> Option<SocketAddr>;
+    /// Puts saved settings into effect (restarting the listener when its address or
+    /// limits changed); an error leaves the old ones running and is shown to the user.
+    fn apply_settings(&self, settings: Settings) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The handlers, over a store and a host.
+pub struct Api<H> {
+    store: Arc<Store>,
+    host: H,
+}
+
+/// Blocking store reads run off the async threads.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::StoreUnavailable(format!("a read task failed: {e}")))?
+}
+
+impl<H: Host> Api<H> {
+    pub fn new(store: Arc<Store>, host: H) -> Self {
+        Api { store, host }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn host(&self) -> &H {
+        &self.host
+    }
+
+    fn base_url(&self) -> String {
+        self.host
+            .listen_addr()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_else(|| "http://127.0.0.1:8473".into())
+    }
+
+    /// Answers one request.
+    pub async fn call(&self, request: ApiRequest) -> Result<ApiResponse> {
+        let store = self.store.clone();
+        Ok(match request {
+            ApiRequest::Overview => {
+                let base_url = self.base_url();
+                ApiResponse::Overview(Box::new(
+                    blocking(move || overview(&store, base_url)).await?,
+                ))
+            }
+            ApiRequest::Events { query } => ApiResponse::Events(
+                blocking(move || {
+                    Ok(EventPage {
+                        events: store.events(&query)?,
+                        total: store.count_events(&query)?,
+                    })
+                })
+                .await?,
+            ),
+            ApiRequest::Event { id } => {
+                ApiResponse::Event(Box::new(blocking(move || store.event(id)).await?))
+            }
+            ApiRequest::Requests { query } => {
+                ApiResponse::Requests(blocking(move || store.requests(&query)).await?)
+            }
+            ApiRequest::Request { id } => {
+                ApiResponse::Request(Box::new(blocking(move || store.request(id)).await?))
+            }
+            ApiRequest::Endpoints => ApiResponse::Endpoints(EndpointList {
+                base_url: self.base_url(),
+                endpoints: blocking(move || store.endpoints()).await?,
+            }),
+            ApiRequest::CreateEndpoint { name, secret } => {
+                let secret = match secret.filter(|s| !s.is_empty()) {
+                    Some(s) => s,
+                    None => generate_secret()?,
+                };
+                let endpoint = self.store.add_endpoint(&name, &secret).await?;
+                ApiResponse::CreateEndpoint(CreatedEndpoint {
+                    url: format!("{}/hooks/{}", self.base_url(), endpoint.name),
+                    endpoint,
+                    secret,
+                })
+            }
+            ApiRequest::RenameEndpoint { name, new_name } => {
+                ApiResponse::RenameEndpoint(self.store.rename_endpoint(&name, &new_name).await?)
+            }
+            ApiRequest::DeleteEndpoint { name } => {
+                self.store.remove_endpoint(&name).await?;
+                ApiResponse::DeleteEndpoint(Done { ok: true })
+            }
+            ApiRequest::Secrets { name } => ApiResponse::Secrets(secrets(&store, name).await?),
+            ApiRequest::RotateSecret { name } => {
+                let secret = generate_secret()?;
+                self.store.add_secret(&name, &secret).await?;
+                let newest = secrets(&store, name).await?.pop();
+                ApiResponse::RotateSecret(
+                    newest.ok_or_else(|| Error::Invalid("rotation failed".into()))?,
+                )
+            }
+            ApiRequest::RetireSecret { name } => {
+                self.store.retire_secret(&name).await?;
+                ApiResponse::RetireSecret(Done { ok: true })
+            }
+            ApiRequest::AcceptRequest { id } => {
+                ApiResponse::AcceptRequest(self.store.accept_stale(id).await?)
+            }
+            ApiRequest::ReplayRequest { id } => {
+                ApiResponse::ReplayRequest(self.store.replay(id).await?)
+            }
+            ApiRequest::SendTest { endpoint, sample } => {
+                let sample = Sample::parse(&sample)?;
+                let secret = secrets(&store, endpoint.clone())
+                    .await?
+                    .pop()
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("endpoint `{endpoint}` has no secret"))
+                    })?;
+                let url = format!("{}/hooks/{endpoint}", self.base_url());
+                let body = samples::build(sample, &SampleOptions::default())?;
+                ApiResponse::SendTest(
+                    blocking(move || send::deliver(&url, &secret.secret, &body)).await?,
+                )
+            }
+            ApiRequest::BuildRuns {
+                profile_key,
+                branch_key,
+            } => ApiResponse::BuildRuns(
+                blocking(move || store.build_runs(&profile_key, branch_key.as_deref(), 200))
+                    .await?,
+            ),
+            ApiRequest::Settings => {
+                ApiResponse::Settings(blocking(move || store.settings()).await?)
+            }
+            ApiRequest::SaveSettings { settings } => {
+                settings.validate()?;
+                self.host.apply_settings(settings.clone()).await?;
+                self.store.save_settings(&settings).await?;
+                ApiResponse::SaveSettings(settings)
+            }
+        })
+    }
+}
+
+async fn secrets(store: &Arc<Store>, name: String) -> Result<Vec<Secret>> {
+    let store = store.clone();
+    blocking(move || {
+        store
+            .endpoint_secrets(&name)?
+            .map(|(_, s)| s)
+            .ok_or_else(|| Error::NotFound(format!("no endpoint named `{name}`")))
+    })
+    .await
+}
+
+fn overview(store: &Store, base_url: String) -> Result<Overview> {
+    let gate = gate::evaluate(store.streams()?, &GateFilter::default());
+    let since = crate::time::to_text(chrono::Utc::now() - chrono::Duration::days(30));
+    let expiring = store
+        .events(&EventQuery {
+            scope: Some(crate::classify::Scope::SigningIdentity),
+            since: Some(since),
+            limit: Some(200),
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter(|e| e.expiring)
+        .collect();
+    Ok(Overview {
+        gate,
+        base_url,
+        endpoints: store.endpoints()?,
+        expiring,
+        unmatched: store.unmatched()?,
+        total_events: store.count_events(&EventQuery::default())?,
+    })
+}

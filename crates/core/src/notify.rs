@@ -1,0 +1,213 @@
+//! Which stored events become desktop notifications, and when. Pure state, driven by the
+//! shell (which owns the OS notification daemon and the clock), so every rule is tested here.
+//!
+//! Rules: only live deliveries notify (never ones accepted from history or replayed); per
+//! scope and outcome as the settings say; a rejected version, an expiry reminder and a
+//! stream turning green again have their own switches. More than three within ten seconds
+//! become one summary. While paused or in quiet hours nothing shows; what was held back is
+//! summarised once they end.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::classify::Outcome;
+use crate::gate::{Gate, GateState};
+use crate::ingest::Source;
+use crate::settings::Settings;
+use crate::store::EventRecord;
+
+/// How many notifications may show individually within [`BURST_WINDOW`].
+pub const BURST_LIMIT: usize = 3;
+pub const BURST_WINDOW: Duration = Duration::from_secs(10);
+
+/// One notification to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct Notification {
+    pub summary: String,
+    pub body: String,
+    /// The event a click should open; `None` for summaries.
+    pub event_id: Option<i64>,
+    pub critical: bool,
+}
+
+/// Remembers stream states and recent notifications.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    states: HashMap<(String, String, String), GateState>,
+    shown: VecDeque<Instant>,
+    burst: Vec<Notification>,
+    held: Vec<Notification>,
+}
+
+fn stream_name(e: &EventRecord) -> String {
+    let profile = e.profile_name.clone().or_else(|| e.profile_id.clone());
+    let branch = e.branch_name.clone().or_else(|| e.branch_id.clone());
+    match (profile, branch) {
+        (Some(p), Some(b)) => format!("{p} / {b}"),
+        (Some(p), None) => p,
+        (None, Some(b)) => b,
+        (None, None) => e.scope.label().to_owned(),
+    }
+}
+
+fn outcome_words(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Started => "started",
+        Outcome::Succeeded => "succeeded",
+        Outcome::Warning => "finished with warnings",
+        Outcome::Failed => "failed",
+        Outcome::Canceled => "was canceled",
+        Outcome::TimedOut => "timed out",
+        Outcome::Info => "update",
+    }
+}
+
+impl Notifier {
+    /// Starts from the current gate so that "back to green" knows what was red.
+    pub fn new(gate: &Gate) -> Self {
+        let mut n = Notifier::default();
+        n.remember(gate);
+        n
+    }
+
+    fn remember(&mut self, gate: &Gate) {
+        for s in &gate.streams {
+            self.states.insert(
+                (
+                    s.scope.as_str().to_owned(),
+                    s.profile_key.clone(),
+                    s.branch_key.clone(),
+                ),
+                s.state,
+            );
+        }
+    }
+
+    /// What a new event should raise. `gate` is the gate after the event was stored.
+    /// `quiet` is whether notifications are paused or in quiet hours right now.
+    pub fn on_event(
+        &mut self,
+        event: &EventRecord,
+        gate: &Gate,
+        settings: &Settings,
+        quiet: bool,
+        now: Instant,
+    ) -> Vec<Notification> {
+        let before = self.states.clone();
+        self.remember(gate);
+        if event.source != Source::Live {
+            return Vec::new();
+        }
+        let Some(notification) = self.decide(event, gate, &before, settings) else {
+            return Vec::new();
+        };
+        if quiet {
+            self.held.push(notification);
+            return Vec::new();
+        }
+        self.shown.retain(|t| now.duration_since(*t) < BURST_WINDOW);
+        if self.shown.len() >= BURST_LIMIT {
+            self.burst.push(notification);
+            return Vec::new();
+        }
+        self.shown.push_back(now);
+        vec![notification]
+    }
+
+    fn decide(
+        &self,
+        e: &EventRecord,
+        gate: &Gate,
+        before: &HashMap<(String, String, String), GateState>,
+        settings: &Settings,
+    ) -> Option<Notification> {
+        let rules = &settings.notifications;
+        let title = e
+            .title
+            .clone()
+            .unwrap_or_else(|| e.scope.label().to_owned());
+        let body = e.message.clone().unwrap_or_default();
+        let name = stream_name(e);
+        if e.rejected {
+            return rules.rejected.then(|| Notification {
+                summary: format!("Rejected: {name}"),
+                body,
+                event_id: Some(e.id),
+                critical: true,
+            });
+        }
+        if e.expiring {
+            return rules.expiring.then(|| Notification {
+                summary: format!("Expiring soon: {title}"),
+                body,
+                event_id: Some(e.id),
+                critical: false,
+            });
+        }
+        if rules.wants(e.scope, e.outcome) {
+            return Some(Notification {
+                summary: format!("{} {}: {name}", e.scope.label(), outcome_words(e.outcome)),
+                body,
+                event_id: Some(e.id),
+                critical: e.outcome.is_failing(),
+            });
+        }
+        if rules.back_to_green && matches!(e.outcome, Outcome::Succeeded | Outcome::Warning) {
+            let turned_green = gate.streams.iter().any(|s| {
+                s.event_id == Some(e.id)
+                    && s.state == GateState::Passing
+                    && before.get(&(
+                        s.scope.as_str().to_owned(),
+                        s.profile_key.clone(),
+                        s.branch_key.clone(),
+                    )) == Some(&GateState::Failing)
+            });
+            if turned_green {
+                return Some(Notification {
+                    summary: format!("Back to green: {name}"),
+                    body,
+                    event_id: Some(e.id),
+                    critical: false,
+                });
+            }
+        }
+        None
+    }
+
+    /// Called on a timer: the summary of a finished burst, or of what quiet time held back.
+    pub fn flush(&mut self, quiet: bool, now: Instant) -> Option<Notification> {
+        self.shown.retain(|t| now.duration_since(*t) < BURST_WINDOW);
+        if !quiet && !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            return Some(summary("while notifications were held", &held));
+        }
+        if !self.burst.is_empty() && self.shown.is_empty() {
+            let burst = std::mem::take(&mut self.burst);
+            if burst.len() == 1 {
+                self.shown.push_back(now);
+                return burst.into_iter().next();
+            }
+            return Some(summary("in a burst", &burst));
+        }
+        None
+    }
+}
+
+fn summary(when: &str, items: &[Notification]) -> Notification {
+    let lines: Vec<&str> = items.iter().take(5).map(|n| n.summary.as_str()).collect();
+    let more = items.len().saturating_sub(lines.len());
+    let mut body = lines.join("\n");
+    if more > 0 {
+        body.push_str(&format!("\n…and {more} more"));
+    }
+    Notification {
+        summary: format!("{} events {when}", items.len()),
+        body,
+        event_id: None,
+        critical: items.iter().any(|n| n.critical),
+    }
+}

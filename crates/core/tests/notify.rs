@@ -1,0 +1,183 @@
+//! Notification rules against real stored events and gates.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use gatehouse_core::gate::{self, Gate, GateFilter};
+use gatehouse_core::ingest::{Arrival, Source, judge};
+use gatehouse_core::notify::{BURST_WINDOW, Notifier};
+use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::settings::Settings;
+use gatehouse_core::signature::sign;
+use gatehouse_core::store::{EventRecord, Store};
+
+const SECRET: &str = "notify-test-secret";
+
+struct World {
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_dir(dir.path()).expect("store");
+        store.add_endpoint("ci", SECRET).await.expect("endpoint");
+        World { store, _dir: dir }
+    }
+
+    fn gate(&self) -> Gate {
+        gate::evaluate(
+            self.store.streams().expect("streams"),
+            &GateFilter::default(),
+        )
+    }
+
+    /// Stores a sample as a live delivery, or as `source`; returns the stored event.
+    async fn deliver(&self, sample: Sample, profile: &str, source: Source) -> EventRecord {
+        let body = samples::build(
+            sample,
+            &SampleOptions {
+                profile: Some(profile.into()),
+                branch: Some("main".into()),
+                ..Default::default()
+            },
+        )
+        .expect("sample");
+        let sig = sign(SECRET.as_bytes(), &body);
+        let judgment = judge(
+            &[SECRET.as_bytes()],
+            &[&sig],
+            &body,
+            Utc::now(),
+            chrono::Duration::minutes(10),
+        );
+        let arrival = Arrival {
+            endpoint: "ci".into(),
+            method: "POST".into(),
+            path: "/hooks/ci".into(),
+            remote_addr: None,
+            headers: vec![],
+            signature: Some(sig),
+            body_size: body.len() as u64,
+            body: Some(body),
+            received_at: Utc::now(),
+            source,
+        };
+        let recorded = self
+            .store
+            .record(arrival, judgment)
+            .await
+            .expect("recorded");
+        self.store
+            .event(recorded.event_id.expect("event"))
+            .expect("event")
+    }
+}
+
+#[tokio::test]
+async fn failure_then_back_to_green_and_silence_for_the_rest() {
+    let w = World::new().await;
+    let settings = Settings::default();
+    let mut n = Notifier::new(&w.gate());
+    let t = Instant::now();
+
+    let started = w
+        .deliver(Sample::BuildStarted, "My App", Source::Live)
+        .await;
+    assert!(
+        n.on_event(&started, &w.gate(), &settings, false, t)
+            .is_empty(),
+        "starts are quiet by default"
+    );
+
+    let failed = w.deliver(Sample::BuildFailed, "My App", Source::Live).await;
+    let shown = n.on_event(&failed, &w.gate(), &settings, false, t);
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].summary, "Build failed: My App / main");
+    assert_eq!(shown[0].event_id, Some(failed.id));
+    assert!(shown[0].critical);
+
+    let ok = w
+        .deliver(Sample::BuildSucceeded, "My App", Source::Live)
+        .await;
+    let shown = n.on_event(&ok, &w.gate(), &settings, false, t);
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].summary, "Back to green: My App / main");
+
+    let again = w
+        .deliver(Sample::BuildSucceeded, "My App", Source::Live)
+        .await;
+    assert!(
+        n.on_event(&again, &w.gate(), &settings, false, t)
+            .is_empty(),
+        "green stays quiet"
+    );
+
+    let rejected = w
+        .deliver(Sample::PublishRejected, "Store", Source::Live)
+        .await;
+    assert_eq!(
+        n.on_event(&rejected, &w.gate(), &settings, false, t)[0].summary,
+        "Rejected: Store"
+    );
+    let expiring = w
+        .deliver(Sample::CertificateExpiring, "-", Source::Live)
+        .await;
+    let later = t + BURST_WINDOW;
+    assert!(
+        n.on_event(&expiring, &w.gate(), &settings, false, later)[0]
+            .summary
+            .starts_with("Expiring soon")
+    );
+}
+
+#[tokio::test]
+async fn accepted_and_replayed_deliveries_never_notify() {
+    let w = World::new().await;
+    let mut n = Notifier::new(&w.gate());
+    for source in [Source::Accepted, Source::Replayed] {
+        let e = w.deliver(Sample::BuildFailed, "App", source).await;
+        assert!(
+            n.on_event(&e, &w.gate(), &Settings::default(), false, Instant::now())
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn bursts_coalesce_and_quiet_time_holds_back() {
+    let w = World::new().await;
+    let settings = Settings::default();
+    let mut n = Notifier::new(&w.gate());
+    let t = Instant::now();
+    let mut shown = 0;
+    for i in 0..6 {
+        let e = w
+            .deliver(Sample::BuildFailed, &format!("App {i}"), Source::Live)
+            .await;
+        shown += n.on_event(&e, &w.gate(), &settings, false, t).len();
+    }
+    assert_eq!(shown, 3, "three show on their own");
+    assert!(
+        n.flush(false, t + Duration::from_secs(1)).is_none(),
+        "the burst is still going"
+    );
+    let summary = n
+        .flush(false, t + BURST_WINDOW)
+        .expect("summary after the window");
+    assert_eq!(summary.summary, "3 events in a burst");
+    assert!(summary.body.contains("App 3") && summary.event_id.is_none());
+
+    let later = t + BURST_WINDOW * 3;
+    let e = w
+        .deliver(Sample::BuildTimeout, "Quiet App", Source::Live)
+        .await;
+    assert!(
+        n.on_event(&e, &w.gate(), &settings, true, later).is_empty(),
+        "held while quiet"
+    );
+    assert!(n.flush(true, later).is_none());
+    let held = n.flush(false, later).expect("summary when quiet ends");
+    assert!(held.summary.contains("held") && held.body.contains("Quiet App"));
+}
