@@ -2,7 +2,7 @@
 //! `gatehouse-core`. With no subcommand it opens the window; otherwise it runs one command.
 
 mod cli;
-mod desktop;
+pub mod desktop;
 mod error;
 mod print;
 mod serve;

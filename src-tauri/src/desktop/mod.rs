@@ -1,0 +1,109 @@
+//! The desktop shell: the same store and listener `serve` runs, inside Tauri's runtime,
+//! with a window, a tray icon whose colour is the gate, and native notifications.
+//!
+//! Data flows one way: the store's broadcast → [`live`] → window events, tray, notifier.
+//! The window reaches the backend only through the `rpc` command ([`commands`]).
+
+mod commands;
+mod host;
+mod live;
+mod notifier;
+mod tray;
+
+use std::path::PathBuf;
+
+use gatehouse_core::api::Api;
+use tauri::{Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+
+use crate::cli;
+use crate::error::Result;
+use crate::exit;
+pub use host::DesktopHost;
+
+/// The label of the one window.
+pub const MAIN_WINDOW: &str = "main";
+
+/// Shared with commands and background tasks.
+pub struct AppState {
+    pub api: Api<DesktopHost>,
+}
+
+pub fn run(data_dir: PathBuf) -> Result<i32> {
+    crate::serve::init_logging();
+    let store = cli::open_shared(&data_dir)?;
+    let mut settings = store.settings()?;
+    if let Ok(listen) = std::env::var("GATEHOUSE_LISTEN") {
+        // An override for this run (tests, a second profile); not saved.
+        settings.listen = cli::parse_listen(&listen)?.to_string();
+    }
+    let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &settings))?;
+    tracing::info!("Gatehouse listening on {}", host.base_url());
+
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            show_main_window(app);
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .plugin(tauri_plugin_opener::init())
+        .manage(AppState {
+            api: Api::new(store.clone(), host),
+        })
+        .invoke_handler(tauri::generate_handler![commands::rpc, commands::open_link])
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            app.state::<AppState>().api.host().set_autostart_switch(move |on| {
+                use tauri_plugin_autostart::ManagerExt;
+                let launcher = handle.autolaunch();
+                let done = if on { launcher.enable() } else { launcher.disable() };
+                done.map_err(|e| gatehouse_core::Error::Invalid(format!("launch at login: {e}")))
+            });
+            build_window(app.handle())?;
+            tray::create(app.handle())?;
+            live::spawn(app.handle().clone(), store.clone(), settings.clone());
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window keeps Gatehouse running in the tray; Quit is in the tray menu.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        })
+        .build(tauri::generate_context!("tauri.conf.json"))?;
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            // Drain the listener: requests in flight finish and commit before we go.
+            let state = handle.state::<AppState>();
+            let _ = tauri::async_runtime::block_on(state.api.host().stop());
+        }
+    });
+    Ok(exit::OK)
+}
+
+fn build_window(app: &tauri::AppHandle) -> tauri::Result<()> {
+    WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::App("index.html".into()))
+        .title("Gatehouse")
+        .inner_size(1180.0, 780.0)
+        .min_inner_size(720.0, 480.0)
+        .build()?;
+    Ok(())
+}
+
+/// Brings the window back (from the tray, a second launch, a notification click).
+pub fn show_main_window(app: &tauri::AppHandle) {
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+}
+
+/// Opens one event in the window's detail view.
+pub fn open_event(app: &tauri::AppHandle, event_id: i64) {
+    use tauri::Emitter;
+    show_main_window(app);
+    let _ = app.emit(live::OPEN_EVENT, event_id);
+}

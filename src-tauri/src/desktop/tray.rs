@@ -1,0 +1,106 @@
+//! The tray icon: its colour is the gate; its menu opens the window, lists the latest
+//! failures, pauses notifications and quits.
+
+use std::sync::atomic::Ordering;
+
+use gatehouse_core::gate::{Gate, GateState};
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, Wry};
+
+use super::notifier::Paused;
+
+const TRAY_ID: &str = "gate";
+const FAILURES_SHOWN: usize = 5;
+
+fn icon(gate: &Gate) -> tauri::Result<Image<'static>> {
+    let bytes: &[u8] = match (gate.state, gate.running) {
+        (GateState::Failing, _) => include_bytes!("../../icons/tray-red.png"),
+        (_, true) => include_bytes!("../../icons/tray-amber.png"),
+        (GateState::Passing, _) => include_bytes!("../../icons/tray-green.png"),
+        (GateState::Unknown, _) => include_bytes!("../../icons/tray-grey.png"),
+    };
+    Image::from_bytes(bytes)
+}
+
+fn tooltip(gate: &Gate) -> String {
+    let failing = gate.failing().count();
+    match gate.state {
+        GateState::Failing => format!("Gatehouse: {failing} failing"),
+        GateState::Passing if gate.running => "Gatehouse: passing, a build is running".into(),
+        GateState::Passing => "Gatehouse: all passing".into(),
+        GateState::Unknown => "Gatehouse: nothing finished yet".into(),
+    }
+}
+
+fn menu(app: &AppHandle, gate: &Gate) -> tauri::Result<Menu<Wry>> {
+    let paused = app
+        .try_state::<Paused>()
+        .is_some_and(|p| p.0.load(Ordering::Relaxed));
+    let menu = Menu::new(app)?;
+    menu.append(&MenuItem::with_id(app, "open", "Open dashboard", true, None::<&str>)?)?;
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    let failures: Vec<_> = gate.failing().take(FAILURES_SHOWN).collect();
+    if failures.is_empty() {
+        menu.append(&MenuItem::with_id(app, "none", "No failures", false, None::<&str>)?)?;
+    }
+    for s in failures {
+        let who = s
+            .profile_name
+            .clone()
+            .or_else(|| s.profile_id.clone())
+            .unwrap_or_else(|| s.scope.label().to_owned());
+        let label = match s.branch_name.as_ref().or(s.branch_id.as_ref()) {
+            Some(branch) => format!("✗ {} {who} / {branch}", s.scope.label()),
+            None => format!("✗ {} {who}", s.scope.label()),
+        };
+        let id = s.event_id.map(|id| format!("event:{id}")).unwrap_or_else(|| "open".into());
+        menu.append(&MenuItem::with_id(app, id, label, true, None::<&str>)?)?;
+    }
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    menu.append(&CheckMenuItem::with_id(app, "pause", "Pause notifications", true, paused, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(app, "quit", "Quit Gatehouse", true, None::<&str>)?)?;
+    Ok(menu)
+}
+
+pub fn create(app: &AppHandle) -> tauri::Result<()> {
+    app.manage(Paused::default());
+    let unknown = Gate {
+        state: GateState::Unknown,
+        running: false,
+        streams: Vec::new(),
+    };
+    TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon(&unknown)?)
+        .tooltip(tooltip(&unknown))
+        .menu(&menu(app, &unknown)?)
+        .on_menu_event(|app, event| match event.id().as_ref() {
+            "open" => super::show_main_window(app),
+            "pause" => {
+                if let Some(p) = app.try_state::<Paused>() {
+                    p.0.fetch_xor(true, Ordering::Relaxed);
+                }
+            }
+            "quit" => app.exit(0),
+            other => {
+                if let Some(id) = other.strip_prefix("event:").and_then(|n| n.parse().ok()) {
+                    super::open_event(app, id);
+                }
+            }
+        })
+        .build(app)?;
+    Ok(())
+}
+
+/// Recolours the icon and rebuilds the menu's failure list.
+pub fn update(app: &AppHandle, gate: &Gate) {
+    let Some(tray) = app.tray_by_id(TRAY_ID) else { return };
+    if let Ok(image) = icon(gate) {
+        let _ = tray.set_icon(Some(image));
+    }
+    let _ = tray.set_tooltip(Some(tooltip(gate)));
+    if let Ok(m) = menu(app, gate) {
+        let _ = tray.set_menu(Some(m));
+    }
+}
