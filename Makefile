@@ -70,6 +70,7 @@ cargo-test:
 ui-check:
 	npm --prefix ui run check
 	npm --prefix ui run lint
+	npm --prefix ui run test
 
 # ts-rs rewrites ui/src/bindings during `cargo test`; committed bindings must match the Rust types.
 bindings-check:

@@ -8,7 +8,10 @@ use super::AppState;
 /// The single entry point to the backend; requests and responses are the TypeScript
 /// types generated from `gatehouse_core::api`.
 #[tauri::command]
-pub async fn rpc(state: tauri::State<'_, AppState>, request: ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn rpc(
+    state: tauri::State<'_, AppState>,
+    request: ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     state.api.call(request).await.map_err(ApiError::from)
 }
 
@@ -21,8 +24,10 @@ pub fn open_link(app: tauri::AppHandle, url: String) -> Result<(), ApiError> {
             message: "only http(s) links open".into(),
         });
     }
-    app.opener().open_url(url, None::<&str>).map_err(|e| ApiError {
-        kind: "unavailable".into(),
-        message: format!("could not open the browser: {e}"),
-    })
+    app.opener()
+        .open_url(url, None::<&str>)
+        .map_err(|e| ApiError {
+            kind: "unavailable".into(),
+            message: format!("could not open the browser: {e}"),
+        })
 }

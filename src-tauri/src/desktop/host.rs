@@ -41,7 +41,9 @@ impl DesktopHost {
     /// Starts the listener the settings describe.
     pub async fn start(store: Arc<Store>, settings: &Settings) -> Result<DesktopHost> {
         let config = listener_config(settings);
-        let listener = RunningListener::start(parse_addr(&settings.listen)?, store.clone(), config.clone()).await?;
+        let listener =
+            RunningListener::start(parse_addr(&settings.listen)?, store.clone(), config.clone())
+                .await?;
         let addr = listener.local_addr();
         store.set_setting(LISTEN_SETTING, &addr.to_string()).await?;
         Ok(DesktopHost {
@@ -60,7 +62,10 @@ impl DesktopHost {
     }
 
     /// How launch-at-login is switched (the autostart plugin, once the app exists).
-    pub fn set_autostart_switch(&self, switch: impl Fn(bool) -> Result<()> + Send + Sync + 'static) {
+    pub fn set_autostart_switch(
+        &self,
+        switch: impl Fn(bool) -> Result<()> + Send + Sync + 'static,
+    ) {
         if let Ok(mut slot) = self.autostart.lock() {
             *slot = Some(Box::new(switch));
         }
@@ -88,7 +93,11 @@ impl Host for DesktopHost {
         let changed = self
             .config
             .lock()
-            .map(|c| c.0 != settings.listen || c.1.replay_window != wanted.replay_window || c.1.body_limit != wanted.body_limit)
+            .map(|c| {
+                c.0 != settings.listen
+                    || c.1.replay_window != wanted.replay_window
+                    || c.1.body_limit != wanted.body_limit
+            })
             .unwrap_or(true);
         if changed {
             let addr = parse_addr(&settings.listen)?;
@@ -104,7 +113,9 @@ impl Host for DesktopHost {
                     // Put the old listener back so deliveries keep arriving, then report.
                     let old_config = self.config.lock().map(|c| c.1.clone()).unwrap_or_default();
                     if let Some(old_addr) = old_addr {
-                        let restored = RunningListener::start(old_addr, self.store.clone(), old_config).await?;
+                        let restored =
+                            RunningListener::start(old_addr, self.store.clone(), old_config)
+                                .await?;
                         *slot = Some(restored);
                     }
                     return Err(e);
@@ -118,7 +129,9 @@ impl Host for DesktopHost {
             if let Ok(mut c) = self.config.lock() {
                 *c = (settings.listen.clone(), wanted);
             }
-            self.store.set_setting(LISTEN_SETTING, &bound.to_string()).await?;
+            self.store
+                .set_setting(LISTEN_SETTING, &bound.to_string())
+                .await?;
         }
         if let Ok(switch) = self.autostart.lock()
             && let Some(switch) = switch.as_ref()

@@ -54,12 +54,21 @@ pub fn run(data_dir: PathBuf) -> Result<i32> {
         .invoke_handler(tauri::generate_handler![commands::rpc, commands::open_link])
         .setup(move |app| {
             let handle = app.handle().clone();
-            app.state::<AppState>().api.host().set_autostart_switch(move |on| {
-                use tauri_plugin_autostart::ManagerExt;
-                let launcher = handle.autolaunch();
-                let done = if on { launcher.enable() } else { launcher.disable() };
-                done.map_err(|e| gatehouse_core::Error::Invalid(format!("launch at login: {e}")))
-            });
+            app.state::<AppState>()
+                .api
+                .host()
+                .set_autostart_switch(move |on| {
+                    use tauri_plugin_autostart::ManagerExt;
+                    let launcher = handle.autolaunch();
+                    let done = if on {
+                        launcher.enable()
+                    } else {
+                        launcher.disable()
+                    };
+                    done.map_err(|e| {
+                        gatehouse_core::Error::Invalid(format!("launch at login: {e}"))
+                    })
+                });
             build_window(app.handle())?;
             tray::create(app.handle())?;
             live::spawn(app.handle().clone(), store.clone(), settings.clone());

@@ -19,12 +19,18 @@ pub fn quiet(app: &AppHandle, settings: &Settings) -> bool {
         .is_some_and(|p| p.0.load(Ordering::Relaxed));
     let now = chrono::Local::now();
     let minute = now.hour() * 60 + now.minute();
-    paused || settings.quiet_hours.as_ref().is_some_and(|q| q.contains(minute))
+    paused
+        || settings
+            .quiet_hours
+            .as_ref()
+            .is_some_and(|q| q.contains(minute))
 }
 
 /// Notification servers may read markup in the body; payload text must stay text.
 fn plain(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub fn show(app: &AppHandle, n: Notification) {

@@ -39,11 +39,23 @@ fn menu(app: &AppHandle, gate: &Gate) -> tauri::Result<Menu<Wry>> {
         .try_state::<Paused>()
         .is_some_and(|p| p.0.load(Ordering::Relaxed));
     let menu = Menu::new(app)?;
-    menu.append(&MenuItem::with_id(app, "open", "Open dashboard", true, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(
+        app,
+        "open",
+        "Open dashboard",
+        true,
+        None::<&str>,
+    )?)?;
     menu.append(&PredefinedMenuItem::separator(app)?)?;
     let failures: Vec<_> = gate.failing().take(FAILURES_SHOWN).collect();
     if failures.is_empty() {
-        menu.append(&MenuItem::with_id(app, "none", "No failures", false, None::<&str>)?)?;
+        menu.append(&MenuItem::with_id(
+            app,
+            "none",
+            "No failures",
+            false,
+            None::<&str>,
+        )?)?;
     }
     for s in failures {
         let who = s
@@ -55,12 +67,28 @@ fn menu(app: &AppHandle, gate: &Gate) -> tauri::Result<Menu<Wry>> {
             Some(branch) => format!("✗ {} {who} / {branch}", s.scope.label()),
             None => format!("✗ {} {who}", s.scope.label()),
         };
-        let id = s.event_id.map(|id| format!("event:{id}")).unwrap_or_else(|| "open".into());
+        let id = s
+            .event_id
+            .map(|id| format!("event:{id}"))
+            .unwrap_or_else(|| "open".into());
         menu.append(&MenuItem::with_id(app, id, label, true, None::<&str>)?)?;
     }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
-    menu.append(&CheckMenuItem::with_id(app, "pause", "Pause notifications", true, paused, None::<&str>)?)?;
-    menu.append(&MenuItem::with_id(app, "quit", "Quit Gatehouse", true, None::<&str>)?)?;
+    menu.append(&CheckMenuItem::with_id(
+        app,
+        "pause",
+        "Pause notifications",
+        true,
+        paused,
+        None::<&str>,
+    )?)?;
+    menu.append(&MenuItem::with_id(
+        app,
+        "quit",
+        "Quit Gatehouse",
+        true,
+        None::<&str>,
+    )?)?;
     Ok(menu)
 }
 
@@ -95,7 +123,9 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
 
 /// Recolours the icon and rebuilds the menu's failure list.
 pub fn update(app: &AppHandle, gate: &Gate) {
-    let Some(tray) = app.tray_by_id(TRAY_ID) else { return };
+    let Some(tray) = app.tray_by_id(TRAY_ID) else {
+        return;
+    };
     if let Ok(image) = icon(gate) {
         let _ = tray.set_icon(Some(image));
     }

@@ -1,0 +1,31 @@
+// App-wide state: which view is open, which event is shown, and a refresh counter that
+// views watch to reload when something arrives.
+export type View = "dashboard" | "history" | "requests" | "endpoints" | "charts" | "settings";
+
+export const app = $state({
+  view: "dashboard" as View,
+  openEventId: null as number | null,
+  /** Bumped on every live notice; views reload when it changes. */
+  revision: 0,
+  toast: null as string | null,
+});
+
+export function go(view: View): void {
+  app.view = view;
+}
+
+export function toast(message: string): void {
+  app.toast = message;
+  setTimeout(() => {
+    if (app.toast === message) app.toast = null;
+  }, 4000);
+}
+
+export async function copy(text: string, what: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast(`Copied ${what}`);
+  } catch {
+    toast(`Could not copy ${what}`);
+  }
+}
