@@ -7,11 +7,12 @@ SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What Tauri 2 needs to build and open a window on Linux (see shared notes / README).
 APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
-	libayatana-appindicator3-dev librsvg2-dev libssl-dev
+	libayatana-appindicator3-dev librsvg2-dev libssl-dev \
+	xvfb xauth dbus dbus-x11 at-spi2-core webkit2gtk-driver dunst imagemagick
 NODE_MIN_MAJOR := 20
 BIN := target/debug/gatehouse
 
-.PHONY: bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
+.PHONY: e2e bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
 
 help:
 	@echo "make run    install what is missing, build, open the app"
@@ -35,6 +36,7 @@ tool-deps:
 	@command -v cargo >/dev/null || { echo "Rust is missing: install it from https://rustup.rs" >&2; exit 1; }
 	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+	@command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 	@command -v node >/dev/null || { echo "Node.js $(NODE_MIN_MAJOR)+ is missing: install it (e.g. from nodesource)" >&2; exit 1; }
 	@major=$$(node -p 'process.versions.node.split(".")[0]'); \
 	  (( major >= $(NODE_MIN_MAJOR) )) || { echo "Node.js $(NODE_MIN_MAJOR)+ is needed, found $$(node --version)" >&2; exit 1; }
@@ -77,7 +79,11 @@ bindings-check:
 	@git diff --exit-code --stat -- ui/src/bindings || { echo "ui/src/bindings is out of date: commit what cargo test generated" >&2; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- ui/src/bindings)" || { echo "new bindings in ui/src/bindings are not committed" >&2; exit 1; }
 
-test: deps ui ui-check check-fmt clippy cargo-test bindings-check
+# The real window: Xvfb, a private D-Bus session, dunst, tauri-driver (see scripts/e2e.sh).
+e2e: build
+	scripts/e2e.sh
+
+test: deps ui ui-check check-fmt clippy cargo-test bindings-check e2e
 
 bench: deps
 	cargo bench --locked -p gatehouse-core --bench ingest

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the window tests (tests/e2e.rs) under a private X server, a private D-Bus session
+# and a running dunst, then stops all three. Screenshots land in target/e2e/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
+export PATH="$HOME/.cargo/bin:$PATH"
+exec xvfb-run -a -s "-screen 0 1180x780x24" dbus-run-session -- bash -c '
+  set -euo pipefail
+  dunst > target/dunst.log 2>&1 &
+  dunst_pid=$!
+  trap "kill $dunst_pid 2>/dev/null || true" EXIT
+  # Wait for dunst to own the name (asking dunstctl would D-Bus-activate a second one).
+  for _ in $(seq 50); do
+    dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+      org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null \
+      | grep -q "boolean true" && break
+    sleep 0.1
+  done
+  cargo test --locked --test e2e -- --ignored --test-threads=1 --nocapture
+'

@@ -1,0 +1,356 @@
+//! The real window under Xvfb, driven over WebDriver (tauri-driver + WebKitWebDriver), with
+//! a real notification daemon (dunst) on a private D-Bus session. Run by `make e2e` (and so
+//! by `make test`), which starts Xvfb, D-Bus and dunst; it needs them, so plain
+//! `cargo test` skips it.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::BIN;
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A minimal W3C WebDriver client over plain HTTP.
+struct Driver {
+    base: String,
+    session: String,
+    tauri_driver: Child,
+}
+
+impl Driver {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let resp = match body {
+            Some(b) => ureq::request(method, &url).send_json(b),
+            None => ureq::request(method, &url).call(),
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("webdriver {method} {path}: {e}"),
+        };
+        let v: Value =
+            serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(Value::Null);
+        v["value"].clone()
+    }
+
+    fn start(data_dir: &std::path::Path, listen: &str) -> Driver {
+        let port = free_port();
+        let native = free_port();
+        let tauri_driver =
+            Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()))
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--native-port",
+                    &native.to_string(),
+                ])
+                .env("GATEHOUSE_DATA_DIR", data_dir)
+                .env("GATEHOUSE_LISTEN", listen)
+                .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+                .env("NO_AT_BRIDGE", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("tauri-driver runs (cargo install tauri-driver --locked)");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let caps =
+            json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": BIN}}}});
+        loop {
+            match ureq::post(&format!("{base}/session")).send_json(caps.clone()) {
+                Ok(r) => {
+                    let v: Value = r.into_json().expect("session json");
+                    let session = v["value"]["sessionId"]
+                        .as_str()
+                        .expect("session id")
+                        .to_owned();
+                    return Driver {
+                        base,
+                        session,
+                        tauri_driver,
+                    };
+                }
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        }
+    }
+
+    fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self.call(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            if let Some(id) = v[ELEMENT].as_str() {
+                return id.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no element {css}: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn text(&self, css: &str) -> String {
+        let id = self.find(css);
+        self.call("GET", &format!("/element/{id}/text"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Evaluates an expression in the page (a W3C script body needs `return`).
+    fn script(&self, expression: &str) -> Value {
+        let body = format!("return ({});", expression.trim_start_matches("return "));
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": body, "args": []})),
+        )
+    }
+
+    /// Polls `script` until it returns `want`; returns how long that took.
+    fn wait_for(&self, script: &str, want: Value, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let got = self.script(script);
+            if got == want {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "waited {limit:?} for `{script}` to be {want}, last {got}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The X screen (the window fills it; there is no window manager). WebKitWebDriver's own
+    /// screenshot call hangs under Xvfb, so ImageMagick's `import` takes it.
+    fn screenshot(&self, name: &str) {
+        std::thread::sleep(Duration::from_millis(300));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
+        std::fs::create_dir_all(&dir).expect("target/e2e");
+        let status = Command::new("import")
+            .args(["-window", "root"])
+            .arg(dir.join(format!("{name}.png")))
+            .status()
+            .expect("imagemagick's import");
+        assert!(status.success(), "screenshot {name}");
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        let _ = self.tauri_driver.kill();
+        let _ = self.tauri_driver.wait();
+    }
+}
+
+fn dunst_summaries() -> Vec<String> {
+    // Displayed notifications move to the history when closed.
+    let _ = Command::new("dunstctl").arg("close-all").status();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = Command::new("dunstctl")
+        .arg("history")
+        .output()
+        .expect("dunstctl");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["data"][0]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|n| n["summary"]["data"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn send(url: &str, secret: &str, args: &[&str]) {
+    let out = Command::new(BIN)
+        .args(["send", url, "--secret", secret])
+        .args(args)
+        .output()
+        .expect("gatehouse send");
+    assert!(
+        out.status.success() || args.contains(&"--timestamp"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+const ROW: &str = r#"document.querySelector('[data-testid=stream-row][data-name="E2E App / develop"]')?.dataset.state ?? null"#;
+
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst and tauri-driver: run `make e2e`"]
+fn the_window_shows_what_arrives_and_notifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let d = Driver::start(dir.path(), &listen);
+
+    // 1. A new user sees how to connect, and creates an endpoint in the UI.
+    d.find("[data-testid=empty-state]");
+    d.click("[data-testid=nav-endpoints]");
+    d.type_into("[data-testid=endpoint-name]", "e2e");
+    d.click("[data-testid=endpoint-create]");
+    let secret = d.text("[data-testid=created-secret]");
+    assert_eq!(secret.len(), 64, "generated secret shown: {secret}");
+    let url = d.text("[data-testid=created-url]");
+    assert_eq!(url, format!("http://{listen}/hooks/e2e"));
+    let before = dunst_summaries().len();
+
+    // 2. Build started, then failed: the row turns red, history has both, dunst was told.
+    d.click("[data-testid=nav-dashboard]");
+    let profile = [
+        "--profile",
+        "E2E App",
+        "--branch",
+        "develop",
+        "--task-id",
+        "task-e2e",
+    ];
+    send(
+        &url,
+        &secret,
+        &[&["--sample", "build-started"][..], &profile[..]].concat(),
+    );
+    d.wait_for(ROW, json!("running"), Duration::from_secs(2));
+    send(
+        &url,
+        &secret,
+        &[&["--sample", "build-failed"][..], &profile[..]].concat(),
+    );
+    let took = d.wait_for(ROW, json!("failing"), Duration::from_secs(2));
+    eprintln!("delivery to red row: {took:?}");
+    d.screenshot("dashboard");
+    let summaries = dunst_summaries();
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s == "Build failed: E2E App / develop"),
+        "notification names the failure: {summaries:?}"
+    );
+    d.click("[data-testid=nav-history]");
+    d.wait_for(
+        "document.querySelectorAll('[data-testid=history-row]').length",
+        json!(2),
+        Duration::from_secs(2),
+    );
+    d.screenshot("history");
+
+    // 3. Success: green again, with a "back to green" notification.
+    d.click("[data-testid=nav-dashboard]");
+    send(
+        &url,
+        &secret,
+        &[&["--sample", "build-succeeded"][..], &profile[..4]].concat(),
+    );
+    d.wait_for(ROW, json!("passing"), Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(300));
+    let summaries = dunst_summaries();
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s == "Back to green: E2E App / develop"),
+        "{summaries:?}"
+    );
+
+    // 4. Markup in a payload is text, and runs nothing.
+    let hostile =
+        "Build failed <img src=x onerror=alert(1)> for the main branch for the profile Hostile";
+    send(
+        &url,
+        &secret,
+        &[
+            "--sample",
+            "build-failed",
+            "--profile",
+            "Hostile",
+            "--branch",
+            "main",
+            "--message",
+            hostile,
+        ],
+    );
+    d.wait_for(
+        r#"[...document.querySelectorAll('[data-testid=stream-row] .message')].some(e => e.textContent === arguments[0] || e.textContent.includes('<img src=x onerror=alert(1)>'))"#,
+        json!(true),
+        Duration::from_secs(2),
+    );
+    assert_eq!(
+        d.script("return document.querySelectorAll('img').length"),
+        json!(0)
+    );
+    let alert = d.call("GET", "/alert/text", None);
+    assert!(alert.get("error").is_some(), "no alert opened: {alert}");
+
+    // 5. A stale delivery is rejected, shows in Requests; accepting it adds the event quietly.
+    std::thread::sleep(Duration::from_millis(500));
+    let quiet_before = dunst_summaries().len();
+    send(
+        &url,
+        &secret,
+        &[
+            "--sample",
+            "build-failed",
+            "--profile",
+            "Late App",
+            "--timestamp",
+            "-2h",
+        ],
+    );
+    d.click("[data-testid=nav-requests]");
+    d.click("[data-testid=request-row][data-verdict=stale] button");
+    d.screenshot("requests");
+    d.click("[data-testid=accept]");
+    d.wait_for(
+        "document.querySelectorAll('[data-testid=request-row][data-verdict=stale]').length",
+        json!(0),
+        Duration::from_secs(2),
+    );
+    d.click("[data-testid=nav-history]");
+    d.type_into("[data-testid=history-search]", "Late App");
+    d.wait_for(
+        "document.querySelectorAll('[data-testid=history-row]').length",
+        json!(1),
+        Duration::from_secs(2),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        dunst_summaries().len(),
+        quiet_before,
+        "accepting from history raises no notification"
+    );
+    assert!(before <= quiet_before);
+}
