@@ -626,3 +626,47 @@ async fn a_full_disk_fails_the_write_and_keeps_what_was_committed() {
         "everything acknowledged is there, nothing more"
     );
 }
+
+#[tokio::test]
+async fn pruning_keeps_what_the_gate_shows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let t = Utc::now();
+    deliver(
+        &store,
+        "ci",
+        &sample(Sample::BuildFailed, "App", "main", "t1", t),
+    )
+    .await;
+    deliver(
+        &store,
+        "ci",
+        &sample(Sample::BuildSucceeded, "App", "main", "t2", t),
+    )
+    .await;
+    deliver(
+        &store,
+        "ci",
+        &sample(Sample::BuildFailed, "Other", "main", "t3", t),
+    )
+    .await;
+    let before_gate = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
+    let pruned = store
+        .prune(Utc::now() + Duration::seconds(1))
+        .await
+        .expect("pruned");
+    assert_eq!(pruned.events, 1, "only the superseded failure of App goes");
+    assert_eq!(pruned.requests, 1);
+    let after_gate = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
+    assert_eq!(before_gate.state, after_gate.state);
+    assert_eq!(
+        store.events(&EventQuery::default()).expect("events").len(),
+        2
+    );
+    let nothing = store
+        .prune(Utc::now() - Duration::days(1))
+        .await
+        .expect("pruned");
+    assert_eq!((nothing.events, nothing.requests), (0, 0));
+}

@@ -50,6 +50,7 @@ pub fn spawn(app: AppHandle, store: Arc<Store>, initial: Settings) {
         let mut notifications = Notifier::new(&gate);
         let mut settings = initial;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut retention = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tokio::select! {
                 received = notices.recv() => match received {
@@ -78,6 +79,15 @@ pub fn spawn(app: AppHandle, store: Arc<Store>, initial: Settings) {
                     }
                     Err(RecvError::Closed) => break,
                 },
+                _ = retention.tick() => {
+                    if let Some(days) = current_settings(&store).await.retention_days {
+                        let before = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+                        match store.prune(before).await {
+                            Ok(p) => tracing::info!("retention: removed {} events, {} requests", p.events, p.requests),
+                            Err(e) => tracing::warn!("retention: {e}"),
+                        }
+                    }
+                }
                 _ = tick.tick() => {
                     let quiet = notifier::quiet(&app, &settings);
                     if let Some(n) = notifications.flush(quiet, Instant::now()) {

@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 pub use read::{BuildRun, RECENT_OUTCOMES, RecentOutcome, StreamRow};
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use write::Recorded;
+pub use write::{Pruned, Recorded};
 use writer::Writer;
 
 use crate::ingest::{Arrival, Judgment};
@@ -190,6 +190,12 @@ impl Store {
         self.writer
             .call(move |tx| write::replay(tx, request_id, now))
             .await
+    }
+
+    /// Deletes history received before `before` (the retention setting); the events the
+    /// gate shows are kept.
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<Pruned> {
+        self.writer.call(move |tx| write::prune(tx, before)).await
     }
 
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {

@@ -354,6 +354,42 @@ pub fn replay(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Re
     record(tx, arrival, judgment)
 }
 
+/// How many rows a prune removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub events: u64,
+    pub requests: u64,
+}
+
+/// Deletes history received before `before`, except the events the gate still points at
+/// (each stream's latest event and latest end), so the dashboard stays whole.
+pub fn prune(tx: &mut Tx<'_>, before: DateTime<Utc>) -> Result<Pruned> {
+    let before = to_text(before);
+    let events = tx
+        .conn
+        .prepare_cached(
+            "DELETE FROM events WHERE received_at < ?1
+               AND id NOT IN (SELECT last_event_id FROM streams)
+               AND id NOT IN (SELECT last_finished_event_id FROM streams
+                              WHERE last_finished_event_id IS NOT NULL)",
+        )?
+        .execute([&before])?;
+    let requests = tx
+        .conn
+        .prepare_cached(
+            "DELETE FROM requests WHERE received_at < ?1
+               AND (event_id IS NULL OR event_id NOT IN (SELECT id FROM events))",
+        )?
+        .execute([&before])?;
+    tx.conn
+        .prepare_cached("DELETE FROM builds WHERE COALESCE(finished_at, started_at) < ?1")?
+        .execute([&before])?;
+    Ok(Pruned {
+        events: events as u64,
+        requests: requests as u64,
+    })
+}
+
 /// The keys a stream is grouped by: ids when the sender gave them, names otherwise.
 fn stream_keys(d: &Delivery) -> (String, String) {
     let s = &d.classification.subject;
