@@ -197,6 +197,17 @@ fn dunst_summaries() -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn displayed_count() -> u64 {
+    let out = Command::new("dunstctl")
+        .args(["count", "displayed"])
+        .output()
+        .expect("dunstctl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
 fn send(url: &str, secret: &str, args: &[&str]) {
     let out = Command::new(BIN)
         .args(["send", url, "--secret", secret])
@@ -217,10 +228,15 @@ const ROW: &str = r#"document.querySelector('[data-testid=stream-row][data-name=
 fn the_window_shows_what_arrives_and_notifies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let listen = format!("127.0.0.1:{}", free_port());
+    let launched = Instant::now();
     let d = Driver::start(dir.path(), &listen);
 
     // 1. A new user sees how to connect, and creates an endpoint in the UI.
     d.find("[data-testid=empty-state]");
+    eprintln!(
+        "measured: launch to painted dashboard {:?}",
+        launched.elapsed()
+    );
     d.click("[data-testid=nav-endpoints]");
     d.type_into("[data-testid=endpoint-name]", "e2e");
     d.click("[data-testid=endpoint-create]");
@@ -246,13 +262,30 @@ fn the_window_shows_what_arrives_and_notifies() {
         &[&["--sample", "build-started"][..], &profile[..]].concat(),
     );
     d.wait_for(ROW, json!("running"), Duration::from_secs(2));
+    let displayed = displayed_count();
+    let sent_at = Instant::now();
     send(
         &url,
         &secret,
         &[&["--sample", "build-failed"][..], &profile[..]].concat(),
     );
-    let took = d.wait_for(ROW, json!("failing"), Duration::from_secs(2));
-    eprintln!("delivery to red row: {took:?}");
+    d.wait_for(ROW, json!("failing"), Duration::from_secs(2));
+    eprintln!(
+        "measured: delivery (gatehouse send started) to red row {:?}",
+        sent_at.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while displayed_count() <= displayed {
+        assert!(
+            Instant::now() < deadline,
+            "no notification within 2s of the delivery"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "measured: delivery (gatehouse send started) to notification shown {:?}",
+        sent_at.elapsed()
+    );
     d.screenshot("dashboard");
     let summaries = dunst_summaries();
     assert!(

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use gatehouse_core::classify::subject_name;
 use gatehouse_core::gate::{Gate, GateState};
 use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord};
 use serde::Serialize;
@@ -100,14 +101,8 @@ pub fn endpoints(list: &[EndpointInfo], base_url: &str) {
 }
 
 fn profile_and_branch(e: &EventRecord) -> String {
-    let profile = e.profile_name.clone().or_else(|| e.profile_id.clone());
-    let branch = e.branch_name.clone().or_else(|| e.branch_id.clone());
-    match (profile, branch) {
-        (Some(p), Some(b)) => format!("{p} / {b}"),
-        (Some(p), None) => p,
-        (None, Some(b)) => b,
-        (None, None) => "-".into(),
-    }
+    subject_name(&e.profile_name, &e.profile_id, &e.branch_name, &e.branch_id)
+        .unwrap_or_else(|| "-".into())
 }
 
 pub fn events(list: &[EventRecord]) {
@@ -266,16 +261,8 @@ pub fn gate(g: &Gate) {
         .streams
         .iter()
         .map(|s| {
-            let who = match (&s.profile_name, &s.profile_id, &s.branch_name, &s.branch_id) {
-                (p, pid, b, bid) if b.is_some() || bid.is_some() => {
-                    format!(
-                        "{} / {}",
-                        opt(&p.clone().or(pid.clone())),
-                        opt(&b.clone().or(bid.clone()))
-                    )
-                }
-                (p, pid, _, _) => opt(&p.clone().or(pid.clone())),
-            };
+            let who = subject_name(&s.profile_name, &s.profile_id, &s.branch_name, &s.branch_id)
+                .unwrap_or_else(|| "-".into());
             vec![
                 mark(s.state, s.running).to_owned(),
                 s.scope.as_str().to_owned(),

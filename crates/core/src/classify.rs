@@ -194,6 +194,23 @@ pub struct Subject {
     pub commit_id: Option<String>,
 }
 
+/// "My App / develop": names where known, else ids; `None` when there is neither.
+pub fn subject_name(
+    profile_name: &Option<String>,
+    profile_id: &Option<String>,
+    branch_name: &Option<String>,
+    branch_id: &Option<String>,
+) -> Option<String> {
+    let profile = profile_name.as_ref().or(profile_id.as_ref());
+    let branch = branch_name.as_ref().or(branch_id.as_ref());
+    match (profile, branch) {
+        (Some(p), Some(b)) => Some(format!("{p} / {b}")),
+        (Some(p), None) => Some(p.clone()),
+        (None, Some(b)) => Some(b.clone()),
+        (None, None) => None,
+    }
+}
+
 /// The classified view of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Classification {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::classify::Outcome;
+use crate::classify::{Outcome, subject_name};
 use crate::gate::{Gate, GateState};
 use crate::ingest::Source;
 use crate::settings::Settings;
@@ -44,14 +44,8 @@ pub struct Notifier {
 }
 
 fn stream_name(e: &EventRecord) -> String {
-    let profile = e.profile_name.clone().or_else(|| e.profile_id.clone());
-    let branch = e.branch_name.clone().or_else(|| e.branch_id.clone());
-    match (profile, branch) {
-        (Some(p), Some(b)) => format!("{p} / {b}"),
-        (Some(p), None) => p,
-        (None, Some(b)) => b,
-        (None, None) => e.scope.label().to_owned(),
-    }
+    subject_name(&e.profile_name, &e.profile_id, &e.branch_name, &e.branch_id)
+        .unwrap_or_else(|| e.scope.label().to_owned())
 }
 
 fn outcome_words(o: Outcome) -> &'static str {

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
+use gatehouse_core::classify::subject_name;
 use gatehouse_core::gate::{Gate, GateState};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
@@ -58,15 +59,9 @@ fn menu(app: &AppHandle, gate: &Gate) -> tauri::Result<Menu<Wry>> {
         )?)?;
     }
     for s in failures {
-        let who = s
-            .profile_name
-            .clone()
-            .or_else(|| s.profile_id.clone())
-            .unwrap_or_else(|| s.scope.label().to_owned());
-        let label = match s.branch_name.as_ref().or(s.branch_id.as_ref()) {
-            Some(branch) => format!("✗ {} {who} / {branch}", s.scope.label()),
-            None => format!("✗ {} {who}", s.scope.label()),
-        };
+        let who = subject_name(&s.profile_name, &s.profile_id, &s.branch_name, &s.branch_id)
+            .unwrap_or_default();
+        let label = format!("✗ {} {who}", s.scope.label());
         let id = s
             .event_id
             .map(|id| format!("event:{id}"))
