@@ -120,6 +120,8 @@ pub struct Overview {
     pub gate: Gate,
     /// Where Appcircle should post, e.g. `http://127.0.0.1:8473`.
     pub base_url: String,
+    /// Why the listener is not running (a taken port), if it is not.
+    pub listener_error: Option<String>,
     pub endpoints: Vec<EndpointInfo>,
     /// Expiry reminders of the last 30 days, newest first.
     pub expiring: Vec<EventRecord>,
@@ -175,8 +177,10 @@ impl From<Error> for ApiError {
 
 /// What the API needs from whoever hosts it (the desktop shell, later an HTTP server).
 pub trait Host: Send + Sync + 'static {
-    /// Where the listener runs now.
+    /// Where the listener runs now; `None` when it is not running.
     fn listen_addr(&self) -> Option<SocketAddr>;
+    /// Why the listener is not running, if it is not.
+    fn listener_error(&self) -> Option<String>;
     /// Puts saved settings into effect (restarting the listener when its address or
     /// limits changed); an error leaves the old ones running and is shown to the user.
     fn apply_settings(&self, settings: Settings) -> impl Future<Output = Result<()>> + Send;
@@ -346,6 +350,7 @@ fn overview(store: &Store, base_url: String) -> Result<Overview> {
     Ok(Overview {
         gate,
         base_url,
+        listener_error: None,
         endpoints: store.endpoints()?,
         expiring,
         unmatched: store.unmatched()?,

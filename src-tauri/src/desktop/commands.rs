@@ -76,8 +76,8 @@ mod tests {
             listen: "127.0.0.1:0".into(),
             ..Settings::default()
         };
-        let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &settings))
-            .expect("listener");
+        let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &settings));
+        assert_eq!(gatehouse_core::api::Host::listener_error(&host), None);
         let app = mock_builder()
             .manage(AppState {
                 api: Api::new(store, host),
@@ -124,5 +124,55 @@ mod tests {
             .expect_err("refused");
         assert_eq!(link["kind"], "invalid");
         tauri::async_runtime::block_on(app.state::<AppState>().api.host().stop()).expect("stops");
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use std::sync::Arc;
+
+    use gatehouse_core::api::Host;
+    use gatehouse_core::settings::Settings;
+    use gatehouse_core::store::Store;
+
+    use super::super::DesktopHost;
+
+    #[test]
+    fn a_taken_port_leaves_the_app_up_with_a_reason_and_settings_can_move_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+        let any = Settings {
+            listen: "127.0.0.1:0".into(),
+            ..Settings::default()
+        };
+        tauri::async_runtime::block_on(async {
+            let first = DesktopHost::start(store.clone(), &any).await;
+            let taken = first.listen_addr().expect("first listens").to_string();
+            let second = DesktopHost::start(
+                store.clone(),
+                &Settings {
+                    listen: taken.clone(),
+                    ..Settings::default()
+                },
+            )
+            .await;
+            assert_eq!(second.listen_addr(), None);
+            let why = second.listener_error().expect("a reason");
+            assert!(why.contains("already in use"), "{why}");
+
+            let err = second
+                .apply_settings(Settings {
+                    listen: taken,
+                    ..Settings::default()
+                })
+                .await
+                .expect_err("still taken");
+            assert!(err.to_string().contains("already in use"));
+            second.apply_settings(any.clone()).await.expect("moved");
+            assert!(second.listen_addr().is_some());
+            assert_eq!(second.listener_error(), None);
+            first.stop().await.expect("stop");
+            second.stop().await.expect("stop");
+        });
     }
 }

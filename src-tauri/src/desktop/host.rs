@@ -22,6 +22,8 @@ pub struct DesktopHost {
     addr: std::sync::Mutex<Option<SocketAddr>>,
     config: std::sync::Mutex<(String, ListenerConfig)>,
     autostart: std::sync::Mutex<Option<AutostartSwitch>>,
+    /// Why the listener is not running (e.g. the port is taken), shown on the dashboard.
+    problem: std::sync::Mutex<Option<String>>,
 }
 
 fn listener_config(s: &Settings) -> ListenerConfig {
@@ -38,21 +40,49 @@ fn parse_addr(s: &str) -> Result<SocketAddr> {
 }
 
 impl DesktopHost {
-    /// Starts the listener the settings describe.
-    pub async fn start(store: Arc<Store>, settings: &Settings) -> Result<DesktopHost> {
+    /// Starts the listener the settings describe. A failure (a taken port) does not stop the
+    /// app: the window opens, says why, and Settings can move the listener.
+    pub async fn start(store: Arc<Store>, settings: &Settings) -> DesktopHost {
         let config = listener_config(settings);
-        let listener =
-            RunningListener::start(parse_addr(&settings.listen)?, store.clone(), config.clone())
-                .await?;
-        let addr = listener.local_addr();
-        store.set_setting(LISTEN_SETTING, &addr.to_string()).await?;
-        Ok(DesktopHost {
-            store,
-            listener: Mutex::new(Some(listener)),
-            addr: std::sync::Mutex::new(Some(addr)),
-            config: std::sync::Mutex::new((settings.listen.clone(), config)),
+        let host = DesktopHost {
+            store: store.clone(),
+            listener: Mutex::new(None),
+            addr: std::sync::Mutex::new(None),
+            config: std::sync::Mutex::new((settings.listen.clone(), config.clone())),
             autostart: std::sync::Mutex::new(None),
-        })
+            problem: std::sync::Mutex::new(None),
+        };
+        let started = async {
+            let listener =
+                RunningListener::start(parse_addr(&settings.listen)?, store.clone(), config)
+                    .await?;
+            store
+                .set_setting(LISTEN_SETTING, &listener.local_addr().to_string())
+                .await?;
+            Ok::<_, Error>(listener)
+        };
+        match started.await {
+            Ok(listener) => host.running(listener).await,
+            Err(e) => host.set_problem(Some(e.to_string())),
+        }
+        host
+    }
+
+    async fn running(&self, listener: RunningListener) {
+        if let Ok(mut a) = self.addr.lock() {
+            *a = Some(listener.local_addr());
+        }
+        *self.listener.lock().await = Some(listener);
+        self.set_problem(None);
+    }
+
+    fn set_problem(&self, problem: Option<String>) {
+        if let Some(p) = &problem {
+            tracing::error!("the listener is not running: {p}");
+        }
+        if let Ok(mut slot) = self.problem.lock() {
+            *slot = problem;
+        }
     }
 
     pub fn base_url(&self) -> String {
@@ -88,6 +118,10 @@ impl Host for DesktopHost {
         self.addr.lock().ok().and_then(|a| *a)
     }
 
+    fn listener_error(&self) -> Option<String> {
+        self.problem.lock().ok().and_then(|p| p.clone())
+    }
+
     async fn apply_settings(&self, settings: Settings) -> Result<()> {
         let wanted = listener_config(&settings);
         let changed = self
@@ -99,39 +133,35 @@ impl Host for DesktopHost {
                     || c.1.body_limit != wanted.body_limit
             })
             .unwrap_or(true);
-        if changed {
+        if changed || self.listen_addr().is_none() {
             let addr = parse_addr(&settings.listen)?;
-            let mut slot = self.listener.lock().await;
-            let old_addr = slot.as_ref().map(RunningListener::local_addr);
-            if let Some(old) = slot.take() {
+            let old_config = self.config.lock().map(|c| c.1.clone()).unwrap_or_default();
+            let old = self.listener.lock().await.take();
+            let old_addr = old.as_ref().map(RunningListener::local_addr);
+            if let Some(old) = old {
                 old.stop().await?;
             }
-            let started = RunningListener::start(addr, self.store.clone(), wanted.clone()).await;
-            let listener = match started {
-                Ok(l) => l,
+            match RunningListener::start(addr, self.store.clone(), wanted.clone()).await {
+                Ok(listener) => {
+                    self.store
+                        .set_setting(LISTEN_SETTING, &listener.local_addr().to_string())
+                        .await?;
+                    self.running(listener).await;
+                    if let Ok(mut c) = self.config.lock() {
+                        *c = (settings.listen.clone(), wanted);
+                    }
+                }
                 Err(e) => {
                     // Put the old listener back so deliveries keep arriving, then report.
-                    let old_config = self.config.lock().map(|c| c.1.clone()).unwrap_or_default();
                     if let Some(old_addr) = old_addr {
                         let restored =
                             RunningListener::start(old_addr, self.store.clone(), old_config)
                                 .await?;
-                        *slot = Some(restored);
+                        self.running(restored).await;
                     }
                     return Err(e);
                 }
-            };
-            let bound = listener.local_addr();
-            *slot = Some(listener);
-            if let Ok(mut a) = self.addr.lock() {
-                *a = Some(bound);
             }
-            if let Ok(mut c) = self.config.lock() {
-                *c = (settings.listen.clone(), wanted);
-            }
-            self.store
-                .set_setting(LISTEN_SETTING, &bound.to_string())
-                .await?;
         }
         if let Ok(switch) = self.autostart.lock()
             && let Some(switch) = switch.as_ref()

@@ -36,9 +36,6 @@ pub fn run(data_dir: PathBuf) -> Result<i32> {
         // An override for this run (tests, a second profile); not saved.
         settings.listen = cli::parse_listen(&listen)?.to_string();
     }
-    let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &settings))?;
-    tracing::info!("Gatehouse listening on {}", host.base_url());
-
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             show_main_window(app);
@@ -48,11 +45,14 @@ pub fn run(data_dir: PathBuf) -> Result<i32> {
             None,
         ))
         .plugin(tauri_plugin_opener::init())
-        .manage(AppState {
-            api: Api::new(store.clone(), host),
-        })
         .invoke_handler(tauri::generate_handler![commands::rpc, commands::open_link])
         .setup(move |app| {
+            // After the single-instance check: a second launch only focuses the first.
+            let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &settings));
+            tracing::info!("Gatehouse listening on {}", host.base_url());
+            app.manage(AppState {
+                api: Api::new(store.clone(), host),
+            });
             let handle = app.handle().clone();
             app.state::<AppState>()
                 .api

@@ -11,7 +11,11 @@ export type Overview = { gate: Gate,
 /**
  * Where Appcircle should post, e.g. `http://127.0.0.1:8473`.
  */
-base_url: string, endpoints: Array<EndpointInfo>, 
+base_url: string, 
+/**
+ * Why the listener is not running (a taken port), if it is not.
+ */
+listener_error: string | null, endpoints: Array<EndpointInfo>, 
 /**
  * Expiry reminders of the last 30 days, newest first.
  */
