@@ -670,3 +670,14 @@ async fn pruning_keeps_what_the_gate_shows() {
         .expect("pruned");
     assert_eq!((nothing.events, nothing.requests), (0, 0));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("fresh");
+    let _store = Store::open_dir(&dir).expect("opens");
+    let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}

@@ -71,8 +71,16 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating and migrating as needed) the database in `data_dir`.
+    /// A new directory is made private to the user: the database holds endpoint secrets.
     pub fn open_dir(data_dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(data_dir)?;
+        if !data_dir.exists() {
+            std::fs::create_dir_all(data_dir)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
         Store::open_with(&data_dir.join(DB_FILE), StoreOptions::default())
     }
 
