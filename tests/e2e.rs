@@ -246,6 +246,35 @@ fn the_window_shows_what_arrives_and_notifies() {
     assert_eq!(url, format!("http://{listen}/hooks/e2e"));
     let before = dunst_summaries().len();
 
+    // A second launch only focuses the running one (single instance) and exits.
+    let mut second = Command::new(BIN)
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("GATEHOUSE_LISTEN", &listen)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("second launch");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second launch kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "the second launch exits cleanly: {status}"
+    );
+    assert_eq!(
+        d.text("[data-testid=created-url]"),
+        url,
+        "the first window is still there"
+    );
+
     // 2. Build started, then failed: the row turns red, history has both, dunst was told.
     d.click("[data-testid=nav-dashboard]");
     let profile = [
@@ -285,6 +314,23 @@ fn the_window_shows_what_arrives_and_notifies() {
     eprintln!(
         "measured: delivery (gatehouse send started) to notification shown {:?}",
         sent_at.elapsed()
+    );
+    // Clicking the notification (dunst's default action) opens that event in the window.
+    let clicked = Command::new("dunstctl")
+        .args(["action", "0"])
+        .status()
+        .expect("dunstctl action");
+    assert!(clicked.success());
+    d.wait_for(
+        "document.querySelector('[data-testid=event-detail]')?.textContent.includes('Build Failed') ?? false",
+        json!(true),
+        Duration::from_secs(3),
+    );
+    d.click("[data-testid=event-detail] header button");
+    d.wait_for(
+        "document.querySelector('[data-testid=event-detail]') === null",
+        json!(true),
+        Duration::from_secs(2),
     );
     d.screenshot("dashboard");
     let summaries = dunst_summaries();
