@@ -143,6 +143,7 @@ fn verdict_response(r: &Recorded) -> Response {
 }
 
 async fn healthz(State(shared): State<Shared>) -> Response {
+    tracing::info!("GET /healthz 200");
     reply(
         StatusCode::OK,
         json!({
