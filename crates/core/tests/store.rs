@@ -681,3 +681,46 @@ fn a_new_data_directory_is_private() {
     let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 }
+
+#[tokio::test]
+async fn a_replay_goes_through_the_pipeline_again_and_dedupes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let first = deliver(
+        &store,
+        "ci",
+        &sample(Sample::BuildFailed, "App", "main", "t1", Utc::now()),
+    )
+    .await;
+    let replayed = store.replay(first.request_id).await.expect("replayed");
+    assert_eq!(replayed.verdict, Verdict::Duplicate);
+    assert_eq!(replayed.event_id, first.event_id);
+    assert_ne!(
+        replayed.request_id, first.request_id,
+        "recorded as a request of its own"
+    );
+    let request = store.request(replayed.request_id).expect("request");
+    assert!(
+        request
+            .remote_addr
+            .as_deref()
+            .is_some_and(|a| a.starts_with("replay of request"))
+    );
+    assert_eq!(
+        store.events(&EventQuery::default()).expect("events").len(),
+        1
+    );
+
+    // A rejected request has nothing valid to replay into an event.
+    let bad = store
+        .record(
+            arrival("ci", b"{}", "00"),
+            Judgment::reject(Verdict::BadSignature, "x"),
+        )
+        .await
+        .expect("recorded");
+    let again = store.replay(bad.request_id).await.expect("replayed");
+    assert_eq!(again.verdict, Verdict::BadSignature);
+    assert!(matches!(store.replay(9999).await, Err(Error::NotFound(_))));
+}

@@ -260,13 +260,8 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
             "request {request_id}'s endpoint `{endpoint_name}` was removed"
         ))
     })?;
-    let secrets = read::secrets(tx.conn, endpoint_id)?;
-    let keys: Vec<&[u8]> = secrets.iter().map(|s| s.secret.as_bytes()).collect();
     let body = body.unwrap_or_default();
-    let signature: Vec<&str> = signature.as_deref().into_iter().collect();
-    // The window is waived, nothing else: a generous span stands in for "any time".
-    let any_time = Duration::days(365 * 1000);
-    let delivery = match judge(&keys, &signature, &body, now, any_time) {
+    let delivery = match judge_again(tx, endpoint_id, signature.as_deref(), &body, now)? {
         Judgment::Deliver(d) => d,
         Judgment::Reject { error, .. } => {
             return Err(Error::Invalid(format!(
@@ -306,6 +301,28 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
     })
 }
 
+/// The pipeline's verdict on a stored body, against the endpoint's current secrets, with
+/// the replay window waived (the user asked for it) and nothing else.
+fn judge_again(
+    tx: &Tx<'_>,
+    endpoint_id: i64,
+    signature: Option<&str>,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Judgment> {
+    let secrets = read::secrets(tx.conn, endpoint_id)?;
+    let keys: Vec<&[u8]> = secrets.iter().map(|s| s.secret.as_bytes()).collect();
+    let signatures: Vec<&str> = signature.into_iter().collect();
+    // A generous span stands in for "any time".
+    Ok(judge(
+        &keys,
+        &signatures,
+        body,
+        now,
+        Duration::days(365 * 1000),
+    ))
+}
+
 /// Feeds a stored request through the pipeline again (signature checked, window waived),
 /// recorded as a new request marked `replayed`; a delivery already stored is a duplicate.
 pub fn replay(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Recorded> {
@@ -335,10 +352,7 @@ pub fn replay(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Re
     let body = body.ok_or_else(|| {
         Error::Invalid(format!("request {request_id} has no stored body to replay"))
     })?;
-    let secrets = read::secrets(tx.conn, endpoint_id)?;
-    let keys: Vec<&[u8]> = secrets.iter().map(|s| s.secret.as_bytes()).collect();
-    let signatures: Vec<&str> = signature.as_deref().into_iter().collect();
-    let judgment = judge(&keys, &signatures, &body, now, Duration::days(365 * 1000));
+    let judgment = judge_again(tx, endpoint_id, signature.as_deref(), &body, now)?;
     let arrival = Arrival {
         endpoint: read::endpoint_name(tx.conn, endpoint_id)?,
         method: "POST".into(),
