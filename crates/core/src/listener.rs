@@ -233,7 +233,7 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let mut arrival = Arrival {
-        endpoint: name,
+        endpoint: name.clone(),
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         remote_addr: Some(remote.to_string()),
@@ -286,20 +286,10 @@ async fn handle(
     };
     match shared.store.record(arrival, judgment).await {
         Ok(recorded) => Ok(recorded),
-        Err(Error::NotFound(_)) => Err(Refusal::NoEndpoint(
-            String::from_utf8_lossy(path_name(&parts.uri)).into_owned(),
-        )),
+        // Removed between the lookup and the write.
+        Err(Error::NotFound(_)) => Err(Refusal::NoEndpoint(name)),
         Err(e) => Err(Refusal::StoreDown(e)),
     }
-}
-
-fn path_name(uri: &axum::http::Uri) -> &[u8] {
-    uri.path()
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .as_bytes()
 }
 
 enum BodyError {

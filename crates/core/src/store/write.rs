@@ -153,23 +153,25 @@ pub fn count_unmatched(tx: &mut Tx<'_>, name: &str, at: DateTime<Utc>) -> Result
 pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<Recorded> {
     let endpoint_id = endpoint_id(tx, &arrival.endpoint)?
         .ok_or_else(|| Error::NotFound(format!("no endpoint named `{}`", arrival.endpoint)))?;
-    let (verdict, error, delivery) = match judgment {
-        Judgment::Reject { verdict, error } => (verdict, Some(error), None),
+    // `stored` is the event a repeat points at.
+    let (verdict, error, delivery, stored) = match judgment {
+        Judgment::Reject { verdict, error } => (verdict, Some(error), None, None),
         Judgment::Deliver(delivery) => {
             // A repeat of a stored delivery is a duplicate even when late: the sender is
             // retrying something we already have, and a 200 stops it.
-            let verdict =
-                if existing_event(tx, endpoint_id, &delivery.envelope.delivery_id)?.is_some() {
-                    Verdict::Duplicate
-                } else if delivery.stale.is_some() {
-                    Verdict::Stale
-                } else {
-                    Verdict::Accepted
-                };
+            let stored = existing_event(tx, endpoint_id, &delivery.envelope.delivery_id)?;
+            let verdict = if stored.is_some() {
+                Verdict::Duplicate
+            } else if delivery.stale.is_some() {
+                Verdict::Stale
+            } else {
+                Verdict::Accepted
+            };
             (
                 verdict,
                 delivery.stale.clone().filter(|_| verdict == Verdict::Stale),
                 Some(delivery),
+                stored,
             )
         }
     };
@@ -209,7 +211,7 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
             arrival.received_at,
             arrival.source,
         )?),
-        (Some(d), Verdict::Duplicate) => existing_event(tx, endpoint_id, &d.envelope.delivery_id)?,
+        (Some(_), Verdict::Duplicate) => stored,
         _ => None,
     };
     if let Some(event_id) = event_id {
