@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::classify::{Outcome, subject_name};
-use crate::gate::{Gate, GateState};
+use crate::classify::{Outcome, Scope, subject_name};
+use crate::gate::{Gate, GateState, Stream};
 use crate::ingest::Source;
 use crate::settings::Settings;
 use crate::store::EventRecord;
@@ -37,10 +37,17 @@ pub struct Notification {
 /// Remembers stream states and recent notifications.
 #[derive(Debug, Default)]
 pub struct Notifier {
-    states: HashMap<(String, String, String), GateState>,
+    states: HashMap<StreamKey, GateState>,
     shown: VecDeque<Instant>,
     burst: Vec<Notification>,
     held: Vec<Notification>,
+}
+
+/// Identifies a stream across gates: scope, profile key, branch key.
+type StreamKey = (Scope, String, String);
+
+fn stream_key(s: &Stream) -> StreamKey {
+    (s.scope, s.profile_key.clone(), s.branch_key.clone())
 }
 
 fn stream_name(e: &EventRecord) -> String {
@@ -70,14 +77,7 @@ impl Notifier {
 
     fn remember(&mut self, gate: &Gate) {
         for s in &gate.streams {
-            self.states.insert(
-                (
-                    s.scope.as_str().to_owned(),
-                    s.profile_key.clone(),
-                    s.branch_key.clone(),
-                ),
-                s.state,
-            );
+            self.states.insert(stream_key(s), s.state);
         }
     }
 
@@ -116,7 +116,7 @@ impl Notifier {
         &self,
         e: &EventRecord,
         gate: &Gate,
-        before: &HashMap<(String, String, String), GateState>,
+        before: &HashMap<StreamKey, GateState>,
         settings: &Settings,
     ) -> Option<Notification> {
         let rules = &settings.notifications;
@@ -154,11 +154,7 @@ impl Notifier {
             let turned_green = gate.streams.iter().any(|s| {
                 s.event_id == Some(e.id)
                     && s.state == GateState::Passing
-                    && before.get(&(
-                        s.scope.as_str().to_owned(),
-                        s.profile_key.clone(),
-                        s.branch_key.clone(),
-                    )) == Some(&GateState::Failing)
+                    && before.get(&stream_key(s)) == Some(&GateState::Failing)
             });
             if turned_green {
                 return Some(Notification {

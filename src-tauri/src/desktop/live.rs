@@ -28,6 +28,15 @@ async fn current_gate(store: &Arc<Store>) -> Option<Gate> {
         .map(|rows| gate::evaluate(rows, &GateFilter::default()))
 }
 
+/// Reads the gate again and tells the window and the tray; keeps the old one if the read fails.
+async fn refresh_gate(app: &AppHandle, store: &Arc<Store>, gate: &mut Gate) {
+    if let Some(next) = current_gate(store).await {
+        *gate = next;
+        let _ = app.emit(GATE, &*gate);
+    }
+    tray::update(app, gate);
+}
+
 async fn current_settings(store: &Arc<Store>) -> Settings {
     let store = store.clone();
     tokio::task::spawn_blocking(move || store.settings().ok())
@@ -41,12 +50,8 @@ pub fn spawn(app: AppHandle, store: Arc<Store>, initial: Settings) {
     // Subscribe before the first gate is read, so nothing committed in between is missed.
     let mut notices = store.subscribe();
     tauri::async_runtime::spawn(async move {
-        let mut gate = current_gate(&store).await.unwrap_or(Gate {
-            state: gate::GateState::Unknown,
-            running: false,
-            streams: Vec::new(),
-        });
-        tray::update(&app, &gate);
+        let mut gate = gate::evaluate(Vec::new(), &GateFilter::default());
+        refresh_gate(&app, &store, &mut gate).await;
         let mut notifications = Notifier::new(&gate);
         let mut settings = initial;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -57,11 +62,7 @@ pub fn spawn(app: AppHandle, store: Arc<Store>, initial: Settings) {
                     Ok(notice) => {
                         let _ = app.emit(NOTICE, &notice);
                         if let Notice::Event { event } = &notice {
-                            if let Some(next) = current_gate(&store).await {
-                                gate = next;
-                                let _ = app.emit(GATE, &gate);
-                                tray::update(&app, &gate);
-                            }
+                            refresh_gate(&app, &store, &mut gate).await;
                             settings = current_settings(&store).await;
                             let quiet = notifier::quiet(&app, &settings);
                             for n in notifications.on_event(event, &gate, &settings, quiet, Instant::now()) {
@@ -71,11 +72,7 @@ pub fn spawn(app: AppHandle, store: Arc<Store>, initial: Settings) {
                     }
                     Err(RecvError::Lagged(_)) => {
                         // Too much at once: the window refetches on a gate event.
-                        if let Some(next) = current_gate(&store).await {
-                            gate = next;
-                            let _ = app.emit(GATE, &gate);
-                            tray::update(&app, &gate);
-                        }
+                        refresh_gate(&app, &store, &mut gate).await;
                     }
                     Err(RecvError::Closed) => break,
                 },

@@ -89,11 +89,7 @@ fn menu(app: &AppHandle, gate: &Gate) -> tauri::Result<Menu<Wry>> {
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     app.manage(Paused::default());
-    let unknown = Gate {
-        state: GateState::Unknown,
-        running: false,
-        streams: Vec::new(),
-    };
+    let unknown = gatehouse_core::gate::evaluate(Vec::new(), &Default::default());
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(&unknown)?)
         .tooltip(tooltip(&unknown))
