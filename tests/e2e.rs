@@ -383,7 +383,7 @@ fn the_window_shows_what_arrives_and_notifies() {
         ],
     );
     d.wait_for(
-        r#"[...document.querySelectorAll('[data-testid=stream-row] .message')].some(e => e.textContent === arguments[0] || e.textContent.includes('<img src=x onerror=alert(1)>'))"#,
+        r#"[...document.querySelectorAll('[data-testid=stream-row] .message')].some(e => e.textContent.includes('<img src=x onerror=alert(1)>'))"#,
         json!(true),
         Duration::from_secs(2),
     );
