@@ -391,6 +391,27 @@ fn the_window_shows_what_arrives_and_notifies() {
         d.script("return document.querySelectorAll('img').length"),
         json!(0)
     );
+
+    // A right-to-left override in a payload is shown, not obeyed.
+    send(
+        &url,
+        &secret,
+        &[
+            "--sample",
+            "build-failed",
+            "--profile",
+            "Bidi",
+            "--branch",
+            "main",
+            "--message",
+            "Build \u{202e}LTR override for the main branch for the profile Bidi",
+        ],
+    );
+    d.wait_for(
+        r#"[...document.querySelectorAll('[data-testid=stream-row] .message')].some(e => e.textContent.includes('⟨U+202E⟩LTR override') && !e.textContent.includes('\u202e'))"#,
+        json!(true),
+        Duration::from_secs(2),
+    );
     let alert = d.call("GET", "/alert/text", None);
     assert!(alert.get("error").is_some(), "no alert opened: {alert}");
 
@@ -432,4 +453,33 @@ fn the_window_shows_what_arrives_and_notifies() {
         "accepting from history raises no notification"
     );
     assert!(before <= quiet_before);
+}
+
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst and tauri-driver: run `make e2e`"]
+fn a_taken_port_is_shown_with_its_reason_not_as_listening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Another program holds the port first.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let listen = holder.local_addr().expect("addr").to_string();
+    let d = Driver::start(dir.path(), &listen);
+    let alert = d.text("[data-testid=listener-error]");
+    assert!(alert.contains(&listen), "the address tried: {alert}");
+    assert!(alert.contains("already in use"), "the OS's reason: {alert}");
+    assert!(alert.contains("Settings"), "how to fix it: {alert}");
+    assert_eq!(
+        d.script("return document.body.innerText.includes('listening on http')"),
+        json!(false),
+        "nothing claims a listener"
+    );
+    d.screenshot("listener-error");
+    d.click("[data-testid=nav-settings]");
+    let settings = d.script("return document.body.innerText");
+    assert!(
+        settings
+            .as_str()
+            .is_some_and(|t| t.contains("already in use")),
+        "Settings says why too: {settings}"
+    );
+    drop(holder);
 }

@@ -414,3 +414,193 @@ fn a_taken_port_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already in use"));
 }
+
+#[test]
+fn endpoint_urls_are_shown_only_while_a_gatehouse_listens() {
+    let g = Gatehouse::new();
+    g.ok(&["endpoint", "add", "ci", "--secret", SECRET]);
+    let out = g.run(&["endpoint", "list"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        !stdout.contains("http://"),
+        "no URL nothing answers on: {stdout}"
+    );
+    assert!(stdout.contains("(not listening)"), "{stdout}");
+    assert!(stderr.contains("No Gatehouse is listening"), "{stderr}");
+
+    let server = g.serve(&[]);
+    let listed = g.ok(&["endpoint", "list"]);
+    assert!(listed.contains(&server.hook("ci")), "{listed}");
+
+    // Killed without a chance to clean up: its record names a dead process.
+    let mut server = server;
+    server.kill();
+    let listed = g.ok(&["endpoint", "list"]);
+    assert!(listed.contains("(not listening)"), "{listed}");
+}
+
+#[test]
+fn stored_text_cannot_drive_the_terminal() {
+    let g = Gatehouse::new();
+    g.ok(&["endpoint", "add", "ci", "--secret", SECRET]);
+    let server = g.serve(&[]);
+    let hostile = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m \u{202e}edirrevo";
+    g.ok(&[
+        "send",
+        &server.hook("ci"),
+        "--secret",
+        SECRET,
+        "--sample",
+        "build-failed",
+        "--message",
+        hostile,
+    ]);
+    // An unsigned body with escape sequences, from anyone who can reach the endpoint.
+    let (status, answer) = post(
+        &server.hook("ci"),
+        &[],
+        "\u{1b}[31mred\u{7}\u{202e}x".as_bytes(),
+    );
+    assert_eq!(status, 401);
+    let request_id = answer["request_id"].as_i64().expect("recorded").to_string();
+    let is_safe = |s: &str| {
+        !s.chars().any(|c| {
+            matches!(c, '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+    };
+    let events = g.ok(&["events"]);
+    let shown = g.ok(&["events", "show", "1"]);
+    let request = g.ok(&["requests", "show", &request_id]);
+    for (what, text) in [
+        ("events", &events),
+        ("events show", &shown),
+        ("requests show", &request),
+    ] {
+        assert!(is_safe(text), "{what} printed raw controls: {text:?}");
+    }
+    assert!(
+        shown.contains("\\x1b]0;pwned\\x07") && shown.contains("\\u{202e}edirrevo"),
+        "{shown}"
+    );
+    assert!(request.contains("\\x1b[31mred\\x07\\u{202e}x"), "{request}");
+    // JSON stays exact: parsing it gives back the very characters.
+    let json = g.json(&["events", "show", "1", "--json"]);
+    assert_eq!(json["message"].as_str(), Some(hostile));
+    assert!(is_safe(&g.ok(&["events", "show", "1", "--json"])));
+}
+
+#[test]
+fn secrets_come_from_a_file_or_stdin_not_only_the_command_line() {
+    let g = Gatehouse::new();
+    let secret_file = g.data_dir().join("secret.txt");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write");
+    let file = secret_file.to_str().expect("utf-8 path");
+    g.ok(&["endpoint", "add", "ci", "--secret-file", file]);
+    let server = g.serve(&[]);
+    // From the file, then from stdin: both verify (the trailing newline is not the secret).
+    let out = g.ok(&[
+        "send",
+        &server.hook("ci"),
+        "--secret-file",
+        file,
+        "--sample",
+        "build-succeeded",
+    ]);
+    assert!(out.starts_with("200"), "{out}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "send",
+            &server.hook("ci"),
+            "--secret",
+            "-",
+            "--sample",
+            "build-failed",
+        ])
+        .env("GATEHOUSE_DATA_DIR", g.data_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{SECRET}").expect("secret on stdin");
+    }
+    let out = child.wait_with_output().expect("send");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("200"));
+    let missing = g.run(&["send", &server.hook("ci"), "--sample", "build-failed"]);
+    assert_eq!(missing.status.code(), Some(3));
+}
+
+#[test]
+fn out_of_range_flags_are_refused_without_a_panic() {
+    let g = Gatehouse::new();
+    for args in [
+        vec![
+            "send",
+            "http://127.0.0.1:9/hooks/x",
+            "--secret",
+            "s",
+            "--sample",
+            "build-failed",
+            "--timestamp",
+            "+200000000000d",
+        ],
+        vec![
+            "send",
+            "http://127.0.0.1:9/hooks/x",
+            "--secret",
+            "s",
+            "--sample",
+            "build-failed",
+            "--timestamp",
+            "-9223372036854775807s",
+        ],
+        vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--replay-window",
+            "9223372036854775807",
+        ],
+        vec!["serve", "--listen", "127.0.0.1:0", "--replay-window", "-5"],
+        vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--body-limit",
+            "18446744073709551615",
+        ],
+    ] {
+        let out = g.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_limit_over_the_page_size_is_said_not_silently_cut() {
+    let g = Gatehouse::new();
+    let out = g.run(&["events", "--limit", "20000"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("10000"), "{stderr}");
+}
+
+#[test]
+fn a_data_directory_others_can_read_draws_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let g = Gatehouse::new();
+    std::fs::set_permissions(g.data_dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = g.run(&["endpoint", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("readable by other users"), "{stderr}");
+    std::fs::set_permissions(g.data_dir(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let out = g.run(&["endpoint", "list"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("readable by other users"));
+}

@@ -1,8 +1,7 @@
 //! Command-line arguments and what each command does.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand};
@@ -10,15 +9,11 @@ use gatehouse_core::classify::{Outcome, Scope};
 use gatehouse_core::endpoint::{WEAK_SECRET_LEN, generate_secret};
 use gatehouse_core::gate::{self, GateFilter};
 use gatehouse_core::ingest::Verdict;
-use gatehouse_core::listener::DEFAULT_PORT;
 use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::store::{EventQuery, RequestQuery, Store};
+use gatehouse_core::store::{EventQuery, MAX_LIMIT, RequestQuery, Store};
 
 use crate::error::{AppError, Result};
-use crate::{exit, print};
-
-/// Settings key under which `serve` records the address it listens on, for URLs.
-pub const LISTEN_SETTING: &str = "listen_addr";
+use crate::{exit, listening, print};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,17 +48,18 @@ pub enum Command {
     Status(StatusArgs),
 }
 
+/// Flags override the saved settings (the desktop app's Settings) for this run only.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on: ADDR:PORT, a port, or an address [default: 127.0.0.1:8473]
+    /// Address to listen on: ADDR:PORT, a port, or an address [default: the saved setting, 127.0.0.1:8473]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
-    /// Seconds a delivery's timestamp may differ from now
-    #[arg(long, value_name = "SECS", default_value_t = gatehouse_core::listener::DEFAULT_REPLAY_WINDOW_SECS)]
-    pub replay_window: i64,
-    /// Largest body accepted, in bytes
-    #[arg(long, value_name = "BYTES", default_value_t = gatehouse_core::listener::DEFAULT_BODY_LIMIT)]
-    pub body_limit: usize,
+    /// Seconds a delivery's timestamp may differ from now, 1 to 2592000 [default: the saved setting, 600]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    pub replay_window: Option<i64>,
+    /// Largest body accepted, in bytes, 1024 to 67108864 [default: the saved setting, 1048576]
+    #[arg(long, value_name = "BYTES")]
+    pub body_limit: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,9 +67,8 @@ pub enum EndpointCommand {
     /// Create an endpoint; prints a generated secret once when none is given
     Add {
         name: String,
-        /// Use this secret instead of generating one
-        #[arg(long)]
-        secret: Option<String>,
+        #[command(flatten)]
+        secret: SecretSource,
         #[arg(long)]
         json: bool,
     },
@@ -87,8 +82,8 @@ pub enum EndpointCommand {
     /// Add a new secret beside the current one; both verify until you retire the old one
     Rotate {
         name: String,
-        #[arg(long)]
-        secret: Option<String>,
+        #[command(flatten)]
+        secret: SecretSource,
         #[arg(long)]
         json: bool,
     },
@@ -96,13 +91,61 @@ pub enum EndpointCommand {
     RetireSecret { name: String },
 }
 
+/// Where a secret comes from. A file or standard input keep it out of `ps` and shell history;
+/// `--secret VALUE` stays for quick local tests.
+#[derive(clap::Args, Debug)]
+pub struct SecretSource {
+    /// Read the secret from this file (first line; 0600 recommended)
+    #[arg(long, value_name = "PATH", conflicts_with = "secret")]
+    pub secret_file: Option<PathBuf>,
+    /// The secret itself, or `-` to read it from standard input (visible to `ps` otherwise)
+    #[arg(long, value_name = "SECRET|-")]
+    pub secret: Option<String>,
+}
+
+impl SecretSource {
+    /// The secret, if one was given; a file's or stdin's trailing newline is not part of it.
+    pub fn read(&self) -> Result<Option<String>> {
+        let from_text = |text: String, what: &str| -> Result<Option<String>> {
+            let line = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned();
+            if line.is_empty() {
+                return Err(AppError::Invalid(format!("{what} holds no secret")));
+            }
+            Ok(Some(line))
+        };
+        match (&self.secret_file, self.secret.as_deref()) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    AppError::Invalid(format!(
+                        "cannot read the secret file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                from_text(text, &format!("the secret file {}", path.display()))
+            }
+            (None, Some("-")) => {
+                let mut text = String::new();
+                std::io::stdin().take(64 * 1024).read_to_string(&mut text)?;
+                from_text(text, "standard input")
+            }
+            (None, Some(value)) => Ok(Some(value.to_owned())),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct SendArgs {
     /// Where to POST, e.g. http://127.0.0.1:8473/hooks/NAME
     pub url: String,
-    /// The endpoint's secret
-    #[arg(long)]
-    pub secret: String,
+    /// The endpoint's secret: --secret-file PATH, --secret - (stdin), or --secret VALUE
+    #[command(flatten)]
+    pub secret: SecretSource,
     /// Send this file's bytes exactly as they are
     #[arg(long, conflicts_with = "sample", value_name = "PAYLOAD.json")]
     pub file: Option<PathBuf>,
@@ -161,8 +204,12 @@ pub struct EventsArgs {
     /// Only events before this time (RFC 3339)
     #[arg(long)]
     pub until: Option<String>,
+    /// How many to list, at most 10000 (page on with --offset)
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Skip this many of the newest matches (for paging)
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
     #[arg(long)]
     pub json: bool,
 }
@@ -188,8 +235,12 @@ pub struct RequestsArgs {
     pub verdict: Option<Verdict>,
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// How many to list, at most 10000 (page on with --offset)
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Skip this many of the newest matches (for paging)
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
     #[arg(long)]
     pub json: bool,
 }
@@ -222,20 +273,21 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Runs one command; returns the exit code.
-pub fn dispatch(args: Args, data_dir: PathBuf) -> Result<i32> {
-    match args.command {
-        None => crate::desktop::run(data_dir),
-        Some(Command::Serve(a)) => crate::serve::run(&data_dir, a),
-        Some(Command::Send(a)) => send(a),
-        Some(Command::Endpoint(c)) => endpoint(&open(&data_dir)?, c),
-        Some(Command::Events(a)) => events(&open(&data_dir)?, a),
-        Some(Command::Requests(a)) => requests(&open(&data_dir)?, a),
-        Some(Command::Status(a)) => status(&open(&data_dir)?, a),
+/// Runs one command that works on the store and exits (not `serve`, not the window).
+pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
+    match command {
+        Command::Send(a) => send(a),
+        Command::Endpoint(c) => endpoint(&open(data_dir)?, c),
+        Command::Events(a) => events(&open(data_dir)?, a),
+        Command::Requests(a) => requests(&open(data_dir)?, a),
+        Command::Status(a) => status(&open(data_dir)?, a),
+        Command::Serve(_) => Err(AppError::Invalid(
+            "`serve` runs from the entry point, not as a one-shot command".into(),
+        )),
     }
 }
 
-fn open(data_dir: &std::path::Path) -> Result<Store> {
+fn open(data_dir: &Path) -> Result<Store> {
     Ok(Store::open_dir(data_dir)?)
 }
 
@@ -247,43 +299,42 @@ fn block_on<F: Future>(future: F) -> Result<F::Output> {
     Ok(rt.block_on(future))
 }
 
-/// Reads `ADDR:PORT`, a bare port, or a bare address; `localhost` means 127.0.0.1.
-pub fn parse_listen(s: &str) -> Result<SocketAddr> {
-    let s = s.trim().replace("localhost", "127.0.0.1");
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if let Ok(port) = s.parse::<u16>() {
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
-    }
-    if let Ok(ip) = s.trim_matches(['[', ']']).parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
-    }
-    Err(AppError::Invalid(format!(
-        "`{s}` is not an address to listen on (use ADDR:PORT, e.g. 127.0.0.1:{DEFAULT_PORT})"
-    )))
+/// The base URL deliveries reach, when a Gatehouse listens for this data directory now.
+fn base_url(store: &Store) -> Option<String> {
+    listening::running(store).map(|addr| format!("http://{addr}"))
 }
 
-/// The base URL deliveries reach, from the address `serve` last listened on.
-fn base_url(store: &Store) -> Result<String> {
-    let addr = store
-        .setting(LISTEN_SETTING)?
-        .unwrap_or_else(|| format!("127.0.0.1:{DEFAULT_PORT}"));
-    Ok(format!("http://{addr}"))
+/// Said on stderr where a URL would be, when nothing listens.
+fn not_listening(store: &Store) -> String {
+    let configured = store
+        .settings()
+        .map(|s| s.listen)
+        .unwrap_or_else(|_| gatehouse_core::settings::Settings::default().listen);
+    format!(
+        "No Gatehouse is listening for this data directory now (configured: {configured}); start one with `gatehouse serve` or the app."
+    )
 }
 
 fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
     match command {
         EndpointCommand::Add { name, secret, json } => {
-            let secret = SecretChoice::from_flag(secret)?;
+            let secret = SecretChoice::from_flag(secret.read()?)?;
             let info = block_on(store.add_endpoint(&name, &secret.value))??;
-            let url = format!("{}/hooks/{}", base_url(store)?, info.name);
+            let url = base_url(store).map(|base| format!("{base}/hooks/{}", info.name));
             if json {
                 let mut out = serde_json::json!({"endpoint": info, "url": url});
                 secret.add_to(&mut out);
                 print::json(&out)?;
             } else {
-                eprintln!("Created endpoint `{}`. Payload URL: {url}", info.name);
+                match &url {
+                    Some(url) => eprintln!("Created endpoint `{}`. Payload URL: {url}", info.name),
+                    None => eprintln!(
+                        "Created endpoint `{}`. Its payload URL ends in /hooks/{}. {}",
+                        info.name,
+                        info.name,
+                        not_listening(store)
+                    ),
+                }
                 secret.announce("Its secret (shown once; paste it into Appcircle's webhook form):");
             }
         }
@@ -292,7 +343,11 @@ fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
             if json {
                 print::json(&list)?;
             } else {
-                print::endpoints(&list, &base_url(store)?);
+                let base = base_url(store);
+                if base.is_none() && !list.is_empty() {
+                    eprintln!("{}", not_listening(store));
+                }
+                print::endpoints(&list, base.as_deref());
             }
         }
         EndpointCommand::Remove { name } => {
@@ -300,7 +355,7 @@ fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
             eprintln!("Removed endpoint `{name}`; its history stays.");
         }
         EndpointCommand::Rotate { name, secret, json } => {
-            let secret = SecretChoice::from_flag(secret)?;
+            let secret = SecretChoice::from_flag(secret.read()?)?;
             block_on(store.add_secret(&name, &secret.value))??;
             if json {
                 let mut out = serde_json::json!({"endpoint": name});
@@ -364,7 +419,8 @@ impl SecretChoice {
     }
 }
 
-/// `-15m`, `+2h`, `-30s`, `-1d` relative to now, or an absolute time.
+/// `-15m`, `+2h`, `-30s`, `-1d` relative to now, or an absolute time. Out-of-range amounts
+/// are refused rather than overflowing.
 fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     let bad = || {
         AppError::Invalid(format!(
@@ -372,22 +428,33 @@ fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         ))
     };
     if let Some(rest) = s.strip_prefix(['-', '+']) {
-        let sign = if s.starts_with('-') { -1 } else { 1 };
         let unit = rest.chars().last().ok_or_else(bad)?;
         let n: i64 = rest[..rest.len() - unit.len_utf8()]
             .parse()
             .map_err(|_| bad())?;
+        let n = if s.starts_with('-') { -n } else { n };
         let d = match unit {
-            's' => Duration::seconds(n),
-            'm' => Duration::minutes(n),
-            'h' => Duration::hours(n),
-            'd' => Duration::days(n),
+            's' => Duration::try_seconds(n),
+            'm' => Duration::try_minutes(n),
+            'h' => Duration::try_hours(n),
+            'd' => Duration::try_days(n),
             _ => return Err(bad()),
         };
-        return Ok(now + d * sign);
+        let out_of_range = || {
+            AppError::Invalid(format!(
+                "`{s}` is too far from now (at most {MAX_RELATIVE_DAYS} days either way)"
+            ))
+        };
+        let d = d
+            .filter(|d| d.num_days().abs() <= MAX_RELATIVE_DAYS)
+            .ok_or_else(out_of_range)?;
+        return now.checked_add_signed(d).ok_or_else(out_of_range);
     }
     gatehouse_core::time::parse_liberal(s).ok_or_else(bad)
 }
+
+/// How far `--timestamp` may reach from now: enough for any test, far from chrono's limits.
+const MAX_RELATIVE_DAYS: i64 = 365 * 100;
 
 fn send(a: SendArgs) -> Result<i32> {
     let body = match (&a.file, &a.sample) {
@@ -415,7 +482,10 @@ fn send(a: SendArgs) -> Result<i32> {
             ));
         }
     };
-    let sent = gatehouse_core::send::deliver(&a.url, &a.secret, &body)?;
+    let secret = a.secret.read()?.ok_or_else(|| {
+        AppError::Invalid("give the endpoint's secret: --secret-file PATH or --secret -".into())
+    })?;
+    let sent = gatehouse_core::send::deliver(&a.url, &secret, &body)?;
     let code = sent.status_code;
     if a.json {
         print::json(&sent)?;
@@ -452,8 +522,8 @@ fn events(store: &Store, a: EventsArgs) -> Result<i32> {
         text: a.search,
         since: a.since,
         until: a.until,
-        limit: Some(a.limit),
-        offset: None,
+        limit: Some(page_size(a.limit)),
+        offset: Some(a.offset),
     };
     let list = store.events(&query)?;
     if a.json {
@@ -461,7 +531,25 @@ fn events(store: &Store, a: EventsArgs) -> Result<i32> {
     } else {
         print::events(&list);
     }
+    let total = store.count_events(&query)?;
+    let shown = a.offset as u64 + list.len() as u64;
+    if total > shown {
+        eprintln!(
+            "Showing {}-{shown} of {total} matching events; see more with --offset {shown} (and --limit up to {MAX_LIMIT}).",
+            a.offset as u64 + 1
+        );
+    }
     Ok(exit::OK)
+}
+
+/// `--limit`, held to what one query returns; saying so instead of silently cutting.
+fn page_size(limit: u32) -> u32 {
+    if limit > MAX_LIMIT {
+        eprintln!(
+            "gatehouse: --limit {limit} is over the {MAX_LIMIT} a page holds; listing {MAX_LIMIT} (page on with --offset)"
+        );
+    }
+    limit.min(MAX_LIMIT)
 }
 
 fn requests(store: &Store, a: RequestsArgs) -> Result<i32> {
@@ -494,8 +582,8 @@ fn requests(store: &Store, a: RequestsArgs) -> Result<i32> {
             let query = RequestQuery {
                 verdict: a.verdict,
                 endpoint: a.endpoint,
-                limit: Some(a.limit),
-                offset: None,
+                limit: Some(page_size(a.limit)),
+                offset: Some(a.offset),
             };
             let list = store.requests(&query)?;
             if a.json {
@@ -522,44 +610,9 @@ fn status(store: &Store, a: StatusArgs) -> Result<i32> {
     Ok(gate.state.exit_code())
 }
 
-/// Shared by `serve` and the desktop shell.
-pub fn listen_addr(flag: Option<&str>) -> Result<SocketAddr> {
-    match flag {
-        Some(s) => parse_listen(s),
-        None => Ok(SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            DEFAULT_PORT,
-        )),
-    }
-}
-
-/// Opens the store shared by a long-running process (serve or the desktop app).
-pub fn open_shared(data_dir: &std::path::Path) -> Result<Arc<Store>> {
-    Ok(Arc::new(Store::open_dir(data_dir)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listen_forms() {
-        assert_eq!(
-            parse_listen("127.0.0.1:9000").ok(),
-            "127.0.0.1:9000".parse().ok()
-        );
-        assert_eq!(parse_listen("9000").ok(), "127.0.0.1:9000".parse().ok());
-        assert_eq!(
-            parse_listen("localhost:9001").ok(),
-            "127.0.0.1:9001".parse().ok()
-        );
-        assert_eq!(
-            parse_listen("0.0.0.0").ok(),
-            format!("0.0.0.0:{DEFAULT_PORT}").parse().ok()
-        );
-        assert_eq!(parse_listen("[::1]:9002").ok(), "[::1]:9002".parse().ok());
-        assert!(parse_listen("example").is_err());
-    }
 
     #[test]
     fn relative_times() {
@@ -571,5 +624,15 @@ mod tests {
         assert_eq!(parse_time("+2h", now).ok(), Some(now + Duration::hours(2)));
         assert!(parse_time("-15x", now).is_err());
         assert!(parse_time("2024-01-01T00:00:00Z", now).is_ok());
+        for huge in [
+            "+200000000000d",
+            "-9223372036854775807s",
+            "+100000000h",
+            "+36501d",
+        ] {
+            let err = parse_time(huge, now).expect_err("out of range");
+            assert!(err.to_string().contains("too far"), "{huge}: {err}");
+        }
+        assert!(parse_time("+36500d", now).is_ok());
     }
 }

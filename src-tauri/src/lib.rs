@@ -4,6 +4,8 @@
 mod cli;
 pub mod desktop;
 mod error;
+mod listening;
+mod logging;
 mod print;
 mod serve;
 
@@ -32,7 +34,15 @@ pub fn run() -> i32 {
             return exit::ERROR;
         }
     };
-    match cli::dispatch(args, data_dir) {
+    let outcome = match args.command {
+        None => desktop::run(data_dir),
+        Some(cli::Command::Serve(a)) => serve::run(&data_dir, a),
+        Some(command) => {
+            logging::init_quiet();
+            cli::dispatch(command, &data_dir)
+        }
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("gatehouse: {}", one_line(&e.to_string()));

@@ -5,26 +5,86 @@ use std::io::Write;
 use gatehouse_core::classify::subject_name;
 use gatehouse_core::gate::{Gate, GateState};
 use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord};
+use gatehouse_core::text::{is_unsafe, neutralise as terminal_text};
 use serde::Serialize;
 
 use crate::error::{AppError, Result};
 
 /// Pretty JSON on stdout; field names are the stable snake_case ones documented in the README.
+/// Characters a terminal would act on are written as `\uXXXX` escapes: the same JSON value,
+/// byte for byte what a parser reads, but nothing that moves the cursor or reverses text.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut out, TerminalSafeFormatter::default());
+    value
+        .serialize(&mut serializer)
         .map_err(|e| AppError::Invalid(format!("cannot write JSON: {e}")))?;
     writeln!(out)?;
     Ok(())
 }
 
+/// Pretty printing, with the string characters [`is_unsafe`] flags escaped.
+#[derive(Default)]
+struct TerminalSafeFormatter(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for TerminalSafeFormatter {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| is_unsafe(*c)) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            write!(writer, "\\u{:04x}", c as u32)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+
+    // The rest delegates to the pretty formatter (indentation state lives there).
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 const MAX_CELL: usize = 48;
 
 fn cell(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let s = terminal_text(s, false);
     if s.chars().count() > MAX_CELL {
         let cut: String = s.chars().take(MAX_CELL - 1).collect();
         format!("{cut}…")
@@ -63,8 +123,16 @@ fn short_time(t: &str) -> String {
     t.get(..19).unwrap_or(t).replace('T', " ")
 }
 
+/// An optional stored value, safe to print.
 fn opt(s: &Option<String>) -> String {
-    s.clone().unwrap_or_else(|| "-".into())
+    s.as_deref()
+        .map(|s| terminal_text(s, false))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// A stored value, safe to print.
+fn text(s: &str) -> String {
+    terminal_text(s, false)
 }
 
 pub fn duration(ms: i64) -> String {
@@ -76,7 +144,8 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
-pub fn endpoints(list: &[EndpointInfo], base_url: &str) {
+/// Endpoints with their payload URLs, or "not listening" where nothing answers.
+pub fn endpoints(list: &[EndpointInfo], base_url: Option<&str>) {
     if list.is_empty() {
         println!("No endpoints yet. Create one: gatehouse endpoint add NAME");
         return;
@@ -90,7 +159,10 @@ pub fn endpoints(list: &[EndpointInfo], base_url: &str) {
                 e.secret_count.to_string(),
                 e.request_count.to_string(),
                 e.event_count.to_string(),
-                format!("{base_url}/hooks/{}", e.name),
+                base_url.map_or_else(
+                    || "(not listening)".to_owned(),
+                    |base| format!("{base}/hooks/{}", e.name),
+                ),
             ]
         })
         .collect();
@@ -154,21 +226,29 @@ pub fn event_detail(e: &EventRecord) -> Result<()> {
         opt(&e.branch_id)
     );
     println!("  task:      {}", opt(&e.task_id));
-    println!("  occurred:  {}", e.occurred_at);
+    println!("  occurred:  {}", text(&e.occurred_at));
     println!(
         "  received:  {} via {} ({})",
-        e.received_at,
-        e.endpoint,
+        text(&e.received_at),
+        text(&e.endpoint),
         e.source.as_str()
     );
     if let Some(ms) = e.duration_ms {
         println!("  took:      {}", duration(ms));
     }
     for (name, url) in &e.links {
-        println!("  link {name}: {}", url.as_str().unwrap_or_default());
+        println!(
+            "  link {}: {}",
+            text(name),
+            text(url.as_str().unwrap_or_default())
+        );
     }
-    println!("Payload:");
-    json(&e.payload)
+    println!("Payload (as received):");
+    println!(
+        "{}",
+        terminal_text(e.payload.as_deref().unwrap_or("(not stored)"), true)
+    );
+    Ok(())
 }
 
 pub fn requests(list: &[RequestRecord]) {
@@ -207,16 +287,20 @@ pub fn requests(list: &[RequestRecord]) {
 pub fn request_detail(r: &RequestRecord) {
     println!(
         "Request {}: {} {} → {} {}",
-        r.id, r.method, r.path, r.status_code, r.verdict
+        r.id,
+        text(&r.method),
+        text(&r.path),
+        r.status_code,
+        r.verdict
     );
     println!(
         "  received:  {} from {}",
-        r.received_at,
+        text(&r.received_at),
         opt(&r.remote_addr)
     );
     println!("  delivery:  {}", opt(&r.delivery_id));
-    if let Some(e) = &r.error {
-        println!("  error:     {e}");
+    if r.error.is_some() {
+        println!("  error:     {}", opt(&r.error));
     }
     if let Some(id) = r.event_id {
         println!("  event:     {id}");
@@ -226,10 +310,21 @@ pub fn request_detail(r: &RequestRecord) {
     }
     println!("Headers:");
     for (name, value) in &r.headers {
-        println!("  {name}: {value}");
+        println!("  {}: {}", text(name), text(value));
     }
-    println!("Body ({} bytes):", r.body_size);
-    println!("{}", r.body.as_deref().unwrap_or("(not stored)"));
+    if r.body_truncated {
+        println!(
+            "Body ({} bytes; only the first {} kept, it failed verification):",
+            r.body_size,
+            r.body.as_deref().map_or(0, str::len)
+        );
+    } else {
+        println!("Body ({} bytes):", r.body_size);
+    }
+    println!(
+        "{}",
+        terminal_text(r.body.as_deref().unwrap_or("(not stored)"), true)
+    );
 }
 
 fn mark(state: GateState, running: bool) -> &'static str {
@@ -288,4 +383,23 @@ pub fn gate(g: &Gate) {
         ],
         rows,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_output_escapes_what_a_terminal_acts_on_and_parses_back_to_the_same_value() {
+        let value = serde_json::json!({"m": "a\u{9b}b\u{202e}c\x1bd\u{7f}e ✓"});
+        let mut buf = Vec::new();
+        let mut ser =
+            serde_json::Serializer::with_formatter(&mut buf, TerminalSafeFormatter::default());
+        value.serialize(&mut ser).expect("serialises");
+        let text = String::from_utf8(buf).expect("utf8");
+        assert!(text.chars().all(|c| c == '\n' || !is_unsafe(c)), "{text:?}");
+        assert!(text.contains("\\u009b") && text.contains("\\u202e") && text.contains("\\u001b"));
+        let back: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(back, value);
+    }
 }

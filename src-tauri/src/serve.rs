@@ -1,27 +1,30 @@
 //! `gatehouse serve`: the listener without a window, until SIGINT or SIGTERM.
 
-use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 
-use chrono::Duration;
 use gatehouse_core::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::retention;
+use gatehouse_core::settings::{self, Settings};
+use gatehouse_core::store::Store;
+use gatehouse_core::supervise::supervise;
 
-use crate::cli::{self, LISTEN_SETTING, ServeArgs};
-use crate::error::{AppError, Result};
-use crate::exit;
+use crate::cli::ServeArgs;
+use crate::error::Result;
+use crate::{exit, listening, logging};
 
 pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
-    init_logging();
-    let addr = cli::listen_addr(a.listen.as_deref())?;
-    let config = config(a.replay_window, a.body_limit)?;
+    logging::init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let store = cli::open_shared(data_dir)?;
-        let running = RunningListener::start(addr, store.clone(), config).await?;
+        let store = Arc::new(Store::open_dir(data_dir)?);
+        let settings = with_flags(store.settings()?, &a)?;
+        let config = ListenerConfig::from_settings(&settings)?;
+        let running = RunningListener::start(settings.listen_addr()?, store.clone(), config).await?;
         let bound = running.local_addr();
-        store.set_setting(LISTEN_SETTING, &bound.to_string()).await?;
+        listening::record(&store, bound).await?;
         tracing::info!(
             "Gatehouse listening on http://{bound} (data: {})",
             data_dir.display()
@@ -38,9 +41,15 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         for e in endpoints {
             tracing::info!("endpoint {}: http://{bound}/hooks/{}", e.name, e.name);
         }
+        let retention_store = store.clone();
+        let retention = tokio::spawn(supervise("retention", move || {
+            retention::run(retention_store.clone())
+        }));
         shutdown_signal().await;
+        retention.abort();
         tracing::info!("stopping: finishing requests in flight");
         running.stop().await?;
+        listening::clear(&store).await;
         // The last reference: the writer commits what is queued and its thread ends.
         drop(store);
         tracing::info!("stopped");
@@ -48,35 +57,22 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
     })
 }
 
-/// The listener settings from flags, checked.
-pub fn config(replay_window_secs: i64, body_limit: usize) -> Result<ListenerConfig> {
-    if replay_window_secs <= 0 {
-        return Err(AppError::Invalid(
-            "--replay-window must be at least 1 second".into(),
-        ));
+/// The saved settings with this run's flags applied, each checked against its bounds.
+fn with_flags(mut s: Settings, a: &ServeArgs) -> Result<Settings> {
+    if let Some(listen) = &a.listen {
+        s.listen = settings::parse_listen(listen)?.to_string();
     }
-    if body_limit == 0 {
-        return Err(AppError::Invalid(
-            "--body-limit must be at least 1 byte".into(),
-        ));
+    if let Some(secs) = a.replay_window {
+        settings::check_replay_window(secs)
+            .map_err(|e| crate::error::AppError::Invalid(format!("--replay-window: {e}")))?;
+        s.replay_window_secs = secs;
     }
-    Ok(ListenerConfig {
-        replay_window: Duration::seconds(replay_window_secs),
-        body_limit,
-        ..ListenerConfig::default()
-    })
-}
-
-/// One line per event on stderr; `RUST_LOG` narrows or widens it.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+    if let Some(bytes) = a.body_limit {
+        settings::check_body_limit(bytes)
+            .map_err(|e| crate::error::AppError::Invalid(format!("--body-limit: {e}")))?;
+        s.body_limit = bytes;
+    }
+    Ok(s)
 }
 
 async fn shutdown_signal() {

@@ -19,10 +19,13 @@ pub struct Gatehouse {
 }
 
 impl Gatehouse {
+    /// A private data directory, as Gatehouse makes its own.
     pub fn new() -> Self {
-        Gatehouse {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod 700");
+        Gatehouse { dir }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -115,6 +118,12 @@ impl Server {
 
     pub fn log(&self) -> Vec<String> {
         self.log.lock().expect("log").clone()
+    }
+
+    /// SIGKILL: gone at once, with no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then waits; returns whether it exited cleanly.

@@ -2,14 +2,15 @@
 //! single `rpc` Tauri command; the same [`Api::call`] could be mounted on an HTTP route for
 //! a browser. Request and response types are exported to TypeScript (ui/src/bindings).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::endpoint::generate_secret;
+use crate::error::ErrorKind;
 use crate::gate::{self, Gate, GateFilter};
+use crate::listener::ListenerStatus;
 use crate::samples::{self, Sample, SampleOptions};
 use crate::send::{self, SendOutcome};
 use crate::settings::Settings;
@@ -118,10 +119,8 @@ pub struct Done {
 #[ts(export)]
 pub struct Overview {
     pub gate: Gate,
-    /// Where Appcircle should post, e.g. `http://127.0.0.1:8473`.
-    pub base_url: String,
-    /// Why the listener is not running (a taken port), if it is not.
-    pub listener_error: Option<String>,
+    /// Whether deliveries can arrive: where the listener runs, or why it does not.
+    pub listener: ListenerStatus,
     pub endpoints: Vec<EndpointInfo>,
     /// Expiry reminders of the last 30 days, newest first.
     pub expiring: Vec<EventRecord>,
@@ -140,7 +139,8 @@ pub struct EventPage {
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct EndpointList {
-    pub base_url: String,
+    /// `http://ADDR` while the listener runs; `None` when nothing listens.
+    pub base_url: Option<String>,
     pub endpoints: Vec<EndpointInfo>,
 }
 
@@ -148,7 +148,8 @@ pub struct EndpointList {
 #[ts(export)]
 pub struct CreatedEndpoint {
     pub endpoint: EndpointInfo,
-    pub url: String,
+    /// The payload URL, while the listener runs.
+    pub url: Option<String>,
     pub secret: String,
 }
 
@@ -156,20 +157,14 @@ pub struct CreatedEndpoint {
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
 pub struct ApiError {
-    /// `not_found`, `invalid` or `unavailable`.
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let kind = match &e {
-            Error::NotFound(_) => "not_found",
-            Error::Invalid(_) => "invalid",
-            _ => "unavailable",
-        };
         ApiError {
-            kind: kind.into(),
+            kind: e.kind(),
             message: e.to_string(),
         }
     }
@@ -177,10 +172,8 @@ impl From<Error> for ApiError {
 
 /// What the API needs from whoever hosts it (the desktop shell, later an HTTP server).
 pub trait Host: Send + Sync + 'static {
-    /// Where the listener runs now; `None` when it is not running.
-    fn listen_addr(&self) -> Option<SocketAddr>;
-    /// Why the listener is not running, if it is not.
-    fn listener_error(&self) -> Option<String>;
+    /// Whether the listener runs, where, or why not.
+    fn listener(&self) -> ListenerStatus;
     /// Puts saved settings into effect (restarting the listener when its address or
     /// limits changed); an error leaves the old ones running and is shown to the user.
     fn apply_settings(&self, settings: Settings) -> impl Future<Output = Result<()>> + Send;
@@ -212,11 +205,9 @@ impl<H: Host> Api<H> {
         &self.host
     }
 
-    fn base_url(&self) -> String {
-        self.host
-            .listen_addr()
-            .map(|a| format!("http://{a}"))
-            .unwrap_or_else(|| "http://127.0.0.1:8473".into())
+    /// `http://ADDR` while the listener runs; never an address nothing answers on.
+    fn base_url(&self) -> Option<String> {
+        self.host.listener().base_url
     }
 
     /// Answers one request.
@@ -224,9 +215,9 @@ impl<H: Host> Api<H> {
         let store = self.store.clone();
         Ok(match request {
             ApiRequest::Overview => {
-                let base_url = self.base_url();
+                let listener = self.host.listener();
                 ApiResponse::Overview(Box::new(
-                    blocking(move || overview(&store, base_url)).await?,
+                    blocking(move || overview(&store, listener)).await?,
                 ))
             }
             ApiRequest::Events { query } => ApiResponse::Events(
@@ -258,7 +249,9 @@ impl<H: Host> Api<H> {
                 };
                 let endpoint = self.store.add_endpoint(&name, &secret).await?;
                 ApiResponse::CreateEndpoint(CreatedEndpoint {
-                    url: format!("{}/hooks/{}", self.base_url(), endpoint.name),
+                    url: self
+                        .base_url()
+                        .map(|base| format!("{base}/hooks/{}", endpoint.name)),
                     endpoint,
                     secret,
                 })
@@ -275,9 +268,9 @@ impl<H: Host> Api<H> {
                 let secret = generate_secret()?;
                 self.store.add_secret(&name, &secret).await?;
                 let newest = secrets(&store, name).await?.pop();
-                ApiResponse::RotateSecret(
-                    newest.ok_or_else(|| Error::Invalid("rotation failed".into()))?,
-                )
+                ApiResponse::RotateSecret(newest.ok_or_else(|| {
+                    Error::StoreUnavailable("the new secret was not found after saving".into())
+                })?)
             }
             ApiRequest::RetireSecret { name } => {
                 self.store.retire_secret(&name).await?;
@@ -295,9 +288,17 @@ impl<H: Host> Api<H> {
                     .await?
                     .pop()
                     .ok_or_else(|| {
-                        Error::Invalid(format!("endpoint `{endpoint}` has no secret"))
+                        Error::Conflict(format!("endpoint `{endpoint}` has no secret"))
                     })?;
-                let url = format!("{}/hooks/{endpoint}", self.base_url());
+                let listener = self.host.listener();
+                let base = listener.base_url.ok_or_else(|| {
+                    Error::Conflict(format!(
+                        "the listener is not running on {}: {}",
+                        listener.address,
+                        listener.error.unwrap_or_default()
+                    ))
+                })?;
+                let url = format!("{base}/hooks/{endpoint}");
                 let body = samples::build(sample, &SampleOptions::default())?;
                 ApiResponse::SendTest(
                     blocking(move || send::deliver(&url, &secret.secret, &body)).await?,
@@ -334,7 +335,7 @@ async fn secrets(store: &Arc<Store>, name: String) -> Result<Vec<Secret>> {
     .await
 }
 
-fn overview(store: &Store, base_url: String) -> Result<Overview> {
+fn overview(store: &Store, listener: ListenerStatus) -> Result<Overview> {
     let gate = gate::evaluate(store.streams()?, &GateFilter::default());
     let since = crate::time::to_text(chrono::Utc::now() - chrono::Duration::days(30));
     let expiring = store
@@ -349,8 +350,7 @@ fn overview(store: &Store, base_url: String) -> Result<Overview> {
         .collect();
     Ok(Overview {
         gate,
-        base_url,
-        listener_error: None,
+        listener,
         endpoints: store.endpoints()?,
         expiring,
         unmatched: store.unmatched()?,

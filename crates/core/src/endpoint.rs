@@ -68,7 +68,7 @@ pub fn validate_secret(secret: &str) -> Result<()> {
 pub fn generate_secret() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
-        .map_err(|e| Error::Invalid(format!("the OS random source failed: {e}")))?;
+        .map_err(|e| Error::System(format!("the OS random source failed: {e}")))?;
     Ok(hex::encode(bytes))
 }
 

@@ -57,6 +57,8 @@ pub struct Stream {
     pub rejected: bool,
     pub running: bool,
     pub running_since: Option<String>,
+    /// How long a run usually takes: the median of recent successful runs.
+    pub expected_duration_ms: Option<i64>,
     pub event_id: Option<i64>,
     pub title: Option<String>,
     pub message: Option<String>,
@@ -148,6 +150,7 @@ fn stream(row: StreamRow) -> Stream {
         rejected: last.as_ref().is_some_and(|e| e.rejected),
         running: row.running_since.is_some(),
         running_since: row.running_since,
+        expected_duration_ms: row.expected_duration_ms,
         event_id: last.as_ref().map(|e| e.id),
         title: last.as_ref().and_then(|e| e.title.clone()),
         message: last.as_ref().and_then(|e| e.message.clone()),

@@ -15,11 +15,15 @@ pub mod gate;
 pub mod ingest;
 pub mod listener;
 pub mod notify;
+pub mod retention;
 pub mod samples;
 pub mod send;
 pub mod settings;
 pub mod signature;
 pub mod store;
+pub mod stream;
+pub mod supervise;
+pub mod text;
 pub mod time;
 
 pub use error::{Error, Result};

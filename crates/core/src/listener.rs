@@ -19,16 +19,11 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
 use crate::ingest::{Arrival, Judgment, REDACTED, Source, Verdict, is_secret_header, judge};
+use crate::settings::{DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_WINDOW_SECS};
 use crate::signature;
 use crate::store::{Recorded, Store};
 use crate::{Error, Result};
 
-/// The port `gatehouse serve` listens on unless told otherwise.
-pub const DEFAULT_PORT: u16 = 8473;
-/// Bodies larger than this are refused with 413.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
-/// Deliveries whose timestamp is further than this from now are stale.
-pub const DEFAULT_REPLAY_WINDOW_SECS: i64 = 600;
 /// Seconds a sender is asked to wait after a 503.
 pub const RETRY_AFTER_SECS: u32 = 5;
 
@@ -39,6 +34,17 @@ pub struct ListenerConfig {
     pub body_limit: usize,
     /// A body that has not fully arrived by then is dropped as incomplete.
     pub body_timeout: std::time::Duration,
+}
+
+impl ListenerConfig {
+    /// The listener settings the user saved, checked against their bounds.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Result<ListenerConfig> {
+        Ok(ListenerConfig {
+            replay_window: crate::settings::check_replay_window(settings.replay_window_secs)?,
+            body_limit: crate::settings::check_body_limit(settings.body_limit)?,
+            ..ListenerConfig::default()
+        })
+    }
 }
 
 impl Default for ListenerConfig {
@@ -142,18 +148,36 @@ fn verdict_response(r: &Recorded) -> Response {
     response
 }
 
+/// `ok` while the store commits; `degraded` with the reason and a 503 while it cannot (a
+/// full disk), so a monitor or load balancer sees it. A degraded store is probed with one
+/// small write per check, so health returns as soon as space does.
 async fn healthz(State(shared): State<Shared>) -> Response {
-    tracing::info!("GET /healthz 200");
-    reply(
-        StatusCode::OK,
-        json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "schema": crate::store::SCHEMA_VERSION,
-            "replay_window_secs": shared.config.replay_window.num_seconds(),
-            "body_limit": shared.config.body_limit,
-        }),
-    )
+    let mut problem = shared.store.health();
+    if problem.is_some() {
+        problem = shared.store.probe().await.err().map(|e| e.to_string());
+    }
+    let (status, word) = match &problem {
+        None => (StatusCode::OK, "ok"),
+        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
+    };
+    tracing::info!("GET /healthz {} {word}", status.as_u16());
+    let mut body = json!({
+        "status": word,
+        "version": env!("CARGO_PKG_VERSION"),
+        "schema": crate::store::SCHEMA_VERSION,
+        "replay_window_secs": shared.config.replay_window.num_seconds(),
+        "body_limit": shared.config.body_limit,
+    });
+    if let Some(reason) = problem {
+        body["reason"] = json!(reason);
+    }
+    let mut response = reply(status, body);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    response
 }
 
 async fn no_route(method: Method, request: Request) -> Response {
@@ -212,11 +236,7 @@ async fn handle(
         .map_err(|e| Refusal::StoreDown(Error::StoreUnavailable(e.to_string())))?
         .map_err(Refusal::StoreDown)?;
     let Some((_, secrets)) = found else {
-        shared
-            .store
-            .count_unmatched(&name, received_at)
-            .await
-            .map_err(Refusal::StoreDown)?;
+        shared.store.count_unmatched(&name, received_at);
         return Err(Refusal::NoEndpoint(name));
     };
 
@@ -251,6 +271,9 @@ async fn handle(
             format!("{} is not accepted; use POST", parts.method),
         )
     } else if declared_size.is_some_and(|n| n > limit as u64) {
+        // Read (and drop) what is bounded, so the sender is still reading when the 413
+        // arrives; closing on unread data resets the connection and the answer is lost.
+        drain(body, limit.saturating_mul(2), shared.config.body_timeout).await;
         Judgment::reject(
             Verdict::TooLarge,
             format!(
@@ -292,6 +315,11 @@ async fn handle(
     }
 }
 
+/// Reads and discards up to `most` bytes of `body`, for at most `timeout`.
+async fn drain(body: Body, most: usize, timeout: std::time::Duration) {
+    let _ = tokio::time::timeout(timeout, Limited::new(body, most).collect()).await;
+}
+
 enum BodyError {
     TooLarge,
     Incomplete(String),
@@ -331,17 +359,89 @@ fn redacted(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Binds the listener, with a message that says what to do when the port is taken.
+/// Binds the listener; a failure names the address, the OS's reason and what to do.
 pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            Error::Invalid(format!(
-                "cannot listen on {addr}: the port is already in use (is another Gatehouse running? choose another with --listen)"
-            ))
-        } else {
-            Error::Invalid(format!("cannot listen on {addr}: {e}"))
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(addr, &e))
+}
+
+/// The [`Error::BindFailed`] for `e`, with a hint fitting its cause.
+pub fn bind_error(addr: SocketAddr, e: &std::io::Error) -> Error {
+    let hint = match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "another program (perhaps another Gatehouse) holds port {}; stop it or choose another address in Settings or with --listen",
+            addr.port()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "ports below 1024 need privileges; choose a port above 1024, e.g. 127.0.0.1:{}",
+            crate::settings::DEFAULT_PORT
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this machine; use 127.0.0.1 or one of its interfaces",
+            addr.ip()
+        ),
+        _ => "choose another address in Settings or with --listen".to_owned(),
+    };
+    let reason = if e.kind() == std::io::ErrorKind::AddrInUse {
+        format!("the port is already in use ({e})")
+    } else {
+        e.to_string()
+    };
+    Error::BindFailed { addr, reason, hint }
+}
+
+/// Whether the listener runs, where, and if not, why: what the dashboard, Settings and the
+/// CLI show instead of a URL that nothing answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct ListenerStatus {
+    /// The address the listener was asked to use.
+    pub address: String,
+    /// `http://ADDR` while it listens; `None` when it does not.
+    pub base_url: Option<String>,
+    /// Why it does not listen (the OS's reason), when it does not.
+    pub error: Option<String>,
+    /// What the user can do about it.
+    pub hint: Option<String>,
+}
+
+impl ListenerStatus {
+    pub fn listening(addr: SocketAddr) -> ListenerStatus {
+        ListenerStatus {
+            address: addr.to_string(),
+            base_url: Some(format!("http://{addr}")),
+            error: None,
+            hint: None,
         }
-    })
+    }
+
+    /// Not listening on `address` because of `e`.
+    pub fn failed(address: impl Into<String>, e: &Error) -> ListenerStatus {
+        let (error, hint) = match e {
+            Error::BindFailed { reason, hint, .. } => (reason.clone(), hint.clone()),
+            other => (
+                other.to_string(),
+                "check the address in Settings (or --listen)".to_owned(),
+            ),
+        };
+        ListenerStatus {
+            address: address.into(),
+            base_url: None,
+            error: Some(error),
+            hint: Some(hint),
+        }
+    }
+
+    /// Not started yet (or stopped).
+    pub fn stopped(address: impl Into<String>) -> ListenerStatus {
+        ListenerStatus {
+            address: address.into(),
+            base_url: None,
+            error: Some("the listener is stopped".into()),
+            hint: None,
+        }
+    }
 }
 
 /// A listener running on the tokio runtime: its address and a way to stop it gracefully.
@@ -383,7 +483,7 @@ impl RunningListener {
         }
         (&mut self.task)
             .await
-            .map_err(|e| Error::Invalid(format!("the listener task failed: {e}")))??;
+            .map_err(|e| Error::System(format!("the listener task failed: {e}")))??;
         Ok(())
     }
 }

@@ -111,7 +111,7 @@ pub struct SampleOptions {
 pub fn random_guid() -> Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b)
-        .map_err(|e| Error::Invalid(format!("the OS random source failed: {e}")))?;
+        .map_err(|e| Error::System(format!("the OS random source failed: {e}")))?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     Ok(guid(&b))

@@ -42,7 +42,7 @@ pub fn deliver(url: &str, secret: &str, body: &[u8]) -> Result<SendOutcome> {
         Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
         Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
         Err(ureq::Error::Transport(t)) => {
-            return Err(Error::Invalid(format!("could not deliver to {url}: {t}")));
+            return Err(Error::Transport(format!("could not deliver to {url}: {t}")));
         }
     };
     let response = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));

@@ -1,11 +1,78 @@
-//! User settings, stored as one JSON document in the `settings` table.
+//! User settings, stored as one JSON document in the `settings` table. This module owns
+//! their defaults and bounds, and the one parser of listen addresses, so the listener, the
+//! store, the CLI and the desktop shell all read them from here.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::classify::{Outcome, Scope};
-use crate::listener::{DEFAULT_BODY_LIMIT, DEFAULT_PORT, DEFAULT_REPLAY_WINDOW_SECS};
 use crate::{Error, Result};
+
+/// The port Gatehouse listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 8473;
+/// Bodies larger than this are refused with 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Deliveries whose timestamp is further than this from now are stale.
+pub const DEFAULT_REPLAY_WINDOW_SECS: i64 = 600;
+/// Requests that were refused (bad signature, malformed, ...) are kept this long by default;
+/// anyone who can reach an endpoint can make them, so they must not pile up for ever.
+pub const DEFAULT_REJECTED_RETENTION_DAYS: u32 = 30;
+
+/// Upper bounds: beyond these a value is a typo, and date arithmetic would overflow.
+pub const MAX_REPLAY_WINDOW_SECS: i64 = 30 * 24 * 3600;
+pub const MIN_BODY_LIMIT: u64 = 1024;
+pub const MAX_BODY_LIMIT: u64 = 64 * 1024 * 1024;
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// Reads `ADDR:PORT`, a bare port, or a bare address; `localhost` means 127.0.0.1.
+/// The one parser of listen addresses (flags, settings, the environment).
+pub fn parse_listen(s: &str) -> Result<SocketAddr> {
+    let s = s.trim().replace("localhost", "127.0.0.1");
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if let Ok(ip) = s.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
+    }
+    Err(Error::Invalid(format!(
+        "`{s}` is not an address to listen on (use ADDR:PORT, e.g. 127.0.0.1:{DEFAULT_PORT})"
+    )))
+}
+
+/// Checks a replay window from a flag or a form.
+pub fn check_replay_window(secs: i64) -> Result<chrono::Duration> {
+    if !(1..=MAX_REPLAY_WINDOW_SECS).contains(&secs) {
+        return Err(Error::Invalid(format!(
+            "the replay window must be 1 to {MAX_REPLAY_WINDOW_SECS} seconds (30 days), not {secs}"
+        )));
+    }
+    Ok(chrono::Duration::seconds(secs))
+}
+
+/// Checks a body limit from a flag or a form.
+pub fn check_body_limit(bytes: u64) -> Result<usize> {
+    if !(MIN_BODY_LIMIT..=MAX_BODY_LIMIT).contains(&bytes) {
+        return Err(Error::Invalid(format!(
+            "the body limit must be {MIN_BODY_LIMIT} to {MAX_BODY_LIMIT} bytes (64 MiB), not {bytes}"
+        )));
+    }
+    Ok(bytes as usize)
+}
+
+/// Checks a retention period in days.
+pub fn check_retention_days(days: u32, what: &str) -> Result<chrono::Duration> {
+    if !(1..=MAX_RETENTION_DAYS).contains(&days) {
+        return Err(Error::Invalid(format!(
+            "{what} must be 1 to {MAX_RETENTION_DAYS} days, not {days}"
+        )));
+    }
+    Ok(chrono::Duration::days(i64::from(days)))
+}
 
 /// Everything the Settings view edits. Missing fields take their defaults, so older
 /// documents keep loading as fields are added.
@@ -23,6 +90,9 @@ pub struct Settings {
     pub launch_at_login: bool,
     /// Delete events and requests older than this many days; `None` keeps everything.
     pub retention_days: Option<u32>,
+    /// Delete rejected requests (bad signature, malformed, ...) older than this many days;
+    /// `None` keeps them. Events are never affected.
+    pub rejected_retention_days: Option<u32>,
 }
 
 /// Which events raise a desktop notification.
@@ -64,6 +134,7 @@ impl Default for Settings {
             quiet_hours: None,
             launch_at_login: false,
             retention_days: None,
+            rejected_retention_days: Some(DEFAULT_REJECTED_RETENTION_DAYS),
         }
     }
 }
@@ -120,28 +191,26 @@ impl QuietHours {
 impl Settings {
     /// Refuses values the app could not run with, with a message for the form.
     pub fn validate(&self) -> Result<()> {
-        self.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|_| Error::Invalid(format!("`{}` is not ADDR:PORT", self.listen)))?;
-        if self.replay_window_secs < 1 {
-            return Err(Error::Invalid(
-                "the replay window must be at least 1 second".into(),
-            ));
-        }
-        if self.body_limit < 1024 {
-            return Err(Error::Invalid(
-                "the body limit must be at least 1024 bytes".into(),
-            ));
-        }
+        parse_listen(&self.listen)?;
+        check_replay_window(self.replay_window_secs)?;
+        check_body_limit(self.body_limit)?;
         if let Some(q) = &self.quiet_hours
             && (minutes(&q.start).is_none() || minutes(&q.end).is_none())
         {
             return Err(Error::Invalid("quiet hours are HH:MM to HH:MM".into()));
         }
-        if self.retention_days == Some(0) {
-            return Err(Error::Invalid("retention must be at least one day".into()));
+        if let Some(days) = self.retention_days {
+            check_retention_days(days, "retention")?;
+        }
+        if let Some(days) = self.rejected_retention_days {
+            check_retention_days(days, "retention of rejected requests")?;
         }
         Ok(())
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        parse_listen(&self.listen)
     }
 }
 
@@ -195,5 +264,71 @@ mod tests {
             ..Settings::default()
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_not_overflowed() {
+        let cases = [
+            Settings {
+                retention_days: Some(100_000_000),
+                ..Settings::default()
+            },
+            Settings {
+                retention_days: Some(0),
+                ..Settings::default()
+            },
+            Settings {
+                rejected_retention_days: Some(u32::MAX),
+                ..Settings::default()
+            },
+            Settings {
+                replay_window_secs: i64::MAX,
+                ..Settings::default()
+            },
+            Settings {
+                replay_window_secs: 0,
+                ..Settings::default()
+            },
+            Settings {
+                body_limit: u64::MAX,
+                ..Settings::default()
+            },
+            Settings {
+                body_limit: 10,
+                ..Settings::default()
+            },
+        ];
+        for s in cases {
+            let err = s.validate().expect_err("refused");
+            assert!(matches!(err, Error::Invalid(_)), "{err}");
+        }
+        let edge = Settings {
+            retention_days: Some(MAX_RETENTION_DAYS),
+            replay_window_secs: MAX_REPLAY_WINDOW_SECS,
+            body_limit: MAX_BODY_LIMIT,
+            ..Settings::default()
+        };
+        assert!(edge.validate().is_ok());
+        // The largest accepted retention still subtracts from now without overflow.
+        let _ = chrono::Utc::now() - check_retention_days(MAX_RETENTION_DAYS, "r").expect("ok");
+    }
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(
+            parse_listen("127.0.0.1:9000").ok(),
+            "127.0.0.1:9000".parse().ok()
+        );
+        assert_eq!(parse_listen("9000").ok(), "127.0.0.1:9000".parse().ok());
+        assert_eq!(
+            parse_listen("localhost:9001").ok(),
+            "127.0.0.1:9001".parse().ok()
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0").ok(),
+            format!("0.0.0.0:{DEFAULT_PORT}").parse().ok()
+        );
+        assert_eq!(parse_listen("[::1]:9002").ok(), "[::1]:9002".parse().ok());
+        assert!(parse_listen("example").is_err());
     }
 }

@@ -100,6 +100,15 @@ async fn a_store_that_cannot_commit_answers_503_and_never_acknowledges_a_loss() 
     let (retry, json) = refused.expect("the capped database fills up");
     assert_eq!(retry.as_deref(), Some("5"));
     assert_eq!(json["status"], "unavailable");
+
+    // A monitor sees it: health is degraded, with the reason, until space is back.
+    let (status, retry, health) = get(h.url("/healthz")).await;
+    assert_eq!((status, health["status"].as_str()), (503, Some("degraded")));
+    assert_eq!(retry.as_deref(), Some("5"));
+    assert!(
+        health["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{health}"
+    );
     let stored: Vec<String> = h
         .store
         .events(&EventQuery {
@@ -114,6 +123,69 @@ async fn a_store_that_cannot_commit_answers_503_and_never_acknowledges_a_loss() 
     for id in &acknowledged {
         assert!(stored.contains(id), "acknowledged {id} is stored");
     }
+
+    // Space comes back (history pruned frees pages): healthy again without a restart, and
+    // deliveries are acknowledged again.
+    h.store
+        .prune(chrono::Utc::now() + chrono::Duration::days(1))
+        .await
+        .expect("pruning frees pages");
+    let (status, _, health) = get(h.url("/healthz")).await;
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (200, Some("ok")),
+        "{health}"
+    );
+    let body = fresh(Sample::BuildSucceeded);
+    let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, SECRET), body).await;
+    assert_eq!(status, 200);
+}
+
+/// GETs on a blocking thread; returns the status, the Retry-After header and the JSON body.
+async fn get(url: String) -> (u16, Option<String>, Value) {
+    tokio::task::spawn_blocking(move || {
+        let resp = match ureq::get(&url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = resp.status();
+        let retry = resp.header("retry-after").map(str::to_owned);
+        let json =
+            serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(Value::Null);
+        (status, retry, json)
+    })
+    .await
+    .expect("client thread")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_fails_verification_is_kept_only_in_part() {
+    let h = start(StoreOptions::default(), ListenerConfig::default()).await;
+    let big = vec![b'x'; 200 * 1024];
+    let (status, _, json) = post(h.url("/hooks/ci"), vec![], big).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (401, Some("missing_signature"))
+    );
+    let id = json["request_id"].as_i64().expect("recorded");
+    let request = h.store.request(id).expect("stored");
+    assert_eq!(request.body_size, 200 * 1024, "the size says what arrived");
+    assert!(request.body_truncated);
+    assert_eq!(
+        request.body.map(|b| b.len()),
+        Some(gatehouse_core::store::REJECTED_BODY_KEPT)
+    );
+
+    // A verified delivery keeps all of its body.
+    let body = fresh(Sample::BuildFailed);
+    let (_, _, json) = post(h.url("/hooks/ci"), signed(&body, SECRET), body.clone()).await;
+    let request = h
+        .store
+        .request(json["request_id"].as_i64().expect("id"))
+        .expect("stored");
+    assert!(!request.body_truncated);
+    assert_eq!(request.body.map(String::into_bytes), Some(body));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,19 +316,52 @@ async fn header_case_rotation_routes_and_broadcast() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopping_lets_accepted_work_finish() {
+async fn stopping_lets_a_request_in_flight_finish_and_be_stored() {
     let h = start(StoreOptions::default(), ListenerConfig::default()).await;
-    let body = fresh(Sample::BuildFailed);
-    let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, SECRET), body).await;
-    assert_eq!(status, 200);
     let addr = h.listener.local_addr();
-    h.listener.stop().await.expect("stops cleanly");
-    assert!(TcpStream::connect(addr).is_err(), "no longer listening");
+    let body = fresh(Sample::BuildFailed);
+    let signature = sign(SECRET.as_bytes(), &body);
+    // Headers and half the body now; the rest after the stop has begun.
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "POST /hooks/ci HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nac_signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("headers");
+    let half = body.len() / 2;
+    stream.write_all(&body[..half]).expect("first half");
+    stream.flush().expect("flush");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let stopping = tokio::spawn(h.listener.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the stop waits for the request in flight"
+    );
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "no new connections once stopping"
+    );
+
+    let rest = body[half..].to_vec();
+    let answer = tokio::task::spawn_blocking(move || {
+        stream.write_all(&rest).expect("second half");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        answer
+    })
+    .await
+    .expect("client");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stopping.await.expect("joined").expect("stops cleanly");
     assert_eq!(
         h.store
             .events(&EventQuery::default())
             .expect("events")
             .len(),
-        1
+        1,
+        "the request that was in flight is stored"
     );
 }

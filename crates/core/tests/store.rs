@@ -72,14 +72,14 @@ async fn endpoints_and_secret_rotation() {
     assert_eq!((info.name.as_str(), info.secret_count), ("ci", 1));
     assert!(matches!(
         store.add_endpoint("ci", SECRET).await,
-        Err(Error::Invalid(_))
+        Err(Error::Conflict(_))
     ));
     assert!(matches!(
         store.add_endpoint("bad name", SECRET).await,
         Err(Error::Invalid(_))
     ));
     assert!(
-        matches!(store.retire_secret("ci").await, Err(Error::Invalid(_))),
+        matches!(store.retire_secret("ci").await, Err(Error::Conflict(_))),
         "last secret stays"
     );
 
@@ -89,7 +89,7 @@ async fn endpoints_and_secret_rotation() {
         .expect("rotated");
     assert!(matches!(
         store.add_secret("ci", "a-third-secret").await,
-        Err(Error::Invalid(_))
+        Err(Error::Conflict(_))
     ));
     let (_, secrets) = store.endpoint_secrets("ci").expect("read").expect("exists");
     assert_eq!(secrets.len(), 2);
@@ -174,7 +174,11 @@ async fn stale_then_accepted_keeps_its_own_source_and_dedupes() {
     assert_eq!(event.source, Source::Accepted);
     assert_eq!(event.occurred_at, gatehouse_core::time::to_text(old));
     let payload = event.payload.expect("payload kept");
-    assert_eq!(payload["title"], "Build Success");
+    assert_eq!(
+        payload.as_bytes(),
+        body.as_slice(),
+        "the payload as received, byte for byte"
+    );
     let request = store.request(stale.request_id).expect("request");
     assert_eq!(request.verdict, Verdict::Accepted);
     assert!(request.accepted_at.is_some());
@@ -190,7 +194,7 @@ async fn stale_then_accepted_keeps_its_own_source_and_dedupes() {
     assert!(
         matches!(
             store.accept_stale(stale.request_id).await,
-            Err(Error::Invalid(_))
+            Err(Error::Conflict(_))
         ),
         "only stale ones"
     );
@@ -723,4 +727,194 @@ async fn a_replay_goes_through_the_pipeline_again_and_dedupes() {
     let again = store.replay(bad.request_id).await.expect("replayed");
     assert_eq!(again.verdict, Verdict::BadSignature);
     assert!(matches!(store.replay(9999).await, Err(Error::NotFound(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_filling_up_in_the_middle_of_batches_answers_every_caller_consistently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = std::sync::Arc::new(
+        Store::open_with(
+            &dir.path().join("small.db"),
+            StoreOptions {
+                max_batch: 64,
+                max_pages: Some(60),
+            },
+        )
+        .expect("opens"),
+    );
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let mut notices = store.subscribe();
+    // Hundreds at once, so batches hold many jobs and the disk fills inside one.
+    let tasks: Vec<_> = (0..600)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let body = sample(
+                    Sample::BuildFailed,
+                    &format!("profile {i}"),
+                    "main",
+                    &format!("t{i}"),
+                    Utc::now(),
+                );
+                let sig = sign(SECRET.as_bytes(), &body);
+                let j = judge(
+                    &[SECRET.as_bytes()],
+                    &[&sig],
+                    &body,
+                    Utc::now(),
+                    Duration::minutes(10),
+                );
+                store.record(arrival("ci", &body, &sig), j).await
+            })
+        })
+        .collect();
+    let mut acknowledged = std::collections::BTreeSet::new();
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(r) => {
+                acknowledged.insert(r.event_id.expect("event"));
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 0, "the capped database fills up");
+    assert!(!acknowledged.is_empty());
+    let stored: std::collections::BTreeSet<i64> = store
+        .events(&EventQuery {
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .expect("events")
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(stored, acknowledged, "stored exactly what was acknowledged");
+    let mut announced = std::collections::BTreeSet::new();
+    while let Ok(n) = notices.try_recv() {
+        if let Notice::Event { event } = n {
+            announced.insert(event.id);
+        }
+    }
+    assert_eq!(
+        announced, acknowledged,
+        "a notice for each stored event, none for the rest"
+    );
+}
+
+#[tokio::test]
+async fn saved_settings_out_of_range_fall_back_to_the_defaults() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store
+        .set_setting("settings", r#"{"retention_days": 100000000}"#)
+        .await
+        .expect("written as an older build might have");
+    assert_eq!(
+        store.settings().expect("read"),
+        gatehouse_core::settings::Settings::default()
+    );
+    store
+        .set_setting("settings", "{not json")
+        .await
+        .expect("written");
+    assert_eq!(
+        store.settings().expect("read"),
+        gatehouse_core::settings::Settings::default()
+    );
+}
+
+#[tokio::test]
+async fn rejected_requests_expire_and_events_stay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let old = Utc::now() - Duration::days(40);
+    let body = sample(Sample::BuildFailed, "A", "main", "t1", Utc::now());
+    let mut refused = arrival("ci", b"not signed", "00");
+    refused.received_at = old;
+    store
+        .record(refused, Judgment::reject(Verdict::BadSignature, "bad"))
+        .await
+        .expect("recorded");
+    let mut delivered = arrival("ci", &body, &sign(SECRET.as_bytes(), &body));
+    delivered.received_at = old;
+    let j = judge(
+        &[SECRET.as_bytes()],
+        &[&sign(SECRET.as_bytes(), &body)],
+        &body,
+        Utc::now(),
+        Duration::minutes(10),
+    );
+    store.record(delivered, j).await.expect("recorded");
+    let removed = gatehouse_core::retention::apply(
+        &store,
+        &gatehouse_core::settings::Settings::default(),
+        Utc::now(),
+    )
+    .await
+    .expect("applied");
+    assert_eq!(removed.rejected_requests, 1);
+    let left = store.requests(&RequestQuery::default()).expect("requests");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].verdict, Verdict::Accepted);
+    assert_eq!(
+        store.events(&EventQuery::default()).expect("events").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn unknown_endpoint_hits_are_counted_in_memory_and_written_in_bulk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(&dir);
+        for i in 0..5_000 {
+            store.count_unmatched(&format!("scan-{i}"), Utc::now());
+        }
+        store.count_unmatched("scan-7", Utc::now());
+        let listed = store.unmatched().expect("listed before the flush");
+        assert_eq!(listed.iter().map(|u| u.hits).sum::<u64>(), 5_001);
+    }
+    // Dropped: the writer flushed on its way out.
+    let store = open(&dir);
+    let stored = store.unmatched().expect("stored");
+    assert_eq!(
+        stored.len(),
+        gatehouse_core::store::MAX_DISTINCT_NAMES + 1,
+        "distinct names are bounded"
+    );
+    assert_eq!(stored.iter().map(|u| u.hits).sum::<u64>(), 5_001);
+    assert!(
+        stored
+            .iter()
+            .any(|u| u.name == gatehouse_core::store::OTHER_NAMES)
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private_in_an_existing_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    // A database file left readable by others (an older build, a restore with umask 022).
+    std::fs::write(dir.path().join("gatehouse.db"), b"").expect("touch");
+    std::fs::set_permissions(
+        dir.path().join("gatehouse.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let store = open(&dir);
+    store
+        .add_endpoint("ci", SECRET)
+        .await
+        .expect("a write creates the WAL");
+    for name in ["gatehouse.db", "gatehouse.db-wal", "gatehouse.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .expect(name)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} is {mode:o}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The window's two ways in: `rpc` for the whole API, `open_link` for the system browser.
 
 use gatehouse_core::api::{ApiError, ApiRequest, ApiResponse};
+use gatehouse_core::error::ErrorKind;
 use tauri_plugin_opener::OpenerExt;
 
 use super::AppState;
@@ -20,14 +21,14 @@ pub async fn rpc(
 pub fn open_link<R: tauri::Runtime>(app: tauri::AppHandle<R>, url: String) -> Result<(), ApiError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(ApiError {
-            kind: "invalid".into(),
+            kind: ErrorKind::Invalid,
             message: "only http(s) links open".into(),
         });
     }
     app.opener()
         .open_url(url, None::<&str>)
         .map_err(|e| ApiError {
-            kind: "unavailable".into(),
+            kind: ErrorKind::Unavailable,
             message: format!("could not open the browser: {e}"),
         })
 }
@@ -77,7 +78,7 @@ mod tests {
             ..Settings::default()
         };
         let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &settings));
-        assert_eq!(gatehouse_core::api::Host::listener_error(&host), None);
+        assert_eq!(gatehouse_core::api::Host::listener(&host).error, None);
         let app = mock_builder()
             .manage(AppState {
                 api: Api::new(store, host),
@@ -116,9 +117,31 @@ mod tests {
         assert_eq!(missing["kind"], "not_found");
         let bad = rpc(json!({"method": "no_such_method"}));
         assert!(bad.is_err(), "unknown methods are refused");
-        let port_taken = rpc(json!({"method": "save_settings", "params": {"settings": {"listen": "not an address"}}}))
+        let unparsable = rpc(json!({"method": "save_settings", "params": {"settings": {"listen": "not an address"}}}))
             .expect_err("invalid settings");
-        assert_eq!(port_taken["kind"], "invalid");
+        assert_eq!(unparsable["kind"], "invalid");
+        let huge = rpc(json!({"method": "save_settings", "params": {"settings": {"retention_days": 100_000_000}}}))
+            .expect_err("out of range");
+        assert_eq!(huge["kind"], "invalid");
+
+        // A port another program holds: refused as such, and the listener stays where it was.
+        let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+        let taken = holder.local_addr().expect("addr").to_string();
+        let port_taken =
+            rpc(json!({"method": "save_settings", "params": {"settings": {"listen": taken}}}))
+                .expect_err("port taken");
+        assert_eq!(port_taken["kind"], "bind_failed", "{port_taken}");
+        assert!(
+            port_taken["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("already in use")),
+            "{port_taken}"
+        );
+        let overview = rpc(json!({"method": "overview"})).expect("overview");
+        assert!(
+            overview["result"]["listener"]["base_url"].is_string(),
+            "still listening where it was: {overview}"
+        );
 
         let link = invoke(&webview, "open_link", json!({"url": "javascript:alert(1)"}))
             .expect_err("refused");
@@ -147,7 +170,12 @@ mod host_tests {
         };
         tauri::async_runtime::block_on(async {
             let first = DesktopHost::start(store.clone(), &any).await;
-            let taken = first.listen_addr().expect("first listens").to_string();
+            let taken = first
+                .listener()
+                .base_url
+                .expect("first listens")
+                .trim_start_matches("http://")
+                .to_owned();
             let second = DesktopHost::start(
                 store.clone(),
                 &Settings {
@@ -156,9 +184,12 @@ mod host_tests {
                 },
             )
             .await;
-            assert_eq!(second.listen_addr(), None);
-            let why = second.listener_error().expect("a reason");
+            let status = second.listener();
+            assert_eq!(status.base_url, None, "no address is claimed");
+            assert_eq!(status.address, taken, "the address tried");
+            let why = status.error.expect("a reason");
             assert!(why.contains("already in use"), "{why}");
+            assert!(status.hint.is_some_and(|h| h.contains("Settings")));
 
             let err = second
                 .apply_settings(Settings {
@@ -169,10 +200,61 @@ mod host_tests {
                 .expect_err("still taken");
             assert!(err.to_string().contains("already in use"));
             second.apply_settings(any.clone()).await.expect("moved");
-            assert!(second.listen_addr().is_some());
-            assert_eq!(second.listener_error(), None);
+            assert!(second.listener().base_url.is_some());
+            assert_eq!(second.listener().error, None);
             first.stop().await.expect("stop");
             second.stop().await.expect("stop");
+        });
+    }
+
+    /// Two saves at once must leave one consistent state: the address reported is the one
+    /// the running listener has, and it answers there.
+    #[test]
+    fn concurrent_saves_leave_address_and_listener_from_the_same_call() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+        let ports: Vec<u16> = (0..2)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map(|a| a.port())
+                    .expect("free port")
+            })
+            .collect();
+        let settings_for = |port: u16| Settings {
+            listen: format!("127.0.0.1:{port}"),
+            ..Settings::default()
+        };
+        tauri::async_runtime::block_on(async {
+            let host = Arc::new(DesktopHost::start(store.clone(), &settings_for(ports[0])).await);
+            for round in 0..10 {
+                let (a, b) = (
+                    settings_for(ports[round % 2]),
+                    settings_for(ports[(round + 1) % 2]),
+                );
+                let (h1, h2) = (host.clone(), host.clone());
+                let first = tokio::spawn(async move { h1.apply_settings(a).await });
+                let second = tokio::spawn(async move { h2.apply_settings(b).await });
+                let _ = first.await.expect("joined");
+                let _ = second.await.expect("joined");
+                let status = host.listener();
+                let url = status.base_url.clone().expect("listening after two saves");
+                assert_eq!(url, format!("http://{}", status.address), "round {round}");
+                let health = tokio::task::spawn_blocking(move || {
+                    ureq::get(&format!("{url}/healthz"))
+                        .call()
+                        .map(|r| r.status())
+                        .ok()
+                })
+                .await
+                .expect("client");
+                assert_eq!(
+                    health,
+                    Some(200),
+                    "round {round}: the reported address answers"
+                );
+            }
+            host.stop().await.expect("stop");
         });
     }
 }

@@ -1,94 +1,103 @@
 //! What the API needs from the desktop: the running listener, restarted when settings change.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chrono::Duration;
+use gatehouse_core::Result;
 use gatehouse_core::api::Host;
-use gatehouse_core::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
 use gatehouse_core::settings::Settings;
 use gatehouse_core::store::Store;
-use gatehouse_core::{Error, Result};
 use tokio::sync::Mutex;
 
-use crate::cli::LISTEN_SETTING;
+use crate::listening;
 
 /// Turns launch-at-login on or off.
 type AutostartSwitch = Box<dyn Fn(bool) -> Result<()> + Send + Sync>;
 
+/// The listener and what it was started from. Held under one lock for the whole of a
+/// restart, so two saves at once cannot leave the address, the limits and the running
+/// listener from different calls.
+struct Slot {
+    listener: Option<RunningListener>,
+    /// The `listen` text and limits the running listener (or the failed attempt) used.
+    listen: String,
+    config: ListenerConfig,
+}
+
 pub struct DesktopHost {
     store: Arc<Store>,
-    listener: Mutex<Option<RunningListener>>,
-    addr: std::sync::Mutex<Option<SocketAddr>>,
-    config: std::sync::Mutex<(String, ListenerConfig)>,
+    slot: Mutex<Slot>,
+    /// A copy of the status, updated inside the slot's lock, for synchronous readers.
+    status: std::sync::Mutex<ListenerStatus>,
     autostart: std::sync::Mutex<Option<AutostartSwitch>>,
-    /// Why the listener is not running (e.g. the port is taken), shown on the dashboard.
-    problem: std::sync::Mutex<Option<String>>,
-}
-
-fn listener_config(s: &Settings) -> ListenerConfig {
-    ListenerConfig {
-        replay_window: Duration::seconds(s.replay_window_secs),
-        body_limit: s.body_limit as usize,
-        ..ListenerConfig::default()
-    }
-}
-
-fn parse_addr(s: &str) -> Result<SocketAddr> {
-    s.parse()
-        .map_err(|_| Error::Invalid(format!("`{s}` is not ADDR:PORT")))
 }
 
 impl DesktopHost {
     /// Starts the listener the settings describe. A failure (a taken port) does not stop the
     /// app: the window opens, says why, and Settings can move the listener.
     pub async fn start(store: Arc<Store>, settings: &Settings) -> DesktopHost {
-        let config = listener_config(settings);
         let host = DesktopHost {
-            store: store.clone(),
-            listener: Mutex::new(None),
-            addr: std::sync::Mutex::new(None),
-            config: std::sync::Mutex::new((settings.listen.clone(), config.clone())),
+            store,
+            slot: Mutex::new(Slot {
+                listener: None,
+                listen: settings.listen.clone(),
+                config: ListenerConfig::default(),
+            }),
+            status: std::sync::Mutex::new(ListenerStatus::stopped(settings.listen.clone())),
             autostart: std::sync::Mutex::new(None),
-            problem: std::sync::Mutex::new(None),
         };
-        let started = async {
-            let listener =
-                RunningListener::start(parse_addr(&settings.listen)?, store.clone(), config)
-                    .await?;
-            store
-                .set_setting(LISTEN_SETTING, &listener.local_addr().to_string())
-                .await?;
-            Ok::<_, Error>(listener)
-        };
-        match started.await {
-            Ok(listener) => host.running(listener).await,
-            Err(e) => host.set_problem(Some(e.to_string())),
-        }
+        let mut slot = host.slot.lock().await;
+        let started = host.start_listener(settings).await;
+        host.settle(&mut slot, settings, started).await;
+        drop(slot);
         host
     }
 
-    async fn running(&self, listener: RunningListener) {
-        if let Ok(mut a) = self.addr.lock() {
-            *a = Some(listener.local_addr());
-        }
-        *self.listener.lock().await = Some(listener);
-        self.set_problem(None);
+    async fn start_listener(
+        &self,
+        settings: &Settings,
+    ) -> Result<(RunningListener, ListenerConfig)> {
+        let config = ListenerConfig::from_settings(settings)?;
+        let listener =
+            RunningListener::start(settings.listen_addr()?, self.store.clone(), config.clone())
+                .await?;
+        Ok((listener, config))
     }
 
-    fn set_problem(&self, problem: Option<String>) {
-        if let Some(p) = &problem {
-            tracing::error!("the listener is not running: {p}");
-        }
-        if let Ok(mut slot) = self.problem.lock() {
-            *slot = problem;
+    /// Records the outcome of a start attempt in the slot and the status.
+    async fn settle(
+        &self,
+        slot: &mut Slot,
+        settings: &Settings,
+        started: Result<(RunningListener, ListenerConfig)>,
+    ) {
+        slot.listen = settings.listen.clone();
+        let status = match started {
+            Ok((listener, config)) => {
+                let addr = listener.local_addr();
+                if let Err(e) = listening::record(&self.store, addr).await {
+                    tracing::warn!("could not record the listen address for the CLI: {e}");
+                }
+                slot.listener = Some(listener);
+                slot.config = config;
+                ListenerStatus::listening(addr)
+            }
+            Err(e) => {
+                tracing::error!("the listener is not running: {e}");
+                ListenerStatus::failed(settings.listen.clone(), &e)
+            }
+        };
+        self.set_status(status);
+    }
+
+    fn set_status(&self, status: ListenerStatus) {
+        if let Ok(mut slot) = self.status.lock() {
+            *slot = status;
         }
     }
 
-    pub fn base_url(&self) -> String {
-        self.listen_addr()
-            .map(|a| format!("http://{a}"))
-            .unwrap_or_default()
+    pub fn base_url(&self) -> Option<String> {
+        self.listener().base_url
     }
 
     /// How launch-at-login is switched (the autostart plugin, once the app exists).
@@ -103,66 +112,64 @@ impl DesktopHost {
 
     /// Stops the listener, letting requests in flight finish.
     pub async fn stop(&self) -> Result<()> {
-        if let Some(listener) = self.listener.lock().await.take() {
+        let mut slot = self.slot.lock().await;
+        if let Some(listener) = slot.listener.take() {
             listener.stop().await?;
+            listening::clear(&self.store).await;
         }
-        if let Ok(mut addr) = self.addr.lock() {
-            *addr = None;
-        }
+        self.set_status(ListenerStatus::stopped(slot.listen.clone()));
         Ok(())
     }
 }
 
 impl Host for DesktopHost {
-    fn listen_addr(&self) -> Option<SocketAddr> {
-        self.addr.lock().ok().and_then(|a| *a)
-    }
-
-    fn listener_error(&self) -> Option<String> {
-        self.problem.lock().ok().and_then(|p| p.clone())
+    fn listener(&self) -> ListenerStatus {
+        self.status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
     }
 
     async fn apply_settings(&self, settings: Settings) -> Result<()> {
-        let wanted = listener_config(&settings);
-        let changed = self
-            .config
-            .lock()
-            .map(|c| {
-                c.0 != settings.listen
-                    || c.1.replay_window != wanted.replay_window
-                    || c.1.body_limit != wanted.body_limit
-            })
-            .unwrap_or(true);
-        if changed || self.listen_addr().is_none() {
-            let addr = parse_addr(&settings.listen)?;
-            let old_config = self.config.lock().map(|c| c.1.clone()).unwrap_or_default();
-            let old = self.listener.lock().await.take();
+        let wanted = ListenerConfig::from_settings(&settings)?;
+        let new_addr = settings.listen_addr()?;
+        // Held from the comparison to the end of the restart: saves run one at a time.
+        let mut slot = self.slot.lock().await;
+        let changed = slot.listen != settings.listen
+            || slot.config.replay_window != wanted.replay_window
+            || slot.config.body_limit != wanted.body_limit;
+        if changed || slot.listener.is_none() {
+            let old = slot.listener.take();
             let old_addr = old.as_ref().map(RunningListener::local_addr);
+            let old_config = slot.config.clone();
             if let Some(old) = old {
                 old.stop().await?;
             }
-            match RunningListener::start(addr, self.store.clone(), wanted.clone()).await {
+            match RunningListener::start(new_addr, self.store.clone(), wanted.clone()).await {
                 Ok(listener) => {
-                    self.store
-                        .set_setting(LISTEN_SETTING, &listener.local_addr().to_string())
-                        .await?;
-                    self.running(listener).await;
-                    if let Ok(mut c) = self.config.lock() {
-                        *c = (settings.listen.clone(), wanted);
-                    }
+                    self.settle(&mut slot, &settings, Ok((listener, wanted)))
+                        .await;
                 }
                 Err(e) => {
                     // Put the old listener back so deliveries keep arriving, then report.
                     if let Some(old_addr) = old_addr {
                         let restored =
                             RunningListener::start(old_addr, self.store.clone(), old_config)
-                                .await?;
-                        self.running(restored).await;
+                                .await
+                                .map(|l| (l, slot.config.clone()));
+                        let previous = Settings {
+                            listen: slot.listen.clone(),
+                            ..settings.clone()
+                        };
+                        self.settle(&mut slot, &previous, restored).await;
+                    } else {
+                        self.set_status(ListenerStatus::failed(settings.listen.clone(), &e));
                     }
                     return Err(e);
                 }
             }
         }
+        drop(slot);
         if let Ok(switch) = self.autostart.lock()
             && let Some(switch) = switch.as_ref()
         {

@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::gate::{self, Gate, GateFilter};
 use gatehouse_core::notify::Notifier;
+use gatehouse_core::retention;
 use gatehouse_core::settings::Settings;
 use gatehouse_core::store::{Notice, Store};
+use gatehouse_core::supervise::supervise;
 use tauri::{AppHandle, Emitter};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -46,52 +48,53 @@ async fn current_settings(store: &Arc<Store>) -> Settings {
         .unwrap_or_default()
 }
 
-pub fn spawn(app: AppHandle, store: Arc<Store>, initial: Settings) {
+/// Starts the live loop and the retention timer, each supervised: one that fails or
+/// panics is logged and started again, never silently gone (the tray, notifications and
+/// window updates depend on the first).
+pub fn spawn(app: AppHandle, store: Arc<Store>) {
+    let live_store = store.clone();
+    tauri::async_runtime::spawn(supervise("live updates", move || {
+        run(app.clone(), live_store.clone())
+    }));
+    tauri::async_runtime::spawn(supervise("retention", move || {
+        retention::run(store.clone())
+    }));
+}
+
+async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
     // Subscribe before the first gate is read, so nothing committed in between is missed.
     let mut notices = store.subscribe();
-    tauri::async_runtime::spawn(async move {
-        let mut gate = gate::evaluate(Vec::new(), &GateFilter::default());
-        refresh_gate(&app, &store, &mut gate).await;
-        let mut notifications = Notifier::new(&gate);
-        let mut settings = initial;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut retention = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tokio::select! {
-                received = notices.recv() => match received {
-                    Ok(notice) => {
-                        let _ = app.emit(NOTICE, &notice);
-                        if let Notice::Event { event } = &notice {
-                            refresh_gate(&app, &store, &mut gate).await;
-                            settings = current_settings(&store).await;
-                            let quiet = notifier::quiet(&app, &settings);
-                            for n in notifications.on_event(event, &gate, &settings, quiet, Instant::now()) {
-                                notifier::show(&app, n);
-                            }
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        // Too much at once: the window refetches on a gate event.
+    let mut gate = gate::evaluate(Vec::new(), &GateFilter::default());
+    refresh_gate(&app, &store, &mut gate).await;
+    let mut notifications = Notifier::new(&gate);
+    let mut settings = current_settings(&store).await;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            received = notices.recv() => match received {
+                Ok(notice) => {
+                    let _ = app.emit(NOTICE, &notice);
+                    if let Notice::Event { event } = &notice {
                         refresh_gate(&app, &store, &mut gate).await;
-                    }
-                    Err(RecvError::Closed) => break,
-                },
-                _ = retention.tick() => {
-                    if let Some(days) = current_settings(&store).await.retention_days {
-                        let before = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
-                        match store.prune(before).await {
-                            Ok(p) => tracing::info!("retention: removed {} events, {} requests", p.events, p.requests),
-                            Err(e) => tracing::warn!("retention: {e}"),
+                        settings = current_settings(&store).await;
+                        let quiet = notifier::quiet(&app, &settings);
+                        for n in notifications.on_event(event, &gate, &settings, quiet, Instant::now()) {
+                            notifier::show(&app, n);
                         }
                     }
                 }
-                _ = tick.tick() => {
-                    let quiet = notifier::quiet(&app, &settings);
-                    if let Some(n) = notifications.flush(quiet, Instant::now()) {
-                        notifier::show(&app, n);
-                    }
+                Err(RecvError::Lagged(_)) => {
+                    // Too much at once: the window refetches on a gate event.
+                    refresh_gate(&app, &store, &mut gate).await;
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            _ = tick.tick() => {
+                let quiet = notifier::quiet(&app, &settings);
+                if let Some(n) = notifications.flush(quiet, Instant::now()) {
+                    notifier::show(&app, n);
                 }
             }
         }
-    });
+    }
 }

@@ -15,9 +15,8 @@ use std::path::PathBuf;
 use gatehouse_core::api::Api;
 use tauri::{Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 
-use crate::cli;
 use crate::error::Result;
-use crate::exit;
+use crate::{exit, logging};
 pub use host::DesktopHost;
 
 /// The label of the one window.
@@ -29,12 +28,12 @@ pub struct AppState {
 }
 
 pub fn run(data_dir: PathBuf) -> Result<i32> {
-    crate::serve::init_logging();
-    let store = cli::open_shared(&data_dir)?;
+    logging::init();
+    let store = std::sync::Arc::new(gatehouse_core::store::Store::open_dir(&data_dir)?);
     let mut settings = store.settings()?;
     if let Ok(listen) = std::env::var("GATEHOUSE_LISTEN") {
         // An override for this run (tests, a second profile); not saved.
-        settings.listen = cli::parse_listen(&listen)?.to_string();
+        settings.listen = gatehouse_core::settings::parse_listen(&listen)?.to_string();
     }
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
@@ -49,7 +48,10 @@ pub fn run(data_dir: PathBuf) -> Result<i32> {
         .setup(move |app| {
             // After the single-instance check: a second launch only focuses the first.
             let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &settings));
-            tracing::info!("Gatehouse listening on {}", host.base_url());
+            match host.base_url() {
+                Some(url) => tracing::info!("Gatehouse listening on {url}"),
+                None => tracing::warn!("Gatehouse is not listening; the window says why"),
+            }
             app.manage(AppState {
                 api: Api::new(store.clone(), host),
             });
@@ -65,13 +67,11 @@ pub fn run(data_dir: PathBuf) -> Result<i32> {
                     } else {
                         launcher.disable()
                     };
-                    done.map_err(|e| {
-                        gatehouse_core::Error::Invalid(format!("launch at login: {e}"))
-                    })
+                    done.map_err(|e| gatehouse_core::Error::System(format!("launch at login: {e}")))
                 });
             build_window(app.handle())?;
             tray::create(app.handle())?;
-            live::spawn(app.handle().clone(), store.clone(), settings.clone());
+            live::spawn(app.handle().clone(), store.clone());
             Ok(())
         })
         .on_window_event(|window, event| {

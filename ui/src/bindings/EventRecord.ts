@@ -13,6 +13,8 @@ export type EventRecord = { id: number, delivery_id: string, endpoint: string, r
  */
 duration_ms: number | null, occurred_at: string, received_at: string, 
 /**
- * The raw payload, only when asked for one event.
+ * The payload exactly as received (lossy only for bytes that are not UTF-8), only when
+ * asked for one event. Text, not a parsed value: re-serialising would change numbers
+ * beyond 2^53 in JavaScript and the bytes a user copies.
  */
-payload: JsonValue | null, };
+payload: string | null, };

@@ -2,6 +2,7 @@
 import type { EndpointInfo } from "./EndpointInfo";
 import type { EventRecord } from "./EventRecord";
 import type { Gate } from "./Gate";
+import type { ListenerStatus } from "./ListenerStatus";
 import type { UnmatchedCount } from "./UnmatchedCount";
 
 /**
@@ -9,13 +10,9 @@ import type { UnmatchedCount } from "./UnmatchedCount";
  */
 export type Overview = { gate: Gate, 
 /**
- * Where Appcircle should post, e.g. `http://127.0.0.1:8473`.
+ * Whether deliveries can arrive: where the listener runs, or why it does not.
  */
-base_url: string, 
-/**
- * Why the listener is not running (a taken port), if it is not.
- */
-listener_error: string | null, endpoints: Array<EndpointInfo>, 
+listener: ListenerStatus, endpoints: Array<EndpointInfo>, 
 /**
  * Expiry reminders of the last 30 days, newest first.
  */

@@ -12,4 +12,9 @@ headers: Array<[string, string]>,
 /**
  * The body as text (lossy for non-UTF-8), only when asked for one request.
  */
-body: string | null, };
+body: string | null, 
+/**
+ * Only the first [`crate::store::REJECTED_BODY_KEPT`] bytes were kept: the request
+ * failed verification, and unauthenticated senders must not fill the disk.
+ */
+body_truncated: boolean, };

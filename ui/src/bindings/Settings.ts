@@ -18,4 +18,9 @@ quiet_hours: QuietHours | null, launch_at_login: boolean,
 /**
  * Delete events and requests older than this many days; `None` keeps everything.
  */
-retention_days: number | null, };
+retention_days: number | null, 
+/**
+ * Delete rejected requests (bad signature, malformed, ...) older than this many days;
+ * `None` keeps them. Events are never affected.
+ */
+rejected_retention_days: number | null, };

@@ -16,7 +16,11 @@ profile_key: string, branch_key: string, profile_id: string | null, profile_name
 /**
  * The latest finished outcome.
  */
-outcome: Outcome | null, rejected: boolean, running: boolean, running_since: string | null, event_id: number | null, title: string | null, message: string | null, occurred_at: string | null, duration_ms: number | null, 
+outcome: Outcome | null, rejected: boolean, running: boolean, running_since: string | null, 
+/**
+ * How long a run usually takes: the median of recent successful runs.
+ */
+expected_duration_ms: number | null, event_id: number | null, title: string | null, message: string | null, occurred_at: string | null, duration_ms: number | null, 
 /**
  * The latest event of any kind: what the dashboard row shows.
  */

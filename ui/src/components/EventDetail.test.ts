@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, render, screen } from "@testing-library/svelte";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { cleanup, fireEvent, render, screen, within } from "@testing-library/svelte";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { eventRecord } from "../testing/fixtures";
 import EventDetail from "./EventDetail.svelte";
 
 afterEach(() => {
@@ -10,25 +11,72 @@ afterEach(() => {
 
 const hostile = "Build failed <img src=x onerror=alert(1)> for the main branch for the profile App";
 
+function answer(over: Parameters<typeof eventRecord>[0]) {
+  mockIPC(() => ({ method: "event", result: eventRecord({ id: 3, ...over }) }));
+}
+
 describe("EventDetail", () => {
   it("shows payload text as text, never as markup", async () => {
-    mockIPC(() => ({
-      method: "event",
-      result: {
-        id: 3, delivery_id: "d", endpoint: "ci", request_id: 1, source: "live", scope: "build",
-        outcome: "failed", module: "Build", action: "Build|BuildFailed", title: "Build Failed",
-        message: hostile, profile_id: "p", profile_name: "App", branch_id: "b", branch_name: "main",
-        task_id: null, build_id: null, commit_id: null, rejected: false, expiring: false,
-        links: { detail: "https://my.appcircle.io/x", bad: "javascript:alert(1)" },
-        duration_ms: 61000, occurred_at: "2026-01-01T00:00:00Z", received_at: "2026-01-01T00:00:01Z",
-        payload: { message: hostile },
-      },
-    }));
+    answer({
+      message: hostile, duration_ms: 61000,
+      links: { detail: "https://my.appcircle.io/x", bad: "javascript:alert(1)" },
+      payload: JSON.stringify({ message: hostile }),
+    });
     const { container } = render(EventDetail, { id: 3, onclose: () => {} });
     expect(await screen.findByText(hostile)).toBeTruthy();
     expect(container.querySelector("img")).toBeNull();
     expect(screen.getByTestId("raw-json").textContent).toContain("<img src=x onerror=alert(1)>");
     expect(screen.getAllByRole("button", { name: /Open .* in Appcircle/ })).toHaveLength(1);
     expect(screen.getByText("1m 01s")).toBeTruthy();
+  });
+
+  it("shows and copies the stored payload bytes exactly, big integers included", async () => {
+    const raw = '{"buildId":12345678901234567890,  "ratio":1.50,"title":"Build Failed"}';
+    const writeText = vi.fn(() => Promise.resolve());
+    Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
+    answer({ payload: raw });
+    render(EventDetail, { id: 3, onclose: () => {} });
+    const shown = await screen.findByTestId("raw-json");
+    expect(shown.textContent).toBe(raw);
+    expect(within(shown).getByText("12345678901234567890").className).toContain("number");
+    await fireEvent.click(screen.getByRole("button", { name: "Copy" }));
+    expect(writeText).toHaveBeenCalledWith(raw);
+  });
+
+  it("can indent the payload for reading, without changing a value, and still copies it as received", async () => {
+    const raw = '{"buildId":12345678901234567890,"ok":true}';
+    const writeText = vi.fn(() => Promise.resolve());
+    Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
+    answer({ payload: raw });
+    render(EventDetail, { id: 3, onclose: () => {} });
+    await screen.findByTestId("raw-json");
+    await fireEvent.click(screen.getByRole("button", { name: "Indent" }));
+    expect(screen.getByTestId("raw-json").textContent).toBe('{\n  "buildId": 12345678901234567890,\n  "ok": true\n}');
+    await fireEvent.click(screen.getByRole("button", { name: "Copy" }));
+    expect(writeText).toHaveBeenCalledWith(raw);
+  });
+
+  it("shows bidi controls in the payload and isolates it", async () => {
+    answer({ title: "Build \u202Edeliaf", payload: '{"title":"Build \u202Edeliaf"}' });
+    render(EventDetail, { id: 3, onclose: () => {} });
+    const shown = await screen.findByTestId("raw-json");
+    expect(shown.textContent).toBe('{"title":"Build ⟨U+202E⟩deliaf"}');
+    expect(shown.classList.contains("payload")).toBe(true);
+    const title = screen.getByText("deliaf", { exact: false, selector: "bdi" });
+    expect(title.textContent).toBe("Build ⟨U+202E⟩deliaf");
+  });
+
+  it("shows a load failure and retries", async () => {
+    let calls = 0;
+    mockIPC(() => {
+      calls += 1;
+      if (calls === 1) throw { kind: "unavailable", message: "read failed" };
+      return { method: "event", result: eventRecord({ id: 3, title: "Loaded after retry" }) };
+    });
+    render(EventDetail, { id: 3, onclose: () => {} });
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("read failed");
+    await fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
+    expect(await screen.findByText("Loaded after retry")).toBeTruthy();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ago, duration, eventLinks, outcomeCheck, rollingPassRate, streamCheck, streamName } from "./format";
+import { about, ago, duration, eventLinks, gateCheck, outcomeCheck, rollingPassRate, streamCheck, streamName } from "./format";
 
 describe("format", () => {
   it("maps outcomes to checks, rejected first", () => {
@@ -11,10 +11,23 @@ describe("format", () => {
     expect(outcomeCheck("succeeded", true)).toBe("failing");
   });
 
-  it("a failing stream stays red while a new build runs", () => {
-    expect(streamCheck({ state: "failing", running: true })).toBe("failing");
+  it("a stream with a build running shows as running, whatever its last result", () => {
+    expect(streamCheck({ state: "failing", running: true })).toBe("running");
+    expect(streamCheck({ state: "failing", running: false })).toBe("failing");
     expect(streamCheck({ state: "passing", running: true })).toBe("running");
     expect(streamCheck({ state: "unknown", running: false })).toBe("neutral");
+  });
+
+  it("the gate stays red while a build runs", () => {
+    expect(gateCheck({ state: "failing", running: true })).toBe("failing");
+    expect(gateCheck({ state: "passing", running: true })).toBe("running");
+    expect(gateCheck({ state: "passing", running: false })).toBe("passing");
+  });
+
+  it("rough durations for expectations", () => {
+    expect(about(12 * 60_000 + 20_000)).toBe("~12m");
+    expect(about(20_000)).toBe("~1m");
+    expect(about(95 * 60_000)).toBe("~1h 35m");
   });
 
   it("names streams by name, then id", () => {

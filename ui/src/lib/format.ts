@@ -1,5 +1,6 @@
 // View logic shared by the views: words, icons and times for what the backend returns.
 import type { EventRecord } from "../bindings/EventRecord";
+import type { Gate } from "../bindings/Gate";
 import type { GateState } from "../bindings/GateState";
 import type { Outcome } from "../bindings/Outcome";
 import type { Scope } from "../bindings/Scope";
@@ -37,11 +38,18 @@ export function outcomeCheck(outcome: Outcome | null, rejected = false): Check {
   }
 }
 
+/** A stream's row: a build under way shows as running; the last result is shown beside it. */
 export function streamCheck(s: Pick<Stream, "state" | "running">): Check {
-  if (s.state === "failing") return "failing";
   if (s.running) return "running";
+  if (s.state === "failing") return "failing";
   if (s.state === "passing") return "passing";
   return "neutral";
+}
+
+/** The gate as a whole stays red while a failing stream rebuilds: it is not green yet. */
+export function gateCheck(g: Pick<Gate, "state" | "running">): Check {
+  if (g.state === "failing") return "failing";
+  return streamCheck(g);
 }
 
 export function gateWords(state: GateState, running: boolean): string {
@@ -79,6 +87,13 @@ export function duration(ms: number | null): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
   return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** "~12m", "~1h 35m": an expectation, so to the minute (at least one). */
+export function about(ms: number): string {
+  const minutes = Math.max(1, Math.round(ms / 60_000));
+  if (minutes < 60) return `~${minutes}m`;
+  return `~${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m`;
 }
 
 /** "just now", "5 min ago", "3 h ago", "2 days ago". */

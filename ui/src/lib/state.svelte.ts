@@ -1,3 +1,6 @@
+import { openLink } from "./rpc";
+import { errorMessage } from "./latest.svelte";
+
 // App-wide state: which view is open, which event is shown, and a refresh counter that
 // views watch to reload when something arrives.
 export type View = "dashboard" | "history" | "requests" | "endpoints" | "charts" | "settings";
@@ -27,5 +30,14 @@ export async function copy(text: string, what: string): Promise<void> {
     toast(`Copied ${what}`);
   } catch {
     toast(`Could not copy ${what}`);
+  }
+}
+
+/** Opens an http(s) link in the browser; a failure becomes a toast, not an unhandled rejection. */
+export async function openExternal(url: string): Promise<void> {
+  try {
+    await openLink(url);
+  } catch (e) {
+    toast(`Could not open the link: ${errorMessage(e)}`);
   }
 }

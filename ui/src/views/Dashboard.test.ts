@@ -1,65 +1,173 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, render, screen } from "@testing-library/svelte";
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import type { Overview } from "../bindings/Overview";
+import { app } from "../lib/state.svelte";
+import { eventRecord, fleet, overview, PORT_TAKEN, stream } from "../testing/fixtures";
 import Dashboard from "./Dashboard.svelte";
 
 afterEach(() => {
   cleanup();
   clearMocks();
+  app.view = "dashboard";
 });
 
-function event(id: number, outcome: string, title: string) {
-  return {
-    id, delivery_id: `d${id}`, endpoint: "ci", request_id: id, source: "live", scope: "build", outcome,
-    module: "Build", action: null, title, message: `${title} for the develop branch for the profile App`,
-    profile_id: "p", profile_name: "App", branch_id: "b", branch_name: "develop", task_id: "t",
-    build_id: null, commit_id: null, rejected: false, expiring: false,
-    links: { detail: "https://my.appcircle.io/build/detail/p" }, duration_ms: 125000,
-    occurred_at: new Date().toISOString(), received_at: new Date().toISOString(), payload: null,
-  };
-}
-
-function overview(streams: unknown[], endpoints: unknown[] = [{ id: 1, name: "ci" }]) {
-  return {
-    method: "overview",
-    result: {
-      gate: { state: streams.length ? "failing" : "unknown", running: false, streams },
-      base_url: "http://127.0.0.1:8473", endpoints, expiring: [], unmatched: [], total_events: 2,
-    },
-  };
+function answer(o: Overview) {
+  mockIPC(() => ({ method: "overview", result: o }));
 }
 
 describe("Dashboard", () => {
   it("shows a failing build row red, with its history dots and the reason in the gate", async () => {
-    const failed = event(2, "failed", "Build Failed");
-    mockIPC(() =>
-      overview([
-        {
-          scope: "build", state: "failing", profile_key: "p", branch_key: "b", profile_id: "p",
-          profile_name: "App", branch_id: "b", branch_name: "develop", outcome: "failed", rejected: false,
-          running: false, running_since: null, event_id: 2, title: "Build Failed", message: failed.message,
-          occurred_at: failed.occurred_at, duration_ms: 125000, last_event: failed,
-          recent: [
-            { event_id: 2, outcome: "failed", occurred_at: failed.occurred_at },
-            { event_id: 1, outcome: "succeeded", occurred_at: failed.occurred_at },
-          ],
-        },
-      ]),
-    );
+    const failed = eventRecord({ id: 2 });
+    answer(overview([
+      stream({
+        last_event: failed, event_id: 2,
+        recent: [
+          { event_id: 2, outcome: "failed", occurred_at: failed.occurred_at },
+          { event_id: 1, outcome: "succeeded", occurred_at: failed.occurred_at },
+        ],
+      }),
+    ]));
     render(Dashboard);
     const row = await screen.findByTestId("stream-row");
     expect(row.dataset.state).toBe("failing");
-    expect(row.textContent).toContain("App / develop");
+    expect(row.dataset.name).toBe("App / develop");
+    expect(row.textContent).toContain("develop");
     expect(row.textContent).toContain("took 2m 05s");
     expect(row.querySelectorAll(".dot").length).toBe(2);
-    expect(screen.getByTestId("gate").textContent).toContain("Red because of");
+    expect(screen.getByTestId("gate").textContent).toContain("Builds: 1 failing");
   });
 
   it("tells a new user how to connect Appcircle", async () => {
-    mockIPC(() => overview([], []));
+    answer(overview([], { endpoints: [] }));
     render(Dashboard);
     const empty = await screen.findByTestId("empty-state");
     expect(empty.textContent).toContain("Add Webhook");
     expect(empty.textContent).toContain("http://127.0.0.1:8473");
+    expect(screen.queryByTestId("listener-error")).toBeNull();
+    expect(screen.getByTestId("gate").textContent).toContain("listening on http://127.0.0.1:8473");
+  });
+});
+
+describe("Dashboard listener state", () => {
+  it("says deliveries cannot arrive, with the address, the OS error and the hint", async () => {
+    answer(overview([], { listener: PORT_TAKEN }));
+    render(Dashboard);
+    const alert = await screen.findByTestId("listener-error");
+    expect(alert.getAttribute("role")).toBe("alert");
+    expect(alert.textContent).toContain("Deliveries cannot arrive");
+    expect(alert.textContent).toContain("127.0.0.1:8473");
+    expect(alert.textContent).toContain("Address already in use (os error 98)");
+    expect(alert.textContent).toContain("choose another port in Settings");
+    await fireEvent.click(within(alert).getByRole("button", { name: /Settings/ }));
+    expect(app.view).toBe("settings");
+  });
+
+  it("never claims to listen, nor gives an address to reach, when nothing listens", async () => {
+    answer(overview([], { listener: PORT_TAKEN, endpoints: [] }));
+    render(Dashboard);
+    const empty = await screen.findByTestId("empty-state");
+    expect(document.body.textContent).not.toMatch(/listening on/i);
+    expect(empty.textContent).not.toContain("http://");
+    expect(empty.textContent).toContain("not listening");
+  });
+});
+
+describe("Dashboard with 90 streams", () => {
+  it("summarises the gate per scope with the five latest failures, and can show them all", async () => {
+    answer(overview(fleet()));
+    render(Dashboard);
+    const gate = await screen.findByTestId("gate");
+    expect(gate.textContent).toContain("Builds: 70 failing, 2 running");
+    const latest = within(gate).getAllByTestId("gate-failure");
+    expect(latest.map((b) => b.textContent)).toEqual([
+      "app24 / main", "app23 / release", "app23 / develop", "app23 / main", "app22 / release",
+    ].map((n) => `Builds · ${n}`));
+    await fireEvent.click(within(gate).getByRole("button", { name: "Show all 70 failing" }));
+    expect(within(gate).getAllByTestId("gate-failure")).toHaveLength(70);
+    await fireEvent.click(within(gate).getByRole("button", { name: "Show fewer" }));
+    expect(within(gate).getAllByTestId("gate-failure")).toHaveLength(5);
+  });
+
+  it("lists failing and running profiles first, in natural order", async () => {
+    answer(overview(fleet()));
+    render(Dashboard);
+    await screen.findAllByTestId("stream-row");
+    const profiles = screen.getAllByTestId("profile").map((p) => p.dataset.name);
+    expect(profiles.slice(0, 3)).toEqual(["app1", "app2", "app3"]);
+    expect(profiles.indexOf("app2")).toBeLessThan(profiles.indexOf("app10"));
+    expect(profiles[24]).toBe("app30");
+    const names = screen.getAllByTestId("stream-row").map((r) => r.dataset.name);
+    expect(names).toHaveLength(90);
+    expect(names.slice(72, 75)).toEqual(["app30 / develop", "app30 / main", "app30 / release"]);
+  });
+
+  it("collapses a profile's branches into one row with the worst state and counts", async () => {
+    answer(overview(fleet()));
+    render(Dashboard);
+    await screen.findAllByTestId("stream-row");
+    const app24 = screen.getAllByTestId("profile").find((p) => p.dataset.name === "app24");
+    if (!app24) throw new Error("no app24 group");
+    await fireEvent.click(within(app24).getByRole("button", { name: /Collapse app24/ }));
+    expect(within(app24).queryAllByTestId("stream-row")).toHaveLength(0);
+    const summary = within(app24).getByTestId("profile-summary");
+    expect(summary.dataset.state).toBe("failing");
+    expect(summary.textContent).toContain("1 failing, 2 passing");
+    expect(screen.getAllByTestId("stream-row")).toHaveLength(87);
+    await fireEvent.click(within(app24).getByRole("button", { name: /Expand app24/ }));
+    expect(within(app24).getAllByTestId("stream-row")).toHaveLength(3);
+  });
+});
+
+describe("Dashboard running builds", () => {
+  it("shows a build that started after a failure as running, with elapsed, expected and last result", async () => {
+    const since = new Date(Date.now() - 65_000).toISOString();
+    const started = eventRecord({ id: 5, outcome: "started", title: "Build Started", occurred_at: since });
+    answer(overview([
+      stream({ state: "failing", outcome: "failed", running: true, running_since: since, last_event: started, expected_duration_ms: 12 * 60_000 }),
+    ]));
+    render(Dashboard);
+    const row = await screen.findByTestId("stream-row");
+    expect(row.dataset.state).toBe("running");
+    expect(row.querySelector("[data-check]")?.getAttribute("data-check")).toBe("running");
+    expect(row.textContent).toContain("Build Started");
+    expect(row.textContent).toContain("expected ~12m");
+    expect(row.textContent).toContain("last: failed");
+    const elapsed = within(row).getByTestId("elapsed");
+    expect(elapsed.textContent).toMatch(/running 1m 0\d/);
+    const first = elapsed.textContent;
+    await waitFor(() => expect(within(row).getByTestId("elapsed").textContent).not.toBe(first), { timeout: 2500 });
+  });
+});
+
+describe("Dashboard payload text", () => {
+  it("isolates names, titles and messages and shows bidi controls", async () => {
+    const spoof = eventRecord({ title: "Build \u202Edeliaf", message: "for \u2067main\u2069", branch_name: "dev\u202Eelop" });
+    answer(overview([stream({ last_event: spoof, branch_name: "dev\u202Eelop" })]));
+    const { container } = render(Dashboard);
+    const row = await screen.findByTestId("stream-row");
+    expect(row.textContent).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
+    expect(row.textContent).toContain("Build ⟨U+202E⟩deliaf");
+    expect(row.textContent).toContain("for ⟨U+2067⟩main⟨U+2069⟩");
+    const title = within(row).getByText("deliaf", { exact: false });
+    expect(title.closest("bdi")).not.toBeNull();
+    expect(container.querySelectorAll(".bidi-control").length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe("Dashboard load failure", () => {
+  it("shows the error and retries", async () => {
+    let calls = 0;
+    mockIPC(() => {
+      calls += 1;
+      if (calls === 1) throw { kind: "unavailable", message: "database is locked" };
+      return { method: "overview", result: overview([stream()]) };
+    });
+    render(Dashboard);
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("database is locked");
+    await fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
+    expect(await screen.findByTestId("stream-row")).toBeTruthy();
+    expect(screen.queryByRole("alert")).toBeNull();
   });
 });

@@ -4,11 +4,12 @@
 mod read;
 mod records;
 mod schema;
+mod unmatched;
 mod write;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
@@ -18,8 +19,10 @@ use tokio::sync::broadcast;
 pub use read::{BuildRun, RECENT_OUTCOMES, RecentOutcome, StreamRow};
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use write::{Pruned, Recorded};
-use writer::Writer;
+use unmatched::UnmatchedTally;
+pub use unmatched::{MAX_DISTINCT_NAMES, OTHER_NAMES};
+pub use write::{Pruned, REJECTED_BODY_KEPT, Recorded};
+use writer::{Health, Writer};
 
 use crate::ingest::{Arrival, Judgment};
 use crate::{Error, Result};
@@ -67,11 +70,14 @@ pub struct Store {
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
     notices: broadcast::Sender<Notice>,
+    unmatched: Arc<UnmatchedTally>,
+    health: Health,
 }
 
 impl Store {
     /// Opens (creating and migrating as needed) the database in `data_dir`.
-    /// A new directory is made private to the user: the database holds endpoint secrets.
+    /// The database holds endpoint secrets: a new directory is made private to the user,
+    /// the database files are always 0600, and a directory others can read draws a warning.
     pub fn open_dir(data_dir: &Path) -> Result<Store> {
         if !data_dir.exists() {
             std::fs::create_dir_all(data_dir)?;
@@ -81,6 +87,8 @@ impl Store {
                 std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
             }
         }
+        #[cfg(unix)]
+        warn_if_shared(data_dir);
         Store::open_with(&data_dir.join(DB_FILE), StoreOptions::default())
     }
 
@@ -90,14 +98,40 @@ impl Store {
         if let Some(pages) = options.max_pages {
             conn.pragma_update(None, "max_page_count", pages)?;
         }
+        // SQLite gives WAL and shared-memory files it creates later the database's mode.
+        make_private(path)?;
         let (notices, _) = broadcast::channel(1024);
-        let writer = Writer::start(conn, options.max_batch, notices.clone())?;
+        let unmatched = Arc::new(UnmatchedTally::default());
+        let health = Health::default();
+        let writer = Writer::start(
+            conn,
+            options.max_batch,
+            writer::Shared {
+                notices: notices.clone(),
+                unmatched: unmatched.clone(),
+                health: health.clone(),
+            },
+        )?;
         Ok(Store {
             path: path.to_owned(),
             writer,
             readers: Mutex::new(Vec::new()),
             notices,
+            unmatched,
+            health,
         })
+    }
+
+    /// Why the store could not commit lately, until a commit succeeds again.
+    pub fn health(&self) -> Option<String> {
+        self.health.lock().ok().and_then(|h| h.clone())
+    }
+
+    /// Tries a write the size of a large delivery (written and removed in one transaction),
+    /// to find out whether a degraded store has recovered (space freed) without waiting for
+    /// the next delivery.
+    pub async fn probe(&self) -> Result<()> {
+        self.writer.call(write::probe).await
     }
 
     pub fn path(&self) -> &Path {
@@ -173,15 +207,10 @@ impl Store {
             .await
     }
 
-    /// Counts a request to an endpoint that does not exist.
-    pub async fn count_unmatched(&self, name: &str, at: DateTime<Utc>) -> Result<()> {
-        let name: String = name
-            .chars()
-            .take(crate::endpoint::MAX_NAME_LEN * 2)
-            .collect();
-        self.writer
-            .call(move |tx| write::count_unmatched(tx, &name, at))
-            .await
+    /// Counts a request to an endpoint that does not exist: in memory, written by the
+    /// writer every few seconds (see [`unmatched`]).
+    pub fn count_unmatched(&self, name: &str, at: DateTime<Utc>) {
+        self.unmatched.count(name, at);
     }
 
     /// Accepts a stale request: its signature is checked again, the window is not.
@@ -206,10 +235,24 @@ impl Store {
         self.writer.call(move |tx| write::prune(tx, before)).await
     }
 
+    /// Deletes refused requests received before `before`; events stay.
+    pub async fn prune_rejected(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.writer
+            .call(move |tx| write::prune_rejected(tx, before))
+            .await
+    }
+
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.writer
             .call(move |tx| write::set_setting(tx, &key, &value))
+            .await
+    }
+
+    pub async fn delete_setting(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.writer
+            .call(move |tx| write::delete_setting(tx, &key))
             .await
     }
 
@@ -248,12 +291,25 @@ impl Store {
         self.read(|c| read::build_runs(c, profile_key, branch_key, limit))
     }
 
-    /// The saved settings, or the defaults.
+    /// The saved settings, or the defaults when none were saved. A saved document that
+    /// does not parse or breaks a bound is logged and replaced by the defaults for this run
+    /// (it stays stored, so nothing the user wrote is lost).
     pub fn settings(&self) -> Result<crate::settings::Settings> {
-        Ok(self
-            .setting(SETTINGS_KEY)?
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default())
+        let Some(json) = self.setting(SETTINGS_KEY)? else {
+            return Ok(Default::default());
+        };
+        let settings: crate::settings::Settings = match serde_json::from_str(&json) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("the saved settings do not parse ({e}); using the defaults");
+                return Ok(Default::default());
+            }
+        };
+        if let Err(e) = settings.validate() {
+            tracing::error!("the saved settings are out of range ({e}); using the defaults");
+            return Ok(Default::default());
+        }
+        Ok(settings)
     }
 
     pub async fn save_settings(&self, settings: &crate::settings::Settings) -> Result<()> {
@@ -278,8 +334,11 @@ impl Store {
         self.read(|c| read::request(c, id, true))
     }
 
+    /// Hits on unknown endpoint names, including those not written yet.
     pub fn unmatched(&self) -> Result<Vec<UnmatchedCount>> {
-        self.read(read::unmatched)
+        let mut stored = self.read(read::unmatched)?;
+        self.unmatched.merge_into(&mut stored);
+        Ok(stored)
     }
 
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
@@ -293,13 +352,47 @@ impl Store {
     }
 }
 
+/// The database, its WAL and shared-memory files: 0600 whatever the umask.
+fn make_private(db: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A data directory that group or others can enter exposes the secrets' file names and
+/// any file created there before we tightened it; say so.
+#[cfg(unix)]
+fn warn_if_shared(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the data directory {} is readable by other users (mode {mode:o}); it holds endpoint secrets: chmod 700 {}",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+}
+
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| match e {
         rusqlite::Error::SqliteFailure(_, _) => {
-            Error::Invalid(format!("cannot open the database {}: {e}", path.display()))
+            Error::DatabaseRefused(format!("cannot open the database {}: {e}", path.display()))
         }
         other => other.into(),
     })?;

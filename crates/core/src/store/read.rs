@@ -12,6 +12,15 @@ use crate::ingest::Verdict;
 use crate::time::{from_text, parse_liberal, to_text};
 use crate::{Error, Result};
 
+/// Stored JSON that no longer parses (a damaged row, a hand edit) is logged and read as
+/// empty, so one bad row cannot hide the rest of a listing, and never goes unnoticed.
+pub fn stored_json<T: serde::de::DeserializeOwned + Default>(json: &str, what: &str) -> T {
+    serde_json::from_str(json).unwrap_or_else(|e| {
+        tracing::warn!("stored {what} do not parse ({e}); shown as empty");
+        T::default()
+    })
+}
+
 pub fn secrets(conn: &Connection, endpoint_id: i64) -> Result<Vec<Secret>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, secret, created_at FROM secrets WHERE endpoint_id = ?1 ORDER BY id",
@@ -129,15 +138,11 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
         commit_id: r.get(17)?,
         rejected: r.get(18)?,
         expiring: r.get(19)?,
-        links: serde_json::from_str(&links).unwrap_or_default(),
+        links: stored_json(&links, "event links"),
         duration_ms,
         occurred_at,
         received_at: r.get(22)?,
-        payload: payload.map(|p| {
-            serde_json::from_slice(&p).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(&p).into_owned())
-            })
-        }),
+        payload: payload.map(|p| String::from_utf8_lossy(&p).into_owned()),
     })
 }
 
@@ -263,7 +268,7 @@ fn request_select(with_body: bool) -> String {
     format!(
         "SELECT r.id, COALESCE(ep.name, r.endpoint_name), r.received_at, r.method, r.path, r.remote_addr,
              r.verdict, r.status_code, r.delivery_id, r.error, r.event_id, r.accepted_at, r.body_size,
-             r.headers, {}
+             r.headers, r.body_truncated, {}
          FROM requests r LEFT JOIN endpoints ep ON ep.id = r.endpoint_id",
         if with_body { "r.body" } else { "NULL" }
     )
@@ -271,7 +276,7 @@ fn request_select(with_body: bool) -> String {
 
 fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
     let headers: String = r.get(13)?;
-    let body: Option<Vec<u8>> = r.get(14)?;
+    let body: Option<Vec<u8>> = r.get(15)?;
     Ok(RequestRecord {
         id: r.get(0)?,
         endpoint: r.get(1)?,
@@ -286,8 +291,9 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
         event_id: r.get(10)?,
         accepted_at: r.get(11)?,
         body_size: r.get::<_, i64>(12)? as u64,
-        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        headers: stored_json(&headers, "request headers"),
         body: body.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        body_truncated: r.get(14)?,
     })
 }
 
@@ -361,6 +367,8 @@ pub struct StreamRow {
     pub last_finished: Option<EventRecord>,
     /// A build started after the latest end and has not finished (builds only).
     pub running_since: Option<String>,
+    /// The median duration of recent successful runs (builds only).
+    pub expected_duration_ms: Option<i64>,
     /// The latest finished outcomes, newest first (at most [`RECENT_OUTCOMES`]).
     pub recent: Vec<RecentOutcome>,
 }
@@ -380,12 +388,36 @@ pub const RECENT_OUTCOMES: u32 = 10;
 /// How long a build may go without its end before we stop calling it running.
 pub const RUNNING_LIMIT_HOURS: i64 = 24;
 
+const STREAMS: &str = "
+    SELECT scope, profile_key, branch_key, profile_id, profile_name, branch_id, branch_name,
+        last_finished_event_id, last_finished_at, last_event_id
+    FROM streams";
+
+/// The newest build start of a stream after its latest end, within the running limit.
+const RUNNING_SINCE: &str = "
+    SELECT MAX(started_at) FROM builds
+    WHERE profile_key = ?1 AND branch_key = ?2 AND finished_at IS NULL
+      AND started_at IS NOT NULL AND started_at > ?3 AND (?4 IS NULL OR started_at > ?4)";
+
+/// A stream's latest finished outcomes: one range of the `events_by_stream` index.
+const RECENT_OUTCOMES_SQL: &str = "
+    SELECT id, outcome, occurred_at FROM events
+    WHERE scope = ?1 AND profile_key = ?2 AND branch_key = ?3
+      AND outcome IN ('succeeded', 'warning', 'failed', 'canceled', 'timed_out')
+    ORDER BY occurred_at DESC, id DESC LIMIT ?4";
+
+/// Start and end of a stream's latest successful runs, for the expected duration.
+const RECENT_SUCCESSFUL_RUNS: &str = "
+    SELECT started_at, finished_at FROM builds
+    WHERE profile_key = ?1 AND branch_key = ?2 AND finished_at IS NOT NULL
+      AND started_at IS NOT NULL AND outcome IN ('succeeded', 'warning')
+    ORDER BY finished_at DESC LIMIT ?3";
+
+/// How many past successful runs the expected duration is the median of.
+pub const EXPECTED_DURATION_RUNS: u32 = 10;
+
 pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT scope, profile_key, branch_key, profile_id, profile_name, branch_id, branch_name,
-             last_finished_event_id, last_finished_at, last_event_id
-         FROM streams ORDER BY scope, COALESCE(profile_name, profile_key), COALESCE(branch_name, branch_key)",
-    )?;
+    let mut stmt = conn.prepare_cached(STREAMS)?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
@@ -403,18 +435,8 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let horizon = to_text(now - Duration::hours(RUNNING_LIMIT_HOURS));
-    let mut running = conn.prepare_cached(
-        "SELECT MAX(started_at) FROM builds
-         WHERE profile_key = ?1 AND branch_key = ?2 AND finished_at IS NULL
-           AND started_at IS NOT NULL AND started_at > ?3 AND (?4 IS NULL OR started_at > ?4)",
-    )?;
-    let mut recent = conn.prepare_cached(
-        "SELECT id, outcome, occurred_at FROM events
-         WHERE scope = ?1 AND COALESCE(profile_id, profile_name, '') = ?2
-           AND (?1 != 'build' OR COALESCE(branch_id, branch_name, '') = ?3)
-           AND outcome IN ('succeeded', 'warning', 'failed', 'canceled', 'timed_out')
-         ORDER BY occurred_at DESC, id DESC LIMIT ?4",
-    )?;
+    let mut running = conn.prepare_cached(RUNNING_SINCE)?;
+    let mut recent = conn.prepare_cached(RECENT_OUTCOMES_SQL)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let (scope_name, profile_key, branch_key, profile_id, profile_name, branch_id, branch_name) =
@@ -438,12 +460,15 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
                 },
             )?
             .collect::<Result<Vec<_>, _>>()?;
-        let running_since = if scope == Scope::Build {
-            running.query_row(params![profile_key, branch_key, horizon, last_at], |r| {
-                r.get(0)
-            })?
+        let (running_since, expected_duration_ms) = if scope == Scope::Build {
+            (
+                running.query_row(params![profile_key, branch_key, horizon, last_at], |r| {
+                    r.get(0)
+                })?,
+                expected_duration(conn, &profile_key, &branch_key)?,
+            )
         } else {
-            None
+            (None, None)
         };
         out.push(StreamRow {
             scope,
@@ -456,10 +481,36 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
             last_event,
             last_finished,
             running_since,
+            expected_duration_ms,
             recent,
         });
     }
     Ok(out)
+}
+
+/// The median duration of the stream's latest successful runs, if it has any.
+fn expected_duration(
+    conn: &Connection,
+    profile_key: &str,
+    branch_key: &str,
+) -> Result<Option<i64>> {
+    let mut stmt = conn.prepare_cached(RECENT_SUCCESSFUL_RUNS)?;
+    let mut durations: Vec<i64> = stmt
+        .query_map(
+            params![profile_key, branch_key, EXPECTED_DURATION_RUNS],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )?
+        .filter_map(|row| {
+            let (start, end) = row.ok()?;
+            let ms = (from_text(&end)? - from_text(&start)?).num_milliseconds();
+            (ms >= 0).then_some(ms)
+        })
+        .collect();
+    if durations.is_empty() {
+        return Ok(None);
+    }
+    durations.sort_unstable();
+    Ok(Some(durations[durations.len() / 2]))
 }
 
 /// One finished build run, for the duration and pass-rate charts.

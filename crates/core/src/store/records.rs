@@ -61,9 +61,11 @@ pub struct EventRecord {
     pub duration_ms: Option<i64>,
     pub occurred_at: String,
     pub received_at: String,
-    /// The raw payload, only when asked for one event.
+    /// The payload exactly as received (lossy only for bytes that are not UTF-8), only when
+    /// asked for one event. Text, not a parsed value: re-serialising would change numbers
+    /// beyond 2^53 in JavaScript and the bytes a user copies.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload: Option<Value>,
+    pub payload: Option<String>,
 }
 
 /// One request the listener saw at an existing endpoint.
@@ -88,6 +90,9 @@ pub struct RequestRecord {
     /// The body as text (lossy for non-UTF-8), only when asked for one request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Only the first [`crate::store::REJECTED_BODY_KEPT`] bytes were kept: the request
+    /// failed verification, and unauthenticated senders must not fill the disk.
+    pub body_truncated: bool,
 }
 
 /// Requests to endpoints that do not exist, by name.

@@ -123,6 +123,18 @@ const MIGRATIONS: &[&str] = &[
         value  TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: bodies of requests that failed verification are kept only in part; each event
+    // carries its stream key (crate::stream::StreamKey), so a stream's history is one index
+    // range instead of a scan. The backfill spells out StreamKey::of as it was at version 2.
+    r#"
+    ALTER TABLE requests ADD COLUMN body_truncated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN profile_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN branch_key TEXT NOT NULL DEFAULT '';
+    UPDATE events SET
+        profile_key = COALESCE(profile_id, profile_name, ''),
+        branch_key = CASE WHEN scope = 'build' THEN COALESCE(branch_id, branch_name, '') ELSE '' END;
+    CREATE INDEX events_by_stream ON events(scope, profile_key, branch_key, occurred_at, id);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -132,7 +144,7 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > VERSION {
-        return Err(crate::Error::Invalid(format!(
+        return Err(crate::Error::DatabaseRefused(format!(
             "the database is from a newer Gatehouse (schema {current}, this build knows {VERSION})"
         )));
     }

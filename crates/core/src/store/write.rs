@@ -11,6 +11,7 @@ use super::{Notice, read};
 use crate::classify::Scope;
 use crate::endpoint::{self, Provider};
 use crate::ingest::{Arrival, Delivery, Judgment, Verdict, judge};
+use crate::stream::{StreamKey, is_gated};
 use crate::time::to_text;
 use crate::{Error, Result};
 
@@ -25,6 +26,23 @@ pub struct Recorded {
     pub error: Option<String>,
 }
 
+/// How much of a body that failed verification is kept (the rest is counted in `body_size`).
+pub const REJECTED_BODY_KEPT: usize = 64 * 1024;
+
+const INSERT_REQUEST: &str = "
+    INSERT INTO requests (endpoint_id, endpoint_name, received_at, method, path, remote_addr,
+        headers, signature, body, body_size, verdict, status_code, delivery_id, error,
+        body_truncated)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+const INSERT_EVENT: &str = "
+    INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope,
+        outcome, module, action, title, message, profile_id, profile_name, branch_id,
+        branch_name, task_id, build_id, commit_id, rejected, expiring, links, occurred_at,
+        received_at, payload, profile_key, branch_key)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+
 /// Most secrets an endpoint holds at once: the current one and, during a rotation, the next.
 pub const MAX_SECRETS: i64 = 2;
 
@@ -37,7 +55,7 @@ pub fn add_endpoint(
     endpoint::validate_name(name)?;
     endpoint::validate_secret(secret)?;
     if endpoint_id(tx, name)?.is_some() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Conflict(format!(
             "an endpoint named `{name}` already exists"
         )));
     }
@@ -73,7 +91,7 @@ pub fn rename_endpoint(
     endpoint::validate_name(new_name)?;
     let id = require_endpoint(tx, name)?;
     if name != new_name && endpoint_id(tx, new_name)?.is_some() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Conflict(format!(
             "an endpoint named `{new_name}` already exists"
         )));
     }
@@ -89,12 +107,12 @@ pub fn add_secret(tx: &mut Tx<'_>, name: &str, secret: &str, now: DateTime<Utc>)
     let id = require_endpoint(tx, name)?;
     let secrets = read::secrets(tx.conn, id)?;
     if secrets.len() as i64 >= MAX_SECRETS {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Conflict(format!(
             "endpoint `{name}` already has {MAX_SECRETS} secrets; retire the old one first (gatehouse endpoint retire-secret {name})"
         )));
     }
     if secrets.iter().any(|s| s.secret == secret) {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Conflict(format!(
             "endpoint `{name}` already has that secret"
         )));
     }
@@ -115,7 +133,7 @@ pub fn retire_secret(tx: &mut Tx<'_>, name: &str, now: DateTime<Utc>) -> Result<
     let id = require_endpoint(tx, name)?;
     let secrets = read::secrets(tx.conn, id)?;
     let [oldest, _, ..] = secrets.as_slice() else {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Conflict(format!(
             "endpoint `{name}` has only one secret; rotate first (gatehouse endpoint rotate {name})"
         )));
     };
@@ -138,13 +156,25 @@ pub fn set_setting(tx: &mut Tx<'_>, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn count_unmatched(tx: &mut Tx<'_>, name: &str, at: DateTime<Utc>) -> Result<()> {
+/// Room a health probe needs: a delivery of this size must fit.
+pub const PROBE_BYTES: i64 = 64 * 1024;
+
+/// Allocates [`PROBE_BYTES`] and frees them again; fails like a delivery would on a full disk.
+pub fn probe(tx: &mut Tx<'_>) -> Result<()> {
+    tx.conn.execute(
+        "INSERT INTO settings (key, value) VALUES ('health_probe', zeroblob(?1))
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [PROBE_BYTES],
+    )?;
     tx.conn
-        .prepare_cached(
-            "INSERT INTO unmatched (name, hits, first_seen, last_seen) VALUES (?1, 1, ?2, ?2)
-         ON CONFLICT(name) DO UPDATE SET hits = hits + 1, last_seen = excluded.last_seen",
-        )?
-        .execute(params![name, to_text(at)])?;
+        .execute("DELETE FROM settings WHERE key = 'health_probe'", [])?;
+    Ok(())
+}
+
+pub fn delete_setting(tx: &mut Tx<'_>, key: &str) -> Result<()> {
+    tx.conn
+        .prepare_cached("DELETE FROM settings WHERE key = ?1")?
+        .execute([key])?;
     Ok(())
 }
 
@@ -176,29 +206,36 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
         }
     };
     let delivery_id = delivery.as_ref().map(|d| d.envelope.delivery_id.clone());
+    // Anyone who can reach the endpoint can send a body that fails verification: keep
+    // enough of it to see what it was, not a megabyte each.
+    let mut body = arrival.body.as_deref();
+    let mut body_truncated = false;
+    if delivery.is_none()
+        && let Some(b) = body
+        && b.len() > REJECTED_BODY_KEPT
+    {
+        body = Some(&b[..REJECTED_BODY_KEPT]);
+        body_truncated = true;
+    }
     let headers = serde_json::to_string(&arrival.headers)
         .map_err(|e| Error::Invalid(format!("cannot store headers: {e}")))?;
-    tx.conn.prepare_cached(
-        "INSERT INTO requests (endpoint_id, endpoint_name, received_at, method, path, remote_addr,
-             headers, signature, body, body_size, verdict, status_code, delivery_id, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")?
-            .execute(params![
-            endpoint_id,
-            arrival.endpoint,
-            to_text(arrival.received_at),
-            arrival.method,
-            arrival.path,
-            arrival.remote_addr,
-            headers,
-            arrival.signature,
-            arrival.body,
-            arrival.body_size as i64,
-            verdict.as_str(),
-            verdict.status_code(),
-            delivery_id,
-            error,
-        ],
-    )?;
+    tx.conn.prepare_cached(INSERT_REQUEST)?.execute(params![
+        endpoint_id,
+        arrival.endpoint,
+        to_text(arrival.received_at),
+        arrival.method,
+        arrival.path,
+        arrival.remote_addr,
+        headers,
+        arrival.signature,
+        body,
+        arrival.body_size as i64,
+        verdict.as_str(),
+        verdict.status_code(),
+        delivery_id,
+        error,
+        body_truncated,
+    ])?;
     let request_id = tx.conn.last_insert_rowid();
     let event_id = match (&delivery, verdict) {
         (Some(d), Verdict::Accepted) => Some(insert_event(
@@ -253,12 +290,12 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         .ok_or_else(|| Error::NotFound(format!("no request with id {request_id}")))?;
     let (endpoint_id, endpoint_name, verdict, signature, body, received_at) = stored;
     if verdict != Verdict::Stale.as_str() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Conflict(format!(
             "request {request_id} is not stale (its verdict is {verdict}); only stale requests can be accepted"
         )));
     }
     let endpoint_id = endpoint_id.ok_or_else(|| {
-        Error::Invalid(format!(
+        Error::Conflict(format!(
             "request {request_id}'s endpoint `{endpoint_name}` was removed"
         ))
     })?;
@@ -266,7 +303,7 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
     let delivery = match judge_again(tx, endpoint_id, signature.as_deref(), &body, now)? {
         Judgment::Deliver(d) => d,
         Judgment::Reject { error, .. } => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Conflict(format!(
                 "request {request_id} can no longer be accepted: {error}"
             )));
         }
@@ -347,12 +384,12 @@ pub fn replay(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Re
         .ok_or_else(|| Error::NotFound(format!("no request with id {request_id}")))?;
     let (endpoint_id, endpoint_name, path, headers, signature, body) = stored;
     let endpoint_id = endpoint_id.ok_or_else(|| {
-        Error::Invalid(format!(
+        Error::Conflict(format!(
             "request {request_id}'s endpoint `{endpoint_name}` was removed"
         ))
     })?;
     let body = body.ok_or_else(|| {
-        Error::Invalid(format!("request {request_id} has no stored body to replay"))
+        Error::Conflict(format!("request {request_id} has no stored body to replay"))
     })?;
     let judgment = judge_again(tx, endpoint_id, signature.as_deref(), &body, now)?;
     let arrival = Arrival {
@@ -406,35 +443,21 @@ pub fn prune(tx: &mut Tx<'_>, before: DateTime<Utc>) -> Result<Pruned> {
     })
 }
 
-/// The keys a stream is grouped by: ids when the sender gave them, names otherwise.
-fn stream_keys(d: &Delivery) -> (String, String) {
-    let s = &d.classification.subject;
-    let profile = s
-        .profile_id
-        .clone()
-        .or_else(|| s.profile_name.clone())
-        .unwrap_or_default();
-    let branch = if d.classification.scope == Scope::Build {
-        s.branch_id
-            .clone()
-            .or_else(|| s.branch_name.clone())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    (profile, branch)
+/// Deletes requests refused before `before` (anything not accepted, duplicate or stale: those
+/// point at events or can still be accepted). Events are never touched.
+pub fn prune_rejected(tx: &mut Tx<'_>, before: DateTime<Utc>) -> Result<u64> {
+    let deleted = tx
+        .conn
+        .prepare_cached(PRUNE_REJECTED)?
+        .execute([to_text(before)])?;
+    Ok(deleted as u64)
 }
 
-/// Scopes the gate follows.
-pub fn is_gated(scope: Scope) -> bool {
-    matches!(
-        scope,
-        Scope::Build
-            | Scope::TestingDistribution
-            | Scope::PublishToStores
-            | Scope::EnterpriseAppStore
-    )
-}
+const PRUNE_REJECTED: &str = "
+    DELETE FROM requests
+    WHERE received_at < ?1
+      AND verdict NOT IN ('accepted', 'duplicate', 'stale')
+      AND event_id IS NULL";
 
 #[allow(clippy::too_many_arguments)]
 fn insert_event(
@@ -452,41 +475,37 @@ fn insert_event(
     let e = &d.envelope;
     let occurred_at = to_text(e.timestamp);
     let links = serde_json::Value::Object(e.links.clone()).to_string();
-    tx.conn.prepare_cached(
-        "INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope, outcome,
-             module, action, title, message, profile_id, profile_name, branch_id, branch_name, task_id,
-             build_id, commit_id, rejected, expiring, links, occurred_at, received_at, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-             ?20, ?21, ?22, ?23, ?24)")?
-            .execute(params![
-            endpoint_id,
-            endpoint_name,
-            request_id,
-            e.delivery_id,
-            source.as_str(),
-            c.scope.as_str(),
-            c.outcome.as_str(),
-            c.module,
-            e.action,
-            e.title,
-            e.message,
-            s.profile_id,
-            s.profile_name,
-            s.branch_id,
-            s.branch_name,
-            s.task_id,
-            s.build_id,
-            s.commit_id,
-            c.rejected,
-            c.expiring,
-            links,
-            occurred_at,
-            to_text(received_at),
-            body,
-        ],
-    )?;
+    let key = StreamKey::of(c.scope, s);
+    tx.conn.prepare_cached(INSERT_EVENT)?.execute(params![
+        endpoint_id,
+        endpoint_name,
+        request_id,
+        e.delivery_id,
+        source.as_str(),
+        c.scope.as_str(),
+        c.outcome.as_str(),
+        c.module,
+        e.action,
+        e.title,
+        e.message,
+        s.profile_id,
+        s.profile_name,
+        s.branch_id,
+        s.branch_name,
+        s.task_id,
+        s.build_id,
+        s.commit_id,
+        c.rejected,
+        c.expiring,
+        links,
+        occurred_at,
+        to_text(received_at),
+        body,
+        key.profile,
+        key.branch,
+    ])?;
     let event_id = tx.conn.last_insert_rowid();
-    let (profile_key, branch_key) = stream_keys(d);
+    let (profile_key, branch_key) = (&key.profile, &key.branch);
     if is_gated(c.scope) {
         let finished = c.outcome.is_finished();
         tx.conn.prepare_cached(

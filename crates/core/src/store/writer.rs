@@ -1,15 +1,30 @@
 //! The single writer: one thread owns the write connection, takes work from a channel and
 //! commits whatever is queued in one transaction (group commit). Each caller hears back
 //! only after that commit, so an answer of success means the data is on disk.
+//!
+//! SQLite may roll a whole transaction back by itself (SQLITE_FULL, SQLITE_IOERR,
+//! SQLITE_NOMEM). The writer notices (the connection is back in autocommit after a failed
+//! job), fails every job that already ran in the batch, and carries the ones that did not
+//! run into the next batch, so no job ever commits on its own outside the batch.
 
-use std::sync::mpsc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 use tokio::sync::{broadcast, oneshot};
 
 use super::Notice;
+use super::unmatched::{Tally, UnmatchedTally};
+use crate::time::to_text;
 use crate::{Error, Result};
+
+/// How often counted 404s are written (see [`super::unmatched`]).
+const UNMATCHED_FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// Why the last commit failed, until one succeeds: what `/healthz` reports.
+pub type Health = Arc<Mutex<Option<String>>>;
 
 /// The write side of a transaction, handed to each piece of work.
 pub struct Tx<'a> {
@@ -90,16 +105,19 @@ pub struct Writer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What the writer thread shares with the store.
+pub struct Shared {
+    pub notices: broadcast::Sender<Notice>,
+    pub unmatched: Arc<UnmatchedTally>,
+    pub health: Health,
+}
+
 impl Writer {
-    pub fn start(
-        conn: Connection,
-        max_batch: usize,
-        notices: broadcast::Sender<Notice>,
-    ) -> Result<Writer> {
+    pub fn start(conn: Connection, max_batch: usize, shared: Shared) -> Result<Writer> {
         let (sender, receiver) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("gatehouse-writer".into())
-            .spawn(move || run(conn, receiver, max_batch.max(1), notices))?;
+            .spawn(move || run(conn, receiver, max_batch.max(1), shared))?;
         Ok(Writer {
             sender: Some(sender),
             thread: Some(thread),
@@ -143,36 +161,119 @@ impl Drop for Writer {
     }
 }
 
-fn run(
-    conn: Connection,
-    receiver: mpsc::Receiver<Box<dyn Job>>,
-    max_batch: usize,
-    broadcast: broadcast::Sender<Notice>,
-) {
-    while let Ok(first) = receiver.recv() {
+fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usize, shared: Shared) {
+    // Jobs an aborted batch did not get to; they go first into the next one.
+    let mut carried: VecDeque<Box<dyn Job>> = VecDeque::new();
+    let mut last_flush = Instant::now();
+    loop {
+        let first = match carried.pop_front() {
+            Some(job) => job,
+            None => match receiver.recv_timeout(UNMATCHED_FLUSH_EVERY) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    flush_unmatched(&conn, &shared);
+                    last_flush = Instant::now();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+        };
         let mut batch = vec![first];
         while batch.len() < max_batch {
-            match receiver.try_recv() {
+            match carried
+                .pop_front()
+                .map(Ok)
+                .unwrap_or_else(|| receiver.try_recv())
+            {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
         let mut notices = Vec::new();
-        let listening = broadcast.receiver_count() > 0;
-        let committed = commit_batch(&conn, &mut batch, &mut notices, listening);
+        let listening = shared.notices.receiver_count() > 0;
+        let outcome = commit_batch(&conn, &mut batch, &mut notices, listening);
+        let committed = match outcome {
+            BatchOutcome::Committed => Ok(()),
+            BatchOutcome::Failed(e) => Err(e),
+            BatchOutcome::RolledBackBySqlite { reason, ran } => {
+                carried.extend(batch.drain(ran..));
+                Err(reason)
+            }
+        };
+        record_health(&shared.health, &committed);
         if committed.is_err() {
             notices.clear();
         }
         // Broadcast before replying, so whoever sees the reply can rely on the notice being out.
         for notice in notices {
             // No subscribers is fine: the CLI often has none.
-            let _ = broadcast.send(notice);
+            let _ = shared.notices.send(notice);
         }
         for job in batch {
             job.finish(committed.clone());
         }
+        if last_flush.elapsed() >= UNMATCHED_FLUSH_EVERY {
+            flush_unmatched(&conn, &shared);
+            last_flush = Instant::now();
+        }
     }
+    for job in carried {
+        job.finish(Err("the writer stopped".into()));
+    }
+    flush_unmatched(&conn, &shared);
     // Dropping the connection checkpoints the WAL when it is the last one.
+}
+
+fn record_health(health: &Health, committed: &std::result::Result<(), String>) {
+    if let Ok(mut h) = health.lock() {
+        *h = committed.as_ref().err().cloned();
+    }
+}
+
+/// Writes the counted 404s in one transaction; on failure they are kept for the next try.
+fn flush_unmatched(conn: &Connection, shared: &Shared) {
+    if shared.unmatched.is_empty() {
+        return;
+    }
+    let counts = shared.unmatched.take();
+    if let Err(e) = write_unmatched(conn, &counts) {
+        let _ = conn.execute_batch("ROLLBACK");
+        tracing::warn!("could not write the counts of unknown endpoints: {e}");
+        shared.unmatched.restore(counts);
+    }
+}
+
+const UPSERT_UNMATCHED: &str = "
+    INSERT INTO unmatched (name, hits, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT(name) DO UPDATE SET hits = hits + excluded.hits,
+        first_seen = MIN(first_seen, excluded.first_seen),
+        last_seen = MAX(last_seen, excluded.last_seen)";
+
+fn write_unmatched(conn: &Connection, counts: &HashMap<String, Tally>) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    {
+        let mut upsert = conn.prepare_cached(UPSERT_UNMATCHED)?;
+        for (name, t) in counts {
+            upsert.execute(params![
+                name,
+                t.hits as i64,
+                to_text(t.first_seen),
+                to_text(t.last_seen)
+            ])?;
+        }
+    }
+    conn.execute_batch("COMMIT")
+}
+
+enum BatchOutcome {
+    Committed,
+    Failed(String),
+    /// SQLite ended the transaction itself after job `ran - 1` failed; jobs from `ran` on
+    /// did not run.
+    RolledBackBySqlite {
+        reason: String,
+        ran: usize,
+    },
 }
 
 fn commit_batch(
@@ -180,20 +281,107 @@ fn commit_batch(
     batch: &mut [Box<dyn Job>],
     notices: &mut Vec<Notice>,
     listening: bool,
-) -> std::result::Result<(), String> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())?;
+) -> BatchOutcome {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return BatchOutcome::Failed(e.to_string());
+    }
     let mut tx = Tx {
         conn,
         notices,
         listening,
     };
-    for job in batch.iter_mut() {
+    for (i, job) in batch.iter_mut().enumerate() {
         job.run(&mut tx);
+        if conn.is_autocommit() {
+            return BatchOutcome::RolledBackBySqlite {
+                reason: "the database rolled the transaction back (disk full or I/O error)".into(),
+                ran: i + 1,
+            };
+        }
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
-        return Err(e.to_string());
+        return BatchOutcome::Failed(e.to_string());
     }
-    Ok(())
+    BatchOutcome::Committed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer(dir: &std::path::Path) -> (Writer, Health) {
+        let conn = Connection::open(dir.join("w.db")).expect("open");
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
+            .expect("table");
+        let (notices, _) = broadcast::channel(16);
+        let health: Health = Arc::default();
+        let shared = Shared {
+            notices,
+            unmatched: Arc::default(),
+            health: health.clone(),
+        };
+        (Writer::start(conn, 64, shared).expect("writer"), health)
+    }
+
+    fn insert(v: i64) -> impl FnOnce(&mut Tx<'_>) -> Result<i64> + Send + 'static {
+        move |tx| {
+            tx.conn.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+            Ok(v)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_sqlite_rolled_back_fails_whole_and_later_jobs_run_in_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (writer, health) = writer(dir.path());
+        // A first job holds the writer until the next three are queued, so that those
+        // three make up the next batch together.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let gate = writer.call(move |_tx| {
+            let _ = started_tx.send(());
+            let _ = released.recv();
+            Ok(0)
+        });
+        started.recv().expect("the first job runs");
+        let before = writer.call(insert(1));
+        // Stands in for SQLite ending the transaction by itself on SQLITE_FULL or IOERR.
+        let rolled_back = writer.call(|tx| {
+            tx.conn.execute_batch("ROLLBACK")?;
+            Err::<i64, _>(Error::StoreUnavailable("disk full".into()))
+        });
+        let after = writer.call(insert(3));
+        release.send(()).expect("release");
+        let (gate, before, rolled_back, after) = tokio::join!(gate, before, rolled_back, after);
+        assert!(gate.is_ok());
+        assert!(
+            matches!(before, Err(Error::StoreUnavailable(_))),
+            "a job whose work SQLite undid is not acknowledged: {before:?}"
+        );
+        assert!(rolled_back.is_err());
+        assert_eq!(
+            after.ok(),
+            Some(3),
+            "a job that had not run yet runs in the next batch"
+        );
+        let check = writer.call(|tx| {
+            let values: Vec<i64> = tx
+                .conn
+                .prepare("SELECT v FROM t ORDER BY v")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(values)
+        });
+        assert_eq!(
+            check.await.ok(),
+            Some(vec![3]),
+            "only what was acknowledged is stored"
+        );
+        assert_eq!(
+            *health.lock().expect("lock"),
+            None,
+            "healthy again after a commit"
+        );
+    }
 }

@@ -1,0 +1,28 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { debounce } from "./debounce";
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe("debounce", () => {
+  it("calls once, after the calls stop for the delay", () => {
+    const fn = vi.fn();
+    const later = debounce(fn, 250);
+    later();
+    vi.advanceTimersByTime(200);
+    later();
+    vi.advanceTimersByTime(200);
+    expect(fn).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(50);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+
+  it("can be cancelled, e.g. when the view goes away", () => {
+    const fn = vi.fn();
+    const later = debounce(fn, 250);
+    later();
+    later.cancel();
+    vi.advanceTimersByTime(1000);
+    expect(fn).not.toHaveBeenCalled();
+  });
+});

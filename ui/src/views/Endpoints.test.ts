@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, within } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import type { ApiRequest } from "../bindings/ApiRequest";
+import { endpointInfo } from "../testing/fixtures";
+import Endpoints from "./Endpoints.svelte";
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+function serve(baseUrl: string | null) {
+  mockIPC((_cmd, args) => {
+    const request = (args as { request: ApiRequest }).request;
+    if (request.method === "create_endpoint") {
+      return {
+        method: "create_endpoint",
+        result: { endpoint: endpointInfo({ id: 2, name: request.params.name }), url: baseUrl && `${baseUrl}/hooks/${request.params.name}`, secret: "s3cret" },
+      };
+    }
+    return { method: "endpoints", result: { base_url: baseUrl, endpoints: [endpointInfo()] } };
+  });
+}
+
+async function create(name: string) {
+  await fireEvent.input(screen.getByTestId("endpoint-name"), { target: { value: name } });
+  await fireEvent.click(screen.getByTestId("endpoint-create"));
+  return screen.findByTestId("endpoint-created");
+}
+
+describe("Endpoints", () => {
+  it("gives each endpoint its URL while listening", async () => {
+    serve("http://127.0.0.1:8473");
+    render(Endpoints);
+    const ep = await screen.findByTestId("endpoint");
+    expect(within(ep).getByTestId("endpoint-url").textContent).toBe("http://127.0.0.1:8473/hooks/ci");
+    const created = await create("web");
+    expect(within(created).getByTestId("created-url").textContent).toBe("http://127.0.0.1:8473/hooks/web");
+  });
+
+  it("says not listening instead of a URL when nothing listens", async () => {
+    serve(null);
+    render(Endpoints);
+    const ep = await screen.findByTestId("endpoint");
+    expect(ep.textContent).not.toContain("null");
+    expect(ep.textContent).not.toContain("http");
+    expect(within(ep).getByTestId("endpoint-url").textContent).toContain("not listening");
+    expect(within(ep).queryByRole("button", { name: "Copy" })).toBeNull();
+    const created = await create("web");
+    expect(created.textContent).not.toContain("null");
+    expect(within(created).getByTestId("created-url").textContent).toContain("not listening");
+  });
+
+  it("shows a load failure and retries", async () => {
+    let calls = 0;
+    mockIPC(() => {
+      calls += 1;
+      if (calls === 1) throw { kind: "unavailable", message: "store closed" };
+      return { method: "endpoints", result: { base_url: null, endpoints: [endpointInfo()] } };
+    });
+    render(Endpoints);
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("store closed");
+    await fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
+    expect(await screen.findByTestId("endpoint")).toBeTruthy();
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("isolates endpoint names", async () => {
+    mockIPC(() => ({ method: "endpoints", result: { base_url: null, endpoints: [endpointInfo({ name: "ci\u202Eabc" })] } }));
+    render(Endpoints);
+    const ep = await screen.findByTestId("endpoint");
+    const heading = within(ep).getByRole("heading");
+    expect(heading.textContent).toBe("ci⟨U+202E⟩abc");
+    expect(heading.querySelector("bdi")).not.toBeNull();
+  });
+});

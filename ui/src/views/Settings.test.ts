@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import type { ApiRequest } from "../bindings/ApiRequest";
+import type { ListenerStatus } from "../bindings/ListenerStatus";
+import type { Settings as SettingsRecord } from "../bindings/Settings";
+import { LISTENING, overview, PORT_TAKEN, settings } from "../testing/fixtures";
+import Settings from "./Settings.svelte";
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+function serve(listener: ListenerStatus, saved: SettingsRecord[] = []) {
+  mockIPC((_cmd, args) => {
+    const request = (args as { request: ApiRequest }).request;
+    if (request.method === "overview") return { method: "overview", result: overview([], { listener }) };
+    if (request.method === "save_settings") {
+      saved.push(request.params.settings);
+      return { method: "save_settings", result: request.params.settings };
+    }
+    return { method: "settings", result: settings() };
+  });
+}
+
+describe("Settings", () => {
+  it("shows a load failure with Retry instead of Loading forever, and retries", async () => {
+    let calls = 0;
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      if (request.method === "overview") return { method: "overview", result: overview([]) };
+      calls += 1;
+      if (calls === 1) throw { kind: "unavailable", message: "settings unreadable" };
+      return { method: "settings", result: settings() };
+    });
+    render(Settings);
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("settings unreadable");
+    expect(screen.queryByText("Loading…")).toBeNull();
+    await fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
+    expect(await screen.findByTestId("settings-listen")).toBeTruthy();
+  });
+
+  it("shows where it listens, beside the listen field", async () => {
+    serve(LISTENING);
+    render(Settings);
+    const status = await screen.findByTestId("listener-status");
+    expect(status.textContent).toContain("Listening on http://127.0.0.1:8473");
+  });
+
+  it("says it is not listening, with the OS error and the hint", async () => {
+    serve(PORT_TAKEN);
+    render(Settings);
+    const status = await screen.findByTestId("listener-status");
+    expect(status.textContent).toContain("Not listening on 127.0.0.1:8473");
+    expect(status.textContent).toContain("Address already in use (os error 98)");
+    expect(status.textContent).toContain("choose another port in Settings");
+  });
+
+  it("edits how long rejected requests are kept", async () => {
+    const saved: SettingsRecord[] = [];
+    serve(LISTENING, saved);
+    render(Settings);
+    const days = await screen.findByLabelText(/Keep rejected requests for/);
+    expect((days as HTMLInputElement).value).toBe("30");
+    await fireEvent.input(days, { target: { value: "7" } });
+    await fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await waitFor(() => expect(saved).toHaveLength(1));
+    expect(saved[0].rejected_retention_days).toBe(7);
+    await fireEvent.click(screen.getByLabelText(/Delete rejected requests/));
+    await fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await waitFor(() => expect(saved).toHaveLength(2));
+    expect(saved[1].rejected_retention_days).toBeNull();
+  });
+});
