@@ -12,13 +12,15 @@ APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
 NODE_MIN_MAJOR := 20
 BIN := target/debug/gatehouse
 
-.PHONY: e2e bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
+.PHONY: e2e disk-full soak fuzz bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
 
 help:
 	@echo "make run    install what is missing, build, open the app"
 	@echo "make serve  build and run the headless listener (gatehouse serve)"
 	@echo "make test   install what is missing, then every check and test"
 	@echo "make bench  ingest throughput: group commit vs. one commit per delivery"
+	@echo "make soak   the crash test for many rounds (kill -9 under load), with figures"
+	@echo "make fuzz   the property/fuzz targets for FUZZ_SECONDS each (default 60)"
 
 deps: apt-deps tool-deps ui-deps
 
@@ -83,7 +85,24 @@ bindings-check:
 e2e: build
 	scripts/e2e.sh
 
-test: deps ui ui-check check-fmt clippy cargo-test bindings-check e2e
+# A data directory on a filesystem that really fills up: a small tmpfs of its own.
+FULL_DIR := target/disk-full
+disk-full: build
+	mkdir -p $(FULL_DIR)
+	$(SUDO) mount -t tmpfs -o size=8m,mode=0777 tmpfs $(FULL_DIR)
+	GATEHOUSE_FULL_DIR=$(FULL_DIR) cargo test --locked --test disk_full -- --ignored --nocapture; \
+	  status=$$?; $(SUDO) umount $(FULL_DIR); exit $$status
+
+# kill -9 at random moments under 8 senders, many rounds; prints acknowledged / stored / lost.
+SOAK_ROUNDS ?= 60
+soak: deps ui
+	CRASH_ROUNDS=$(SOAK_ROUNDS) cargo test --locked --release --test crash -- --nocapture
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --locked --release -p gatehouse-core --test properties -- --nocapture --test-threads=1
+
+test: deps ui ui-check check-fmt clippy cargo-test bindings-check disk-full e2e
 
 bench: deps
 	cargo bench --locked -p gatehouse-core --bench ingest
