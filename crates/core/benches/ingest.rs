@@ -31,6 +31,14 @@ enum Mode {
 }
 
 impl Mode {
+    fn key(self) -> &'static str {
+        match self {
+            Mode::HttpFloor => "floor",
+            Mode::CommitPerDelivery => "per-delivery",
+            Mode::GroupCommit => "group",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Mode::HttpFloor => "http floor (no verify, no store)",
@@ -59,9 +67,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // BENCH_ONLY=group:32 runs one row (for a profiler); the default is the whole table.
+    let only = std::env::var("BENCH_ONLY").ok();
     let mut rows = Vec::new();
     for clients in [1, 8, 32] {
         for mode in [Mode::HttpFloor, Mode::CommitPerDelivery, Mode::GroupCommit] {
+            if let Some(only) = &only
+                && *only != format!("{}:{clients}", mode.key())
+            {
+                continue;
+            }
             let row = run(&rt, mode, clients, total);
             eprintln!(
                 "{} with {clients} clients: {:.0}/s",

@@ -229,13 +229,12 @@ async fn handle(
     request: Request,
 ) -> std::result::Result<Recorded, Refusal> {
     let received_at = Utc::now();
-    let store = shared.store.clone();
-    let lookup_name = name.clone();
-    let found = tokio::task::spawn_blocking(move || store.endpoint_secrets(&lookup_name))
-        .await
-        .map_err(|e| Refusal::StoreDown(Error::StoreUnavailable(e.to_string())))?
+    // From memory, checked against a one-row generation read: no hop to the blocking pool.
+    let found = shared
+        .store
+        .endpoint_for_request(&name)
         .map_err(Refusal::StoreDown)?;
-    let Some((_, secrets)) = found else {
+    let Some(endpoint) = found else {
         shared.store.count_unmatched(&name, received_at);
         return Err(Refusal::NoEndpoint(name));
     };
@@ -285,7 +284,11 @@ async fn handle(
         match read_body(body, limit, shared.config.body_timeout).await {
             Ok(bytes) => {
                 let values: Vec<&str> = signatures.iter().map(String::as_str).collect();
-                let keys: Vec<&[u8]> = secrets.iter().map(|s| s.secret.as_bytes()).collect();
+                let keys: Vec<&[u8]> = endpoint
+                    .secrets
+                    .iter()
+                    .map(|s| s.secret.as_bytes())
+                    .collect();
                 let judgment = judge(
                     &keys,
                     &values,

@@ -365,3 +365,43 @@ async fn stopping_lets_a_request_in_flight_finish_and_be_stored() {
         "the request that was in flight is stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_changes_from_another_process_apply_to_the_next_request() {
+    let h = start(StoreOptions::default(), ListenerConfig::default()).await;
+    let body = fresh(Sample::BuildSucceeded);
+    let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, SECRET), body).await;
+    assert_eq!(status, 200, "cached from the first request");
+
+    // The CLI opens the same file from another process: its own connections and writer.
+    let cli = Store::open_with(h.store.path(), StoreOptions::default()).expect("second store");
+    cli.add_secret("ci", "rotated-secret")
+        .await
+        .expect("rotate");
+    cli.retire_secret("ci").await.expect("retire the old one");
+    let body = fresh(Sample::BuildSucceeded);
+    let (status, _, json) = post(h.url("/hooks/ci"), signed(&body, SECRET), body).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (401, Some("bad_signature"))
+    );
+    let body = fresh(Sample::BuildSucceeded);
+    let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, "rotated-secret"), body).await;
+    assert_eq!(status, 200, "the new secret verifies at once");
+
+    cli.add_endpoint("new", "a-new-endpoint-secret")
+        .await
+        .expect("add");
+    let body = fresh(Sample::BuildFailed);
+    let (status, _, _) = post(
+        h.url("/hooks/new"),
+        signed(&body, "a-new-endpoint-secret"),
+        body,
+    )
+    .await;
+    assert_eq!(status, 200, "a new endpoint answers at once");
+    cli.remove_endpoint("ci").await.expect("remove");
+    let body = fresh(Sample::BuildSucceeded);
+    let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, "rotated-secret"), body).await;
+    assert_eq!(status, 404, "a removed endpoint is gone at once");
+}

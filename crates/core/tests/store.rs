@@ -918,3 +918,32 @@ async fn database_files_are_private_in_an_existing_directory() {
         assert_eq!(mode & 0o777, 0o600, "{name} is {mode:o}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_beside_the_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let db = dir.path().join("gatehouse.db");
+    let before = std::fs::metadata(&db).expect("db").len();
+    for i in 0..200 {
+        let body = sample(
+            Sample::BuildFailed,
+            &format!("profile {i}"),
+            "main",
+            &format!("t{i}"),
+            Utc::now(),
+        );
+        deliver(&store, "ci", &body).await;
+    }
+    // The writer never checkpoints (wal_autocheckpoint is off); the checkpointer thread
+    // copies the WAL into the database within a few hundred milliseconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::metadata(&db).expect("db").len() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file never grew: nothing checkpointed the WAL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

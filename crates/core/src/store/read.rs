@@ -92,6 +92,8 @@ pub fn endpoint(conn: &Connection, name: &str) -> Result<EndpointInfo> {
     .ok_or_else(|| Error::NotFound(format!("no endpoint named `{name}`")))
 }
 
+/// Events with their build run (for the duration) and, when asked, their payload: the body
+/// of the request that carried them (stored once), or the copy older databases kept.
 fn event_select(with_payload: bool) -> String {
     format!(
         "SELECT e.id, e.delivery_id, COALESCE(ep.name, e.endpoint_name), e.request_id, e.source,
@@ -101,7 +103,11 @@ fn event_select(with_payload: bool) -> String {
          FROM events e
          LEFT JOIN endpoints ep ON ep.id = e.endpoint_id
          LEFT JOIN builds b ON b.task_id = e.task_id AND e.scope = 'build'",
-        if with_payload { "e.payload" } else { "NULL" }
+        if with_payload {
+            "COALESCE(e.payload, (SELECT r.body FROM requests r WHERE r.id = e.request_id))"
+        } else {
+            "NULL"
+        }
     )
 }
 

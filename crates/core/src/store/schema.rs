@@ -135,6 +135,73 @@ const MIGRATIONS: &[&str] = &[
         branch_key = CASE WHEN scope = 'build' THEN COALESCE(branch_id, branch_name, '') ELSE '' END;
     CREATE INDEX events_by_stream ON events(scope, profile_key, branch_key, occurred_at, id);
     "#,
+    // 3: a counter that any change to endpoints or secrets bumps, from any process, so the
+    // listener's in-memory copy knows when to reload (store::endpoint_cache).
+    r#"
+    CREATE TABLE generations (
+        name   TEXT PRIMARY KEY,
+        value  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO generations (name, value) VALUES ('endpoints', 0);
+    CREATE TRIGGER endpoints_inserted AFTER INSERT ON endpoints
+        BEGIN UPDATE generations SET value = value + 1 WHERE name = 'endpoints'; END;
+    CREATE TRIGGER endpoints_updated AFTER UPDATE ON endpoints
+        BEGIN UPDATE generations SET value = value + 1 WHERE name = 'endpoints'; END;
+    CREATE TRIGGER endpoints_deleted AFTER DELETE ON endpoints
+        BEGIN UPDATE generations SET value = value + 1 WHERE name = 'endpoints'; END;
+    CREATE TRIGGER secrets_inserted AFTER INSERT ON secrets
+        BEGIN UPDATE generations SET value = value + 1 WHERE name = 'endpoints'; END;
+    CREATE TRIGGER secrets_updated AFTER UPDATE ON secrets
+        BEGIN UPDATE generations SET value = value + 1 WHERE name = 'endpoints'; END;
+    CREATE TRIGGER secrets_deleted AFTER DELETE ON secrets
+        BEGIN UPDATE generations SET value = value + 1 WHERE name = 'endpoints'; END;
+    "#,
+    // 4: a delivery's body is stored once, in its request; an event's payload column is
+    // only for events whose request is gone (older databases). events_by_task served no
+    // query. Both cut the pages each delivery writes.
+    r#"
+    CREATE TABLE events_v4 (
+        id            INTEGER PRIMARY KEY,
+        endpoint_id   INTEGER REFERENCES endpoints(id) ON DELETE SET NULL,
+        endpoint_name TEXT NOT NULL,
+        request_id    INTEGER,
+        delivery_id   TEXT NOT NULL,
+        source        TEXT NOT NULL,
+        scope         TEXT NOT NULL,
+        outcome       TEXT NOT NULL,
+        module        TEXT,
+        action        TEXT,
+        title         TEXT,
+        message       TEXT,
+        profile_id    TEXT,
+        profile_name  TEXT,
+        branch_id     TEXT,
+        branch_name   TEXT,
+        task_id       TEXT,
+        build_id      TEXT,
+        commit_id     TEXT,
+        rejected      INTEGER NOT NULL,
+        expiring      INTEGER NOT NULL,
+        links         TEXT NOT NULL,
+        occurred_at   TEXT NOT NULL,
+        received_at   TEXT NOT NULL,
+        payload       BLOB,                   -- NULL: the body is its request's
+        profile_key   TEXT NOT NULL DEFAULT '',
+        branch_key    TEXT NOT NULL DEFAULT ''
+    );
+    INSERT INTO events_v4 SELECT id, endpoint_id, endpoint_name, request_id, delivery_id,
+        source, scope, outcome, module, action, title, message, profile_id, profile_name,
+        branch_id, branch_name, task_id, build_id, commit_id, rejected, expiring, links,
+        occurred_at, received_at, payload, profile_key, branch_key FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v4 RENAME TO events;
+    CREATE UNIQUE INDEX events_dedupe ON events(endpoint_id, delivery_id);
+    CREATE INDEX events_by_time ON events(occurred_at, id);
+    CREATE INDEX events_by_scope ON events(scope, occurred_at);
+    CREATE INDEX events_by_outcome ON events(outcome, occurred_at);
+    CREATE INDEX events_by_profile ON events(profile_id, branch_id, occurred_at);
+    CREATE INDEX events_by_stream ON events(scope, profile_key, branch_key, occurred_at, id);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -155,4 +222,66 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written by the first release, with one event holding its payload inline,
+    /// migrates to the current schema and reads the same.
+    #[test]
+    fn a_version_1_database_migrates_and_keeps_its_events() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO endpoints (id, name, provider, created_at, updated_at)
+                 VALUES (1, 'ci', 'appcircle', 't', 't');
+             INSERT INTO events (id, endpoint_id, endpoint_name, request_id, delivery_id, source,
+                 scope, outcome, profile_id, profile_name, branch_name, rejected, expiring, links,
+                 occurred_at, received_at, payload)
+             VALUES (7, 1, 'ci', NULL, 'd-1', 'live', 'build', 'failed', NULL, 'App', 'main',
+                 0, 0, '{}', '2026-11-01T00:00:00.000000Z', '2026-11-01T00:00:00.000000Z',
+                 CAST('{\"deliveryId\":\"d-1\",\"n\":12345678901234567890}' AS BLOB));",
+        )
+        .expect("a version-1 row");
+        migrate(&mut conn).expect("migrates");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, VERSION);
+        let event = super::super::read::event(&conn, 7, true).expect("still there");
+        assert_eq!(
+            event.payload.as_deref(),
+            Some("{\"deliveryId\":\"d-1\",\"n\":12345678901234567890}"),
+            "the inline payload of an old row is read as before"
+        );
+        let keys: (String, String) = conn
+            .query_row(
+                "SELECT profile_key, branch_key FROM events WHERE id = 7",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("keys");
+        assert_eq!(
+            keys,
+            ("App".to_owned(), "main".to_owned()),
+            "stream key backfilled"
+        );
+    }
+
+    #[test]
+    fn a_database_from_a_newer_gatehouse_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .expect("version");
+        let err = migrate(&mut conn).expect_err("refused");
+        assert!(err.to_string().contains("newer Gatehouse"), "{err}");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, VERSION + 1);
+    }
 }

@@ -29,11 +29,13 @@ pub struct Recorded {
 /// How much of a body that failed verification is kept (the rest is counted in `body_size`).
 pub const REJECTED_BODY_KEPT: usize = 64 * 1024;
 
+const NEXT_REQUEST_ID: &str = "SELECT COALESCE(MAX(id), 0) + 1 FROM requests";
+
 const INSERT_REQUEST: &str = "
-    INSERT INTO requests (endpoint_id, endpoint_name, received_at, method, path, remote_addr,
-        headers, signature, body, body_size, verdict, status_code, delivery_id, error,
-        body_truncated)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    INSERT INTO requests (id, endpoint_id, endpoint_name, received_at, method, path,
+        remote_addr, headers, signature, body, body_size, verdict, status_code, delivery_id,
+        error, body_truncated, event_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 const INSERT_EVENT: &str = "
     INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope,
@@ -219,7 +221,27 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
     }
     let headers = serde_json::to_string(&arrival.headers)
         .map_err(|e| Error::Invalid(format!("cannot store headers: {e}")))?;
+    // The request's id is known before it is written (the writer is the only one), so the
+    // event can point at it and the request at the event without a second write.
+    let request_id: i64 = tx
+        .conn
+        .prepare_cached(NEXT_REQUEST_ID)?
+        .query_row([], |r| r.get(0))?;
+    let event_id = match (&delivery, verdict) {
+        (Some(d), Verdict::Accepted) => Some(insert_event(
+            tx,
+            endpoint_id,
+            &arrival.endpoint,
+            request_id,
+            d,
+            arrival.received_at,
+            arrival.source,
+        )?),
+        (Some(_), Verdict::Duplicate) => stored,
+        _ => None,
+    };
     tx.conn.prepare_cached(INSERT_REQUEST)?.execute(params![
+        request_id,
         endpoint_id,
         arrival.endpoint,
         to_text(arrival.received_at),
@@ -235,27 +257,8 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
         delivery_id,
         error,
         body_truncated,
+        event_id,
     ])?;
-    let request_id = tx.conn.last_insert_rowid();
-    let event_id = match (&delivery, verdict) {
-        (Some(d), Verdict::Accepted) => Some(insert_event(
-            tx,
-            endpoint_id,
-            &arrival.endpoint,
-            request_id,
-            d,
-            arrival.body.as_deref().unwrap_or_default(),
-            arrival.received_at,
-            arrival.source,
-        )?),
-        (Some(_), Verdict::Duplicate) => stored,
-        _ => None,
-    };
-    if let Some(event_id) = event_id {
-        tx.conn
-            .prepare_cached("UPDATE requests SET event_id = ?1 WHERE id = ?2")?
-            .execute(params![event_id, request_id])?;
-    }
     notify_request(tx, request_id)?;
     Ok(Recorded {
         request_id,
@@ -319,7 +322,6 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
                 &endpoint_name,
                 request_id,
                 &delivery,
-                &body,
                 received_at,
                 Source::Accepted,
             )?;
@@ -466,7 +468,6 @@ fn insert_event(
     endpoint_name: &str,
     request_id: i64,
     d: &Delivery,
-    body: &[u8],
     received_at: DateTime<Utc>,
     source: Source,
 ) -> Result<i64> {
@@ -500,7 +501,8 @@ fn insert_event(
         links,
         occurred_at,
         to_text(received_at),
-        body,
+        // Stored once, in the request (read back through `request_id`).
+        None::<&[u8]>,
         key.profile,
         key.branch,
     ])?;
@@ -579,9 +581,8 @@ fn notify_request(tx: &mut Tx<'_>, request_id: i64) -> Result<()> {
 fn endpoint_id(tx: &Tx<'_>, name: &str) -> Result<Option<i64>> {
     Ok(tx
         .conn
-        .query_row("SELECT id FROM endpoints WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT id FROM endpoints WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
         .optional()?)
 }
 
