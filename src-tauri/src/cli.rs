@@ -531,9 +531,14 @@ fn events(store: &Store, a: EventsArgs) -> Result<i32> {
     } else {
         print::events(&list);
     }
-    let total = store.count_events(&query)?;
+    let count = store.count_events(&query)?;
     let shown = a.offset as u64 + list.len() as u64;
-    if total > shown {
+    if count.total > shown || count.capped {
+        let total = if count.capped {
+            format!("more than {}", count.total)
+        } else {
+            count.total.to_string()
+        };
         eprintln!(
             "Showing {}-{shown} of {total} matching events; see more with --offset {shown} (and --limit up to {MAX_LIMIT}).",
             a.offset as u64 + 1

@@ -132,8 +132,11 @@ pub struct Overview {
 #[ts(export)]
 pub struct EventPage {
     pub events: Vec<EventRecord>,
-    /// How many match the filters in all.
+    /// How many match the filters in all, as far as counting went.
     pub total: u64,
+    /// Counting stopped at `total` (filtered counts stop at 10,000 or the page's end):
+    /// at least that many match.
+    pub total_capped: bool,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -222,9 +225,11 @@ impl<H: Host> Api<H> {
             }
             ApiRequest::Events { query } => ApiResponse::Events(
                 blocking(move || {
+                    let count = store.count_events(&query)?;
                     Ok(EventPage {
                         events: store.events(&query)?,
-                        total: store.count_events(&query)?,
+                        total: count.total,
+                        total_capped: count.capped,
                     })
                 })
                 .await?,
@@ -354,6 +359,6 @@ fn overview(store: &Store, listener: ListenerStatus) -> Result<Overview> {
         endpoints: store.endpoints()?,
         expiring,
         unmatched: store.unmatched()?,
-        total_events: store.count_events(&EventQuery::default())?,
+        total_events: store.count_events(&EventQuery::default())?.total,
     })
 }

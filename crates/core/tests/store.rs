@@ -947,3 +947,111 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn tallies_match_the_rows_through_inserts_prunes_and_removals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store.add_endpoint("a", SECRET).await.expect("a");
+    store.add_endpoint("b", SECRET).await.expect("b");
+    let old = Utc::now() - Duration::days(10);
+    for (i, endpoint) in ["a", "a", "b", "a"].into_iter().enumerate() {
+        let body = sample(
+            Sample::BuildFailed,
+            &format!("P{i}"),
+            "main",
+            &format!("t{i}"),
+            Utc::now(),
+        );
+        let mut arrival = arrival(endpoint, &body, &sign(SECRET.as_bytes(), &body));
+        arrival.received_at = if i == 0 { old } else { Utc::now() };
+        // An old request whose event the gate keeps: pruning leaves both.
+        let j = judge(
+            &[SECRET.as_bytes()],
+            &[&sign(SECRET.as_bytes(), &body)],
+            &body,
+            Utc::now(),
+            Duration::minutes(10),
+        );
+        store.record(arrival, j).await.expect("recorded");
+    }
+    store
+        .record(
+            arrival("b", b"x", "00"),
+            Judgment::reject(Verdict::BadSignature, "bad"),
+        )
+        .await
+        .expect("refused, recorded");
+    let counts = |store: &Store| -> Vec<(String, u64, u64)> {
+        store
+            .endpoints()
+            .expect("endpoints")
+            .into_iter()
+            .map(|e| (e.name, e.request_count, e.event_count))
+            .collect()
+    };
+    assert_eq!(counts(&store), vec![("a".into(), 3, 3), ("b".into(), 2, 1)]);
+    assert_eq!(
+        store
+            .count_events(&EventQuery::default())
+            .expect("count")
+            .total,
+        4
+    );
+
+    // Removing an endpoint moves its rows' tallies aside; the totals stay true.
+    store.remove_endpoint("b").await.expect("removed");
+    assert_eq!(counts(&store), vec![("a".into(), 3, 3)]);
+    assert_eq!(
+        store
+            .count_events(&EventQuery::default())
+            .expect("count")
+            .total,
+        4
+    );
+    let filtered = store
+        .count_events(&EventQuery {
+            endpoint: Some("a".into()),
+            ..Default::default()
+        })
+        .expect("count");
+    assert_eq!((filtered.total, filtered.capped), (3, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_counts_stop_at_the_cap_and_say_so() {
+    use gatehouse_core::store::COUNT_CAP;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = std::sync::Arc::new(open(&dir));
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let tasks: Vec<_> = (0..COUNT_CAP + 5)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let body = sample(
+                    Sample::BuildFailed,
+                    "P",
+                    "main",
+                    &format!("t{i}"),
+                    Utc::now(),
+                );
+                deliver(&store, "ci", &body).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let failed = EventQuery {
+        outcome: Some(Outcome::Failed),
+        ..Default::default()
+    };
+    let count = store.count_events(&failed).expect("count");
+    assert_eq!((count.total, count.capped), (COUNT_CAP, true));
+    let all = store.count_events(&EventQuery::default()).expect("count");
+    assert_eq!(
+        (all.total, all.capped),
+        (COUNT_CAP + 5, false),
+        "unfiltered is exact"
+    );
+}

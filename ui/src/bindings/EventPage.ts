@@ -3,6 +3,11 @@ import type { EventRecord } from "./EventRecord";
 
 export type EventPage = { events: Array<EventRecord>, 
 /**
- * How many match the filters in all.
+ * How many match the filters in all, as far as counting went.
  */
-total: number, };
+total: number, 
+/**
+ * Counting stopped at `total` (filtered counts stop at 10,000 or the page's end):
+ * at least that many match.
+ */
+total_capped: boolean, };

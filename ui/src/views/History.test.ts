@@ -16,7 +16,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function page(...titles: string[]): { method: "events"; result: EventPage } {
   return {
     method: "events",
-    result: { events: titles.map((title, i) => eventRecord({ id: i + 1, title })), total: titles.length },
+    result: { events: titles.map((title, i) => eventRecord({ id: i + 1, title })), total: titles.length, total_capped: false },
   };
 }
 
@@ -98,5 +98,21 @@ describe("History", () => {
     const row = await screen.findByTestId("history-row");
     expect(row.textContent).toContain("Build ⟨U+202E⟩deliaf");
     expect(within(row).getByText("deliaf", { exact: false }).closest("bdi")).not.toBeNull();
+  });
+
+  it("says a capped count is a lower bound and still pages on", async () => {
+    mockIPC(() => ({
+      method: "events",
+      result: {
+        events: Array.from({ length: 100 }, (_, i) => eventRecord({ id: i + 1, title: `e${i}` })),
+        total: 10000,
+        total_capped: true,
+      },
+    }));
+    render(History);
+    await screen.findByTestId("history");
+    expect(screen.getByTestId("history-total").textContent).toContain("10,000+ events");
+    const older = screen.getByRole("button", { name: "Older" }) as HTMLButtonElement;
+    expect(older.disabled).toBe(false);
   });
 });

@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use checkpointer::Checkpointer;
 pub use endpoint_cache::CachedEndpoint;
 use endpoint_cache::EndpointCache;
-pub use read::{BuildRun, RECENT_OUTCOMES, RecentOutcome, StreamRow};
+pub use read::{BuildRun, COUNT_CAP, EventCount, RECENT_OUTCOMES, RecentOutcome, StreamRow};
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
 use unmatched::UnmatchedTally;
@@ -293,8 +293,9 @@ impl Store {
         self.read(|c| read::events(c, query))
     }
 
-    /// How many events match (limit and offset ignored).
-    pub fn count_events(&self, query: &EventQuery) -> Result<u64> {
+    /// How many events match: exact without filters, else counted up to [`COUNT_CAP`] (or
+    /// the end of the page asked for).
+    pub fn count_events(&self, query: &EventQuery) -> Result<EventCount> {
         self.read(|c| read::count_events(c, query))
     }
 
@@ -420,6 +421,8 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     conn.pragma_update(None, "cache_size", -32 * 1024)?;
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
+        // Pages are read from a memory map, not copied by a system call each.
+        conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
     } else {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a commit is on disk before the HTTP answer says so.

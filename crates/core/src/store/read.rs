@@ -53,12 +53,14 @@ pub fn endpoint_secrets(conn: &Connection, name: &str) -> Result<Option<(i64, Ve
     }
 }
 
+/// Counts come from `tallies` (kept by triggers) and the latest request from the end of its
+/// index: listing endpoints costs the same at a thousand requests or a million.
 const ENDPOINT_COLUMNS: &str = "e.id, e.name, e.provider,
     (SELECT COUNT(*) FROM secrets s WHERE s.endpoint_id = e.id),
     e.created_at, e.updated_at,
-    (SELECT COUNT(*) FROM requests r WHERE r.endpoint_id = e.id),
-    (SELECT COUNT(*) FROM events v WHERE v.endpoint_id = e.id),
-    (SELECT MAX(r.received_at) FROM requests r WHERE r.endpoint_id = e.id)";
+    COALESCE((SELECT n FROM tallies t WHERE t.kind = 'requests' AND t.endpoint_id = e.id), 0),
+    COALESCE((SELECT n FROM tallies t WHERE t.kind = 'events' AND t.endpoint_id = e.id), 0),
+    (SELECT r.received_at FROM requests r WHERE r.endpoint_id = e.id ORDER BY r.id DESC LIMIT 1)";
 
 fn endpoint_row(r: &Row<'_>) -> rusqlite::Result<EndpointInfo> {
     Ok(EndpointInfo {
@@ -566,12 +568,47 @@ pub fn build_runs(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// How many events match `q` (its limit and offset ignored), for paging.
-pub fn count_events(conn: &Connection, q: &EventQuery) -> Result<u64> {
+/// How many events match a query, as far as counting went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCount {
+    pub total: u64,
+    /// Counting stopped at `total`: at least that many match.
+    pub capped: bool,
+}
+
+/// Filtered counts stop here (or at the end of the page asked for, if further): a count of
+/// every match of a rare filter over a million events would scan them all for one number.
+pub const COUNT_CAP: u64 = 10_000;
+
+const TOTAL_EVENTS: &str =
+    "SELECT COALESCE((SELECT n FROM tallies WHERE kind = 'events' AND endpoint_id = 0), 0)";
+
+/// How many events match `q`: exact from the tally when nothing filters, else counted up to
+/// [`COUNT_CAP`] or the end of the page asked for.
+pub fn count_events(conn: &Connection, q: &EventQuery) -> Result<EventCount> {
     let (sql, params) = event_filter(q)?;
+    if sql.is_empty() {
+        let total: i64 = conn
+            .prepare_cached(TOTAL_EVENTS)?
+            .query_row([], |r| r.get(0))?;
+        return Ok(EventCount {
+            total: total.max(0) as u64,
+            capped: false,
+        });
+    }
+    let page_end = u64::from(q.offset.unwrap_or(0))
+        + u64::from(q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT));
+    let cap = COUNT_CAP.max(page_end);
     let mut stmt = conn.prepare(&format!(
-        "SELECT COUNT(*) FROM events e LEFT JOIN endpoints ep ON ep.id = e.endpoint_id{sql}"
+        "SELECT COUNT(*) FROM (SELECT 1 FROM events e LEFT JOIN endpoints ep ON ep.id = e.endpoint_id{sql} LIMIT {})",
+        cap + 1
     ))?;
     let params: Vec<&dyn ToSql> = params.iter().map(|p| p.as_ref()).collect();
-    Ok(stmt.query_row(params.as_slice(), |r| r.get::<_, i64>(0))? as u64)
+    let n = stmt
+        .query_row(params.as_slice(), |r| r.get::<_, i64>(0))?
+        .max(0) as u64;
+    Ok(EventCount {
+        total: n.min(cap),
+        capped: n > cap,
+    })
 }

@@ -202,6 +202,52 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_profile ON events(profile_id, branch_id, occurred_at);
     CREATE INDEX events_by_stream ON events(scope, profile_key, branch_key, occurred_at, id);
     "#,
+    // 5: what the dashboard counts is kept counted (tallies, by triggers, exact whoever
+    // writes), and a stream's recent outcomes are read from its index alone (outcome added,
+    // so no table row is fetched per event scanned).
+    r#"
+    CREATE TABLE tallies (
+        kind         TEXT NOT NULL,      -- 'events' | 'requests'
+        endpoint_id  INTEGER NOT NULL,   -- 0: all; -1: endpoints since removed
+        n            INTEGER NOT NULL,
+        PRIMARY KEY (kind, endpoint_id)
+    ) WITHOUT ROWID;
+    INSERT INTO tallies (kind, endpoint_id, n)
+        SELECT 'events', 0, COUNT(*) FROM events
+        UNION ALL SELECT 'events', COALESCE(endpoint_id, -1), COUNT(*) FROM events
+            GROUP BY COALESCE(endpoint_id, -1)
+        UNION ALL SELECT 'requests', 0, COUNT(*) FROM requests
+        UNION ALL SELECT 'requests', COALESCE(endpoint_id, -1), COUNT(*) FROM requests
+            GROUP BY COALESCE(endpoint_id, -1);
+    CREATE TRIGGER events_counted AFTER INSERT ON events BEGIN
+        INSERT INTO tallies VALUES ('events', 0, 1), ('events', COALESCE(NEW.endpoint_id, -1), 1)
+            ON CONFLICT (kind, endpoint_id) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER events_uncounted AFTER DELETE ON events BEGIN
+        UPDATE tallies SET n = n - 1 WHERE kind = 'events'
+            AND endpoint_id IN (0, COALESCE(OLD.endpoint_id, -1));
+    END;
+    CREATE TRIGGER events_moved AFTER UPDATE OF endpoint_id ON events BEGIN
+        UPDATE tallies SET n = n - 1 WHERE kind = 'events' AND endpoint_id = COALESCE(OLD.endpoint_id, -1);
+        INSERT INTO tallies VALUES ('events', COALESCE(NEW.endpoint_id, -1), 1)
+            ON CONFLICT (kind, endpoint_id) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER requests_counted AFTER INSERT ON requests BEGIN
+        INSERT INTO tallies VALUES ('requests', 0, 1), ('requests', COALESCE(NEW.endpoint_id, -1), 1)
+            ON CONFLICT (kind, endpoint_id) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER requests_uncounted AFTER DELETE ON requests BEGIN
+        UPDATE tallies SET n = n - 1 WHERE kind = 'requests'
+            AND endpoint_id IN (0, COALESCE(OLD.endpoint_id, -1));
+    END;
+    CREATE TRIGGER requests_moved AFTER UPDATE OF endpoint_id ON requests BEGIN
+        UPDATE tallies SET n = n - 1 WHERE kind = 'requests' AND endpoint_id = COALESCE(OLD.endpoint_id, -1);
+        INSERT INTO tallies VALUES ('requests', COALESCE(NEW.endpoint_id, -1), 1)
+            ON CONFLICT (kind, endpoint_id) DO UPDATE SET n = n + 1;
+    END;
+    DROP INDEX events_by_stream;
+    CREATE INDEX events_by_stream ON events(scope, profile_key, branch_key, occurred_at, id, outcome);
+    "#,
 ];
 
 /// The schema version this build writes.

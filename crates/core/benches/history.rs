@@ -1,0 +1,205 @@
+//! Reading a large history, in process, against a real SQLite file: BENCH_EVENTS (default
+//! 1,000,000) events over 90 streams (30 build profiles x 3 branches), stored through the
+//! same writer as live deliveries. Then the queries the window and the CLI make, each run
+//! several times (median and slowest printed):
+//!
+//! - first page: the History view with no filter (100 rows and the total);
+//! - filtered page: one profile's failures (100 rows and the total);
+//! - text search: a word in title or message (100 rows and the total);
+//! - overview: the dashboard's one call (gate, expiring, unknown endpoints, counts);
+//! - gate: what `gatehouse status` and the tray read.
+//!
+//! Run with `make bench` (or `cargo bench -p gatehouse-core --bench history`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use gatehouse_core::api::{Api, ApiRequest, Host};
+use gatehouse_core::gate::{self, GateFilter};
+use gatehouse_core::ingest::{Arrival, Source, judge};
+use gatehouse_core::listener::ListenerStatus;
+use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::settings::Settings;
+use gatehouse_core::signature::sign;
+use gatehouse_core::store::{EventQuery, Store, StoreOptions};
+
+const SECRET: &str = "history-benchmark-secret";
+const RUNS: usize = 15;
+
+/// The API's host, for the overview call: a listener that runs.
+struct BenchHost;
+
+impl Host for BenchHost {
+    fn listener(&self) -> ListenerStatus {
+        ListenerStatus::listening("127.0.0.1:8473".parse().expect("addr"))
+    }
+
+    async fn apply_settings(&self, _settings: Settings) -> gatehouse_core::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let events: usize = std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // BENCH_KEEP=DIR keeps the database there (to look at query plans afterwards).
+    let db = std::env::var("BENCH_KEEP")
+        .map(|d| std::path::PathBuf::from(d).join("history.db"))
+        .unwrap_or_else(|_| dir.path().join("history.db"));
+    let store = Arc::new(Store::open_with(&db, StoreOptions::default()).expect("store"));
+    let filled = Instant::now();
+    // A kept database that already holds the events is reused.
+    let have = store
+        .count_events(&EventQuery::default())
+        .map(|c| c.total as usize)
+        .unwrap_or(0);
+    if have < events {
+        rt.block_on(fill(&store, events - have));
+    }
+    let fill_time = filled.elapsed();
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "stored {events} events in {fill_time:.1?} ({:.0}/s)",
+        events as f64 / fill_time.as_secs_f64()
+    );
+
+    let api = Api::new(store.clone(), BenchHost);
+    let page = |query: EventQuery| {
+        let store = store.clone();
+        move || {
+            let events = store.events(&query).expect("events");
+            let total = store.count_events(&query).expect("count");
+            assert!(!events.is_empty() && total.total > 0);
+        }
+    };
+    let rows: Vec<(&str, Box<dyn Fn()>)> = vec![
+        (
+            "first page (100 rows + total)",
+            Box::new(page(EventQuery {
+                limit: Some(100),
+                ..Default::default()
+            })),
+        ),
+        (
+            "filtered page: one profile's failures",
+            Box::new(page(EventQuery {
+                profile: Some("App 10".into()),
+                outcome: Some(gatehouse_core::classify::Outcome::Failed),
+                limit: Some(100),
+                ..Default::default()
+            })),
+        ),
+        (
+            "text search: `develop`",
+            Box::new(page(EventQuery {
+                text: Some("develop".into()),
+                limit: Some(100),
+                ..Default::default()
+            })),
+        ),
+        (
+            "dashboard overview",
+            Box::new(|| {
+                rt.block_on(api.call(ApiRequest::Overview))
+                    .expect("overview");
+            }),
+        ),
+        (
+            "gate (status, tray)",
+            Box::new(|| {
+                let g = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
+                assert_eq!(g.streams.len(), 90);
+            }),
+        ),
+    ];
+    println!(
+        "\nHistory benchmark: {events} events in 90 streams, database {} MiB, filled in {fill_time:.0?}",
+        size / (1024 * 1024)
+    );
+    println!("| query | median ms | slowest ms |");
+    println!("|---|---:|---:|");
+    for (name, run) in rows {
+        let mut times: Vec<Duration> = (0..RUNS)
+            .map(|_| {
+                let t = Instant::now();
+                run();
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!(
+            "| {name} | {:.2} | {:.2} |",
+            times[RUNS / 2].as_secs_f64() * 1000.0,
+            times[RUNS - 1].as_secs_f64() * 1000.0
+        );
+    }
+}
+
+/// Stores `events` deliveries through the writer: builds started and finished (mostly
+/// succeeded, some failed) across 90 streams, each signed and judged like a real one.
+async fn fill(store: &Arc<Store>, events: usize) {
+    if store.endpoint("bench").is_err() {
+        store.add_endpoint("bench", SECRET).await.expect("endpoint");
+    }
+    let start = Utc::now() - chrono::Duration::days(365);
+    let step = chrono::Duration::milliseconds((365 * 24 * 3600 * 1000 / events.max(1)) as i64);
+    let per_task = 64;
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in 0..events.div_ceil(per_task) {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in chunk * per_task..((chunk + 1) * per_task).min(events) {
+                let stream = i % 90;
+                let sample = match i % 20 {
+                    0 => Sample::BuildFailed,
+                    1 => Sample::BuildTimeout,
+                    n if n % 2 == 0 => Sample::BuildStarted,
+                    _ => Sample::BuildSucceeded,
+                };
+                let at = start + step * i as i32;
+                let options = SampleOptions {
+                    profile: Some(format!("App {}", stream / 3)),
+                    branch: Some(["main", "develop", "release"][stream % 3].into()),
+                    timestamp: Some(at),
+                    task_id: Some(format!("task-{}", i / 2)),
+                    ..Default::default()
+                };
+                let body = samples::build(sample, &options).expect("sample");
+                let signature = sign(SECRET.as_bytes(), &body);
+                let judgment = judge(
+                    &[SECRET.as_bytes()],
+                    &[&signature],
+                    &body,
+                    at,
+                    chrono::Duration::minutes(10),
+                );
+                let arrival = Arrival {
+                    endpoint: "bench".into(),
+                    method: "POST".into(),
+                    path: "/hooks/bench".into(),
+                    remote_addr: None,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    signature: Some(signature),
+                    body_size: body.len() as u64,
+                    body: Some(body),
+                    received_at: at,
+                    source: Source::Live,
+                };
+                store.record(arrival, judgment).await.expect("stored");
+            }
+        });
+        // Bounded: at most this many deliveries waiting at once.
+        while tasks.len() >= 256 {
+            tasks.join_next().await;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
