@@ -12,13 +12,13 @@ APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
 NODE_MIN_MAJOR := 20
 BIN := target/debug/gatehouse
 
-.PHONY: e2e disk-full soak fuzz bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
+.PHONY: e2e disk-full soak fuzz footprint bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
 
 help:
 	@echo "make run    install what is missing, build, open the app"
 	@echo "make serve  build and run the headless listener (gatehouse serve)"
 	@echo "make test   install what is missing, then every check and test"
-	@echo "make bench  ingest throughput: group commit vs. one commit per delivery"
+	@echo "make bench  ingest, history at 1M events, refused-body disk use, window memory"
 	@echo "make soak   the crash test for many rounds (kill -9 under load), with figures"
 	@echo "make fuzz   the property/fuzz targets for FUZZ_SECONDS each (default 60)"
 
@@ -104,8 +104,17 @@ fuzz: deps
 
 test: deps ui ui-check check-fmt clippy cargo-test bindings-check disk-full e2e
 
-bench: deps
+# Ingest throughput (group commit vs. commit per delivery vs. the HTTP floor), history
+# queries over 1,000,000 events, unauthenticated disk use, and the window's memory.
+bench: deps ui
 	cargo bench --locked -p gatehouse-core --bench ingest
+	cargo bench --locked -p gatehouse-core --bench history
+	cargo bench --locked -p gatehouse-core --bench refused
+	scripts/footprint.sh
+
+# The window's memory against an empty Tauri window built the same way.
+footprint: deps ui
+	scripts/footprint.sh
 
 clean:
 	cargo clean

@@ -10,6 +10,7 @@
 //! - gate: what `gatehouse status` and the tray read.
 //!
 //! Run with `make bench` (or `cargo bench -p gatehouse-core --bench history`).
+//! BENCH_KEEP=DIR keeps the data directory; BENCH_FILL_ONLY=1 stops after filling it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,9 @@ use gatehouse_core::store::{EventQuery, Store, StoreOptions};
 
 const SECRET: &str = "history-benchmark-secret";
 const RUNS: usize = 15;
+
+/// One timed query of the table.
+type Query<'a> = Box<dyn Fn() + 'a>;
 
 /// The API's host, for the overview call: a listener that runs.
 struct BenchHost;
@@ -50,10 +54,12 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    // BENCH_KEEP=DIR keeps the database there (to look at query plans afterwards).
+    // BENCH_KEEP=DIR keeps the database there, as a data directory Gatehouse can open (to
+    // look at query plans, or to measure the window over it: scripts/footprint.sh).
     let db = std::env::var("BENCH_KEEP")
-        .map(|d| std::path::PathBuf::from(d).join("history.db"))
-        .unwrap_or_else(|_| dir.path().join("history.db"));
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().to_owned())
+        .join(gatehouse_core::store::DB_FILE);
     let store = Arc::new(Store::open_with(&db, StoreOptions::default()).expect("store"));
     let filled = Instant::now();
     // A kept database that already holds the events is reused.
@@ -65,6 +71,9 @@ fn main() {
         rt.block_on(fill(&store, events - have));
     }
     let fill_time = filled.elapsed();
+    if std::env::var_os("BENCH_FILL_ONLY").is_some() {
+        return;
+    }
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "stored {events} events in {fill_time:.1?} ({:.0}/s)",
@@ -80,7 +89,7 @@ fn main() {
             assert!(!events.is_empty() && total.total > 0);
         }
     };
-    let rows: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let rows: Vec<(&str, Query)> = vec![
         (
             "first page (100 rows + total)",
             Box::new(page(EventQuery {
@@ -143,8 +152,9 @@ fn main() {
     }
 }
 
-/// Stores `events` deliveries through the writer: builds started and finished (mostly
-/// succeeded, some failed) across 90 streams, each signed and judged like a real one.
+/// Stores `events` deliveries through the writer: build runs started and finished (mostly
+/// succeeded, some failed or timed out) across 90 streams, each signed and judged like a
+/// real one.
 async fn fill(store: &Arc<Store>, events: usize) {
     if store.endpoint("bench").is_err() {
         store.add_endpoint("bench", SECRET).await.expect("endpoint");
@@ -157,11 +167,14 @@ async fn fill(store: &Arc<Store>, events: usize) {
         let store = store.clone();
         tasks.spawn(async move {
             for i in chunk * per_task..((chunk + 1) * per_task).min(events) {
-                let stream = i % 90;
-                let sample = match i % 20 {
-                    0 => Sample::BuildFailed,
-                    1 => Sample::BuildTimeout,
-                    n if n % 2 == 0 => Sample::BuildStarted,
+                // Build runs: a start, then its end in the same stream (1 in 20 failed,
+                // 1 in 20 timed out, the rest succeeded), runs spread over the 90 streams.
+                let run = i / 2;
+                let stream = run % 90;
+                let sample = match (i % 2, run % 20) {
+                    (0, _) => Sample::BuildStarted,
+                    (_, 0) => Sample::BuildFailed,
+                    (_, 1) => Sample::BuildTimeout,
                     _ => Sample::BuildSucceeded,
                 };
                 let at = start + step * i as i32;
@@ -169,7 +182,7 @@ async fn fill(store: &Arc<Store>, events: usize) {
                     profile: Some(format!("App {}", stream / 3)),
                     branch: Some(["main", "develop", "release"][stream % 3].into()),
                     timestamp: Some(at),
-                    task_id: Some(format!("task-{}", i / 2)),
+                    task_id: Some(format!("task-{run}")),
                     ..Default::default()
                 };
                 let body = samples::build(sample, &options).expect("sample");

@@ -45,12 +45,27 @@ async fn post(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 ) -> (u16, Option<String>, Value) {
-    tokio::task::spawn_blocking(move || {
+    call(move || {
         let mut req = ureq::post(&url);
         for (k, v) in &headers {
             req = req.set(k, v);
         }
-        let resp = match req.send_bytes(&body) {
+        req.send_bytes(&body).map_err(Box::new)
+    })
+    .await
+}
+
+/// GETs on a blocking thread; returns the status, the Retry-After header and the JSON body.
+async fn get(url: String) -> (u16, Option<String>, Value) {
+    call(move || ureq::get(&url).call().map_err(Box::new)).await
+}
+
+/// Runs one blocking HTTP call and reads what the tests look at.
+async fn call(
+    send: impl FnOnce() -> Result<ureq::Response, Box<ureq::Error>> + Send + 'static,
+) -> (u16, Option<String>, Value) {
+    tokio::task::spawn_blocking(move || {
+        let resp = match send().map_err(|e| *e) {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("transport error: {e}"),
@@ -79,6 +94,7 @@ async fn a_store_that_cannot_commit_answers_503_and_never_acknowledges_a_loss() 
         StoreOptions {
             max_batch: 8,
             max_pages: Some(48),
+            ..Default::default()
         },
         ListenerConfig::default(),
     )
@@ -139,24 +155,6 @@ async fn a_store_that_cannot_commit_answers_503_and_never_acknowledges_a_loss() 
     let body = fresh(Sample::BuildSucceeded);
     let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, SECRET), body).await;
     assert_eq!(status, 200);
-}
-
-/// GETs on a blocking thread; returns the status, the Retry-After header and the JSON body.
-async fn get(url: String) -> (u16, Option<String>, Value) {
-    tokio::task::spawn_blocking(move || {
-        let resp = match ureq::get(&url).call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("transport error: {e}"),
-        };
-        let status = resp.status();
-        let retry = resp.header("retry-after").map(str::to_owned);
-        let json =
-            serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(Value::Null);
-        (status, retry, json)
-    })
-    .await
-    .expect("client thread")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

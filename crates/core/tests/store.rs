@@ -42,12 +42,21 @@ async fn deliver_within(
     body: &[u8],
     window: Duration,
 ) -> gatehouse_core::store::Recorded {
-    let sig = sign(SECRET.as_bytes(), body);
-    let judgment = judge(&[SECRET.as_bytes()], &[&sig], body, Utc::now(), window);
-    store
-        .record(arrival(endpoint, body, &sig), judgment)
+    try_deliver(store, endpoint, body, window)
         .await
         .expect("recorded")
+}
+
+/// [`deliver`] for tests where the store may refuse (a full disk).
+async fn try_deliver(
+    store: &Store,
+    endpoint: &str,
+    body: &[u8],
+    window: Duration,
+) -> gatehouse_core::Result<gatehouse_core::store::Recorded> {
+    let sig = sign(SECRET.as_bytes(), body);
+    let judgment = judge(&[SECRET.as_bytes()], &[&sig], body, Utc::now(), window);
+    store.record(arrival(endpoint, body, &sig), judgment).await
 }
 
 fn sample(kind: Sample, profile: &str, branch: &str, task: &str, at: DateTime<Utc>) -> Vec<u8> {
@@ -583,6 +592,7 @@ async fn a_full_disk_fails_the_write_and_keeps_what_was_committed() {
         StoreOptions {
             max_batch: 16,
             max_pages: Some(40),
+            ..Default::default()
         },
     )
     .expect("opens");
@@ -597,15 +607,7 @@ async fn a_full_disk_fails_the_write_and_keeps_what_was_committed() {
             &format!("t{i}"),
             Utc::now(),
         );
-        let sig = sign(SECRET.as_bytes(), &body);
-        let j = judge(
-            &[SECRET.as_bytes()],
-            &[&sig],
-            &body,
-            Utc::now(),
-            Duration::minutes(10),
-        );
-        match store.record(arrival("ci", &body, &sig), j).await {
+        match try_deliver(&store, "ci", &body, Duration::minutes(10)).await {
             Ok(r) => accepted.push(r.event_id.expect("event")),
             Err(e) => {
                 failure = Some(e);
@@ -738,6 +740,7 @@ async fn a_disk_filling_up_in_the_middle_of_batches_answers_every_caller_consist
             StoreOptions {
                 max_batch: 64,
                 max_pages: Some(60),
+                ..Default::default()
             },
         )
         .expect("opens"),
@@ -756,15 +759,7 @@ async fn a_disk_filling_up_in_the_middle_of_batches_answers_every_caller_consist
                     &format!("t{i}"),
                     Utc::now(),
                 );
-                let sig = sign(SECRET.as_bytes(), &body);
-                let j = judge(
-                    &[SECRET.as_bytes()],
-                    &[&sig],
-                    &body,
-                    Utc::now(),
-                    Duration::minutes(10),
-                );
-                store.record(arrival("ci", &body, &sig), j).await
+                try_deliver(&store, "ci", &body, Duration::minutes(10)).await
             })
         })
         .collect();
@@ -1053,5 +1048,64 @@ async fn filtered_counts_stop_at_the_cap_and_say_so() {
         (all.total, all.capped),
         (COUNT_CAP + 5, false),
         "unfiltered is exact"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_sustained_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("busy.db");
+    let store = std::sync::Arc::new(
+        Store::open_with(
+            &path,
+            StoreOptions {
+                wal_restart_frames: 200,
+                ..Default::default()
+            },
+        )
+        .expect("opens"),
+    );
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    // Eight writers with no pause between deliveries for about two seconds: the log never
+    // drains on its own, so only a restart keeps it from growing.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut i = 0;
+                while std::time::Instant::now() < until {
+                    let body = sample(
+                        Sample::BuildFailed,
+                        "P",
+                        "main",
+                        &format!("w{w}-{i}"),
+                        Utc::now(),
+                    );
+                    deliver(&store, "ci", &body).await;
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    let mut largest = 0;
+    while writers.iter().any(|w| !w.is_finished()) {
+        let wal = std::fs::metadata(dir.path().join("busy.db-wal")).map_or(0, |m| m.len());
+        largest = largest.max(wal);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut written = 0;
+    for w in writers {
+        written += w.await.expect("writer");
+    }
+    // 200 frames of 4 KiB plus what arrives while a restart waits its turn.
+    assert!(
+        largest < 8 * 1024 * 1024,
+        "the WAL reached {largest} bytes over {written} deliveries"
+    );
+    assert!(
+        written > 500,
+        "the load was sustained: {written} deliveries"
     );
 }

@@ -57,6 +57,8 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Caps the database size in pages: how tests make SQLite report a full disk.
     pub max_pages: Option<u64>,
+    /// WAL size in pages after which the writer makes the log start over (see checkpointer).
+    pub wal_restart_frames: u64,
 }
 
 impl Default for StoreOptions {
@@ -64,6 +66,8 @@ impl Default for StoreOptions {
         StoreOptions {
             max_batch: 512,
             max_pages: None,
+            // About 40 MiB of 4 KiB pages.
+            wal_restart_frames: 10_000,
         }
     }
 }
@@ -111,10 +115,14 @@ impl Store {
         let (notices, _) = broadcast::channel(1024);
         let unmatched = Arc::new(UnmatchedTally::default());
         let health = Health::default();
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         let writer = Writer::start(
             conn,
             options.max_batch,
             writer::Shared {
+                wal: PathBuf::from(wal),
+                wal_restart_bytes: options.wal_restart_frames.saturating_mul(4096),
                 notices: notices.clone(),
                 unmatched: unmatched.clone(),
                 health: health.clone(),

@@ -248,6 +248,20 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX events_by_stream;
     CREATE INDEX events_by_stream ON events(scope, profile_key, branch_key, occurred_at, id, outcome);
     "#,
+    // 6: the profile filter goes by stream key (one index range holding what the other
+    // filters test), and a stream's build runs are read from their index alone: at a million
+    // events, fetching scattered rows was what made the gate and a profile's page slow.
+    r#"
+    DROP INDEX events_by_profile;
+    CREATE INDEX events_by_profile ON events(profile_key, occurred_at, outcome, scope);
+    -- Finished events only: a stream whose builds keep starting without ends cannot make
+    -- the search for its last ten outcomes walk its whole history.
+    DROP INDEX events_by_stream;
+    CREATE INDEX events_by_stream ON events(scope, profile_key, branch_key, occurred_at, id, outcome)
+        WHERE outcome IN ('succeeded', 'warning', 'failed', 'canceled', 'timed_out');
+    DROP INDEX builds_running;
+    CREATE INDEX builds_by_stream ON builds(profile_key, branch_key, finished_at, started_at, outcome);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -70,7 +70,8 @@ impl Tx<'_> {
 }
 
 trait Job: Send {
-    fn run(&mut self, tx: &mut Tx<'_>);
+    /// Runs the work; returns why storage failed it (a full disk, an I/O error), if it did.
+    fn run(&mut self, tx: &mut Tx<'_>) -> Option<String>;
     /// Replies to the caller once the batch's fate is known.
     fn finish(self: Box<Self>, committed: std::result::Result<(), String>);
 }
@@ -86,10 +87,12 @@ where
     F: FnOnce(&mut Tx<'_>) -> Result<R> + Send,
     R: Send,
 {
-    fn run(&mut self, tx: &mut Tx<'_>) {
-        if let Some(work) = self.work.take() {
-            self.result = Some(tx.savepoint(work));
-        }
+    fn run(&mut self, tx: &mut Tx<'_>) -> Option<String> {
+        let work = self.work.take()?;
+        let result = tx.savepoint(work);
+        let storage = result.as_ref().err().and_then(storage_failure);
+        self.result = Some(result);
+        storage
     }
 
     fn finish(self: Box<Self>, committed: std::result::Result<(), String>) {
@@ -111,6 +114,9 @@ pub struct Writer {
 
 /// What the writer thread shares with the store.
 pub struct Shared {
+    /// The WAL file, and the size past which the writer makes it start over.
+    pub wal: std::path::PathBuf,
+    pub wal_restart_bytes: u64,
     pub notices: broadcast::Sender<Notice>,
     pub unmatched: Arc<UnmatchedTally>,
     pub health: Health,
@@ -195,7 +201,14 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
         }
         let mut notices = Vec::new();
         let listening = shared.notices.receiver_count() > 0;
-        let outcome = commit_batch(&conn, &mut batch, &mut notices, listening);
+        let mut storage_problem = None;
+        let outcome = commit_batch(
+            &conn,
+            &mut batch,
+            &mut notices,
+            listening,
+            &mut storage_problem,
+        );
         let committed = match outcome {
             BatchOutcome::Committed => Ok(()),
             BatchOutcome::Failed(e) => Err(e),
@@ -204,7 +217,11 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
                 Err(reason)
             }
         };
-        record_health(&shared.health, &committed);
+        // A job that storage failed leaves the store unhealthy even when the rest committed.
+        record_health(
+            &shared.health,
+            &committed.clone().and(storage_problem.map_or(Ok(()), Err)),
+        );
         if committed.is_err() {
             notices.clear();
         }
@@ -216,6 +233,7 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
         for job in batch {
             job.finish(committed.clone());
         }
+        restart_if_large(&conn, &shared);
         if last_flush.elapsed() >= UNMATCHED_FLUSH_EVERY {
             flush_unmatched(&conn, &shared);
             last_flush = Instant::now();
@@ -226,6 +244,37 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
     }
     flush_unmatched(&conn, &shared);
     // Dropping the connection checkpoints the WAL when it is the last one.
+}
+
+/// Makes the WAL start over (emptied: TRUNCATE, so its size keeps telling its length) once
+/// it has grown past its bound. Between batches the writer holds no lock, and the
+/// checkpointer has copied nearly all frames, so this is short; it keeps the log from
+/// growing without end under sustained writes.
+fn restart_if_large(conn: &Connection, shared: &Shared) {
+    let size = std::fs::metadata(&shared.wal).map_or(0, |m| m.len());
+    if size > shared.wal_restart_bytes
+        && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    {
+        tracing::warn!("could not restart the WAL ({size} bytes): {e}");
+    }
+}
+
+/// A failure of the storage itself (as opposed to a rule a job broke): what makes the store
+/// unhealthy until a write succeeds again.
+fn storage_failure(e: &Error) -> Option<String> {
+    use rusqlite::ErrorCode::{CannotOpen, DiskFull, OutOfMemory, ReadOnly, SystemIoFailure};
+    match e {
+        Error::Database(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(
+                f.code,
+                DiskFull | SystemIoFailure | OutOfMemory | ReadOnly | CannotOpen
+            ) =>
+        {
+            Some(e.to_string())
+        }
+        Error::StoreUnavailable(_) => Some(e.to_string()),
+        _ => None,
+    }
 }
 
 fn record_health(health: &Health, committed: &std::result::Result<(), String>) {
@@ -285,6 +334,7 @@ fn commit_batch(
     batch: &mut [Box<dyn Job>],
     notices: &mut Vec<Notice>,
     listening: bool,
+    storage_problem: &mut Option<String>,
 ) -> BatchOutcome {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         return BatchOutcome::Failed(e.to_string());
@@ -295,7 +345,9 @@ fn commit_batch(
         listening,
     };
     for (i, job) in batch.iter_mut().enumerate() {
-        job.run(&mut tx);
+        if let Some(problem) = job.run(&mut tx) {
+            *storage_problem = Some(problem);
+        }
         if conn.is_autocommit() {
             return BatchOutcome::RolledBackBySqlite {
                 reason: "the database rolled the transaction back (disk full or I/O error)".into(),
@@ -321,6 +373,8 @@ mod tests {
         let (notices, _) = broadcast::channel(16);
         let health: Health = Arc::default();
         let shared = Shared {
+            wal: dir.join("w.db-wal"),
+            wal_restart_bytes: 1 << 30,
             notices,
             unmatched: Arc::default(),
             health: health.clone(),

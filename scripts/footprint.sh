@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The window's memory, idle, against an empty Tauri 2 window built the same way (release,
+# same crates and plugins: tools/empty-window). For each, the PSS of all its processes (the
+# app and WebKit's web and network processes) is summed once a second from 8 to 25 s after
+# start, under Xvfb with a private D-Bus session; mean and peak are printed side by side.
+# Cases: the empty window; Gatehouse with an empty database; Gatehouse with 10,000 events
+# in 90 streams (30 profiles x 3 branches). Run by `make footprint` (and `make bench`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
+EVENTS=${FOOTPRINT_EVENTS:-10000}
+
+cargo build --release --locked -p gatehouse -p empty-window
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -m 700 "$work/empty" "$work/full"
+BENCH_KEEP="$work/full" BENCH_EVENTS=$EVENTS BENCH_FILL_ONLY=1 \
+  cargo bench --locked -p gatehouse-core --bench history >/dev/null 2>&1
+
+# PSS in KiB of a process and all its descendants.
+tree_pss() {
+  local pids=("$1") all=() p
+  while ((${#pids[@]})); do
+    p=${pids[0]}; pids=("${pids[@]:1}"); all+=("$p")
+    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do pids+=("$c"); done
+  done
+  for p in "${all[@]}"; do
+    awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || true
+  done | awk '{s+=$1} END {print s+0}'
+}
+
+# measure NAME COMMAND...: prints "NAME mean_mib peak_mib"
+measure() {
+  local name=$1; shift
+  xvfb-run -a -s "-screen 0 1180x780x24" dbus-run-session -- bash -c '
+    "$@" >/dev/null 2>&1 &
+    app=$!
+    sleep 8
+    samples=()
+    for _ in $(seq 18); do samples+=("$(tree_pss "$app")"); sleep 1; done
+    kill "$app" 2>/dev/null; wait "$app" 2>/dev/null || true
+    printf "%s\n" "${samples[@]}" | awk -v n="'"$name"'" \
+      "{s+=\$1; if (\$1>m) m=\$1} END {printf \"%s %.0f %.0f\n\", n, s/NR/1024, m/1024}"
+  ' bash "$@"
+}
+export -f tree_pss
+
+GATEHOUSE_LISTEN=127.0.0.1:0 GATEHOUSE_DATA_DIR="$work/empty" \
+  measure gatehouse-empty target/release/gatehouse > "$work/r1"
+GATEHOUSE_LISTEN=127.0.0.1:0 GATEHOUSE_DATA_DIR="$work/full" \
+  measure gatehouse-10k target/release/gatehouse > "$work/r2"
+measure empty-window target/release/empty-window > "$work/r0"
+
+read -r _ base_mean base_peak < "$work/r0"
+echo
+echo "Window memory, idle (PSS of all processes, 8-25 s after start), release builds"
+echo "| app | mean MiB | peak MiB | mean vs. empty window |"
+echo "|---|---:|---:|---:|"
+for f in r0 r1 r2; do
+  read -r name mean peak < "$work/$f"
+  awk -v n="$name" -v m="$mean" -v p="$peak" -v b="$base_mean" -v e="$EVENTS" 'BEGIN {
+    label = n
+    if (n == "empty-window") label = "empty Tauri 2 window (same crates)"
+    if (n == "gatehouse-empty") label = "Gatehouse, empty database"
+    if (n == "gatehouse-10k") label = "Gatehouse, " e " events in 90 streams"
+    printf "| %s | %d | %d | %.2fx |\n", label, m, p, m / b }'
+done
