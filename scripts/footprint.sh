@@ -17,7 +17,14 @@ mkdir -m 700 "$work/empty" "$work/full"
 BENCH_KEEP="$work/full" BENCH_EVENTS=$EVENTS BENCH_FILL_ONLY=1 \
   cargo bench --locked -p gatehouse-core --bench history >/dev/null 2>&1
 
-# PSS in KiB of a process and all its descendants.
+# Samples the PSS (KiB) of a process and all its descendants once a second, 18 times, from
+# 8 s after start; prints "mean_mib peak_mib". Its own file, so that xvfb-run (a POSIX sh
+# script) and dbus-run-session can run it.
+cat > "$work/sample.sh" <<'SAMPLE'
+#!/usr/bin/env bash
+set -u
+"$@" >/dev/null 2>&1 &
+app=$!
 tree_pss() {
   local pids=("$1") all=() p
   while ((${#pids[@]})); do
@@ -28,27 +35,26 @@ tree_pss() {
     awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || true
   done | awk '{s+=$1} END {print s+0}'
 }
+sleep 8
+for _ in $(seq 18); do tree_pss "$app"; sleep 1; done > "$SAMPLES"
+kill "$app" 2>/dev/null; wait "$app" 2>/dev/null
+awk '{s+=$1; if ($1>m) m=$1} END {if (NR == 0 || s == 0) exit 1; printf "%.0f %.0f\n", s/NR/1024, m/1024}' "$SAMPLES"
+SAMPLE
+chmod +x "$work/sample.sh"
 
 # measure NAME COMMAND...: prints "NAME mean_mib peak_mib"
 measure() {
   local name=$1; shift
-  xvfb-run -a -s "-screen 0 1180x780x24" dbus-run-session -- bash -c '
-    "$@" >/dev/null 2>&1 &
-    app=$!
-    sleep 8
-    samples=()
-    for _ in $(seq 18); do samples+=("$(tree_pss "$app")"); sleep 1; done
-    kill "$app" 2>/dev/null; wait "$app" 2>/dev/null || true
-    printf "%s\n" "${samples[@]}" | awk -v n="'"$name"'" \
-      "{s+=\$1; if (\$1>m) m=\$1} END {printf \"%s %.0f %.0f\n\", n, s/NR/1024, m/1024}"
-  ' bash "$@"
+  local result
+  result=$(SAMPLES="$work/$name.samples" xvfb-run -a -s "-screen 0 1180x780x24" \
+    dbus-run-session -- "$work/sample.sh" "$@") || { echo "footprint: $name gave no samples" >&2; exit 1; }
+  echo "$name $result"
 }
-export -f tree_pss
 
-GATEHOUSE_LISTEN=127.0.0.1:0 GATEHOUSE_DATA_DIR="$work/empty" \
-  measure gatehouse-empty target/release/gatehouse > "$work/r1"
-GATEHOUSE_LISTEN=127.0.0.1:0 GATEHOUSE_DATA_DIR="$work/full" \
-  measure gatehouse-10k target/release/gatehouse > "$work/r2"
+measure gatehouse-empty env GATEHOUSE_LISTEN=127.0.0.1:0 GATEHOUSE_DATA_DIR="$work/empty" \
+  target/release/gatehouse > "$work/r1"
+measure gatehouse-10k env GATEHOUSE_LISTEN=127.0.0.1:0 GATEHOUSE_DATA_DIR="$work/full" \
+  target/release/gatehouse > "$work/r2"
 measure empty-window target/release/empty-window > "$work/r0"
 
 read -r _ base_mean base_peak < "$work/r0"

@@ -429,10 +429,16 @@ fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     };
     if let Some(rest) = s.strip_prefix(['-', '+']) {
         let unit = rest.chars().last().ok_or_else(bad)?;
-        let n: i64 = rest[..rest.len() - unit.len_utf8()]
-            .parse()
-            .map_err(|_| bad())?;
-        let n = if s.starts_with('-') { -n } else { n };
+        let digits = &rest[..rest.len() - unit.len_utf8()];
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        let n = if s.starts_with('-') {
+            n.checked_neg().ok_or_else(bad)?
+        } else {
+            n
+        };
         let d = match unit {
             's' => Duration::try_seconds(n),
             'm' => Duration::try_minutes(n),
@@ -490,11 +496,15 @@ fn send(a: SendArgs) -> Result<i32> {
     if a.json {
         print::json(&sent)?;
     } else {
+        // The answer is whatever the remote server sent: shown as text, never acted on.
         let text = match &sent.response {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        println!("{code} {}", text.trim());
+        println!(
+            "{code} {}",
+            gatehouse_core::text::neutralise(text.trim(), false)
+        );
     }
     Ok(if (200..300).contains(&code) {
         exit::OK
@@ -639,5 +649,8 @@ mod tests {
             assert!(err.to_string().contains("too far"), "{huge}: {err}");
         }
         assert!(parse_time("+36500d", now).is_ok());
+        for malformed in ["--9223372036854775808s", "+-5m", "-+5m", "+5 m"] {
+            assert!(parse_time(malformed, now).is_err(), "{malformed}");
+        }
     }
 }

@@ -24,7 +24,10 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let config = ListenerConfig::from_settings(&settings)?;
         let running = RunningListener::start(settings.listen_addr()?, store.clone(), config).await?;
         let bound = running.local_addr();
-        listening::record(&store, bound).await?;
+        // Only for the CLI's URLs: a full disk must not stop the listener (it answers 503).
+        if let Err(e) = listening::record(&store, bound).await {
+            tracing::warn!("could not record the listen address for the CLI: {e}");
+        }
         tracing::info!(
             "Gatehouse listening on http://{bound} (data: {})",
             data_dir.display()

@@ -186,6 +186,9 @@ pub trait Host: Send + Sync + 'static {
 pub struct Api<H> {
     store: Arc<Store>,
     host: H,
+    /// Saves run one at a time from applying to storing, so the settings stored are the
+    /// ones in effect (two saves at once could otherwise apply A, B and store B, A).
+    saving: tokio::sync::Mutex<()>,
 }
 
 /// Blocking store reads run off the async threads.
@@ -197,7 +200,11 @@ async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'sta
 
 impl<H: Host> Api<H> {
     pub fn new(store: Arc<Store>, host: H) -> Self {
-        Api { store, host }
+        Api {
+            store,
+            host,
+            saving: tokio::sync::Mutex::new(()),
+        }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -321,6 +328,7 @@ impl<H: Host> Api<H> {
             }
             ApiRequest::SaveSettings { settings } => {
                 settings.validate()?;
+                let _one_at_a_time = self.saving.lock().await;
                 self.host.apply_settings(settings.clone()).await?;
                 self.store.save_settings(&settings).await?;
                 ApiResponse::SaveSettings(settings)

@@ -318,9 +318,18 @@ async fn handle(
     }
 }
 
-/// Reads and discards up to `most` bytes of `body`, for at most `timeout`.
-async fn drain(body: Body, most: usize, timeout: std::time::Duration) {
-    let _ = tokio::time::timeout(timeout, Limited::new(body, most).collect()).await;
+/// Reads and discards up to `most` bytes of `body`, for at most `timeout`; nothing is kept.
+async fn drain(mut body: Body, most: usize, timeout: std::time::Duration) {
+    let discard = async {
+        let mut seen = 0usize;
+        while seen < most {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, discard).await;
 }
 
 enum BodyError {

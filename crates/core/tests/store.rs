@@ -872,19 +872,26 @@ async fn unknown_endpoint_hits_are_counted_in_memory_and_written_in_bulk() {
         assert_eq!(listed.iter().map(|u| u.hits).sum::<u64>(), 5_001);
     }
     // Dropped: the writer flushed on its way out.
-    let store = open(&dir);
-    let stored = store.unmatched().expect("stored");
+    let (names, hits, other) = unmatched_table(&dir);
     assert_eq!(
-        stored.len(),
-        gatehouse_core::store::MAX_DISTINCT_NAMES + 1,
+        names,
+        gatehouse_core::store::MAX_DISTINCT_NAMES as i64 + 1,
         "distinct names are bounded"
     );
-    assert_eq!(stored.iter().map(|u| u.hits).sum::<u64>(), 5_001);
-    assert!(
-        stored
-            .iter()
-            .any(|u| u.name == gatehouse_core::store::OTHER_NAMES)
-    );
+    assert_eq!(hits, 5_001);
+    assert!(other > 0, "the rest are added up");
+}
+
+/// The `unmatched` table as stored: distinct names, all hits, hits of the catch-all row.
+fn unmatched_table(dir: &tempfile::TempDir) -> (i64, i64, i64) {
+    let conn = rusqlite::Connection::open(dir.path().join("gatehouse.db")).expect("open");
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(hits), 0),
+             COALESCE((SELECT hits FROM unmatched WHERE name = ?1), 0) FROM unmatched",
+        [gatehouse_core::store::OTHER_NAMES],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .expect("unmatched")
 }
 
 #[cfg(unix)]
@@ -992,6 +999,24 @@ async fn tallies_match_the_rows_through_inserts_prunes_and_removals() {
             .expect("count")
             .total,
         4
+    );
+
+    // Pruning history that the gate still shows removes nothing; expiring the refused
+    // request uncounts it.
+    store
+        .prune(Utc::now() - Duration::days(5))
+        .await
+        .expect("pruned");
+    assert_eq!(counts(&store), vec![("a".into(), 3, 3), ("b".into(), 2, 1)]);
+    let expired = store
+        .prune_rejected(Utc::now() + Duration::days(1))
+        .await
+        .expect("expired");
+    assert_eq!(expired, 1);
+    assert_eq!(
+        counts(&store),
+        vec![("a".into(), 3, 3), ("b".into(), 1, 1)],
+        "a deleted request is uncounted"
     );
 
     // Removing an endpoint moves its rows' tallies aside; the totals stay true.
@@ -1108,4 +1133,26 @@ async fn the_wal_stays_bounded_under_sustained_writes() {
         written > 500,
         "the load was sustained: {written} deliveries"
     );
+}
+
+#[tokio::test]
+async fn unknown_names_stored_are_bounded_over_many_flushes() {
+    use gatehouse_core::store::MAX_STORED_NAMES;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Each store lifetime ends in a flush: five rounds of 300 new names each.
+    for round in 0..5 {
+        let store = open(&dir);
+        for i in 0..300 {
+            store.count_unmatched(&format!("scan-{round}-{i}"), Utc::now());
+        }
+    }
+    let store = open(&dir);
+    assert!(
+        store.unmatched().expect("listed").len() <= 100,
+        "the listing is limited"
+    );
+    let (names, hits, other) = unmatched_table(&dir);
+    assert_eq!(hits, 1_500, "no hit is lost");
+    assert!(other > 0, "names past the bound are added up");
+    assert!(names <= MAX_STORED_NAMES + 1, "{names} names stored");
 }

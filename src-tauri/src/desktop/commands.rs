@@ -207,10 +207,11 @@ mod host_tests {
         });
     }
 
-    /// Two saves at once must leave one consistent state: the address reported is the one
-    /// the running listener has, and it answers there.
+    /// Two saves at once must leave one consistent state: the settings stored are the ones
+    /// in effect, and the listener answers at the address reported.
     #[test]
-    fn concurrent_saves_leave_address_and_listener_from_the_same_call() {
+    fn concurrent_saves_leave_stored_settings_and_listener_from_the_same_call() {
+        use gatehouse_core::api::{Api, ApiRequest};
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
         let ports: Vec<u16> = (0..2)
@@ -226,20 +227,29 @@ mod host_tests {
             ..Settings::default()
         };
         tauri::async_runtime::block_on(async {
-            let host = Arc::new(DesktopHost::start(store.clone(), &settings_for(ports[0])).await);
+            let host = DesktopHost::start(store.clone(), &settings_for(ports[0])).await;
+            let api = Arc::new(Api::new(store.clone(), host));
             for round in 0..10 {
                 let (a, b) = (
                     settings_for(ports[round % 2]),
                     settings_for(ports[(round + 1) % 2]),
                 );
-                let (h1, h2) = (host.clone(), host.clone());
-                let first = tokio::spawn(async move { h1.apply_settings(a).await });
-                let second = tokio::spawn(async move { h2.apply_settings(b).await });
-                let _ = first.await.expect("joined");
-                let _ = second.await.expect("joined");
-                let status = host.listener();
+                let (api1, api2) = (api.clone(), api.clone());
+                let first = tokio::spawn(async move {
+                    api1.call(ApiRequest::SaveSettings { settings: a }).await
+                });
+                let second = tokio::spawn(async move {
+                    api2.call(ApiRequest::SaveSettings { settings: b }).await
+                });
+                first.await.expect("joined").expect("saved");
+                second.await.expect("joined").expect("saved");
+                let status = api.host().listener();
+                let stored = store.settings().expect("stored").listen;
+                assert_eq!(
+                    stored, status.address,
+                    "round {round}: the stored settings are the ones in effect"
+                );
                 let url = status.base_url.clone().expect("listening after two saves");
-                assert_eq!(url, format!("http://{}", status.address), "round {round}");
                 let health = tokio::task::spawn_blocking(move || {
                     ureq::get(&format!("{url}/healthz"))
                         .call()
@@ -254,7 +264,7 @@ mod host_tests {
                     "round {round}: the reported address answers"
                 );
             }
-            host.stop().await.expect("stop");
+            api.host().stop().await.expect("stop");
         });
     }
 }

@@ -143,6 +143,9 @@ impl Host for DesktopHost {
             let old_addr = old.as_ref().map(RunningListener::local_addr);
             let old_config = slot.config.clone();
             if let Some(old) = old {
+                // Whatever happens next, the old listener is gone: say so first.
+                self.set_status(ListenerStatus::stopped(slot.listen.clone()));
+                listening::clear(&self.store).await;
                 old.stop().await?;
             }
             match RunningListener::start(new_addr, self.store.clone(), wanted.clone()).await {

@@ -25,7 +25,7 @@ pub use read::{BuildRun, COUNT_CAP, EventCount, RECENT_OUTCOMES, RecentOutcome, 
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
 use unmatched::UnmatchedTally;
-pub use unmatched::{MAX_DISTINCT_NAMES, OTHER_NAMES};
+pub use unmatched::{MAX_DISTINCT_NAMES, MAX_STORED_NAMES, OTHER_NAMES};
 pub use write::{Pruned, REJECTED_BODY_KEPT, Recorded};
 use writer::{Health, Writer};
 
@@ -34,6 +34,9 @@ use crate::{Error, Result};
 
 /// Settings key of the user's [`crate::settings::Settings`] document.
 const SETTINGS_KEY: &str = "settings";
+
+/// How long a connection waits for another's lock (the CLI beside `serve`, say).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gatehouse.db";
@@ -422,7 +425,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
         }
         other => other.into(),
     })?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Index pages of a large history stay in memory (negative: KiB; grows only as used).

@@ -207,8 +207,23 @@ fn time_bound(s: &str) -> Result<String> {
         .ok_or_else(|| Error::Invalid(format!("`{s}` is not a date and time (use RFC 3339)")))
 }
 
+/// Stream keys that a profile id or name stands for: the profiles the gate follows by that
+/// id or name, and the text itself where events are keyed by it (other scopes).
+const PROFILE_KEYS: &str = "
+    SELECT profile_key FROM streams WHERE profile_id = ?1 OR profile_name = ?1 COLLATE NOCASE
+    UNION
+    SELECT profile_key FROM events WHERE profile_key = ?1";
+
+fn profile_keys(conn: &Connection, profile: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(PROFILE_KEYS)?;
+    let keys = stmt
+        .query_map([profile], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(keys)
+}
+
 /// The WHERE clause and parameters for an event query.
-fn event_filter(q: &EventQuery) -> Result<(String, Vec<Box<dyn ToSql>>)> {
+fn event_filter(conn: &Connection, q: &EventQuery) -> Result<(String, Vec<Box<dyn ToSql>>)> {
     let mut f = Filter::default();
     // With a profile, its index is the way in: a unary `+` keeps the planner from picking
     // the scope or outcome index instead, which would fetch a row per event to test it.
@@ -227,16 +242,17 @@ fn event_filter(q: &EventQuery) -> Result<(String, Vec<Box<dyn ToSql>>)> {
     }
     if let Some(p) = &q.profile {
         // By stream key (an id, else a name: crate::stream::StreamKey), so one index range
-        // answers; a name given for a profile keyed by its id is looked up in `streams`.
-        f.add(
-            "e.profile_key IN (SELECT ? UNION SELECT profile_key FROM streams
-                 WHERE profile_id = ? OR profile_name = ? COLLATE NOCASE)",
-            vec![
-                Box::new(p.clone()),
-                Box::new(p.clone()),
-                Box::new(p.clone()),
-            ],
-        );
+        // answers, in time order; a name given for a profile keyed by its id is looked up.
+        let keys = profile_keys(conn, p)?;
+        let marks = vec!["?"; keys.len().max(1)].join(", ");
+        let values: Vec<Box<dyn ToSql>> = if keys.is_empty() {
+            vec![Box::new(p.clone())]
+        } else {
+            keys.into_iter()
+                .map(|k| Box::new(k) as Box<dyn ToSql>)
+                .collect()
+        };
+        f.add(&format!("e.profile_key IN ({marks})"), values);
     }
     if let Some(b) = &q.branch {
         f.add(
@@ -272,7 +288,7 @@ fn event_filter(q: &EventQuery) -> Result<(String, Vec<Box<dyn ToSql>>)> {
 }
 
 pub fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>> {
-    let (filter, params) = event_filter(q)?;
+    let (filter, params) = event_filter(conn, q)?;
     let mut f = Filter {
         clauses: Vec::new(),
         params,
@@ -353,7 +369,7 @@ pub fn requests(conn: &Connection, q: &RequestQuery) -> Result<Vec<RequestRecord
 
 pub fn unmatched(conn: &Connection) -> Result<Vec<UnmatchedCount>> {
     let mut stmt = conn.prepare(
-        "SELECT name, hits, first_seen, last_seen FROM unmatched ORDER BY last_seen DESC",
+        "SELECT name, hits, first_seen, last_seen FROM unmatched ORDER BY last_seen DESC LIMIT 100",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(UnmatchedCount {
@@ -602,7 +618,7 @@ const TOTAL_EVENTS: &str =
 /// How many events match `q`: exact from the tally when nothing filters, else counted up to
 /// [`COUNT_CAP`] or the end of the page asked for.
 pub fn count_events(conn: &Connection, q: &EventQuery) -> Result<EventCount> {
-    let (sql, params) = event_filter(q)?;
+    let (sql, params) = event_filter(conn, q)?;
     if sql.is_empty() {
         let total: i64 = conn
             .prepare_cached(TOTAL_EVENTS)?
@@ -658,11 +674,14 @@ mod tests {
         );
         let runs = plan(&conn, RECENT_SUCCESSFUL_RUNS, &[&"p", &"b", &10]);
         assert!(runs.contains("COVERING INDEX builds_by_stream"), "{runs}");
-        let (filter, params) = event_filter(&EventQuery {
-            profile: Some("App".into()),
-            outcome: Some(Outcome::Failed),
-            ..Default::default()
-        })
+        let (filter, params) = event_filter(
+            &conn,
+            &EventQuery {
+                profile: Some("App".into()),
+                outcome: Some(Outcome::Failed),
+                ..Default::default()
+            },
+        )
         .expect("filter");
         let params: Vec<&dyn ToSql> = params.iter().map(|p| p.as_ref()).collect();
         let page = plan(

@@ -267,21 +267,27 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database up to [`VERSION`], one transaction per step.
+/// Brings the database up to [`VERSION`], one transaction per step. Each step takes the
+/// write lock first (BEGIN IMMEDIATE) and reads the version inside it, so two processes
+/// opening an old database at once (the app and `serve` after an upgrade) never run a
+/// step twice. A database from a newer Gatehouse is refused and left untouched.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current > VERSION {
-        return Err(crate::Error::DatabaseRefused(format!(
-            "the database is from a newer Gatehouse (schema {current}, this build knows {VERSION})"
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > VERSION {
+            return Err(crate::Error::DatabaseRefused(format!(
+                "the database is from a newer Gatehouse (schema {current}, this build knows {VERSION}); it was not changed"
+            )));
+        }
+        let Some(sql) = MIGRATIONS.get(current as usize) else {
+            tx.commit()?;
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -292,13 +298,19 @@ mod tests {
     /// migrates to the current schema and reads the same.
     #[test]
     fn a_version_1_database_migrates_and_keeps_its_events() {
-        let mut conn = Connection::open_in_memory().expect("open");
+        // A real file with foreign keys on, as the store opens it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = Connection::open(dir.path().join("v1.db")).expect("open");
+        conn.pragma_update(None, "foreign_keys", "ON").expect("fk");
         conn.execute_batch(MIGRATIONS[0]).expect("version 1");
         conn.pragma_update(None, "user_version", 1)
             .expect("version");
         conn.execute_batch(
             "INSERT INTO endpoints (id, name, provider, created_at, updated_at)
                  VALUES (1, 'ci', 'appcircle', 't', 't');
+             INSERT INTO requests (id, endpoint_id, endpoint_name, received_at, method, path,
+                 headers, body_size, verdict, status_code, event_id)
+             VALUES (3, 1, 'ci', 't', 'POST', '/hooks/ci', '[]', 0, 'accepted', 200, 7);
              INSERT INTO events (id, endpoint_id, endpoint_name, request_id, delivery_id, source,
                  scope, outcome, profile_id, profile_name, branch_name, rejected, expiring, links,
                  occurred_at, received_at, payload)
@@ -329,6 +341,23 @@ mod tests {
             keys,
             ("App".to_owned(), "main".to_owned()),
             "stream key backfilled"
+        );
+        let tallies: Vec<(String, i64, i64)> = conn
+            .prepare("SELECT kind, endpoint_id, n FROM tallies ORDER BY kind, endpoint_id")
+            .expect("tallies")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("read");
+        assert_eq!(
+            tallies,
+            vec![
+                ("events".into(), 0, 1),
+                ("events".into(), 1, 1),
+                ("requests".into(), 0, 1),
+                ("requests".into(), 1, 1)
+            ],
+            "tallies backfilled from the rows"
         );
     }
 

@@ -14,6 +14,9 @@ use crate::time::to_text;
 
 /// Distinct names tracked between two flushes (and so, per flush, rows touched).
 pub const MAX_DISTINCT_NAMES: usize = 256;
+/// Distinct names kept in the database; beyond it, hits on new names join [`OTHER_NAMES`]
+/// (a scanner trying names for ever fills no more than this many rows).
+pub const MAX_STORED_NAMES: i64 = 1_000;
 /// Where hits on names beyond [`MAX_DISTINCT_NAMES`] are counted.
 pub const OTHER_NAMES: &str = "(other names)";
 /// Longest name kept; longer ones are cut (they are only ever shown).
@@ -52,10 +55,13 @@ impl UnmatchedTally {
             .unwrap_or_default()
     }
 
-    /// Puts counts back after a flush that did not commit.
+    /// Puts counts back after a flush that did not commit, within the same bound on names.
     pub fn restore(&self, counts: HashMap<String, Tally>) {
         if let Ok(mut pending) = self.pending.lock() {
-            for (name, t) in counts {
+            for (mut name, t) in counts {
+                if !pending.contains_key(&name) && pending.len() >= MAX_DISTINCT_NAMES {
+                    name = OTHER_NAMES.to_owned();
+                }
                 add(&mut pending, name, t.hits, t.first_seen, t.last_seen);
             }
         }
@@ -124,7 +130,13 @@ mod tests {
         assert_eq!(counts["probe-1"].hits, 2);
         assert_eq!(counts[OTHER_NAMES].hits, 10_000 - MAX_DISTINCT_NAMES as u64);
         assert!(tally.is_empty());
+        tally.count("a-new-name", now);
         tally.restore(counts);
-        assert_eq!(tally.take().len(), MAX_DISTINCT_NAMES + 1);
+        let restored = tally.take();
+        assert!(
+            restored.len() <= MAX_DISTINCT_NAMES + 1,
+            "bounded after a restore too"
+        );
+        assert_eq!(restored.values().map(|t| t.hits).sum::<u64>(), 10_002);
     }
 }

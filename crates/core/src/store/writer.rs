@@ -16,12 +16,15 @@ use rusqlite::{Connection, params};
 use tokio::sync::{broadcast, oneshot};
 
 use super::Notice;
-use super::unmatched::{Tally, UnmatchedTally};
+use super::unmatched::{MAX_STORED_NAMES, OTHER_NAMES, Tally, UnmatchedTally};
 use crate::time::to_text;
 use crate::{Error, Result};
 
 /// How often counted 404s are written (see [`super::unmatched`]).
 const UNMATCHED_FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// How long emptying the WAL may wait for a reader before it is left for a later batch.
+const TRUNCATE_PATIENCE: Duration = Duration::from_millis(20);
 
 /// Why the last commit failed, until one succeeds: what `/healthz` reports.
 pub type Health = Arc<Mutex<Option<String>>>;
@@ -202,6 +205,7 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
         let mut notices = Vec::new();
         let listening = shared.notices.receiver_count() > 0;
         let mut storage_problem = None;
+        let changes_before = conn.total_changes();
         let outcome = commit_batch(
             &conn,
             &mut batch,
@@ -217,11 +221,15 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
                 Err(reason)
             }
         };
-        // A job that storage failed leaves the store unhealthy even when the rest committed.
-        record_health(
-            &shared.health,
-            &committed.clone().and(storage_problem.map_or(Ok(()), Err)),
-        );
+        // A job that storage failed leaves the store unhealthy even when the rest committed;
+        // only a commit that wrote something shows that storage works again (an empty one
+        // succeeds on a full disk too).
+        let wrote = conn.total_changes() != changes_before;
+        match committed.clone().err().or(storage_problem) {
+            Some(problem) => record_health(&shared.health, Some(problem)),
+            None if wrote => record_health(&shared.health, None),
+            None => {}
+        }
         if committed.is_err() {
             notices.clear();
         }
@@ -252,10 +260,20 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
 /// growing without end under sustained writes.
 fn restart_if_large(conn: &Connection, shared: &Shared) {
     let size = std::fs::metadata(&shared.wal).map_or(0, |m| m.len());
-    if size > shared.wal_restart_bytes
-        && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-    {
-        tracing::warn!("could not restart the WAL ({size} bytes): {e}");
+    if size <= shared.wal_restart_bytes {
+        return;
+    }
+    // A reader on an older snapshot (a long search, the CLI) makes the truncation wait: give
+    // it a moment, never the usual busy timeout, and try again after a later batch.
+    let _ = conn.busy_timeout(TRUNCATE_PATIENCE);
+    let truncated = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+    match truncated {
+        Ok(0) => {}
+        Ok(_) => tracing::debug!("the WAL ({size} bytes) waits for a reader; retried later"),
+        Err(e) => tracing::warn!("could not restart the WAL ({size} bytes): {e}"),
     }
 }
 
@@ -277,9 +295,9 @@ fn storage_failure(e: &Error) -> Option<String> {
     }
 }
 
-fn record_health(health: &Health, committed: &std::result::Result<(), String>) {
+fn record_health(health: &Health, problem: Option<String>) {
     if let Ok(mut h) = health.lock() {
-        *h = committed.as_ref().err().cloned();
+        *h = problem;
     }
 }
 
@@ -302,11 +320,25 @@ const UPSERT_UNMATCHED: &str = "
         first_seen = MIN(first_seen, excluded.first_seen),
         last_seen = MAX(last_seen, excluded.last_seen)";
 
+/// Names already stored keep their own row; new ones get one while the table holds fewer
+/// than [`MAX_STORED_NAMES`], after that they are added up under [`OTHER_NAMES`].
 fn write_unmatched(conn: &Connection, counts: &HashMap<String, Tally>) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     {
+        let mut stored: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM unmatched")?
+            .query_row([], |r| r.get(0))?;
+        let mut known = conn.prepare_cached("SELECT 1 FROM unmatched WHERE name = ?1")?;
         let mut upsert = conn.prepare_cached(UPSERT_UNMATCHED)?;
         for (name, t) in counts {
+            let mut name = name.as_str();
+            if !known.exists([name])? {
+                if stored >= MAX_STORED_NAMES {
+                    name = OTHER_NAMES;
+                } else {
+                    stored += 1;
+                }
+            }
             upsert.execute(params![
                 name,
                 t.hits as i64,
