@@ -46,8 +46,11 @@ chmod +x "$work/sample.sh"
 measure() {
   local name=$1; shift
   local result
+  # The last line: the accessibility bus may print its own lines first.
   result=$(SAMPLES="$work/$name.samples" xvfb-run -a -s "-screen 0 1180x780x24" \
-    dbus-run-session -- "$work/sample.sh" "$@") || { echo "footprint: $name gave no samples" >&2; exit 1; }
+    dbus-run-session -- "$work/sample.sh" "$@" 2>/dev/null | tail -n 1) \
+    || { echo "footprint: $name gave no samples" >&2; exit 1; }
+  [[ $result =~ ^[0-9]+\ [0-9]+$ ]] || { echo "footprint: $name: unexpected '$result'" >&2; exit 1; }
   echo "$name $result"
 }
 

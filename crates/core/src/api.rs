@@ -134,7 +134,7 @@ pub struct EventPage {
     pub events: Vec<EventRecord>,
     /// How many match the filters in all, as far as counting went.
     pub total: u64,
-    /// Counting stopped at `total` (filtered counts stop at 10,000 or the page's end):
+    /// Counting stopped at `total` (filtered counts stop at 2,000 or the end of the page):
     /// at least that many match.
     pub total_capped: bool,
 }

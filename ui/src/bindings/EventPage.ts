@@ -7,7 +7,7 @@ export type EventPage = { events: Array<EventRecord>,
  */
 total: number, 
 /**
- * Counting stopped at `total` (filtered counts stop at 10,000 or the page's end):
+ * Counting stopped at `total` (filtered counts stop at 2,000 or the end of the page):
  * at least that many match.
  */
 total_capped: boolean, };

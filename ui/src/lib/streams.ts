@@ -87,3 +87,15 @@ export function groupByProfile(streams: Stream[]): ProfileGroup[] {
   });
   return groups.sort((a, b) => ATTENTION[a.worst] - ATTENTION[b.worst] || naturalOrder(a.name, b.name));
 }
+
+/** Past this many build profiles, the dashboard opens with quiet ones collapsed. */
+export const COLLAPSE_QUIET_OVER = 12;
+
+/**
+ * Whether a profile starts collapsed: with many profiles, those that need no attention
+ * (nothing failing or running) show one summary row each, so the page stays short and the
+ * failing ones are in view; the user's own choice wins.
+ */
+export function startsCollapsed(group: ProfileGroup, profiles: number): boolean {
+  return profiles > COLLAPSE_QUIET_OVER && group.worst !== "failing" && group.worst !== "running";
+}

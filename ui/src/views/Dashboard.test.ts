@@ -98,7 +98,8 @@ describe("Dashboard with 90 streams", () => {
     expect(profiles.indexOf("app2")).toBeLessThan(profiles.indexOf("app10"));
     expect(profiles[24]).toBe("app30");
     const names = screen.getAllByTestId("stream-row").map((r) => r.dataset.name);
-    expect(names).toHaveLength(90);
+    // 24 failing profiles and the running one open; the 5 quiet ones start collapsed.
+    expect(names).toHaveLength(75);
     expect(names.slice(72, 75)).toEqual(["app30 / develop", "app30 / main", "app30 / release"]);
   });
 
@@ -113,9 +114,32 @@ describe("Dashboard with 90 streams", () => {
     const summary = within(app24).getByTestId("profile-summary");
     expect(summary.dataset.state).toBe("failing");
     expect(summary.textContent).toContain("1 failing, 2 passing");
-    expect(screen.getAllByTestId("stream-row")).toHaveLength(87);
+    expect(screen.getAllByTestId("stream-row")).toHaveLength(72);
     await fireEvent.click(within(app24).getByRole("button", { name: /Expand app24/ }));
     expect(within(app24).getAllByTestId("stream-row")).toHaveLength(3);
+  });
+});
+
+describe("Dashboard with many quiet profiles", () => {
+  it("opens with the quiet ones collapsed and the user can open them", async () => {
+    answer(overview(fleet()));
+    render(Dashboard);
+    await screen.findAllByTestId("stream-row");
+    const quiet = screen.getAllByTestId("profile").filter((p) => ["app25", "app26", "app27", "app28", "app29"].includes(p.dataset.name ?? ""));
+    expect(quiet).toHaveLength(5);
+    for (const group of quiet) {
+      expect(within(group).queryAllByTestId("stream-row")).toHaveLength(0);
+      expect(within(group).getByTestId("profile-summary").textContent).toContain("3 passing");
+    }
+    await fireEvent.click(within(quiet[0]).getByRole("button", { name: /Expand/ }));
+    expect(within(quiet[0]).getAllByTestId("stream-row")).toHaveLength(3);
+  });
+
+  it("keeps every profile open when there are few", async () => {
+    answer(overview(fleet().slice(72, 87)));
+    render(Dashboard);
+    await screen.findAllByTestId("stream-row");
+    expect(screen.getAllByTestId("stream-row")).toHaveLength(15);
   });
 });
 
