@@ -182,6 +182,7 @@ async fn healthz(State(shared): State<Shared>) -> Response {
 
 async fn no_route(method: Method, request: Request) -> Response {
     let path = request.uri().path().to_owned();
+    drain(request.into_body(), UNREAD_DRAIN, UNREAD_DRAIN_TIME).await;
     tracing::info!("{method} {path} 404 no_route");
     Refusal::NoRoute.into_response()
 }
@@ -236,6 +237,9 @@ async fn handle(
         .map_err(Refusal::StoreDown)?;
     let Some(endpoint) = found else {
         shared.store.count_unmatched(&name, received_at);
+        // A small body is read and dropped so the connection stays usable: answering with
+        // it unread makes the server close it, and a client reusing it sees a reset.
+        drain(request.into_body(), UNREAD_DRAIN, UNREAD_DRAIN_TIME).await;
         return Err(Refusal::NoEndpoint(name));
     };
 
@@ -317,6 +321,10 @@ async fn handle(
         Err(e) => Err(Refusal::StoreDown(e)),
     }
 }
+
+/// How much of a body we read (and drop) before answering 404, and for how long.
+const UNREAD_DRAIN: usize = 64 * 1024;
+const UNREAD_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Reads and discards up to `most` bytes of `body`, for at most `timeout`; nothing is kept.
 async fn drain(mut body: Body, most: usize, timeout: std::time::Duration) {

@@ -403,3 +403,36 @@ async fn endpoint_changes_from_another_process_apply_to_the_next_request() {
     let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, "rotated-secret"), body).await;
     assert_eq!(status, 404, "a removed endpoint is gone at once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_404_keeps_the_connection_usable() {
+    let h = start(StoreOptions::default(), ListenerConfig::default()).await;
+    let addr = h.listener.local_addr();
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        let mut answers = Vec::new();
+        for i in 0..2 {
+            // Headers first, the body a moment later, as clients that write them apart do:
+            // the 404 must not leave the body unread and close the connection.
+            let body = format!("{{\"probe\":{i}}}");
+            write!(
+                stream,
+                "POST /hooks/nobody-{i} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .expect("headers");
+            stream.flush().expect("flush");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            stream.write_all(body.as_bytes()).expect("body");
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).expect("answer");
+            answers.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        answers
+    })
+    .await
+    .expect("client");
+    for answer in &answers {
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    }
+}
