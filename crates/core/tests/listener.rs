@@ -94,7 +94,6 @@ async fn a_store_that_cannot_commit_answers_503_and_never_acknowledges_a_loss() 
         StoreOptions {
             max_batch: 8,
             max_pages: Some(48),
-            ..Default::default()
         },
         ListenerConfig::default(),
     )

@@ -1,13 +1,9 @@
-//! Checkpoints the WAL from a thread of its own, so the writer never does: SQLite's
-//! automatic checkpoint runs inside the commit that crosses its threshold, stalling that
-//! batch's callers while pages are copied into the database and synced. Here the copy runs
-//! beside the writer, on its own connection, every [`EVERY`].
-//!
-//! A passive checkpoint never waits, but under sustained writes it never catches up with
-//! the end of the log either, and the WAL file only starts over once it has. A RESTART from
-//! this thread would starve (the writer takes the lock again at once), so the writer itself
-//! empties the log between batches once it passes a size (see `writer::restart_if_large`);
-//! by then this thread has copied nearly all of it, so the restart is short.
+//! Copies the WAL back into the database from a thread of its own, every [`EVERY`]: SQLite's
+//! automatic checkpoint runs inside the commit that crosses its threshold (1,000 pages),
+//! stalling that batch's callers while pages are copied and synced. With this thread doing
+//! the copying beside the writer, little is left for that checkpoint to do; it stays on
+//! because only a checkpoint by the writer itself lets the log start over under sustained
+//! writes (a passive one from here never catches up with the end of a growing log).
 
 use std::path::Path;
 use std::sync::mpsc;

@@ -60,8 +60,6 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Caps the database size in pages: how tests make SQLite report a full disk.
     pub max_pages: Option<u64>,
-    /// WAL size in pages after which the writer makes the log start over (see checkpointer).
-    pub wal_restart_frames: u64,
 }
 
 impl Default for StoreOptions {
@@ -69,8 +67,6 @@ impl Default for StoreOptions {
         StoreOptions {
             max_batch: 512,
             max_pages: None,
-            // About 40 MiB of 4 KiB pages.
-            wal_restart_frames: 10_000,
         }
     }
 }
@@ -118,14 +114,10 @@ impl Store {
         let (notices, _) = broadcast::channel(1024);
         let unmatched = Arc::new(UnmatchedTally::default());
         let health = Health::default();
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
         let writer = Writer::start(
             conn,
             options.max_batch,
             writer::Shared {
-                wal: PathBuf::from(wal),
-                wal_restart_bytes: options.wal_restart_frames.saturating_mul(4096),
                 notices: notices.clone(),
                 unmatched: unmatched.clone(),
                 health: health.clone(),
@@ -441,8 +433,11 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a commit is on disk before the HTTP answer says so.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        // The checkpointer thread copies the WAL back; commits never stop to do it.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // SQLite's own checkpoint at 1,000 pages stays on: it is what lets the log start
+        // over under sustained writes. The checkpointer thread copies pages back meanwhile,
+        // so by then there is little left to copy (p99 at 32 clients: 34 ms when the writer
+        // emptied the log itself, 13 ms this way).
+        conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
         // Each job's savepoint keeps the pages it first touches in a sub-journal: in memory,
         // not a temporary file written with a system call per page (a profile showed it
         // costing a fifth of the writer's time).

@@ -23,9 +23,6 @@ use crate::{Error, Result};
 /// How often counted 404s are written (see [`super::unmatched`]).
 const UNMATCHED_FLUSH_EVERY: Duration = Duration::from_secs(2);
 
-/// How long emptying the WAL may wait for a reader before it is left for a later batch.
-const TRUNCATE_PATIENCE: Duration = Duration::from_millis(20);
-
 /// Why the last commit failed, until one succeeds: what `/healthz` reports.
 pub type Health = Arc<Mutex<Option<String>>>;
 
@@ -117,9 +114,6 @@ pub struct Writer {
 
 /// What the writer thread shares with the store.
 pub struct Shared {
-    /// The WAL file, and the size past which the writer makes it start over.
-    pub wal: std::path::PathBuf,
-    pub wal_restart_bytes: u64,
     pub notices: broadcast::Sender<Notice>,
     pub unmatched: Arc<UnmatchedTally>,
     pub health: Health,
@@ -241,7 +235,6 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
         for job in batch {
             job.finish(committed.clone());
         }
-        restart_if_large(&conn, &shared);
         if last_flush.elapsed() >= UNMATCHED_FLUSH_EVERY {
             flush_unmatched(&conn, &shared);
             last_flush = Instant::now();
@@ -252,29 +245,6 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Box<dyn Job>>, max_batch: usiz
     }
     flush_unmatched(&conn, &shared);
     // Dropping the connection checkpoints the WAL when it is the last one.
-}
-
-/// Makes the WAL start over (emptied: TRUNCATE, so its size keeps telling its length) once
-/// it has grown past its bound. Between batches the writer holds no lock, and the
-/// checkpointer has copied nearly all frames, so this is short; it keeps the log from
-/// growing without end under sustained writes.
-fn restart_if_large(conn: &Connection, shared: &Shared) {
-    let size = std::fs::metadata(&shared.wal).map_or(0, |m| m.len());
-    if size <= shared.wal_restart_bytes {
-        return;
-    }
-    // A reader on an older snapshot (a long search, the CLI) makes the truncation wait: give
-    // it a moment, never the usual busy timeout, and try again after a later batch.
-    let _ = conn.busy_timeout(TRUNCATE_PATIENCE);
-    let truncated = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        r.get::<_, i64>(0)
-    });
-    let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
-    match truncated {
-        Ok(0) => {}
-        Ok(_) => tracing::debug!("the WAL ({size} bytes) waits for a reader; retried later"),
-        Err(e) => tracing::warn!("could not restart the WAL ({size} bytes): {e}"),
-    }
 }
 
 /// A failure of the storage itself (as opposed to a rule a job broke): what makes the store
@@ -405,8 +375,6 @@ mod tests {
         let (notices, _) = broadcast::channel(16);
         let health: Health = Arc::default();
         let shared = Shared {
-            wal: dir.join("w.db-wal"),
-            wal_restart_bytes: 1 << 30,
             notices,
             unmatched: Arc::default(),
             health: health.clone(),
