@@ -47,6 +47,26 @@ async fn deliver_within(
         .expect("recorded")
 }
 
+/// [`deliver`] of a request received at `received_at` (for retention).
+async fn deliver_received_at(
+    store: &Store,
+    endpoint: &str,
+    body: &[u8],
+    received_at: DateTime<Utc>,
+) {
+    let sig = sign(SECRET.as_bytes(), body);
+    let judgment = judge(
+        &[SECRET.as_bytes()],
+        &[&sig],
+        body,
+        Utc::now(),
+        Duration::minutes(10),
+    );
+    let mut arrival = arrival(endpoint, body, &sig);
+    arrival.received_at = received_at;
+    store.record(arrival, judgment).await.expect("recorded");
+}
+
 /// [`deliver`] for tests where the store may refuse (a full disk).
 async fn try_deliver(
     store: &Store,
@@ -830,16 +850,7 @@ async fn rejected_requests_expire_and_events_stay() {
         .record(refused, Judgment::reject(Verdict::BadSignature, "bad"))
         .await
         .expect("recorded");
-    let mut delivered = arrival("ci", &body, &sign(SECRET.as_bytes(), &body));
-    delivered.received_at = old;
-    let j = judge(
-        &[SECRET.as_bytes()],
-        &[&sign(SECRET.as_bytes(), &body)],
-        &body,
-        Utc::now(),
-        Duration::minutes(10),
-    );
-    store.record(delivered, j).await.expect("recorded");
+    deliver_received_at(&store, "ci", &body, old).await;
     let removed = gatehouse_core::retention::apply(
         &store,
         &gatehouse_core::settings::Settings::default(),
@@ -963,17 +974,9 @@ async fn tallies_match_the_rows_through_inserts_prunes_and_removals() {
             &format!("t{i}"),
             Utc::now(),
         );
-        let mut arrival = arrival(endpoint, &body, &sign(SECRET.as_bytes(), &body));
-        arrival.received_at = if i == 0 { old } else { Utc::now() };
         // An old request whose event the gate keeps: pruning leaves both.
-        let j = judge(
-            &[SECRET.as_bytes()],
-            &[&sign(SECRET.as_bytes(), &body)],
-            &body,
-            Utc::now(),
-            Duration::minutes(10),
-        );
-        store.record(arrival, j).await.expect("recorded");
+        let received = if i == 0 { old } else { Utc::now() };
+        deliver_received_at(&store, endpoint, &body, received).await;
     }
     store
         .record(
