@@ -221,6 +221,24 @@ fn send(url: &str, secret: &str, args: &[&str]) {
     );
 }
 
+/// A build failure of PROFILE / main whose message is `message` (payload text under test).
+fn send_failure(url: &str, secret: &str, profile: &str, message: &str) {
+    send(
+        url,
+        secret,
+        &[
+            "--sample",
+            "build-failed",
+            "--profile",
+            profile,
+            "--branch",
+            "main",
+            "--message",
+            message,
+        ],
+    );
+}
+
 const ROW: &str = r#"document.querySelector('[data-testid=stream-row][data-name="E2E App / develop"]')?.dataset.state ?? null"#;
 
 #[test]
@@ -368,20 +386,7 @@ fn the_window_shows_what_arrives_and_notifies() {
     // 4. Markup in a payload is text, and runs nothing.
     let hostile =
         "Build failed <img src=x onerror=alert(1)> for the main branch for the profile Hostile";
-    send(
-        &url,
-        &secret,
-        &[
-            "--sample",
-            "build-failed",
-            "--profile",
-            "Hostile",
-            "--branch",
-            "main",
-            "--message",
-            hostile,
-        ],
-    );
+    send_failure(&url, &secret, "Hostile", hostile);
     d.wait_for(
         r#"[...document.querySelectorAll('[data-testid=stream-row] .message')].some(e => e.textContent.includes('<img src=x onerror=alert(1)>'))"#,
         json!(true),
@@ -393,19 +398,11 @@ fn the_window_shows_what_arrives_and_notifies() {
     );
 
     // A right-to-left override in a payload is shown, not obeyed.
-    send(
+    send_failure(
         &url,
         &secret,
-        &[
-            "--sample",
-            "build-failed",
-            "--profile",
-            "Bidi",
-            "--branch",
-            "main",
-            "--message",
-            "Build \u{202e}LTR override for the main branch for the profile Bidi",
-        ],
+        "Bidi",
+        "Build \u{202e}LTR override for the main branch for the profile Bidi",
     );
     d.wait_for(
         r#"[...document.querySelectorAll('[data-testid=stream-row] .message')].some(e => e.textContent.includes('⟨U+202E⟩LTR override') && !e.textContent.includes('\u202e'))"#,

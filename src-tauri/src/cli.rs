@@ -13,7 +13,7 @@ use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::store::{EventQuery, MAX_LIMIT, RequestQuery, Store};
 
 use crate::error::{AppError, Result};
-use crate::{exit, listening, print};
+use crate::{exit, listening, logging, print};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,7 +34,14 @@ pub struct Args {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the webhook listener without a window (logs one line per request)
-    Serve(ServeArgs),
+    Serve(crate::serve::ServeArgs),
+    #[command(flatten)]
+    Once(Box<OneShot>),
+}
+
+/// The commands that run once against the store (or a URL) and exit.
+#[derive(Subcommand, Debug)]
+pub enum OneShot {
     /// Create, list and remove endpoints, and rotate their secrets
     #[command(subcommand)]
     Endpoint(EndpointCommand),
@@ -46,20 +53,6 @@ pub enum Command {
     Requests(RequestsArgs),
     /// The gate: exit 0 passing, 1 failing, 2 unknown
     Status(StatusArgs),
-}
-
-/// Flags override the saved settings (the desktop app's Settings) for this run only.
-#[derive(clap::Args, Debug)]
-pub struct ServeArgs {
-    /// Address to listen on: ADDR:PORT, a port, or an address [default: the saved setting, 127.0.0.1:8473]
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<String>,
-    /// Seconds a delivery's timestamp may differ from now, 1 to 2592000 [default: the saved setting, 600]
-    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
-    pub replay_window: Option<i64>,
-    /// Largest body accepted, in bytes, 1024 to 67108864 [default: the saved setting, 1048576]
-    #[arg(long, value_name = "BYTES")]
-    pub body_limit: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -273,17 +266,20 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Runs one command that works on the store and exits (not `serve`, not the window).
+/// Runs one command: `serve` until it is stopped, the others once (their warnings only on
+/// stderr, unless `RUST_LOG` says otherwise).
 pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
+    let command = match command {
+        Command::Serve(a) => return crate::serve::run(data_dir, a),
+        Command::Once(command) => *command,
+    };
+    logging::init_quiet();
     match command {
-        Command::Send(a) => send(a),
-        Command::Endpoint(c) => endpoint(&open(data_dir)?, c),
-        Command::Events(a) => events(&open(data_dir)?, a),
-        Command::Requests(a) => requests(&open(data_dir)?, a),
-        Command::Status(a) => status(&open(data_dir)?, a),
-        Command::Serve(_) => Err(AppError::Invalid(
-            "`serve` runs from the entry point, not as a one-shot command".into(),
-        )),
+        OneShot::Send(a) => send(a),
+        OneShot::Endpoint(c) => endpoint(&open(data_dir)?, c),
+        OneShot::Events(a) => events(&open(data_dir)?, a),
+        OneShot::Requests(a) => requests(&open(data_dir)?, a),
+        OneShot::Status(a) => status(&open(data_dir)?, a),
     }
 }
 

@@ -36,11 +36,7 @@ pub fn run() -> i32 {
     };
     let outcome = match args.command {
         None => desktop::run(data_dir),
-        Some(cli::Command::Serve(a)) => serve::run(&data_dir, a),
-        Some(command) => {
-            logging::init_quiet();
-            cli::dispatch(command, &data_dir)
-        }
+        Some(command) => cli::dispatch(command, &data_dir),
     };
     match outcome {
         Ok(code) => code,

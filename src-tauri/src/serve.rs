@@ -9,9 +9,22 @@ use gatehouse_core::settings::{self, Settings};
 use gatehouse_core::store::Store;
 use gatehouse_core::supervise::supervise;
 
-use crate::cli::ServeArgs;
 use crate::error::Result;
 use crate::{exit, listening, logging};
+
+/// Flags override the saved settings (the desktop app's Settings) for this run only.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on: ADDR:PORT, a port, or an address [default: the saved setting, 127.0.0.1:8473]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Seconds a delivery's timestamp may differ from now, 1 to 2592000 [default: the saved setting, 600]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    pub replay_window: Option<i64>,
+    /// Largest body accepted, in bytes, 1024 to 67108864 [default: the saved setting, 1048576]
+    #[arg(long, value_name = "BYTES")]
+    pub body_limit: Option<u64>,
+}
 
 pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
     logging::init();

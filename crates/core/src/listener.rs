@@ -111,16 +111,21 @@ impl IntoResponse for Refusal {
             ),
             Refusal::StoreDown(e) => {
                 tracing::error!("store unavailable: {e}");
-                let mut r = reply(
+                retry_later(reply(
                     StatusCode::SERVICE_UNAVAILABLE,
                     json!({"status": "unavailable", "error": "the delivery could not be stored; retry later"}),
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-                r
+                ))
             }
         }
     }
+}
+
+/// Asks the sender to come back in [`RETRY_AFTER_SECS`] (every 503 says so).
+fn retry_later(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    response
 }
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response {
@@ -150,7 +155,7 @@ fn verdict_response(r: &Recorded) -> Response {
 
 /// `ok` while the store commits; `degraded` with the reason and a 503 while it cannot (a
 /// full disk), so a monitor or load balancer sees it. A degraded store is probed with one
-/// small write per check, so health returns as soon as space does.
+/// 64 KiB write per check, so health returns as soon as space does.
 async fn healthz(State(shared): State<Shared>) -> Response {
     let mut problem = shared.store.health();
     if problem.is_some() {
@@ -171,13 +176,12 @@ async fn healthz(State(shared): State<Shared>) -> Response {
     if let Some(reason) = problem {
         body["reason"] = json!(reason);
     }
-    let mut response = reply(status, body);
+    let response = reply(status, body);
     if status == StatusCode::SERVICE_UNAVAILABLE {
+        retry_later(response)
+    } else {
         response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     }
-    response
 }
 
 async fn no_route(method: Method, request: Request) -> Response {
@@ -387,7 +391,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
 }
 
 /// The [`Error::BindFailed`] for `e`, with a hint fitting its cause.
-pub fn bind_error(addr: SocketAddr, e: &std::io::Error) -> Error {
+fn bind_error(addr: SocketAddr, e: &std::io::Error) -> Error {
     let hint = match e.kind() {
         std::io::ErrorKind::AddrInUse => format!(
             "another program (perhaps another Gatehouse) holds port {}; stop it or choose another address in Settings or with --listen",

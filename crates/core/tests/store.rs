@@ -79,6 +79,17 @@ async fn try_deliver(
     store.record(arrival(endpoint, body, &sig), judgment).await
 }
 
+/// A fresh build failure of profile `i` (its own stream and task), for filling a store.
+fn failure_of_profile(i: impl std::fmt::Display) -> Vec<u8> {
+    sample(
+        Sample::BuildFailed,
+        &format!("profile {i}"),
+        "main",
+        &format!("t{i}"),
+        Utc::now(),
+    )
+}
+
 fn sample(kind: Sample, profile: &str, branch: &str, task: &str, at: DateTime<Utc>) -> Vec<u8> {
     samples::build(
         kind,
@@ -619,13 +630,7 @@ async fn a_full_disk_fails_the_write_and_keeps_what_was_committed() {
     let mut accepted = Vec::new();
     let mut failure = None;
     for i in 0..500 {
-        let body = sample(
-            Sample::BuildFailed,
-            &format!("profile {i}"),
-            "main",
-            &format!("t{i}"),
-            Utc::now(),
-        );
+        let body = failure_of_profile(i);
         match try_deliver(&store, "ci", &body, Duration::minutes(10)).await {
             Ok(r) => accepted.push(r.event_id.expect("event")),
             Err(e) => {
@@ -770,13 +775,7 @@ async fn a_disk_filling_up_in_the_middle_of_batches_answers_every_caller_consist
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
-                let body = sample(
-                    Sample::BuildFailed,
-                    &format!("profile {i}"),
-                    "main",
-                    &format!("t{i}"),
-                    Utc::now(),
-                );
+                let body = failure_of_profile(i);
                 try_deliver(&store, "ci", &body, Duration::minutes(10)).await
             })
         })
@@ -938,13 +937,7 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
     let db = dir.path().join("gatehouse.db");
     let before = std::fs::metadata(&db).expect("db").len();
     for i in 0..200 {
-        let body = sample(
-            Sample::BuildFailed,
-            &format!("profile {i}"),
-            "main",
-            &format!("t{i}"),
-            Utc::now(),
-        );
+        let body = failure_of_profile(i);
         deliver(&store, "ci", &body).await;
     }
     // The writer never checkpoints (wal_autocheckpoint is off); the checkpointer thread

@@ -48,7 +48,8 @@ impl DesktopHost {
         };
         let mut slot = host.slot.lock().await;
         let started = host.start_listener(settings).await;
-        host.settle(&mut slot, settings, started).await;
+        host.settle(&mut slot, settings.listen.clone(), started)
+            .await;
         drop(slot);
         host
     }
@@ -64,14 +65,14 @@ impl DesktopHost {
         Ok((listener, config))
     }
 
-    /// Records the outcome of a start attempt in the slot and the status.
+    /// Records the outcome of an attempt to listen as `listen` in the slot and the status.
     async fn settle(
         &self,
         slot: &mut Slot,
-        settings: &Settings,
+        listen: String,
         started: Result<(RunningListener, ListenerConfig)>,
     ) {
-        slot.listen = settings.listen.clone();
+        slot.listen = listen;
         let status = match started {
             Ok((listener, config)) => {
                 let addr = listener.local_addr();
@@ -84,7 +85,7 @@ impl DesktopHost {
             }
             Err(e) => {
                 tracing::error!("the listener is not running: {e}");
-                ListenerStatus::failed(settings.listen.clone(), &e)
+                ListenerStatus::failed(slot.listen.clone(), &e)
             }
         };
         self.set_status(status);
@@ -131,8 +132,9 @@ impl Host for DesktopHost {
     }
 
     async fn apply_settings(&self, settings: Settings) -> Result<()> {
+        // Checked before anything stops.
         let wanted = ListenerConfig::from_settings(&settings)?;
-        let new_addr = settings.listen_addr()?;
+        settings.listen_addr()?;
         // Held from the comparison to the end of the restart: saves run one at a time.
         let mut slot = self.slot.lock().await;
         let changed = slot.listen != settings.listen
@@ -148,23 +150,23 @@ impl Host for DesktopHost {
                 listening::clear(&self.store).await;
                 old.stop().await?;
             }
-            match RunningListener::start(new_addr, self.store.clone(), wanted.clone()).await {
-                Ok(listener) => {
-                    self.settle(&mut slot, &settings, Ok((listener, wanted)))
+            match self.start_listener(&settings).await {
+                Ok(started) => {
+                    self.settle(&mut slot, settings.listen.clone(), Ok(started))
                         .await;
                 }
                 Err(e) => {
                     // Put the old listener back so deliveries keep arriving, then report.
                     if let Some(old_addr) = old_addr {
-                        let restored =
-                            RunningListener::start(old_addr, self.store.clone(), old_config)
-                                .await
-                                .map(|l| (l, slot.config.clone()));
-                        let previous = Settings {
-                            listen: slot.listen.clone(),
-                            ..settings.clone()
-                        };
-                        self.settle(&mut slot, &previous, restored).await;
+                        let restored = RunningListener::start(
+                            old_addr,
+                            self.store.clone(),
+                            old_config.clone(),
+                        )
+                        .await
+                        .map(|l| (l, old_config));
+                        let listen = slot.listen.clone();
+                        self.settle(&mut slot, listen, restored).await;
                     } else {
                         self.set_status(ListenerStatus::failed(settings.listen.clone(), &e));
                     }

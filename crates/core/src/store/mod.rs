@@ -420,15 +420,15 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Index pages of a large history stay in memory (negative: KiB; grows only as used).
-    conn.pragma_update(None, "cache_size", -32 * 1024)?;
+    // In KiB (negative), growing only as used. The writer keeps the index pages a large
+    // history touches; readers keep less: the window's memory is measured
+    // (scripts/footprint.sh) and a history page needs few pages. No memory map: its touched
+    // pages count against the app's memory, and at a million events it made no difference to
+    // the median times (benches/history.rs).
+    let cache_kib: i64 = if read_only { 8 * 1024 } else { 32 * 1024 };
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
-        // Readers keep a smaller cache than the writer: the window's memory is measured
-        // (scripts/footprint.sh), and a history page needs few pages. No memory map: its
-        // touched pages count against the app's memory, and at a million events it made
-        // no difference to the median times (benches/history.rs).
-        conn.pragma_update(None, "cache_size", -8 * 1024)?;
     } else {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a commit is on disk before the HTTP answer says so.
