@@ -112,12 +112,19 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
     let dir = tempfile::tempdir().expect("tempdir");
     let per_client = total / clients;
     // Bodies are built and signed before the clock starts: we time the server, not the client.
+    // Their timestamps follow the order they are sent in, as a live sender's do (each
+    // client's n-th delivery is stamped between everyone's (n-1)-th and (n+1)-th).
+    let start = chrono::Utc::now();
     let work: Vec<Vec<(Vec<u8>, String)>> = (0..clients)
-        .map(|_| {
+        .map(|client| {
             (0..per_client)
-                .map(|_| {
-                    let body = samples::build(Sample::BuildSucceeded, &SampleOptions::default())
-                        .expect("sample");
+                .map(|n| {
+                    let order = (n * clients + client) as i64;
+                    let options = SampleOptions {
+                        timestamp: Some(start + chrono::Duration::microseconds(order * 50)),
+                        ..Default::default()
+                    };
+                    let body = samples::build(Sample::BuildSucceeded, &options).expect("sample");
                     let sig = sign(SECRET.as_bytes(), &body);
                     (body, sig)
                 })

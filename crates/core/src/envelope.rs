@@ -42,7 +42,7 @@ impl Envelope {
         let json = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let value: Value =
             serde_json::from_slice(json).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        let Value::Object(map) = value else {
+        let Value::Object(mut map) = value else {
             return Err(EnvelopeError::NotObject);
         };
         let delivery_id = match field(&map, "deliveryId") {
@@ -69,12 +69,12 @@ impl Envelope {
             field: "timestamp",
             reason: "not a date and time".into(),
         })?;
-        let links = match field(&map, "links") {
-            Some(Value::Object(links)) => links
-                .iter()
-                .filter(|(_, v)| v.is_string())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+        // Moved out rather than cloned: this runs for every delivery.
+        let links = match take_field(&mut map, "links") {
+            Some(Value::Object(mut links)) => {
+                links.retain(|_, v| v.is_string());
+                links
+            }
             _ => Map::new(),
         };
         Ok(Envelope {
@@ -83,7 +83,7 @@ impl Envelope {
             action: text_field(&map, "action"),
             title: text_field(&map, "title"),
             message: text_field(&map, "message"),
-            item: field(&map, "item").cloned().unwrap_or(Value::Null),
+            item: take_field(&mut map, "item").unwrap_or(Value::Null),
             links,
         })
     }
@@ -104,6 +104,15 @@ pub fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     })
+}
+
+/// Like [`field`], taking the value out of the map.
+fn take_field(map: &mut Map<String, Value>, name: &str) -> Option<Value> {
+    if let Some(v) = map.remove(name) {
+        return Some(v);
+    }
+    let key = map.keys().find(|k| k.eq_ignore_ascii_case(name))?.clone();
+    map.remove(&key)
 }
 
 /// A string, number or bool as text; `None` for null, arrays and objects.

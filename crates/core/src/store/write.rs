@@ -182,6 +182,8 @@ pub fn delete_setting(tx: &mut Tx<'_>, key: &str) -> Result<()> {
 
 /// Records the request and, for a fresh new delivery, its event. The duplicate check
 /// happens here, inside the single writer, so concurrent repeats cannot both be stored.
+/// Everything it can refuse is checked before its first write: the listener runs it
+/// without a savepoint ([`super::writer::Isolation::Unguarded`]).
 pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<Recorded> {
     let endpoint_id = endpoint_id(tx, &arrival.endpoint)?
         .ok_or_else(|| Error::NotFound(format!("no endpoint named `{}`", arrival.endpoint)))?;
