@@ -2,6 +2,8 @@
 //!
 //! - `http floor`: the same axum server answering 200 without verifying or storing,
 //!   the most this machine's HTTP stack and client threads allow;
+//! - `verify + classify`: the floor plus the pipeline's work before storage (signature,
+//!   envelope, classification), what group commit could reach if storing cost nothing;
 //! - `commit per delivery`: the full pipeline with group commit off (batch of 1), the
 //!   baseline a naive store would give;
 //! - `group commit`: the full pipeline as `gatehouse serve` runs it.
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
+use gatehouse_core::ingest::{Judgment, judge};
 use gatehouse_core::listener::{ListenerConfig, RunningListener};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::signature::sign;
@@ -26,6 +29,7 @@ const SECRET: &str = "benchmark-secret-0123456789";
 #[derive(Clone, Copy)]
 enum Mode {
     HttpFloor,
+    Judge,
     CommitPerDelivery,
     GroupCommit,
 }
@@ -34,6 +38,7 @@ impl Mode {
     fn key(self) -> &'static str {
         match self {
             Mode::HttpFloor => "floor",
+            Mode::Judge => "judge",
             Mode::CommitPerDelivery => "per-delivery",
             Mode::GroupCommit => "group",
         }
@@ -42,6 +47,7 @@ impl Mode {
     fn label(self) -> &'static str {
         match self {
             Mode::HttpFloor => "http floor (no verify, no store)",
+            Mode::Judge => "verify + classify (no store)",
             Mode::CommitPerDelivery => "commit per delivery (baseline)",
             Mode::GroupCommit => "group commit (gatehouse serve)",
         }
@@ -71,7 +77,12 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").ok();
     let mut rows = Vec::new();
     for clients in [1, 8, 32] {
-        for mode in [Mode::HttpFloor, Mode::CommitPerDelivery, Mode::GroupCommit] {
+        for mode in [
+            Mode::HttpFloor,
+            Mode::Judge,
+            Mode::CommitPerDelivery,
+            Mode::GroupCommit,
+        ] {
             if let Some(only) = &only
                 && *only != format!("{}:{clients}", mode.key())
             {
@@ -135,11 +146,15 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
     let (addr, store, stop) = rt.block_on(async {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         match mode {
-            Mode::HttpFloor => {
-                let app = Router::new().route(
-                    "/hooks/{name}",
-                    post(|_body: axum::body::Bytes| async { "{\"status\":\"accepted\"}" }),
-                );
+            Mode::HttpFloor | Mode::Judge => {
+                let app = if matches!(mode, Mode::Judge) {
+                    Router::new().route("/hooks/{name}", post(judge_only))
+                } else {
+                    Router::new().route(
+                        "/hooks/{name}",
+                        post(|_body: axum::body::Bytes| async { "{\"status\":\"accepted\"}" }),
+                    )
+                };
                 let listener = tokio::net::TcpListener::bind(any).await.expect("bind");
                 let addr = listener.local_addr().expect("addr");
                 let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -209,14 +224,10 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
 
-    let stored = store.as_ref().map(|s| {
-        s.events(&EventQuery {
-            limit: Some(100_000),
-            ..Default::default()
-        })
-        .expect("events")
-        .len()
-    });
+    // Unfiltered, the count is the exact tally (only filtered counts are capped).
+    let stored = store
+        .as_ref()
+        .map(|s| s.count_events(&EventQuery::default()).expect("count").total as usize);
     rt.block_on(async {
         match stop {
             Stop::Floor(tx) => {
@@ -234,6 +245,26 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
         p50: pct(0.5),
         p99: pct(0.99),
         stored,
+    }
+}
+
+/// The listener's work before storage: signature, replay window, envelope, classification.
+async fn judge_only(headers: axum::http::HeaderMap, body: axum::body::Bytes) -> &'static str {
+    let signatures: Vec<&str> = headers
+        .get_all("ac_signature")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let judgment = judge(
+        &[SECRET.as_bytes()],
+        &signatures,
+        &body,
+        chrono::Utc::now(),
+        chrono::Duration::minutes(5),
+    );
+    match judgment {
+        Judgment::Deliver(_) => "{\"status\":\"accepted\"}",
+        Judgment::Reject { .. } => panic!("the benchmark's deliveries are valid"),
     }
 }
 
