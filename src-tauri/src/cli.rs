@@ -11,6 +11,7 @@ use gatehouse_core::gate::{self, GateFilter};
 use gatehouse_core::ingest::Verdict;
 use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::store::{EventQuery, MAX_LIMIT, RequestQuery, Store};
+use gatehouse_core::token::Role;
 
 use crate::error::{AppError, Result};
 use crate::{exit, listening, logging, print};
@@ -53,6 +54,29 @@ pub enum OneShot {
     Requests(RequestsArgs),
     /// The gate: exit 0 passing, 1 failing, 2 unknown
     Status(StatusArgs),
+    /// Create, list and revoke access tokens for the inbox's API (`serve`'s /api/v1)
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it once on stdout (only its SHA-256 is kept)
+    Add {
+        name: String,
+        /// Everything the desktop can do (endpoints, settings, accept, replay); default: read only
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens: name, role, created, last used (never the token)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token; calls with it are refused and its open streams close
+    Revoke { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -280,7 +304,40 @@ pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
         OneShot::Events(a) => events(&open(data_dir)?, a),
         OneShot::Requests(a) => requests(&open(data_dir)?, a),
         OneShot::Status(a) => status(&open(data_dir)?, a),
+        OneShot::Token(c) => token(&open(data_dir)?, c),
     }
+}
+
+fn token(store: &Store, command: TokenCommand) -> Result<i32> {
+    match command {
+        TokenCommand::Add { name, admin, json } => {
+            let role = if admin { Role::Admin } else { Role::Read };
+            let (info, secret) = block_on(store.add_token(&name, role))??;
+            if json {
+                print::json(&serde_json::json!({"token": info, "secret": secret}))?;
+            } else {
+                eprintln!(
+                    "Created {} token `{}`. It is shown once; only its hash is kept:",
+                    info.role.as_str(),
+                    info.name
+                );
+                println!("{secret}");
+            }
+        }
+        TokenCommand::List { json } => {
+            let list = store.tokens()?;
+            if json {
+                print::json(&list)?;
+            } else {
+                print::tokens(&list);
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            block_on(store.revoke_token(&name))??;
+            eprintln!("Revoked token `{name}`; its open streams close within seconds.");
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn open(data_dir: &Path) -> Result<Store> {

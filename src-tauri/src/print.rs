@@ -4,7 +4,7 @@ use std::io::Write;
 
 use gatehouse_core::classify::subject_name;
 use gatehouse_core::gate::{Gate, GateState};
-use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord};
+use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord, TokenInfo};
 use gatehouse_core::text::{is_unsafe, neutralise as terminal_text};
 use serde::Serialize;
 
@@ -170,6 +170,25 @@ pub fn endpoints(list: &[EndpointInfo], base_url: Option<&str>) {
         &["NAME", "PROVIDER", "SECRETS", "REQUESTS", "EVENTS", "URL"],
         rows,
     );
+}
+
+pub fn tokens(list: &[TokenInfo]) {
+    if list.is_empty() {
+        println!("No tokens yet; the API is off. Create one: gatehouse token add NAME [--admin]");
+        return;
+    }
+    let rows = list
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.role.as_str().to_owned(),
+                t.created_at.clone(),
+                t.last_used_at.clone().unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    table(&["NAME", "ROLE", "CREATED", "LAST USED"], rows);
 }
 
 fn profile_and_branch(e: &EventRecord) -> String {

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use gatehouse_core::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::api::{Api, Host};
+use gatehouse_core::inbox;
+use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
 use gatehouse_core::retention;
 use gatehouse_core::settings::{self, Settings};
 use gatehouse_core::store::Store;
@@ -35,8 +37,18 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let store = Arc::new(Store::open_dir(data_dir)?);
         let settings = with_flags(store.settings()?, &a)?;
         let config = ListenerConfig::from_settings(&settings)?;
-        let running = RunningListener::start(settings.listen_addr()?, store.clone(), config).await?;
+        let host = ServeHost::default();
+        let api = Arc::new(Api::new(store.clone(), host.clone()));
+        let (close_streams, closing) = tokio::sync::watch::channel(false);
+        let running = RunningListener::start_with(
+            settings.listen_addr()?,
+            store.clone(),
+            config,
+            inbox::router(api, closing),
+        )
+        .await?;
         let bound = running.local_addr();
+        host.set(ListenerStatus::listening(bound));
         // Only for the CLI's URLs: a full disk must not stop the listener (it answers 503).
         if let Err(e) = listening::record(&store, bound).await {
             tracing::warn!("could not record the listen address for the CLI: {e}");
@@ -64,6 +76,8 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         shutdown_signal().await;
         retention.abort();
         tracing::info!("stopping: finishing requests in flight");
+        // Open streams never end on their own; they would hold the shutdown up.
+        let _ = close_streams.send(true);
         running.stop().await?;
         listening::clear(&store).await;
         // The last reference: the writer commits what is queued and its thread ends.
@@ -71,6 +85,37 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         tracing::info!("stopped");
         Ok(exit::OK)
     })
+}
+
+/// What the API knows of `serve`: where it listens. Settings are read at start (flags
+/// override them), so a save over the API is refused rather than stored and not applied.
+#[derive(Clone, Default)]
+struct ServeHost {
+    status: Arc<std::sync::Mutex<Option<ListenerStatus>>>,
+}
+
+impl ServeHost {
+    fn set(&self, status: ListenerStatus) {
+        if let Ok(mut s) = self.status.lock() {
+            *s = Some(status);
+        }
+    }
+}
+
+impl Host for ServeHost {
+    fn listener(&self) -> ListenerStatus {
+        self.status
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .unwrap_or_else(|| ListenerStatus::stopped(String::new()))
+    }
+
+    async fn apply_settings(&self, _settings: Settings) -> gatehouse_core::Result<()> {
+        Err(gatehouse_core::Error::Conflict(
+            "`gatehouse serve` reads its settings at start: change them in the app or with flags, then restart it".into(),
+        ))
+    }
 }
 
 /// The saved settings with this run's flags applied, each checked against its bounds.

@@ -18,6 +18,7 @@ use crate::store::{
     BuildRun, EndpointInfo, EventQuery, EventRecord, Recorded, RequestQuery, RequestRecord, Secret,
     Store, UnmatchedCount,
 };
+use crate::token::Role;
 use crate::{Error, Result};
 
 /// Everything the front end can ask for.
@@ -80,6 +81,58 @@ pub enum ApiRequest {
     SaveSettings {
         settings: Settings,
     },
+}
+
+impl ApiRequest {
+    /// Its name on the wire (for logs: never the parameters, which may hold secrets).
+    pub fn method(&self) -> &'static str {
+        match self {
+            ApiRequest::Overview => "overview",
+            ApiRequest::Events { .. } => "events",
+            ApiRequest::Event { .. } => "event",
+            ApiRequest::Requests { .. } => "requests",
+            ApiRequest::Request { .. } => "request",
+            ApiRequest::Endpoints => "endpoints",
+            ApiRequest::CreateEndpoint { .. } => "create_endpoint",
+            ApiRequest::RenameEndpoint { .. } => "rename_endpoint",
+            ApiRequest::DeleteEndpoint { .. } => "delete_endpoint",
+            ApiRequest::Secrets { .. } => "secrets",
+            ApiRequest::RotateSecret { .. } => "rotate_secret",
+            ApiRequest::RetireSecret { .. } => "retire_secret",
+            ApiRequest::AcceptRequest { .. } => "accept_request",
+            ApiRequest::ReplayRequest { .. } => "replay_request",
+            ApiRequest::SendTest { .. } => "send_test",
+            ApiRequest::BuildRuns { .. } => "build_runs",
+            ApiRequest::Settings => "settings",
+            ApiRequest::SaveSettings { .. } => "save_settings",
+        }
+    }
+
+    /// The least role that may make this request: reading history and the gate is `read`;
+    /// anything that changes the inbox, reveals secrets or sends is `admin`. (The window
+    /// is the machine's own user and calls everything.)
+    pub fn role(&self) -> Role {
+        match self {
+            ApiRequest::Overview
+            | ApiRequest::Events { .. }
+            | ApiRequest::Event { .. }
+            | ApiRequest::Requests { .. }
+            | ApiRequest::Request { .. }
+            | ApiRequest::Endpoints
+            | ApiRequest::BuildRuns { .. } => Role::Read,
+            ApiRequest::CreateEndpoint { .. }
+            | ApiRequest::RenameEndpoint { .. }
+            | ApiRequest::DeleteEndpoint { .. }
+            | ApiRequest::Secrets { .. }
+            | ApiRequest::RotateSecret { .. }
+            | ApiRequest::RetireSecret { .. }
+            | ApiRequest::AcceptRequest { .. }
+            | ApiRequest::ReplayRequest { .. }
+            | ApiRequest::SendTest { .. }
+            | ApiRequest::Settings
+            | ApiRequest::SaveSettings { .. } => Role::Admin,
+        }
+    }
 }
 
 /// The answer to each [`ApiRequest`], tagged with the same method name.
@@ -220,7 +273,30 @@ impl<H: Host> Api<H> {
         self.host.listener().base_url
     }
 
-    /// Answers one request.
+    /// Answers one request made with a token of `role`: refused when the role does not
+    /// allow it; for a read token, the body of a request that failed verification (anyone's
+    /// bytes) is left out.
+    pub async fn call_as(&self, role: Role, request: ApiRequest) -> Result<ApiResponse> {
+        let needed = request.role();
+        if !role.allows(needed) {
+            return Err(Error::Forbidden(format!(
+                "a {} token cannot call `{}`; it needs an {} token",
+                role.as_str(),
+                request.method(),
+                needed.as_str()
+            )));
+        }
+        let mut response = self.call(request).await?;
+        if role == Role::Read
+            && let ApiResponse::Request(request) = &mut response
+            && !request.verdict.is_verified()
+        {
+            request.body = None;
+        }
+        Ok(response)
+    }
+
+    /// Answers one request (the window's: its user may do everything).
     pub async fn call(&self, request: ApiRequest) -> Result<ApiResponse> {
         let store = self.store.clone();
         Ok(match request {

@@ -35,6 +35,12 @@ pub enum Error {
         /// What the user can do about it.
         hint: String,
     },
+    /// No valid access token came with a call to the inbox's API.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token is valid but its role does not allow the call.
+    #[error("{0}")]
+    Forbidden(String),
     /// An HTTP call to another server failed before it answered (connection, DNS, timeout).
     #[error("{0}")]
     Transport(String),
@@ -57,6 +63,24 @@ pub enum ErrorKind {
     Unavailable,
     BindFailed,
     Transport,
+    Unauthorized,
+    Forbidden,
+}
+
+impl ErrorKind {
+    /// The one mapping from kinds to HTTP statuses (the inbox's API).
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::NotFound => 404,
+            ErrorKind::Invalid => 400,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::BindFailed => 500,
+            ErrorKind::Transport => 502,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
+        }
+    }
 }
 
 impl Error {
@@ -68,6 +92,8 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::BindFailed { .. } => ErrorKind::BindFailed,
             Error::Transport(_) => ErrorKind::Transport,
+            Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::Database(_)
             | Error::StoreUnavailable(_)
             | Error::DatabaseRefused(_)

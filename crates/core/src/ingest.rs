@@ -31,6 +31,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Whether the body passed signature verification (so it came from the sender).
+    pub fn is_verified(self) -> bool {
+        matches!(
+            self,
+            Verdict::Accepted | Verdict::Duplicate | Verdict::Stale
+        )
+    }
+
     pub const ALL: [Verdict; 9] = [
         Verdict::Accepted,
         Verdict::Duplicate,

@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod envelope;
 pub mod error;
 pub mod gate;
+pub mod inbox;
 pub mod ingest;
 pub mod listener;
 pub mod notify;
@@ -25,5 +26,7 @@ pub mod stream;
 pub mod supervise;
 pub mod text;
 pub mod time;
+pub mod token;
+pub mod write_stall;
 
 pub use error::{Error, Result};

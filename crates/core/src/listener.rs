@@ -14,6 +14,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use chrono::{Duration, Utc};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
@@ -22,6 +23,7 @@ use crate::ingest::{Arrival, Judgment, REDACTED, Source, Verdict, is_secret_head
 use crate::settings::{DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_WINDOW_SECS};
 use crate::signature;
 use crate::store::{Recorded, Store};
+use crate::write_stall::GuardedListener;
 use crate::{Error, Result};
 
 /// Seconds a sender is asked to wait after a 503.
@@ -34,6 +36,9 @@ pub struct ListenerConfig {
     pub body_limit: usize,
     /// A body that has not fully arrived by then is dropped as incomplete.
     pub body_timeout: std::time::Duration,
+    /// A connection whose peer has read nothing for this long while an answer waits is
+    /// closed ([`crate::write_stall`]): a stalled stream subscriber above all.
+    pub write_stall: std::time::Duration,
 }
 
 impl ListenerConfig {
@@ -53,6 +58,7 @@ impl Default for ListenerConfig {
             replay_window: Duration::seconds(DEFAULT_REPLAY_WINDOW_SECS),
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: std::time::Duration::from_secs(30),
+            write_stall: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -77,15 +83,21 @@ pub fn router(store: Arc<Store>, config: ListenerConfig) -> Router {
         .with_state(shared)
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// Serves until `shutdown` resolves, then lets requests in flight finish. `extra` routes
+/// (the inbox's API) are served beside the hooks.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Store>,
     config: ListenerConfig,
+    extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(store, config).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let guarded = GuardedListener::new(listener, config.write_stall);
+    let app = extra
+        .merge(router(store, config))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    // `tap_io` only so that axum's connect info (the peer's address) applies to our listener.
+    axum::serve(guarded.tap_io(|_| {}), app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -483,10 +495,20 @@ impl RunningListener {
         store: Arc<Store>,
         config: ListenerConfig,
     ) -> Result<RunningListener> {
+        Self::start_with(addr, store, config, Router::new()).await
+    }
+
+    /// Like [`RunningListener::start`], serving `extra` routes beside the hooks.
+    pub async fn start_with(
+        addr: SocketAddr,
+        store: Arc<Store>,
+        config: ListenerConfig,
+        extra: Router,
+    ) -> Result<RunningListener> {
         let listener = bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, store, config, async {
+        let task = tokio::spawn(serve(listener, store, config, extra, async {
             let _ = stopped.await;
         }));
         Ok(RunningListener {

@@ -256,7 +256,8 @@ async fn header_case_rotation_routes_and_broadcast() {
         kinds.push(match n {
             Notice::Event { .. } => "event",
             Notice::Request { .. } => "request",
-            Notice::Endpoints => "endpoints",
+            Notice::Endpoints { .. } => "endpoints",
+            Notice::Settings { .. } => "settings",
         });
     }
     assert_eq!(

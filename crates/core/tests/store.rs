@@ -225,7 +225,7 @@ async fn stale_then_accepted_keeps_its_own_source_and_dedupes() {
     assert_eq!(request.event_id, accepted.event_id);
     let mut saw_event = false;
     while let Ok(n) = notices.try_recv() {
-        if let Notice::Event { event } = n {
+        if let Notice::Event { event, .. } = n {
             saw_event = event.source == Source::Accepted;
         }
     }
@@ -804,7 +804,7 @@ async fn a_disk_filling_up_in_the_middle_of_batches_answers_every_caller_consist
     assert_eq!(stored, acknowledged, "stored exactly what was acknowledged");
     let mut announced = std::collections::BTreeSet::new();
     while let Ok(n) = notices.try_recv() {
-        if let Notice::Event { event } = n {
+        if let Notice::Event { event, .. } = n {
             announced.insert(event.id);
         }
     }

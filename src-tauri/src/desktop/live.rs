@@ -74,7 +74,7 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
             received = notices.recv() => match received {
                 Ok(notice) => {
                     let _ = app.emit(NOTICE, &notice);
-                    if let Notice::Event { event } = &notice {
+                    if let Notice::Event { event, .. } = &notice {
                         refresh_gate(&app, &store, &mut gate).await;
                         settings = current_settings(&store).await;
                         let quiet = notifier::quiet(&app, &settings);

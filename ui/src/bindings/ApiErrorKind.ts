@@ -4,4 +4,4 @@
  * What kind of failure an [`crate::api::ApiError`] reports; exported to TypeScript so the
  * front end can branch on it.
  */
-export type ApiErrorKind = "not_found" | "invalid" | "conflict" | "unavailable" | "bind_failed" | "transport";
+export type ApiErrorKind = "not_found" | "invalid" | "conflict" | "unavailable" | "bind_failed" | "transport" | "unauthorized" | "forbidden";

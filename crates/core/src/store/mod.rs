@@ -1,11 +1,13 @@
 //! SQLite storage: one writer thread (group commit), a small pool of read connections,
 //! versioned migrations, and a broadcast of what was committed.
 
+mod changes;
 mod checkpointer;
 mod endpoint_cache;
 mod read;
 mod records;
 mod schema;
+mod tokens;
 mod unmatched;
 mod write;
 mod writer;
@@ -18,18 +20,21 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+pub use changes::{ChangeKind, LogBounds};
 use checkpointer::Checkpointer;
 pub use endpoint_cache::CachedEndpoint;
 use endpoint_cache::EndpointCache;
 pub use read::{BuildRun, COUNT_CAP, EventCount, RECENT_OUTCOMES, RecentOutcome, StreamRow};
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use tokens::TokenInfo;
 use unmatched::UnmatchedTally;
 pub use unmatched::{MAX_DISTINCT_NAMES, MAX_STORED_NAMES, OTHER_NAMES};
 pub use write::{Pruned, REJECTED_BODY_KEPT, Recorded};
 use writer::{Health, Isolation, Writer};
 
 use crate::ingest::{Arrival, Judgment};
+use crate::token::Role;
 use crate::{Error, Result};
 
 /// Settings key of the user's [`crate::settings::Settings`] document.
@@ -46,11 +51,38 @@ pub const DB_FILE: &str = "gatehouse.db";
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Notice {
     /// A new event was stored.
-    Event { event: Box<EventRecord> },
+    Event { seq: i64, event: Box<EventRecord> },
     /// A request was recorded, or its verdict changed (accepted from history).
-    Request { request: Box<RequestRecord> },
+    Request {
+        seq: i64,
+        request: Box<RequestRecord>,
+    },
     /// Endpoints or their secrets changed.
-    Endpoints,
+    Endpoints { seq: i64 },
+    /// The saved settings changed.
+    Settings { seq: i64 },
+}
+
+impl Notice {
+    /// Its place in the change log ([`changes`]).
+    pub fn seq(&self) -> i64 {
+        match self {
+            Notice::Event { seq, .. }
+            | Notice::Request { seq, .. }
+            | Notice::Endpoints { seq }
+            | Notice::Settings { seq } => *seq,
+        }
+    }
+
+    /// The change's kind as the stream names it.
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            Notice::Event { .. } => ChangeKind::Event,
+            Notice::Request { .. } => ChangeKind::Request,
+            Notice::Endpoints { .. } => ChangeKind::Endpoints,
+            Notice::Settings { .. } => ChangeKind::Settings,
+        }
+    }
 }
 
 /// Tuning for [`Store::open_with`].
@@ -337,11 +369,62 @@ impl Store {
         Ok(settings)
     }
 
+    /// Creates an access token for the inbox's API; returns it with the token itself, which
+    /// is not stored (only its SHA-256) and cannot be shown again.
+    pub async fn add_token(&self, name: &str, role: Role) -> Result<(TokenInfo, String)> {
+        let secret = crate::token::generate()?;
+        let (name, kept) = (name.to_owned(), secret.clone());
+        let now = Utc::now();
+        let info = self
+            .writer
+            .call(move |tx| tokens::add(tx, &name, role, &kept, now))
+            .await?;
+        Ok((info, secret))
+    }
+
+    pub async fn revoke_token(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.writer.call(move |tx| tokens::revoke(tx, &name)).await
+    }
+
+    /// Notes that a token was used (the caller decides how often that is worth a write).
+    pub async fn touch_token(&self, id: i64) -> Result<()> {
+        let now = Utc::now();
+        self.writer.call(move |tx| tokens::touch(tx, id, now)).await
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.read(tokens::list)
+    }
+
+    /// The token `secret` is, if it exists.
+    pub fn find_token(&self, secret: &str) -> Result<Option<TokenInfo>> {
+        self.read(|c| tokens::find(c, secret))
+    }
+
+    /// Whether any token exists: the inbox's API answers only then.
+    pub fn has_tokens(&self) -> Result<bool> {
+        self.read(tokens::any)
+    }
+
+    /// Up to `limit` changes after `seq`, oldest first (see [`changes::after`]).
+    pub fn changes_after(&self, seq: i64, limit: usize) -> Result<Vec<Notice>> {
+        self.read(|c| changes::after(c, seq, limit))
+    }
+
+    /// The oldest change kept and the newest handed out.
+    pub fn change_log(&self) -> Result<LogBounds> {
+        self.read(changes::bounds)
+    }
+
     pub async fn save_settings(&self, settings: &crate::settings::Settings) -> Result<()> {
         settings.validate()?;
         let json = serde_json::to_string(settings)
             .map_err(|e| Error::Invalid(format!("cannot store settings: {e}")))?;
-        self.set_setting(SETTINGS_KEY, &json).await
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| write::save_settings(tx, SETTINGS_KEY, &json, now))
+            .await
     }
 
     /// One event with its raw payload.

@@ -262,6 +262,26 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX builds_running;
     CREATE INDEX builds_by_stream ON builds(profile_key, branch_key, finished_at, started_at, outcome);
     "#,
+    // 7: the inbox. Access tokens, of which only the SHA-256 is kept; and the change log:
+    // every committed change gets the next `seq` in the transaction that commits it, the
+    // position a subscriber resumes from (AUTOINCREMENT: a seq is never handed out twice,
+    // even after retention deleted the newest rows).
+    r#"
+    CREATE TABLE tokens (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        role          TEXT NOT NULL CHECK (role IN ('read', 'admin')),
+        hash          BLOB NOT NULL UNIQUE,
+        created_at    TEXT NOT NULL,
+        last_used_at  TEXT
+    );
+    CREATE TABLE changes (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT NOT NULL,      -- event | request | endpoints | settings
+        subject_id  INTEGER,            -- the event's or the request's id
+        at          TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::changes::{self, ChangeKind};
 use super::records::{EndpointInfo, Source};
 use super::writer::Tx;
 use super::{Notice, read};
@@ -72,7 +73,7 @@ pub fn add_endpoint(
             "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
         )?
         .execute(params![id, secret, now])?;
-    tx.notify(Notice::Endpoints);
+    endpoints_changed(tx)?;
     read::endpoint(tx.conn, name)
 }
 
@@ -80,7 +81,7 @@ pub fn remove_endpoint(tx: &mut Tx<'_>, name: &str) -> Result<()> {
     let id = require_endpoint(tx, name)?;
     tx.conn
         .execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
-    tx.notify(Notice::Endpoints);
+    endpoints_changed(tx)?;
     Ok(())
 }
 
@@ -100,7 +101,7 @@ pub fn rename_endpoint(
     tx.conn
         .prepare_cached("UPDATE endpoints SET name = ?1, updated_at = ?2 WHERE id = ?3")?
         .execute(params![new_name, to_text(now), id])?;
-    tx.notify(Notice::Endpoints);
+    endpoints_changed(tx)?;
     read::endpoint(tx.conn, new_name)
 }
 
@@ -127,7 +128,7 @@ pub fn add_secret(tx: &mut Tx<'_>, name: &str, secret: &str, now: DateTime<Utc>)
     tx.conn
         .prepare_cached("UPDATE endpoints SET updated_at = ?1 WHERE id = ?2")?
         .execute(params![now, id])?;
-    tx.notify(Notice::Endpoints);
+    endpoints_changed(tx)?;
     Ok(())
 }
 
@@ -144,7 +145,7 @@ pub fn retire_secret(tx: &mut Tx<'_>, name: &str, now: DateTime<Utc>) -> Result<
     tx.conn
         .prepare_cached("UPDATE endpoints SET updated_at = ?1 WHERE id = ?2")?
         .execute(params![to_text(now), id])?;
-    tx.notify(Notice::Endpoints);
+    endpoints_changed(tx)?;
     Ok(())
 }
 
@@ -421,6 +422,7 @@ pub struct Pruned {
 /// Deletes history received before `before`, except the events the gate still points at
 /// (each stream's latest event and latest end), so the dashboard stays whole.
 pub fn prune(tx: &mut Tx<'_>, before: DateTime<Utc>) -> Result<Pruned> {
+    let before_time = before;
     let before = to_text(before);
     let events = tx
         .conn
@@ -441,6 +443,7 @@ pub fn prune(tx: &mut Tx<'_>, before: DateTime<Utc>) -> Result<Pruned> {
     tx.conn
         .prepare_cached("DELETE FROM builds WHERE COALESCE(finished_at, started_at) < ?1")?
         .execute([&before])?;
+    changes::prune(tx.conn, before_time)?;
     Ok(Pruned {
         events: events as u64,
         requests: requests as u64,
@@ -568,8 +571,10 @@ fn insert_event(
             )?;
         }
     }
+    let seq = changes::append(tx.conn, ChangeKind::Event, Some(event_id), received_at)?;
     tx.notify_with(|conn| {
         Ok(Notice::Event {
+            seq,
             event: Box::new(read::event(conn, event_id, false)?),
         })
     })?;
@@ -577,11 +582,28 @@ fn insert_event(
 }
 
 fn notify_request(tx: &mut Tx<'_>, request_id: i64) -> Result<()> {
+    let seq = changes::append(tx.conn, ChangeKind::Request, Some(request_id), Utc::now())?;
     tx.notify_with(|conn| {
         Ok(Notice::Request {
+            seq,
             request: Box::new(read::request(conn, request_id, false)?),
         })
     })
+}
+
+/// Logs and announces a change to endpoints or their secrets.
+fn endpoints_changed(tx: &mut Tx<'_>) -> Result<()> {
+    let seq = changes::append(tx.conn, ChangeKind::Endpoints, None, Utc::now())?;
+    tx.notify(Notice::Endpoints { seq });
+    Ok(())
+}
+
+/// Stores the user's settings (as JSON under `key`), logged and announced as a change.
+pub fn save_settings(tx: &mut Tx<'_>, key: &str, json: &str, now: DateTime<Utc>) -> Result<()> {
+    set_setting(tx, key, json)?;
+    let seq = changes::append(tx.conn, ChangeKind::Settings, None, now)?;
+    tx.notify(Notice::Settings { seq });
+    Ok(())
 }
 
 fn endpoint_id(tx: &Tx<'_>, name: &str) -> Result<Option<i64>> {

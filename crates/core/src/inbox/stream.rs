@@ -1,0 +1,237 @@
+//! `GET /api/v1/stream`: the change log as Server-Sent Events (docs/INBOX.md).
+//!
+//! Resuming has no gap and no duplicate at the switch from stored to live: the handler
+//! subscribes to the store's notices *before* it reads the backlog, sends the backlog, then
+//! passes on live notices whose `seq` is past the last one sent. A notice is broadcast only
+//! after its commit, so anything committed after the backlog was read is among them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+
+use super::{Answer, Shared, authenticate, still_valid};
+use crate::api::Host;
+use crate::store::{Notice, Store, TokenInfo};
+use crate::{Error, Result};
+
+/// A comment line this often keeps proxies and the subscriber's watchdog content.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often an open stream checks that its token was not revoked.
+const TOKEN_CHECK: Duration = Duration::from_secs(5);
+/// Messages waiting for a slow subscriber, and their size in KiB; past either it is
+/// disconnected (it resumes from its last id), so it never holds up anything else and its
+/// memory stays bounded (an event's text can be as large as a delivery).
+const BUFFER: usize = 1024;
+const BUFFER_KIB: usize = 4096;
+/// Backlog rows read per query.
+const PAGE: usize = 500;
+
+/// Why the server ended a stream (the body's error, which closes the connection).
+#[derive(Debug)]
+struct Cut(&'static str);
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Cut {}
+
+#[derive(Debug, Deserialize)]
+pub struct Resume {
+    after: Option<i64>,
+}
+
+pub async fn follow<H: Host>(
+    State(inbox): State<Shared<H>>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    Query(resume): Query<Resume>,
+    headers: HeaderMap,
+) -> Response {
+    let store = inbox.api.store().clone();
+    let token = match authenticate(&store, &headers, from).await {
+        Ok(t) => t,
+        Err(e) => return Answer(e).into_response(),
+    };
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().parse::<i64>());
+    let after = match (last_event_id, resume.after) {
+        (Some(Ok(id)), _) => Some(id),
+        (Some(Err(_)), _) => {
+            return Answer(Error::Invalid(
+                "Last-Event-ID must be a sequence number".into(),
+            ))
+            .into_response();
+        }
+        (None, after) => after,
+    };
+    if after.is_some_and(|a| a < 0) {
+        return Answer(Error::Invalid("`after` must be 0 or more".into())).into_response();
+    }
+    // Subscribed first: see the module's comment.
+    let live = store.subscribe();
+    let (sender, receiver) = mpsc::channel::<Queued>(BUFFER);
+    let (cut, cut_off) = oneshot::channel::<&'static str>();
+    let closing = inbox.closing.clone();
+    tokio::spawn(async move {
+        let name = token.name.clone();
+        let why = match feed(store, token, after, live, sender, closing).await {
+            Ok(why) => why,
+            Err(e) => {
+                tracing::warn!("stream of token `{name}` to {from} failed: {e}");
+                "the stream failed"
+            }
+        };
+        tracing::info!("stream of token `{name}` to {from} ended: {why}");
+        let _ = cut.send(why);
+    });
+    // The body ends in an error when the feed gives up, so the connection is closed at
+    // once: ending it cleanly would first wait to flush what a stalled subscriber never
+    // reads.
+    let events = futures_util::stream::unfold(
+        (receiver, Some(cut_off)),
+        |(mut receiver, cut_off)| async move {
+            let mut cut_off = cut_off?;
+            tokio::select! {
+                biased;
+                why = &mut cut_off => Some((Err(Cut(why.unwrap_or("the stream ended"))), (receiver, None))),
+                // The message's share of the budget is given back as it leaves.
+                queued = receiver.recv() => queued.map(|(event, _room)| (Ok(event), (receiver, Some(cut_off)))),
+            }
+        },
+    );
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+        .into_response()
+}
+
+fn closed() -> Error {
+    Error::StoreUnavailable("the stream's buffer was closed".into())
+}
+
+/// The message for one change: `id: seq`, `event: kind`, `data:` the record as `--json`
+/// prints it (endpoint and settings changes carry only their seq: read them with the rpc).
+/// Also says how large its data is.
+fn message(notice: &Notice) -> Result<(Event, usize)> {
+    let data = match notice {
+        Notice::Event { event, .. } => serde_json::to_string(event),
+        Notice::Request { request, .. } => serde_json::to_string(request),
+        Notice::Endpoints { seq } | Notice::Settings { seq } => {
+            serde_json::to_string(&serde_json::json!({ "seq": seq }))
+        }
+    }
+    .map_err(|e| Error::Invalid(format!("cannot encode a change: {e}")))?;
+    let bytes = data.len();
+    let event = Event::default()
+        .id(notice.seq().to_string())
+        .event(notice.kind().as_str())
+        .data(data);
+    Ok((event, bytes))
+}
+
+/// A message and its share of [`BUFFER_KIB`].
+type Queued = (Event, OwnedSemaphorePermit);
+
+/// Room for one message of `bytes`, if the budget has it.
+fn room(budget: &Arc<Semaphore>, bytes: usize) -> Option<OwnedSemaphorePermit> {
+    let kib = u32::try_from(bytes / 1024 + 1).unwrap_or(u32::MAX);
+    budget.clone().try_acquire_many_owned(kib).ok()
+}
+
+/// Sends the backlog after `after`, then live changes, until the subscriber goes, falls
+/// behind, its token is revoked, or the server stops. Says which.
+async fn feed(
+    store: Arc<Store>,
+    token: TokenInfo,
+    after: Option<i64>,
+    mut live: broadcast::Receiver<Notice>,
+    sender: mpsc::Sender<Queued>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) -> Result<&'static str> {
+    let budget = Arc::new(Semaphore::new(BUFFER_KIB));
+    let log = {
+        let store = store.clone();
+        super::blocking(move || store.change_log()).await?
+    };
+    // No `after`: live changes only, from the newest handed out.
+    let mut last = after.unwrap_or(log.newest);
+    let kept_from = log.oldest.unwrap_or(log.newest + 1);
+    if after.is_some() && last + 1 < kept_from {
+        let gap = Event::default()
+            .event("gap")
+            .data(serde_json::json!({ "after": last, "resumes_at": kept_from }).to_string());
+        let room = budget.clone().acquire_owned().await.map_err(|_| closed())?;
+        if sender.send((gap, room)).await.is_err() {
+            return Ok("the subscriber left");
+        }
+    }
+    // The backlog: pages from SQLite, each sent at the subscriber's pace.
+    loop {
+        let page = {
+            let store = store.clone();
+            super::blocking(move || store.changes_after(last, PAGE)).await?
+        };
+        let Some(newest) = page.last().map(Notice::seq) else {
+            break;
+        };
+        for notice in &page {
+            let (event, bytes) = message(notice)?;
+            // The backlog goes at the subscriber's pace: waiting for room is fine here.
+            let kib = u32::try_from(bytes / 1024 + 1)
+                .unwrap_or(u32::MAX)
+                .min(BUFFER_KIB as u32);
+            let room = budget
+                .clone()
+                .acquire_many_owned(kib)
+                .await
+                .map_err(|_| closed())?;
+            if sender.send((event, room)).await.is_err() {
+                return Ok("the subscriber left");
+            }
+        }
+        last = newest;
+    }
+    let mut check = tokio::time::interval(TOKEN_CHECK);
+    check.tick().await;
+    loop {
+        tokio::select! {
+            received = live.recv() => match received {
+                Ok(notice) if notice.seq() <= last => {}
+                Ok(notice) => {
+                    let (event, bytes) = message(&notice)?;
+                    let Some(room) = room(&budget, bytes) else {
+                        return Ok("it fell behind its buffer (it resumes from its last id)");
+                    };
+                    match sender.try_send((event, room)) {
+                        Ok(()) => last = notice.seq(),
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            return Ok("it fell behind its buffer (it resumes from its last id)");
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => return Ok("the subscriber left"),
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return Ok("it fell behind the live changes (it resumes from its last id)");
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok("the store closed"),
+            },
+            _ = check.tick() => {
+                if !still_valid(&store, &token).await {
+                    return Ok("its token was revoked");
+                }
+            }
+            _ = sender.closed() => return Ok("the subscriber left"),
+            _ = closing.changed() => return Ok("the server is stopping"),
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! The inbox's API over real loopback HTTP, with a real SQLite file behind it: tokens and
+//! roles on `/api/v1/rpc`, and the change stream on `/api/v1/stream` (resume, gap, live,
+//! revocation, a subscriber that stops reading).
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_core::api::{Api, Host};
+use gatehouse_core::inbox;
+use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
+use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::settings::Settings;
+use gatehouse_core::signature::sign;
+use gatehouse_core::store::{Store, StoreOptions};
+use gatehouse_core::token::Role;
+use serde_json::{Value, json};
+
+const SECRET: &str = "inbox-test-secret";
+
+#[derive(Clone)]
+struct TestHost(SocketAddr);
+
+impl Host for TestHost {
+    fn listener(&self) -> ListenerStatus {
+        ListenerStatus::listening(self.0)
+    }
+    async fn apply_settings(&self, _settings: Settings) -> gatehouse_core::Result<()> {
+        Ok(())
+    }
+}
+
+struct Inbox {
+    store: Arc<Store>,
+    listener: RunningListener,
+    _close: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Inbox {
+    start_with(ListenerConfig::default()).await
+}
+
+async fn start_with(config: ListenerConfig) -> Inbox {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        Store::open_with(&dir.path().join("inbox.db"), StoreOptions::default()).expect("store"),
+    );
+    store.add_endpoint("ci", SECRET).await.expect("endpoint");
+    let (close, closing) = tokio::sync::watch::channel(false);
+    // The host's address is only shown in overviews; the listener's own is what tests use.
+    let host = TestHost("127.0.0.1:9".parse().expect("addr"));
+    let api = Arc::new(Api::new(store.clone(), host));
+    let listener = RunningListener::start_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        store.clone(),
+        config,
+        inbox::router(api, closing),
+    )
+    .await
+    .expect("listening");
+    Inbox {
+        store,
+        listener,
+        _close: close,
+        _dir: dir,
+    }
+}
+
+impl Inbox {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.listener.local_addr())
+    }
+
+    /// Sends one signed delivery to the `ci` endpoint; returns its delivery id.
+    async fn deliver(&self, sample: Sample) -> String {
+        self.deliver_with(sample, SampleOptions::default()).await
+    }
+
+    async fn deliver_with(&self, sample: Sample, options: SampleOptions) -> String {
+        let body = samples::build(sample, &options).expect("sample");
+        let id = serde_json::from_slice::<Value>(&body).expect("json")["deliveryId"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let url = self.url("/hooks/ci");
+        let status = tokio::task::spawn_blocking(move || {
+            ureq::post(&url)
+                .set("ac_signature", &sign(SECRET.as_bytes(), &body))
+                .send_bytes(&body)
+                .map(|r| r.status())
+                .unwrap_or_else(|e| match e {
+                    ureq::Error::Status(s, _) => s,
+                    other => panic!("transport: {other}"),
+                })
+        })
+        .await
+        .expect("client");
+        assert_eq!(status, 200, "delivery accepted");
+        id
+    }
+
+    async fn rpc(&self, token: Option<&str>, request: Value) -> (u16, Option<String>, Value) {
+        let url = self.url("/api/v1/rpc");
+        let token = token.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            let mut req = ureq::post(&url);
+            if let Some(t) = &token {
+                req = req.set("Authorization", &format!("Bearer {t}"));
+            }
+            let resp = match req.send_string(&request.to_string()) {
+                Ok(r) => r,
+                Err(ureq::Error::Status(_, r)) => r,
+                Err(e) => panic!("transport: {e}"),
+            };
+            let status = resp.status();
+            let challenge = resp.header("www-authenticate").map(str::to_owned);
+            let body = serde_json::from_str(&resp.into_string().unwrap_or_default())
+                .unwrap_or(Value::Null);
+            (status, challenge, body)
+        })
+        .await
+        .expect("client")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_is_off_until_a_token_exists_then_wants_one() {
+    let inbox = start().await;
+    let (status, _, body) = inbox.rpc(None, json!({"method": "overview"})).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("token add")),
+        "{body}"
+    );
+
+    let (_, read) = inbox
+        .store
+        .add_token("wall", Role::Read)
+        .await
+        .expect("token");
+    let (status, challenge, body) = inbox.rpc(None, json!({"method": "overview"})).await;
+    assert_eq!(
+        (status, challenge.as_deref()),
+        (401, Some("Bearer")),
+        "{body}"
+    );
+    assert_eq!(body["kind"], "unauthorized");
+    let wrong = format!("{read}x");
+    let (status, _, _) = inbox.rpc(Some(&wrong), json!({"method": "overview"})).await;
+    assert_eq!(status, 401, "a token that differs by one character");
+
+    let (status, _, body) = inbox.rpc(Some(&read), json!({"method": "overview"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["method"], "overview");
+    assert!(body["result"]["gate"].is_object(), "{body}");
+
+    // Another token keeps the API on: revoking one refuses it, not everyone.
+    inbox
+        .store
+        .add_token("ops", Role::Admin)
+        .await
+        .expect("token");
+    inbox.store.revoke_token("wall").await.expect("revoked");
+    let (status, _, _) = inbox.rpc(Some(&read), json!({"method": "overview"})).await;
+    assert_eq!(status, 401, "a revoked token is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_token_reads_and_is_refused_what_changes_or_reveals() {
+    let inbox = start().await;
+    let (_, read) = inbox
+        .store
+        .add_token("tester", Role::Read)
+        .await
+        .expect("read");
+    let (_, admin) = inbox
+        .store
+        .add_token("ops", Role::Admin)
+        .await
+        .expect("admin");
+    let create = json!({"method": "create_endpoint", "params": {"name": "web", "secret": null}});
+    let (status, _, body) = inbox.rpc(Some(&read), create.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["kind"], "forbidden");
+    for method in [
+        json!({"method": "secrets", "params": {"name": "ci"}}),
+        json!({"method": "settings"}),
+        json!({"method": "replay_request", "params": {"id": 1}}),
+    ] {
+        let (status, _, body) = inbox.rpc(Some(&read), method.clone()).await;
+        assert_eq!(status, 403, "{method}: {body}");
+    }
+    assert!(
+        inbox.store.endpoint_secrets("web").expect("read").is_none(),
+        "nothing was created by the refused call"
+    );
+    let (status, _, body) = inbox.rpc(Some(&admin), create).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["endpoint"]["name"], "web");
+
+    // An unsigned request: anyone's bytes. A read token sees that it came, not what it said.
+    let url = inbox.url("/hooks/ci");
+    tokio::task::spawn_blocking(move || {
+        let _ = ureq::post(&url).send_string("{\"hostile\": \"<script>\"}");
+    })
+    .await
+    .expect("client");
+    let (_, _, list) = inbox
+        .rpc(
+            Some(&read),
+            json!({"method": "requests", "params": {"query": {}}}),
+        )
+        .await;
+    let id = list["result"][0]["id"].as_i64().expect("a request");
+    let ask = json!({"method": "request", "params": {"id": id}});
+    let (status, _, seen) = inbox.rpc(Some(&read), ask.clone()).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["result"]["verdict"], "missing_signature");
+    assert!(seen["result"]["body"].is_null(), "{seen}");
+    let (_, _, seen) = inbox.rpc(Some(&admin), ask).await;
+    assert!(
+        seen["result"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("hostile"))
+    );
+
+    let (status, _, body) = inbox.rpc(Some(&admin), json!({"method": "no_such"})).await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (400, Some("invalid")),
+        "{body}"
+    );
+}
+
+/// One SSE message as the tests look at it.
+#[derive(Debug, Clone)]
+struct Message {
+    id: Option<i64>,
+    kind: String,
+    data: Value,
+}
+
+/// Opens the stream on a thread; messages arrive on the returned channel until it ends.
+fn subscribe(
+    inbox: &Inbox,
+    token: &str,
+    query: &str,
+    last_event_id: Option<i64>,
+) -> std::sync::mpsc::Receiver<Message> {
+    let url = inbox.url(&format!("/api/v1/stream{query}"));
+    let token = token.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut req = ureq::get(&url).set("Authorization", &format!("Bearer {token}"));
+        if let Some(id) = last_event_id {
+            req = req.set("Last-Event-ID", &id.to_string());
+        }
+        let Ok(resp) = req.call() else { return };
+        let mut reader = BufReader::new(resp.into_reader());
+        let (mut id, mut kind, mut data) = (None, String::new(), String::new());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if !kind.is_empty() || !data.is_empty() {
+                    let message = Message {
+                        id: id.take(),
+                        kind: std::mem::take(&mut kind),
+                        data: serde_json::from_str(&std::mem::take(&mut data))
+                            .unwrap_or(Value::Null),
+                    };
+                    if tx.send(message).is_err() {
+                        return;
+                    }
+                }
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                kind = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+    });
+    rx
+}
+
+/// Collects messages until `done` says so or `within` passes.
+fn collect(
+    rx: &std::sync::mpsc::Receiver<Message>,
+    within: Duration,
+    mut done: impl FnMut(&[Message]) -> bool,
+) -> Vec<Message> {
+    let until = Instant::now() + within;
+    let mut seen = Vec::new();
+    while !done(&seen) {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(m) => seen.push(m),
+            Err(_) => break,
+        }
+    }
+    seen
+}
+
+fn delivery_ids(messages: &[Message]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.kind == "event")
+        .filter_map(|m| m.data["delivery_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_replays_then_goes_live_with_no_gap_and_no_duplicate() {
+    let inbox = start().await;
+    let (_, token) = inbox
+        .store
+        .add_token("desk", Role::Read)
+        .await
+        .expect("token");
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        sent.push(inbox.deliver(Sample::BuildFailed).await);
+    }
+    // Subscribes from the start while deliveries keep arriving: the switch from stored to
+    // live happens somewhere among them.
+    let rx = subscribe(&inbox, &token, "?after=0", None);
+    for _ in 0..40 {
+        sent.push(inbox.deliver(Sample::BuildSucceeded).await);
+    }
+    let want = sent.len();
+    let messages = tokio::task::spawn_blocking(move || {
+        collect(&rx, Duration::from_secs(10), |seen| {
+            seen.iter().filter(|m| m.kind == "request").count() >= want
+        })
+    })
+    .await
+    .expect("collect");
+    let ids: Vec<i64> = messages.iter().filter_map(|m| m.id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "seq strictly increases, so nothing repeats: {ids:?}"
+    );
+    assert_eq!(
+        delivery_ids(&messages),
+        sent,
+        "every delivery once, in order"
+    );
+    let requests = messages.iter().filter(|m| m.kind == "request").count();
+    assert_eq!(requests, want, "and each delivery's request");
+    assert!(
+        messages.iter().any(|m| m.kind == "endpoints"),
+        "the endpoint's creation is in the log too"
+    );
+
+    // Resuming after the last id seen gives only what came since.
+    let last = *ids.last().expect("ids");
+    let later = inbox.deliver(Sample::BuildStarted).await;
+    let rx = subscribe(&inbox, &token, "", Some(last));
+    let resumed = tokio::task::spawn_blocking(move || {
+        collect(&rx, Duration::from_secs(10), |seen| {
+            !delivery_ids(seen).is_empty()
+        })
+    })
+    .await
+    .expect("collect");
+    assert_eq!(
+        delivery_ids(&resumed),
+        vec![later],
+        "Last-Event-ID resumes after it"
+    );
+    assert!(resumed.iter().all(|m| m.id.is_some_and(|id| id > last)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_from_before_what_retention_kept_starts_with_a_gap() {
+    let inbox = start().await;
+    let (_, token) = inbox
+        .store
+        .add_token("desk", Role::Read)
+        .await
+        .expect("token");
+    inbox.deliver(Sample::BuildFailed).await;
+    // Everything so far is older than the cut: the log starts over after it.
+    let pruned = inbox
+        .store
+        .prune(chrono::Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .expect("prune");
+    assert!(pruned.requests > 0 || pruned.events == 0, "{pruned:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let kept = inbox.deliver(Sample::BuildSucceeded).await;
+    let rx = subscribe(&inbox, &token, "?after=0", None);
+    let messages = tokio::task::spawn_blocking(move || {
+        collect(&rx, Duration::from_secs(10), |seen| {
+            !delivery_ids(seen).is_empty()
+        })
+    })
+    .await
+    .expect("collect");
+    assert_eq!(messages[0].kind, "gap", "{messages:?}");
+    assert_eq!(messages[0].data["after"], 0);
+    assert!(
+        messages[0].data["resumes_at"]
+            .as_i64()
+            .is_some_and(|s| s > 1)
+    );
+    assert_eq!(delivery_ids(&messages), vec![kept]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_token_closes_its_open_stream() {
+    let inbox = start().await;
+    let (_, token) = inbox
+        .store
+        .add_token("laptop", Role::Read)
+        .await
+        .expect("token");
+    // From the start, so the first message does not depend on when the thread connects.
+    let rx = subscribe(&inbox, &token, "?after=0", None);
+    inbox.deliver(Sample::BuildFailed).await;
+    let first = tokio::task::spawn_blocking(move || {
+        let seen = collect(&rx, Duration::from_secs(10), |seen| !seen.is_empty());
+        (seen, rx)
+    })
+    .await
+    .expect("collect");
+    let (seen, rx) = first;
+    assert!(!seen.is_empty(), "the stream is live");
+    inbox.store.revoke_token("laptop").await.expect("revoked");
+    let ended = tokio::task::spawn_blocking(move || {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(_) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return true,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return false,
+            }
+        }
+    })
+    .await
+    .expect("wait");
+    assert!(ended, "the server closed the revoked token's stream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
+    // Events of 100 KB: 20 MB in all, well past the socket's buffers and the stream's 4 MiB.
+    const DELIVERIES: u64 = 200;
+    let options = SampleOptions {
+        message: Some("x".repeat(100_000)),
+        ..Default::default()
+    };
+    let inbox = start_with(ListenerConfig {
+        write_stall: Duration::from_secs(2),
+        ..ListenerConfig::default()
+    })
+    .await;
+    let (_, token) = inbox
+        .store
+        .add_token("stuck", Role::Read)
+        .await
+        .expect("token");
+    // A raw connection that asks for the stream and then never reads a byte, with a small
+    // receive buffer so that the server's side fills quickly.
+    let addr = inbox.listener.local_addr();
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small buffer");
+    socket.connect(&addr.into()).expect("connect");
+    let mut stuck: std::net::TcpStream = socket.into();
+    use std::io::Write;
+    write!(
+        stuck,
+        "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("request");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Enough changes to fill the socket's buffers and the stream's own.
+    let started = Instant::now();
+    for _ in 0..DELIVERIES {
+        inbox
+            .deliver_with(Sample::BuildSucceeded, options.clone())
+            .await;
+    }
+    let took = started.elapsed();
+    let events = inbox
+        .store
+        .count_events(&Default::default())
+        .expect("count")
+        .total;
+    assert_eq!(
+        events, DELIVERIES,
+        "every delivery stored while the subscriber was stuck"
+    );
+    // The server gave up on it: reading now drains what was buffered, then ends.
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut sink = Vec::new();
+    let read = std::io::Read::read_to_end(&mut stuck, &mut sink);
+    assert!(
+        match &read {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        },
+        "the connection was closed by the server: {read:?} (deliveries took {took:?})"
+    );
+    let text = String::from_utf8_lossy(&sink);
+    let seen: HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .collect();
+    assert!(
+        seen.len() < 2 * DELIVERIES as usize,
+        "it was cut off before receiving everything ({} ids)",
+        seen.len()
+    );
+}
