@@ -6,7 +6,10 @@
 //!   envelope, classification), what group commit could reach if storing cost nothing;
 //! - `commit per delivery`: the full pipeline with group commit off (batch of 1), the
 //!   baseline a naive store would give;
-//! - `group commit`: the full pipeline as `gatehouse serve` runs it.
+//! - `group commit`: the full pipeline as `gatehouse serve` runs it;
+//! - at 32 clients, the same with 10 live stream subscribers (the inbox's `/api/v1/stream`,
+//!   each reading every change) and with one stalled subscriber (connected, never reading):
+//!   neither may slow ingest much.
 //!
 //! Client threads run on the same machine (2 cores here), so all rows share that cost.
 //! Run with `make bench` (or `cargo bench -p gatehouse-core --bench ingest`).
@@ -18,11 +21,15 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
+use gatehouse_core::api::{Api, Host};
+use gatehouse_core::inbox;
 use gatehouse_core::ingest::{Judgment, judge};
-use gatehouse_core::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::settings::Settings;
 use gatehouse_core::signature::sign;
 use gatehouse_core::store::{EventQuery, Store, StoreOptions};
+use gatehouse_core::token::Role;
 
 const SECRET: &str = "benchmark-secret-0123456789";
 
@@ -32,6 +39,10 @@ enum Mode {
     Judge,
     CommitPerDelivery,
     GroupCommit,
+    /// Group commit with this many subscribers reading the stream.
+    Subscribed(usize),
+    /// Group commit with one subscriber that never reads.
+    Stalled,
 }
 
 impl Mode {
@@ -41,6 +52,8 @@ impl Mode {
             Mode::Judge => "judge",
             Mode::CommitPerDelivery => "per-delivery",
             Mode::GroupCommit => "group",
+            Mode::Subscribed(_) => "subscribed",
+            Mode::Stalled => "stalled",
         }
     }
 
@@ -50,6 +63,8 @@ impl Mode {
             Mode::Judge => "verify + classify (no store)",
             Mode::CommitPerDelivery => "commit per delivery (baseline)",
             Mode::GroupCommit => "group commit (gatehouse serve)",
+            Mode::Subscribed(_) => "group commit, 10 stream subscribers",
+            Mode::Stalled => "group commit, 1 stalled subscriber",
         }
     }
 }
@@ -82,7 +97,12 @@ fn main() {
             Mode::Judge,
             Mode::CommitPerDelivery,
             Mode::GroupCommit,
+            Mode::Subscribed(10),
+            Mode::Stalled,
         ] {
+            if matches!(mode, Mode::Subscribed(_) | Mode::Stalled) && clients != 32 {
+                continue;
+            }
             if let Some(only) = &only
                 && *only != format!("{}:{clients}", mode.key())
             {
@@ -167,11 +187,11 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
                 });
                 (addr, None, Stop::Floor(tx))
             }
-            Mode::CommitPerDelivery | Mode::GroupCommit => {
-                let max_batch = if matches!(mode, Mode::GroupCommit) {
-                    512
-                } else {
+            Mode::CommitPerDelivery | Mode::GroupCommit | Mode::Subscribed(_) | Mode::Stalled => {
+                let max_batch = if matches!(mode, Mode::CommitPerDelivery) {
                     1
+                } else {
+                    512
                 };
                 let options = StoreOptions {
                     max_batch,
@@ -181,11 +201,28 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
                     Store::open_with(&dir.path().join("bench.db"), options).expect("store"),
                 );
                 store.add_endpoint("bench", SECRET).await.expect("endpoint");
-                let listener =
-                    RunningListener::start(any, store.clone(), ListenerConfig::default())
-                        .await
-                        .expect("listener");
-                (listener.local_addr(), Some(store), Stop::Listener(listener))
+                let (_, token) = store.add_token("bench", Role::Read).await.expect("token");
+                let (close, closing) = tokio::sync::watch::channel(false);
+                let api = Arc::new(Api::new(store.clone(), BenchHost));
+                let listener = RunningListener::start_with(
+                    any,
+                    store.clone(),
+                    ListenerConfig::default(),
+                    inbox::router(api, closing),
+                )
+                .await
+                .expect("listener");
+                let addr = listener.local_addr();
+                let subscribers = match mode {
+                    Mode::Subscribed(n) => (0..n).map(|_| subscribe(addr, &token)).collect(),
+                    Mode::Stalled => vec![stall(addr, &token)],
+                    _ => Vec::new(),
+                };
+                (
+                    addr,
+                    Some(store),
+                    Stop::Listener(listener, close, subscribers),
+                )
             }
         }
     });
@@ -233,7 +270,19 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
             Stop::Floor(tx) => {
                 let _ = tx.send(());
             }
-            Stop::Listener(l) => l.stop().await.expect("stop"),
+            Stop::Listener(l, close, subscribers) => {
+                let _ = close.send(true);
+                l.stop().await.expect("stop");
+                // The server closed every stream: readers finish, the stalled socket goes.
+                for s in subscribers {
+                    match s {
+                        Subscriber::Reading(thread) => {
+                            let _ = thread.join();
+                        }
+                        Subscriber::Stalled(socket) => drop(socket),
+                    }
+                }
+            }
         }
     });
     drop(store);
@@ -270,7 +319,57 @@ async fn judge_only(headers: axum::http::HeaderMap, body: axum::body::Bytes) -> 
 
 enum Stop {
     Floor(tokio::sync::oneshot::Sender<()>),
-    Listener(RunningListener),
+    /// The listener, what closes its streams, and the subscribers' connections.
+    Listener(
+        RunningListener,
+        tokio::sync::watch::Sender<bool>,
+        Vec<Subscriber>,
+    ),
+}
+
+struct BenchHost;
+
+impl Host for BenchHost {
+    fn listener(&self) -> ListenerStatus {
+        ListenerStatus::stopped("bench")
+    }
+    async fn apply_settings(&self, _settings: Settings) -> gatehouse_core::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stream subscriber: a thread reading every line, or a socket nobody reads.
+enum Subscriber {
+    Reading(std::thread::JoinHandle<()>),
+    Stalled(std::net::TcpStream),
+}
+
+/// Connects to the stream and reads it on a thread until the server closes it.
+fn subscribe(addr: SocketAddr, token: &str) -> Subscriber {
+    let url = format!("http://{addr}/api/v1/stream");
+    let auth = format!("Bearer {token}");
+    Subscriber::Reading(std::thread::spawn(move || {
+        if let Ok(resp) = ureq::get(&url).set("Authorization", &auth).call() {
+            let mut sink = std::io::sink();
+            let _ = std::io::copy(&mut resp.into_reader(), &mut sink);
+        }
+    }))
+}
+
+/// Asks for the stream on a socket with a small receive buffer, then never reads.
+fn stall(addr: SocketAddr, token: &str) -> Subscriber {
+    use std::io::Write;
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small buffer");
+    socket.connect(&addr.into()).expect("connect");
+    let mut stream: std::net::TcpStream = socket.into();
+    write!(
+        stream,
+        "GET /api/v1/stream HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("request");
+    Subscriber::Stalled(stream)
 }
 
 fn peak_rss_kib() -> u64 {

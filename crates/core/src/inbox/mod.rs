@@ -27,6 +27,7 @@ struct Inner<H> {
     api: Arc<Api<H>>,
     /// Becomes true when the server stops: open streams end, so shutdown is not held up.
     closing: watch::Receiver<bool>,
+    rendered: Arc<stream::Rendered>,
 }
 
 type Shared<H> = Arc<Inner<H>>;
@@ -36,7 +37,11 @@ pub fn router<H: Host>(api: Arc<Api<H>>, closing: watch::Receiver<bool>) -> Rout
     Router::new()
         .route("/api/v1/rpc", post(rpc::<H>))
         .route("/api/v1/stream", get(stream::follow::<H>))
-        .with_state(Arc::new(Inner { api, closing }))
+        .with_state(Arc::new(Inner {
+            api,
+            closing,
+            rendered: Arc::default(),
+        }))
 }
 
 /// An [`Error`] as the API answers it: its status and an [`ApiError`] body.

@@ -2,6 +2,8 @@
 //! `seq`, in the transaction that commits it. A subscriber resumes after the last `seq` it
 //! saw; what it missed is read back from here and the rows the changes point at.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -90,7 +92,7 @@ pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Notice>>
             (Some(ChangeKind::Event), Some(id)) => match read::event(conn, id, false) {
                 Ok(event) => Notice::Event {
                     seq,
-                    event: Box::new(event),
+                    event: Arc::new(event),
                 },
                 Err(crate::Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),
@@ -98,7 +100,7 @@ pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Notice>>
             (Some(ChangeKind::Request), Some(id)) => match read::request(conn, id, false) {
                 Ok(request) => Notice::Request {
                     seq,
-                    request: Box::new(request),
+                    request: Arc::new(request),
                 },
                 Err(crate::Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),

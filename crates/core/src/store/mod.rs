@@ -51,11 +51,11 @@ pub const DB_FILE: &str = "gatehouse.db";
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Notice {
     /// A new event was stored.
-    Event { seq: i64, event: Box<EventRecord> },
+    Event { seq: i64, event: Arc<EventRecord> },
     /// A request was recorded, or its verdict changed (accepted from history).
     Request {
         seq: i64,
-        request: Box<RequestRecord>,
+        request: Arc<RequestRecord>,
     },
     /// Endpoints or their secrets changed.
     Endpoints { seq: i64 },

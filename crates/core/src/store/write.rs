@@ -1,6 +1,8 @@
 //! The work the writer does, one function per kind of write. Each runs inside the
 //! writer's transaction (in its own savepoint) and queues the notices it causes.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -575,7 +577,7 @@ fn insert_event(
     tx.notify_with(|conn| {
         Ok(Notice::Event {
             seq,
-            event: Box::new(read::event(conn, event_id, false)?),
+            event: Arc::new(read::event(conn, event_id, false)?),
         })
     })?;
     Ok(event_id)
@@ -586,7 +588,7 @@ fn notify_request(tx: &mut Tx<'_>, request_id: i64) -> Result<()> {
     tx.notify_with(|conn| {
         Ok(Notice::Request {
             seq,
-            request: Box::new(read::request(conn, request_id, false)?),
+            request: Arc::new(read::request(conn, request_id, false)?),
         })
     })
 }
