@@ -4,11 +4,16 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Gatehouse, post};
-use serde_json::json;
+use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::signature::sign;
+use serde_json::{Value, json};
 
 #[test]
 fn tokens_are_shown_once_and_open_the_api_of_serve() {
@@ -110,4 +115,153 @@ fn tokens_are_shown_once_and_open_the_api_of_serve() {
         "{:?}",
         stopping.elapsed()
     );
+}
+
+const SECRET: &str = "follow-test-secret-0123456789";
+
+/// `gatehouse follow` on its own data directory; SIGTERM on drop.
+struct Follower {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Follower {
+    fn start(desk: &Gatehouse, url: &str, token_file: &std::path::Path) -> Follower {
+        let mut child = Command::new(common::BIN)
+            .args(["follow", url, "--token-file"])
+            .arg(token_file)
+            .env("GATEHOUSE_DATA_DIR", desk.data_dir())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("follow starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("log").push(line);
+            }
+        });
+        Follower { child, log }
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
+    }
+
+    fn stop(&mut self) {
+        // SAFETY: signalling our own child process by its pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "follow stops cleanly: {:?}", self.log());
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn deliver(hook: &str) -> String {
+    let body = samples::build(Sample::BuildFailed, &SampleOptions::default()).expect("sample");
+    let id = serde_json::from_slice::<Value>(&body).expect("json")["deliveryId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let signature = sign(SECRET.as_bytes(), &body);
+    let (status, answer) = post(hook, &[("ac_signature", &signature)], &body);
+    assert_eq!(status, 200, "{answer}");
+    id
+}
+
+/// The delivery ids the mirror holds, once it holds `want` events (or what it has after 20 s).
+fn mirrored(desk: &Gatehouse, want: usize) -> Vec<String> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = desk.json(&["events", "--json", "--limit", "1000"]);
+        let ids: Vec<String> = events
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|e| e["delivery_id"].as_str().map(str::to_owned))
+            .collect();
+        if ids.len() >= want || Instant::now() > until {
+            return ids;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_follower_gets_every_delivery_once_across_its_stops_and_an_inbox_kill() {
+    let inbox = Gatehouse::new();
+    let token = inbox.ok(&["token", "add", "desk"]).trim().to_owned();
+    let secret_file = inbox.data_dir().join("secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    inbox.ok(&[
+        "endpoint",
+        "add",
+        "ci",
+        "--secret-file",
+        secret_file.to_str().expect("path"),
+    ]);
+    let mut server = inbox.serve(&[]);
+    let url = server.base.clone();
+    let hook = server.hook("ci");
+
+    let desk = Gatehouse::new();
+    let token_file = desk.data_dir().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("token file");
+
+    // Sent before the follower ever ran: all of it arrives when it starts.
+    let mut sent: Vec<String> = (0..5).map(|_| deliver(&hook)).collect();
+    let mut follower = Follower::start(&desk, &url, &token_file);
+    assert_eq!(mirrored(&desk, 5).len(), 5, "{:?}", follower.log());
+
+    // Sent while it is stopped: arrives once it starts again, and nothing twice.
+    follower.stop();
+    sent.extend((0..5).map(|_| deliver(&hook)));
+    let mut follower = Follower::start(&desk, &url, &token_file);
+    assert_eq!(mirrored(&desk, 10).len(), 10, "{:?}", follower.log());
+
+    // The inbox is killed under it and comes back on the same address.
+    server.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    let address = url.trim_start_matches("http://").to_owned();
+    let server = inbox.serve(&["--listen", &address]);
+    sent.extend((0..5).map(|_| deliver(&server.hook("ci"))));
+    let ids = mirrored(&desk, 15);
+    let log = follower.log();
+    assert_eq!(ids.len(), 15, "{log:?}");
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 15, "nothing twice");
+    assert_eq!(
+        unique,
+        sent.iter().collect::<HashSet<_>>(),
+        "exactly what was sent"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("offline") || l.contains("retrying")),
+        "the loss was noticed: {log:?}"
+    );
+    follower.stop();
+
+    // A revoked token is said to be refused, not retried as if the network were down.
+    inbox.ok(&["token", "add", "other"]);
+    inbox.ok(&["token", "revoke", "desk"]);
+    let follower = Follower::start(&desk, &server.base, &token_file);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !follower.log().iter().any(|l| l.contains("token refused")) {
+        assert!(Instant::now() < until, "{:?}", follower.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

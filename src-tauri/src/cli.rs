@@ -36,6 +36,8 @@ pub struct Args {
 pub enum Command {
     /// Run the webhook listener without a window (logs one line per request)
     Serve(crate::serve::ServeArgs),
+    /// Mirror an inbox (a `gatehouse serve` elsewhere) into this machine's store, without a window
+    Follow(crate::follow::FollowArgs),
     #[command(flatten)]
     Once(Box<OneShot>),
 }
@@ -295,6 +297,7 @@ pub struct StatusArgs {
 pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
     let command = match command {
         Command::Serve(a) => return crate::serve::run(data_dir, a),
+        Command::Follow(a) => return crate::follow::run(data_dir, a),
         Command::Once(command) => *command,
     };
     logging::init_quiet();

@@ -4,6 +4,7 @@
 mod cli;
 pub mod desktop;
 mod error;
+mod follow;
 mod listening;
 mod logging;
 mod print;

@@ -136,7 +136,7 @@ fn with_flags(mut s: Settings, a: &ServeArgs) -> Result<Settings> {
     Ok(s)
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

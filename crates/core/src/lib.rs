@@ -15,6 +15,7 @@ pub mod gate;
 pub mod inbox;
 pub mod ingest;
 pub mod listener;
+pub mod mirror;
 pub mod notify;
 pub mod retention;
 pub mod samples;

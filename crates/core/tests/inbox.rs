@@ -380,7 +380,13 @@ async fn the_stream_replays_then_goes_live_with_no_gap_and_no_duplicate() {
         vec![later],
         "Last-Event-ID resumes after it"
     );
-    assert!(resumed.iter().all(|m| m.id.is_some_and(|id| id > last)));
+    assert_eq!(resumed[0].kind, "hello");
+    assert!(resumed[0].data["newest"].as_i64().is_some_and(|n| n > last));
+    assert!(
+        resumed[1..]
+            .iter()
+            .all(|m| m.id.is_some_and(|id| id > last))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,12 +415,21 @@ async fn a_resume_from_before_what_retention_kept_starts_with_a_gap() {
     })
     .await
     .expect("collect");
-    assert_eq!(messages[0].kind, "gap", "{messages:?}");
-    assert_eq!(messages[0].data["after"], 0);
-    assert!(
-        messages[0].data["resumes_at"]
-            .as_i64()
-            .is_some_and(|s| s > 1)
+    assert_eq!(
+        messages[0].kind, "hello",
+        "where the log stands comes first"
+    );
+    assert_eq!(messages[1].kind, "gap", "{messages:?}");
+    assert_eq!(messages[1].data["after"], 0);
+    let resumes_at = messages[1].data["resumes_at"].as_i64().expect("resumes_at");
+    assert!(resumes_at > 1);
+    assert_eq!(messages[0].data["oldest"], resumes_at);
+    assert_eq!(
+        messages[2].data["payload"]
+            .as_str()
+            .map(|p| p.contains("deliveryId")),
+        Some(true),
+        "events carry their payload, for mirrors"
     );
     assert_eq!(delivery_ids(&messages), vec![kept]);
 }

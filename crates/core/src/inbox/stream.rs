@@ -133,14 +133,27 @@ pub struct Rendered {
 const RENDERED: usize = 256;
 
 impl Rendered {
-    fn get_or_render(&self, notice: &Notice) -> Result<Arc<str>> {
+    /// The change's JSON; an event goes with its payload (a mirror keeps it), read from the
+    /// store when the notice came without one (live notices do).
+    async fn get_or_render(&self, store: &Arc<Store>, notice: &Notice) -> Result<Arc<str>> {
         let seq = notice.seq();
         if let Ok(recent) = self.recent.lock()
             && let Some((_, json)) = recent.iter().rev().find(|(s, _)| *s == seq)
         {
             return Ok(json.clone());
         }
-        let json: Arc<str> = render(notice)?.into();
+        let json: Arc<str> = match notice {
+            Notice::Event { event, .. } if event.payload.is_none() => {
+                let (store, id) = (store.clone(), event.id);
+                let full = super::blocking(move || store.event(id)).await?;
+                render(&Notice::Event {
+                    seq,
+                    event: Arc::new(full),
+                })?
+            }
+            _ => render(notice)?,
+        }
+        .into();
         if let Ok(mut recent) = self.recent.lock() {
             if recent.len() >= RENDERED {
                 recent.pop_front();
@@ -154,8 +167,12 @@ impl Rendered {
 /// The message for one change: `id: seq`, `event: kind`, `data:` the record as `--json`
 /// prints it (endpoint and settings changes carry only their seq: read them with the rpc).
 /// Also says how large its data is.
-fn message(rendered: &Rendered, notice: &Notice) -> Result<(Event, usize)> {
-    let data = rendered.get_or_render(notice)?;
+async fn message(
+    rendered: &Rendered,
+    store: &Arc<Store>,
+    notice: &Notice,
+) -> Result<(Event, usize)> {
+    let data = rendered.get_or_render(store, notice).await?;
     let bytes = data.len();
     let event = Event::default()
         .id(notice.seq().to_string())
@@ -203,6 +220,14 @@ async fn feed(
     // No `after`: live changes only, from the newest handed out.
     let mut last = after.unwrap_or(log.newest);
     let kept_from = log.oldest.unwrap_or(log.newest + 1);
+    // First, where the log stands: a subscriber can tell how far it has to catch up.
+    let hello = Event::default()
+        .event("hello")
+        .data(serde_json::json!({ "newest": log.newest, "oldest": log.oldest }).to_string());
+    let permit = budget.clone().acquire_owned().await.map_err(|_| closed())?;
+    if sender.send((hello, permit)).await.is_err() {
+        return Ok("the subscriber left");
+    }
     if after.is_some() && last + 1 < kept_from {
         let gap = Event::default()
             .event("gap")
@@ -222,7 +247,7 @@ async fn feed(
             break;
         };
         for notice in &page {
-            let (event, bytes) = message(&rendered, notice)?;
+            let (event, bytes) = message(&rendered, &store, notice).await?;
             // The backlog goes at the subscriber's pace: waiting for room is fine here.
             let kib = u32::try_from(bytes / 1024 + 1)
                 .unwrap_or(u32::MAX)
@@ -245,7 +270,7 @@ async fn feed(
             received = live.recv() => match received {
                 Ok(notice) if notice.seq() <= last => {}
                 Ok(notice) => {
-                    let (event, bytes) = message(&rendered, &notice)?;
+                    let (event, bytes) = message(&rendered, &store, &notice).await?;
                     let Some(room) = room(&budget, bytes) else {
                         return Ok("it fell behind its buffer (it resumes from its last id)");
                     };

@@ -75,7 +75,7 @@ pub fn bounds(conn: &Connection) -> Result<LogBounds> {
 }
 
 /// Up to `limit` changes after `after`, oldest first, each as the notice it was when it
-/// happened (rows read as they are now). A change whose row is gone (a refused request
+/// happened (rows read as they are now; events with their payload, for mirrors). A change whose row is gone (a refused request
 /// expired by retention) is left out.
 pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Notice>> {
     let rows: Vec<(i64, String, Option<i64>)> = conn
@@ -89,7 +89,7 @@ pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Notice>>
     let mut notices = Vec::with_capacity(rows.len());
     for (seq, kind, subject) in rows {
         let notice = match (ChangeKind::parse(&kind), subject) {
-            (Some(ChangeKind::Event), Some(id)) => match read::event(conn, id, false) {
+            (Some(ChangeKind::Event), Some(id)) => match read::event(conn, id, true) {
                 Ok(event) => Notice::Event {
                     seq,
                     event: Arc::new(event),

@@ -4,6 +4,7 @@
 mod changes;
 mod checkpointer;
 mod endpoint_cache;
+mod mirror;
 mod read;
 mod records;
 mod schema;
@@ -24,6 +25,7 @@ pub use changes::{ChangeKind, LogBounds};
 use checkpointer::Checkpointer;
 pub use endpoint_cache::CachedEndpoint;
 use endpoint_cache::EndpointCache;
+pub use mirror::{Applied, Incoming};
 pub use read::{BuildRun, COUNT_CAP, EventCount, RECENT_OUTCOMES, RecentOutcome, StreamRow};
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
@@ -405,6 +407,34 @@ impl Store {
     /// Whether any token exists: the inbox's API answers only then.
     pub fn has_tokens(&self) -> Result<bool> {
         self.read(tokens::any)
+    }
+
+    /// Copies changes read from `inbox`'s stream, in one transaction with the position they
+    /// bring the mirror to.
+    pub async fn apply_mirrored(
+        &self,
+        inbox: &str,
+        batch: Vec<(i64, Incoming)>,
+    ) -> Result<Applied> {
+        let inbox = inbox.to_owned();
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| mirror::apply(tx, &inbox, batch, now))
+            .await
+    }
+
+    /// After a `gap`: moves the mirror of `inbox` to `seq` (what was pruned there is gone).
+    pub async fn skip_mirror_to(&self, inbox: &str, seq: i64) -> Result<()> {
+        let inbox = inbox.to_owned();
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| mirror::skip_to(tx, &inbox, seq, now))
+            .await
+    }
+
+    /// The last seq copied from `inbox` (0 before the first).
+    pub fn mirror_position(&self, inbox: &str) -> Result<i64> {
+        self.read(|c| mirror::position(c, inbox))
     }
 
     /// Up to `limit` changes after `seq`, oldest first (see [`changes::after`]).

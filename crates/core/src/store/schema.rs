@@ -282,6 +282,23 @@ const MIGRATIONS: &[&str] = &[
         at          TEXT NOT NULL
     );
     "#,
+    // 8: mirrors of inboxes (crate::mirror). A row copied from an inbox keeps where it came
+    // from (origin: the inbox's URL; origin_id: its id there), so a change applied twice is
+    // applied once; the indexes are partial, so the local listener's rows cost nothing more.
+    // `mirrors` holds the last seq applied per inbox, written with the rows it covers.
+    r#"
+    ALTER TABLE events ADD COLUMN origin TEXT;
+    ALTER TABLE events ADD COLUMN origin_id INTEGER;
+    ALTER TABLE requests ADD COLUMN origin TEXT;
+    ALTER TABLE requests ADD COLUMN origin_id INTEGER;
+    CREATE UNIQUE INDEX events_by_origin ON events(origin, origin_id) WHERE origin IS NOT NULL;
+    CREATE UNIQUE INDEX requests_by_origin ON requests(origin, origin_id) WHERE origin IS NOT NULL;
+    CREATE TABLE mirrors (
+        inbox       TEXT PRIMARY KEY,
+        last_seq    INTEGER NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

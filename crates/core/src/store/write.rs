@@ -518,9 +518,31 @@ fn insert_event(
         key.branch,
     ])?;
     let event_id = tx.conn.last_insert_rowid();
+    track(tx, c.scope, c.outcome, s, &key, event_id, &occurred_at)?;
+    let seq = changes::append(tx.conn, ChangeKind::Event, Some(event_id), received_at)?;
+    tx.notify_with(|conn| {
+        Ok(Notice::Event {
+            seq,
+            event: Arc::new(read::event(conn, event_id, false)?),
+        })
+    })?;
+    Ok(event_id)
+}
+
+/// What the gate and the build runs read, brought up to date with a new event: its
+/// stream's latest event and latest end, and its build run's start or end.
+pub(super) fn track(
+    tx: &Tx<'_>,
+    scope: Scope,
+    outcome: crate::classify::Outcome,
+    s: &crate::classify::Subject,
+    key: &StreamKey,
+    event_id: i64,
+    occurred_at: &str,
+) -> Result<()> {
     let (profile_key, branch_key) = (&key.profile, &key.branch);
-    if is_gated(c.scope) {
-        let finished = c.outcome.is_finished();
+    if is_gated(scope) {
+        let finished = outcome.is_finished();
         tx.conn.prepare_cached(
             "INSERT INTO streams (scope, profile_key, branch_key, profile_id, profile_name, branch_id,
                  branch_name, last_event_id, last_event_at, last_finished_event_id, last_finished_at)
@@ -541,7 +563,7 @@ fn insert_event(
                      WHEN ?10 AND (last_finished_at IS NULL OR ?9 >= last_finished_at) THEN ?9
                      ELSE last_finished_at END")?
             .execute(params![
-                c.scope.as_str(),
+                scope.as_str(),
                 profile_key,
                 branch_key,
                 s.profile_id,
@@ -554,8 +576,8 @@ fn insert_event(
             ],
         )?;
     }
-    if let (Scope::Build, Some(task_id)) = (c.scope, &s.task_id) {
-        if c.outcome == crate::classify::Outcome::Started {
+    if let (Scope::Build, Some(task_id)) = (scope, &s.task_id) {
+        if outcome == crate::classify::Outcome::Started {
             tx.conn.prepare_cached(
                 "INSERT INTO builds (task_id, profile_key, branch_key, started_event_id, started_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -563,24 +585,17 @@ fn insert_event(
                      started_event_id = excluded.started_event_id, started_at = excluded.started_at")?
             .execute(params![task_id, profile_key, branch_key, event_id, occurred_at],
             )?;
-        } else if c.outcome.is_finished() {
+        } else if outcome.is_finished() {
             tx.conn.prepare_cached(
                 "INSERT INTO builds (task_id, profile_key, branch_key, finished_event_id, finished_at, outcome)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (task_id) DO UPDATE SET finished_event_id = excluded.finished_event_id,
                      finished_at = excluded.finished_at, outcome = excluded.outcome")?
-            .execute(params![task_id, profile_key, branch_key, event_id, occurred_at, c.outcome.as_str()],
+            .execute(params![task_id, profile_key, branch_key, event_id, occurred_at, outcome.as_str()],
             )?;
         }
     }
-    let seq = changes::append(tx.conn, ChangeKind::Event, Some(event_id), received_at)?;
-    tx.notify_with(|conn| {
-        Ok(Notice::Event {
-            seq,
-            event: Arc::new(read::event(conn, event_id, false)?),
-        })
-    })?;
-    Ok(event_id)
+    Ok(())
 }
 
 fn notify_request(tx: &mut Tx<'_>, request_id: i64) -> Result<()> {

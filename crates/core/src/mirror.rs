@@ -1,0 +1,486 @@
+//! Following an inbox: the stream of an always-on `gatehouse serve` (docs/INBOX.md) copied
+//! into this machine's store, so History, the gate and the CLI work here, offline too.
+//!
+//! The position (the last seq applied) is stored with the rows it covers, so a crash or a
+//! dropped connection resumes exactly after it: nothing twice, nothing missed. A connection
+//! that goes quiet is given up after [`WATCHDOG`] (the inbox sends a heartbeat every 15 s);
+//! one that fails is retried with exponential backoff and jitter; waking from sleep (the
+//! wall clock jumping ahead of the monotonic one) reconnects at once.
+
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use ts_rs::TS;
+
+use crate::store::{Incoming, Store};
+use crate::time::to_text;
+use crate::{Error, Result};
+
+/// No byte for this long (heartbeats included) and the connection is given up.
+pub const WATCHDOG: Duration = Duration::from_secs(45);
+/// Retries wait from this...
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// ...doubling up to this.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Changes applied in one transaction while catching up.
+const BATCH: usize = 500;
+/// The wall clock moving this much further than the monotonic one means the machine slept.
+const WAKE_JUMP: Duration = Duration::from_secs(5);
+
+/// Where to follow from.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    /// The inbox's base URL, `https://host:port` (the position is kept under it).
+    pub url: String,
+    pub token: String,
+}
+
+/// What the mirror is doing, as the dashboard header and the tray say it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[ts(export)]
+pub enum MirrorState {
+    Connecting,
+    CatchingUp {
+        done: u64,
+        of: u64,
+    },
+    UpToDate {
+        since: String,
+    },
+    Offline {
+        since: String,
+        retry_in_secs: u64,
+        reason: String,
+    },
+    TokenRefused {
+        message: String,
+    },
+}
+
+/// What one connection brought: the basis of the catch-up summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Caught {
+    pub events: u64,
+    pub requests: u64,
+    pub duplicates: u64,
+    /// Events applied before the mirror was up to date: a catch-up, summarised once.
+    pub during_catch_up: u64,
+}
+
+/// One message of the stream.
+#[derive(Debug)]
+enum Message {
+    Hello { newest: i64 },
+    Gap { resumes_at: i64 },
+    Change(i64, Incoming),
+}
+
+/// How a connection ended.
+enum Ended {
+    Refused(String),
+    Lost(String),
+    Stopped,
+    /// The machine woke from sleep: reconnect without waiting.
+    Woke,
+}
+
+/// Follows `inbox` until `stop` turns true, publishing its state; each batch applied is
+/// also reported on `caught` (for notifications and logs).
+pub async fn follow(
+    store: Arc<Store>,
+    inbox: Inbox,
+    state: watch::Sender<MirrorState>,
+    caught: mpsc::UnboundedSender<Caught>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let _ = state.send(MirrorState::Connecting);
+        let ended = connection(&store, &inbox, &state, &caught, &mut stop, &mut backoff).await;
+        let (wait, reason) = match ended {
+            Ended::Stopped => return,
+            Ended::Woke => continue,
+            Ended::Refused(message) => {
+                let _ = state.send(MirrorState::TokenRefused {
+                    message: message.clone(),
+                });
+                (BACKOFF_MAX, message)
+            }
+            Ended::Lost(reason) => (jitter(backoff), reason),
+        };
+        tracing::warn!(
+            "inbox {}: {reason}; retrying in {}s",
+            inbox.url,
+            wait.as_secs()
+        );
+        if !matches!(*state.borrow(), MirrorState::TokenRefused { .. }) {
+            let _ = state.send(MirrorState::Offline {
+                since: to_text(chrono::Utc::now()),
+                retry_in_secs: wait.as_secs(),
+                reason,
+            });
+        }
+        if sleep_or_wake(wait, &mut stop).await {
+            return;
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// ±20% around `d`, so that many desktops do not reconnect in step after an inbox restart.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let spread = if getrandom::fill(&mut b).is_ok() {
+        f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+    } else {
+        0.5
+    };
+    d.mul_f64(0.8 + 0.4 * spread)
+}
+
+/// Waits `wait`; returns early (false) when the machine wakes from sleep, true when stopped.
+async fn sleep_or_wake(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let until = Instant::now() + wait;
+    let mut wall = std::time::SystemTime::now();
+    let mut mono = Instant::now();
+    while Instant::now() < until {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1).min(until - Instant::now())) => {}
+            _ = stop.changed() => return true,
+        }
+        if *stop.borrow() {
+            return true;
+        }
+        if woke(&mut wall, &mut mono) {
+            tracing::info!("woke from sleep: reconnecting now");
+            return false;
+        }
+    }
+    false
+}
+
+/// Whether the wall clock ran ahead of the monotonic clock since the last look (which does
+/// not advance while the machine sleeps); updates both readings.
+fn woke(wall: &mut std::time::SystemTime, mono: &mut Instant) -> bool {
+    let now_wall = std::time::SystemTime::now();
+    let now_mono = Instant::now();
+    let wall_passed = now_wall.duration_since(*wall).unwrap_or_default();
+    let mono_passed = now_mono.duration_since(*mono);
+    *wall = now_wall;
+    *mono = now_mono;
+    wall_passed > mono_passed + WAKE_JUMP
+}
+
+/// One connection: from the stored position to whenever it ends.
+async fn connection(
+    store: &Arc<Store>,
+    inbox: &Inbox,
+    state: &watch::Sender<MirrorState>,
+    caught: &mpsc::UnboundedSender<Caught>,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+) -> Ended {
+    let position = {
+        let (store, url) = (store.clone(), inbox.url.clone());
+        match tokio::task::spawn_blocking(move || store.mirror_position(&url)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return Ended::Lost(format!("the local store: {e}")),
+            Err(e) => return Ended::Lost(format!("a read task failed: {e}")),
+        }
+    };
+    let (messages, mut incoming) = mpsc::channel::<std::result::Result<Message, Ended>>(BATCH * 2);
+    let (url, token) = (inbox.url.clone(), inbox.token.clone());
+    // Blocking reads on a thread of their own; a connection given up (on waking) is left to
+    // end by itself: its next send fails or the watchdog's read timeout ends it.
+    std::thread::spawn(move || read_stream(&url, &token, position, messages));
+    let mut start: Option<(i64, i64)> = None; // (position at hello, newest at hello)
+    let mut last = position;
+    let mut total = Caught::default();
+    let mut wall = std::time::SystemTime::now();
+    let mut mono = Instant::now();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let first = tokio::select! {
+            m = incoming.recv() => m,
+            _ = stop.changed() => return Ended::Stopped,
+            _ = clock.tick() => {
+                if woke(&mut wall, &mut mono) {
+                    return Ended::Woke;
+                }
+                continue;
+            }
+        };
+        let mut batch = Vec::new();
+        let mut next = first;
+        loop {
+            match next {
+                None => return Ended::Lost("the connection ended".into()),
+                Some(Err(ended)) => {
+                    if !batch.is_empty() {
+                        // Keep what arrived before the end.
+                        if let Err(e) =
+                            apply(store, inbox, batch, &mut last, &mut total, start, caught).await
+                        {
+                            return Ended::Lost(format!("could not store what arrived: {e}"));
+                        }
+                    }
+                    return ended;
+                }
+                Some(Ok(Message::Hello { newest })) => {
+                    *backoff = BACKOFF_MIN;
+                    start = Some((last, newest));
+                    tracing::info!("inbox {}: connected at {last}, newest {newest}", inbox.url);
+                }
+                Some(Ok(Message::Gap { resumes_at })) => {
+                    tracing::warn!(
+                        "inbox {}: changes {}..{} were pruned there before they reached this machine",
+                        inbox.url,
+                        last + 1,
+                        resumes_at - 1
+                    );
+                    if let Err(e) = store.skip_mirror_to(&inbox.url, resumes_at - 1).await {
+                        return Ended::Lost(format!("the local store: {e}"));
+                    }
+                    last = last.max(resumes_at - 1);
+                }
+                Some(Ok(Message::Change(seq, change))) => batch.push((seq, change)),
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+            next = match incoming.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            };
+        }
+        if !batch.is_empty()
+            && let Err(e) = apply(store, inbox, batch, &mut last, &mut total, start, caught).await
+        {
+            return Ended::Lost(format!("could not store what arrived: {e}"));
+        }
+        let _ = state.send(match start {
+            Some((from, newest)) if last < newest => MirrorState::CatchingUp {
+                done: (last - from).max(0) as u64,
+                of: (newest - from).max(0) as u64,
+            },
+            Some(_) => {
+                if !matches!(*state.borrow(), MirrorState::UpToDate { .. }) {
+                    MirrorState::UpToDate {
+                        since: to_text(chrono::Utc::now()),
+                    }
+                } else {
+                    state.borrow().clone()
+                }
+            }
+            None => MirrorState::Connecting,
+        });
+    }
+}
+
+async fn apply(
+    store: &Arc<Store>,
+    inbox: &Inbox,
+    batch: Vec<(i64, Incoming)>,
+    last: &mut i64,
+    total: &mut Caught,
+    start: Option<(i64, i64)>,
+    caught: &mpsc::UnboundedSender<Caught>,
+) -> Result<()> {
+    let catching_up = start.is_some_and(|(_, newest)| *last < newest);
+    let applied = store.apply_mirrored(&inbox.url, batch).await?;
+    *last = applied.last_seq;
+    let this = Caught {
+        events: applied.events,
+        requests: applied.requests,
+        duplicates: applied.duplicates,
+        during_catch_up: if catching_up { applied.events } else { 0 },
+    };
+    total.events += this.events;
+    total.requests += this.requests;
+    total.duplicates += this.duplicates;
+    total.during_catch_up += this.during_catch_up;
+    let _ = caught.send(this);
+    Ok(())
+}
+
+/// Reads the stream (blocking) and sends each message on; ends by sending why it ended.
+fn read_stream(
+    url: &str,
+    token: &str,
+    after: i64,
+    messages: mpsc::Sender<std::result::Result<Message, Ended>>,
+) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout_read(WATCHDOG)
+        .build();
+    let response = agent
+        .get(&format!("{}/api/v1/stream", url.trim_end_matches('/')))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("Last-Event-ID", &after.to_string())
+        .call();
+    let response = match response {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code @ (401 | 403 | 404), r)) => {
+            let message = r
+                .into_string()
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| format!("HTTP {code}"));
+            let _ =
+                messages.blocking_send(Err(Ended::Refused(format!("token refused: {message}"))));
+            return;
+        }
+        Err(ureq::Error::Status(code, _)) => {
+            let _ =
+                messages.blocking_send(Err(Ended::Lost(format!("the inbox answered HTTP {code}"))));
+            return;
+        }
+        Err(e) => {
+            let _ =
+                messages.blocking_send(Err(Ended::Lost(format!("cannot reach the inbox: {e}"))));
+            return;
+        }
+    };
+    let mut reader = BufReader::new(response.into_reader());
+    let (mut id, mut kind, mut data) = (None::<i64>, String::new(), String::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => {
+                let _ =
+                    messages.blocking_send(Err(Ended::Lost("the inbox closed the stream".into())));
+                return;
+            }
+            Err(e) => {
+                let why = if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) {
+                    format!("nothing arrived for {}s", WATCHDOG.as_secs())
+                } else {
+                    format!("the connection failed: {e}")
+                };
+                let _ = messages.blocking_send(Err(Ended::Lost(why)));
+                return;
+            }
+            Ok(_) => {}
+        }
+        let text = line.trim_end_matches(['\r', '\n']);
+        if text.is_empty() {
+            if kind.is_empty() && data.is_empty() {
+                continue;
+            }
+            let message = parse(
+                id.take(),
+                &std::mem::take(&mut kind),
+                &std::mem::take(&mut data),
+            );
+            match message {
+                Ok(Some(m)) => {
+                    if messages.blocking_send(Ok(m)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = messages.blocking_send(Err(Ended::Lost(format!(
+                        "the inbox sent something unexpected: {e}"
+                    ))));
+                    return;
+                }
+            }
+        } else if let Some(v) = text.strip_prefix("id:") {
+            id = v.trim().parse().ok();
+        } else if let Some(v) = text.strip_prefix("event:") {
+            kind = v.trim().to_owned();
+        } else if let Some(v) = text.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+        // Comments (heartbeats) only feed the watchdog.
+    }
+}
+
+/// One message of the stream; `None` for kinds this version does not know (skipped, so an
+/// older desktop keeps following a newer inbox).
+fn parse(id: Option<i64>, kind: &str, data: &str) -> Result<Option<Message>> {
+    let json = |what: &str| -> Result<serde_json::Value> {
+        serde_json::from_str(data)
+            .map_err(|e| Error::Invalid(format!("a `{what}` message is not JSON: {e}")))
+    };
+    let seq = || id.ok_or_else(|| Error::Invalid(format!("a `{kind}` message has no id")));
+    Ok(Some(match kind {
+        "hello" => Message::Hello {
+            newest: json(kind)?["newest"].as_i64().unwrap_or(0),
+        },
+        "gap" => Message::Gap {
+            resumes_at: json(kind)?["resumes_at"]
+                .as_i64()
+                .ok_or_else(|| Error::Invalid("a `gap` message without `resumes_at`".into()))?,
+        },
+        "event" => Message::Change(
+            seq()?,
+            Incoming::Event(Box::new(serde_json::from_str(data).map_err(|e| {
+                Error::Invalid(format!("an `event` message does not hold an event: {e}"))
+            })?)),
+        ),
+        "request" => Message::Change(
+            seq()?,
+            Incoming::Request(Box::new(serde_json::from_str(data).map_err(|e| {
+                Error::Invalid(format!("a `request` message does not hold a request: {e}"))
+            })?)),
+        ),
+        "endpoints" | "settings" => Message::Change(seq()?, Incoming::Other),
+        other => {
+            tracing::debug!("skipping a stream message of unknown kind `{other}`");
+            return Ok(None);
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        for _ in 0..100 {
+            let d = jitter(Duration::from_secs(10));
+            assert!(
+                d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_parse_and_unknown_kinds_are_skipped() {
+        assert!(matches!(
+            parse(None, "hello", r#"{"newest":7,"oldest":1}"#),
+            Ok(Some(Message::Hello { newest: 7 }))
+        ));
+        assert!(matches!(
+            parse(None, "gap", r#"{"after":0,"resumes_at":4}"#),
+            Ok(Some(Message::Gap { resumes_at: 4 }))
+        ));
+        assert!(matches!(
+            parse(Some(3), "settings", r#"{"seq":3}"#),
+            Ok(Some(Message::Change(3, Incoming::Other)))
+        ));
+        assert!(matches!(parse(Some(3), "future_kind", "{}"), Ok(None)));
+        assert!(parse(None, "event", "{}").is_err(), "a change needs its id");
+        assert!(
+            parse(Some(1), "event", r#"{"id":1}"#).is_err(),
+            "and its record"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! `gatehouse follow URL`: this machine's store as a mirror of an inbox (a `gatehouse serve`
+//! elsewhere), without a window, until SIGINT or SIGTERM. What the desktop does in inbox
+//! mode, for a headless machine (and for tests with real processes).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gatehouse_core::mirror::{self, Caught, Inbox, MirrorState};
+use gatehouse_core::store::Store;
+
+use crate::error::{AppError, Result};
+use crate::{exit, logging, serve};
+
+#[derive(clap::Args, Debug)]
+pub struct FollowArgs {
+    /// The inbox's base URL, e.g. https://inbox.example.com:8473
+    pub url: String,
+    /// A file holding the access token (`gatehouse token add` on the inbox); else the
+    /// GATEHOUSE_TOKEN environment variable. Never on the command line, where `ps` shows it.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// The token from `--token-file` or `GATEHOUSE_TOKEN`.
+pub fn token(file: Option<&Path>) -> Result<String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| AppError::Invalid(format!("cannot read {}: {e}", path.display())))?,
+        None => std::env::var("GATEHOUSE_TOKEN").map_err(|_| {
+            AppError::Invalid(
+                "give the inbox's token with --token-file FILE or GATEHOUSE_TOKEN".into(),
+            )
+        })?,
+    };
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        return Err(AppError::Invalid("the token is empty".into()));
+    }
+    Ok(token)
+}
+
+/// The inbox's URL as given, checked: http(s), no path.
+pub fn inbox_url(url: &str) -> Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| AppError::Invalid(format!("`{url}` is not an http(s) URL")))?;
+    if rest.is_empty() || rest.contains('/') {
+        return Err(AppError::Invalid(format!(
+            "`{url}`: give the inbox's base URL (scheme, host and port), without a path"
+        )));
+    }
+    Ok(url.to_owned())
+}
+
+pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
+    logging::init();
+    let inbox = Inbox {
+        url: inbox_url(&a.url)?,
+        token: token(a.token_file.as_deref())?,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = Arc::new(Store::open_dir(data_dir)?);
+        let (state, mut states) = tokio::sync::watch::channel(MirrorState::Connecting);
+        let (caught, mut batches) = tokio::sync::mpsc::unbounded_channel::<Caught>();
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        tracing::info!("following {} into {}", inbox.url, data_dir.display());
+        let url = inbox.url.clone();
+        let task = tokio::spawn(mirror::follow(store.clone(), inbox, state, caught, stopping));
+        let report = tokio::spawn(async move {
+            let mut caught_up = Caught::default();
+            loop {
+                tokio::select! {
+                    changed = states.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        let now = states.borrow().clone();
+                        if matches!(now, MirrorState::UpToDate { .. }) && caught_up.events + caught_up.requests > 0 {
+                            tracing::info!(
+                                "caught up: {} events, {} requests ({} already here)",
+                                caught_up.events, caught_up.requests, caught_up.duplicates
+                            );
+                            caught_up = Caught::default();
+                        }
+                        tracing::info!("inbox {url}: {}", describe(&now));
+                    }
+                    batch = batches.recv() => match batch {
+                        Some(b) => {
+                            caught_up.events += b.events;
+                            caught_up.requests += b.requests;
+                            caught_up.duplicates += b.duplicates;
+                        }
+                        None => return,
+                    },
+                }
+            }
+        });
+        serve::shutdown_signal().await;
+        let _ = stop.send(true);
+        let _ = task.await;
+        report.abort();
+        drop(store);
+        tracing::info!("stopped");
+        Ok(exit::OK)
+    })
+}
+
+/// The state as the dashboard header says it.
+pub fn describe(state: &MirrorState) -> String {
+    match state {
+        MirrorState::Connecting => "connecting".into(),
+        MirrorState::CatchingUp { done, of } => format!("catching up: {done} of {of}"),
+        MirrorState::UpToDate { .. } => "up to date".into(),
+        MirrorState::Offline {
+            since,
+            retry_in_secs,
+            reason,
+        } => format!("offline since {since} ({reason}), retrying in {retry_in_secs} s"),
+        MirrorState::TokenRefused { message } => format!("token refused ({message})"),
+    }
+}
