@@ -114,6 +114,7 @@ bench: deps ui
 	cargo bench --locked -p gatehouse-core --bench ingest
 	cargo bench --locked -p gatehouse-core --bench history
 	cargo bench --locked -p gatehouse-core --bench refused
+	cargo bench --locked -p gatehouse-core --bench inbox
 	scripts/footprint.sh
 
 # The window's memory against an empty Tauri window built the same way.
