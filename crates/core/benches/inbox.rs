@@ -49,7 +49,7 @@ fn main() {
         let store = Arc::new(Store::open_dir(&dir.path().join("inbox")).expect("inbox store"));
         store.add_endpoint("ci", SECRET).await.expect("endpoint");
         let (_, token) = store.add_token("bench", Role::Read).await.expect("token");
-        let (_close, closing) = tokio::sync::watch::channel(false);
+        let (close, closing) = tokio::sync::watch::channel(false);
         let api = Arc::new(Api::new(store.clone(), BenchHost));
         let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let listener = RunningListener::start_with(
@@ -154,6 +154,8 @@ fn main() {
             "| delivery at the inbox -> stored in the mirror, p95 | {:.2} ms |",
             pct(0.95).as_secs_f64() * 1000.0
         );
+        // Open streams end first; a graceful stop waits for every connection.
+        let _ = close.send(true);
         listener.stop().await.expect("stop");
     });
 }
