@@ -265,3 +265,69 @@ fn a_follower_gets_every_delivery_once_across_its_stops_and_an_inbox_kill() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn status_and_events_can_ask_an_inbox_from_another_machine() {
+    let inbox = Gatehouse::new();
+    let token = inbox.ok(&["token", "add", "ci-job"]).trim().to_owned();
+    let secret_file = inbox.data_dir().join("secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    inbox.ok(&[
+        "endpoint",
+        "add",
+        "ci",
+        "--secret-file",
+        secret_file.to_str().expect("path"),
+    ]);
+    let server = inbox.serve(&[]);
+    let failed = deliver(&server.hook("ci"));
+
+    // A machine with no Gatehouse data of its own.
+    let job = Gatehouse::new();
+    let token_file = job.data_dir().join("token");
+    std::fs::write(&token_file, &token).expect("token file");
+    let remote = [
+        "--remote",
+        server.base.as_str(),
+        "--token-file",
+        token_file.to_str().expect("path"),
+    ];
+    let status = |extra: &[&str]| {
+        let mut args = vec!["status"];
+        args.extend_from_slice(&remote);
+        args.extend_from_slice(extra);
+        job.run(&args)
+    };
+    assert_eq!(
+        status(&[]).status.code(),
+        Some(1),
+        "the inbox's gate is failing"
+    );
+    let gate: Value = serde_json::from_slice(&status(&["--json"]).stdout).expect("json");
+    assert_eq!(gate["state"], "failing");
+    assert_eq!(
+        status(&["--profile", "no such profile"]).status.code(),
+        Some(2),
+        "the filter applies at the inbox"
+    );
+    let mut args = vec!["events", "--json"];
+    args.extend_from_slice(&remote);
+    let events = job.json(&args);
+    assert_eq!(events[0]["delivery_id"], failed.as_str());
+    assert!(
+        job.json(&["events", "--json"])
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "nothing was stored on the asking machine"
+    );
+
+    std::fs::write(&token_file, "gh_inbox_wrong").expect("token file");
+    let out = status(&[]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused the token"), "{err}");
+    assert!(
+        !err.contains("gh_inbox_wrong"),
+        "the token is not echoed: {err}"
+    );
+}

@@ -231,6 +231,8 @@ pub struct EventsArgs {
     pub offset: u32,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,6 +292,32 @@ pub struct StatusArgs {
     pub branch: Option<String>,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Asking an inbox instead of the local store.
+#[derive(clap::Args, Debug)]
+pub struct RemoteArgs {
+    /// Ask this inbox (its base URL) instead of the local store
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+    /// With --remote: a file holding the token; else GATEHOUSE_TOKEN
+    #[arg(long, value_name = "FILE", requires = "remote")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl RemoteArgs {
+    /// The inbox to ask and its token, when --remote was given.
+    fn inbox(&self) -> Result<Option<(String, String)>> {
+        let Some(url) = &self.remote else {
+            return Ok(None);
+        };
+        Ok(Some((
+            crate::follow::inbox_url(url)?,
+            crate::follow::token(self.token_file.as_deref())?,
+        )))
+    }
 }
 
 /// Runs one command: `serve` until it is stopped, the others once (their warnings only on
@@ -304,8 +332,10 @@ pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
     match command {
         OneShot::Send(a) => send(a),
         OneShot::Endpoint(c) => endpoint(&open(data_dir)?, c),
+        OneShot::Events(a) if a.remote.remote.is_some() => remote_events(a),
         OneShot::Events(a) => events(&open(data_dir)?, a),
         OneShot::Requests(a) => requests(&open(data_dir)?, a),
+        OneShot::Status(a) if a.remote.remote.is_some() => remote_status(a),
         OneShot::Status(a) => status(&open(data_dir)?, a),
         OneShot::Token(c) => token(&open(data_dir)?, c),
     }
@@ -569,6 +599,72 @@ fn send(a: SendArgs) -> Result<i32> {
     })
 }
 
+/// The events filter the flags describe.
+fn event_query(a: &EventsArgs) -> EventQuery {
+    EventQuery {
+        scope: a.scope,
+        outcome: a.outcome,
+        profile: a.profile.clone(),
+        branch: a.branch.clone(),
+        endpoint: a.endpoint.clone(),
+        text: a.search.clone(),
+        since: a.since.clone(),
+        until: a.until.clone(),
+        limit: Some(page_size(a.limit)),
+        offset: Some(a.offset),
+    }
+}
+
+/// `events --remote`: the same list, asked of an inbox.
+fn remote_events(a: EventsArgs) -> Result<i32> {
+    let Some((url, token)) = a.remote.inbox()? else {
+        return Err(AppError::Invalid("--remote is missing".into()));
+    };
+    let request = match &a.show {
+        Some(ShowCommand::Show { id, .. }) => {
+            serde_json::json!({"method": "event", "params": {"id": id}})
+        }
+        None => serde_json::json!({"method": "events", "params": {"query": event_query(&a)}}),
+    };
+    if let Some(ShowCommand::Show { json, .. }) = a.show {
+        let event: gatehouse_core::store::EventRecord =
+            gatehouse_core::remote::call(&url, &token, &request)?;
+        if json {
+            print::json(&event)?;
+        } else {
+            print::event_detail(&event)?;
+        }
+        return Ok(exit::OK);
+    }
+    let page: gatehouse_core::api::EventPage =
+        gatehouse_core::remote::call(&url, &token, &request)?;
+    if a.json {
+        print::json(&page.events)?;
+    } else {
+        print::events(&page.events);
+    }
+    Ok(exit::OK)
+}
+
+/// `status --remote`: the gate of an inbox, with the same exit codes.
+fn remote_status(a: StatusArgs) -> Result<i32> {
+    let Some((url, token)) = a.remote.inbox()? else {
+        return Err(AppError::Invalid("--remote is missing".into()));
+    };
+    let filter = GateFilter {
+        profile: a.profile,
+        branch: a.branch,
+    };
+    let request = serde_json::json!({"method": "gate", "params": {"filter": filter}});
+    let gate: gatehouse_core::gate::Gate = gatehouse_core::remote::call(&url, &token, &request)?;
+    if a.json {
+        print::json(&gate)?;
+    } else {
+        print::gate(&gate);
+    }
+    Ok(gate.state.exit_code())
+}
+
 fn events(store: &Store, a: EventsArgs) -> Result<i32> {
     if let Some(ShowCommand::Show { id, json }) = a.show {
         let event = store.event(id)?;
@@ -579,18 +675,7 @@ fn events(store: &Store, a: EventsArgs) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    let query = EventQuery {
-        scope: a.scope,
-        outcome: a.outcome,
-        profile: a.profile,
-        branch: a.branch,
-        endpoint: a.endpoint,
-        text: a.search,
-        since: a.since,
-        until: a.until,
-        limit: Some(page_size(a.limit)),
-        offset: Some(a.offset),
-    };
+    let query = event_query(&a);
     let list = store.events(&query)?;
     if a.json {
         print::json(&list)?;

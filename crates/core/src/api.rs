@@ -77,6 +77,10 @@ pub enum ApiRequest {
         profile_key: String,
         branch_key: Option<String>,
     },
+    /// The gate, narrowed to a profile and/or branch (`gatehouse status --remote`).
+    Gate {
+        filter: GateFilter,
+    },
     Settings,
     SaveSettings {
         settings: Settings,
@@ -103,6 +107,7 @@ impl ApiRequest {
             ApiRequest::ReplayRequest { .. } => "replay_request",
             ApiRequest::SendTest { .. } => "send_test",
             ApiRequest::BuildRuns { .. } => "build_runs",
+            ApiRequest::Gate { .. } => "gate",
             ApiRequest::Settings => "settings",
             ApiRequest::SaveSettings { .. } => "save_settings",
         }
@@ -119,7 +124,8 @@ impl ApiRequest {
             | ApiRequest::Requests { .. }
             | ApiRequest::Request { .. }
             | ApiRequest::Endpoints
-            | ApiRequest::BuildRuns { .. } => Role::Read,
+            | ApiRequest::BuildRuns { .. }
+            | ApiRequest::Gate { .. } => Role::Read,
             ApiRequest::CreateEndpoint { .. }
             | ApiRequest::RenameEndpoint { .. }
             | ApiRequest::DeleteEndpoint { .. }
@@ -156,6 +162,7 @@ pub enum ApiResponse {
     ReplayRequest(Recorded),
     SendTest(SendOutcome),
     BuildRuns(Vec<BuildRun>),
+    Gate(Box<Gate>),
     Settings(Settings),
     SaveSettings(Settings),
 }
@@ -181,7 +188,7 @@ pub struct Overview {
     pub total_events: u64,
 }
 
-#[derive(Debug, Clone, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct EventPage {
     pub events: Vec<EventRecord>,
@@ -399,6 +406,9 @@ impl<H: Host> Api<H> {
                 blocking(move || store.build_runs(&profile_key, branch_key.as_deref(), 200))
                     .await?,
             ),
+            ApiRequest::Gate { filter } => ApiResponse::Gate(Box::new(
+                blocking(move || Ok(gate::evaluate(store.streams()?, &filter))).await?,
+            )),
             ApiRequest::Settings => {
                 ApiResponse::Settings(blocking(move || store.settings()).await?)
             }

@@ -40,7 +40,7 @@ impl GateState {
 }
 
 /// One stream as the gate sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[ts(export)]
 pub struct Stream {
     pub scope: Scope,
@@ -71,7 +71,7 @@ pub struct Stream {
 }
 
 /// The overall answer with everything it was computed from.
-#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[ts(export)]
 pub struct Gate {
     pub state: GateState,

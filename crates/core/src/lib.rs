@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod listener;
 pub mod mirror;
 pub mod notify;
+pub mod remote;
 pub mod retention;
 pub mod samples;
 pub mod send;

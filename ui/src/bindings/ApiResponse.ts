@@ -6,6 +6,7 @@ import type { EndpointInfo } from "./EndpointInfo";
 import type { EndpointList } from "./EndpointList";
 import type { EventPage } from "./EventPage";
 import type { EventRecord } from "./EventRecord";
+import type { Gate } from "./Gate";
 import type { Overview } from "./Overview";
 import type { Recorded } from "./Recorded";
 import type { RequestRecord } from "./RequestRecord";
@@ -16,4 +17,4 @@ import type { Settings } from "./Settings";
 /**
  * The answer to each [`ApiRequest`], tagged with the same method name.
  */
-export type ApiResponse = { "method": "overview", "result": Overview } | { "method": "events", "result": EventPage } | { "method": "event", "result": EventRecord } | { "method": "requests", "result": Array<RequestRecord> } | { "method": "request", "result": RequestRecord } | { "method": "endpoints", "result": EndpointList } | { "method": "create_endpoint", "result": CreatedEndpoint } | { "method": "rename_endpoint", "result": EndpointInfo } | { "method": "delete_endpoint", "result": Done } | { "method": "secrets", "result": Array<Secret> } | { "method": "rotate_secret", "result": Secret } | { "method": "retire_secret", "result": Done } | { "method": "accept_request", "result": Recorded } | { "method": "replay_request", "result": Recorded } | { "method": "send_test", "result": SendOutcome } | { "method": "build_runs", "result": Array<BuildRun> } | { "method": "settings", "result": Settings } | { "method": "save_settings", "result": Settings };
+export type ApiResponse = { "method": "overview", "result": Overview } | { "method": "events", "result": EventPage } | { "method": "event", "result": EventRecord } | { "method": "requests", "result": Array<RequestRecord> } | { "method": "request", "result": RequestRecord } | { "method": "endpoints", "result": EndpointList } | { "method": "create_endpoint", "result": CreatedEndpoint } | { "method": "rename_endpoint", "result": EndpointInfo } | { "method": "delete_endpoint", "result": Done } | { "method": "secrets", "result": Array<Secret> } | { "method": "rotate_secret", "result": Secret } | { "method": "retire_secret", "result": Done } | { "method": "accept_request", "result": Recorded } | { "method": "replay_request", "result": Recorded } | { "method": "send_test", "result": SendOutcome } | { "method": "build_runs", "result": Array<BuildRun> } | { "method": "gate", "result": Gate } | { "method": "settings", "result": Settings } | { "method": "save_settings", "result": Settings };
