@@ -331,3 +331,33 @@ fn status_and_events_can_ask_an_inbox_from_another_machine() {
         "the token is not echoed: {err}"
     );
 }
+
+#[test]
+fn serving_beyond_loopback_without_tls_is_warned_and_tls_flags_go_together() {
+    let g = Gatehouse::new();
+    let server = g.serve(&["--listen", "0.0.0.0:0"]);
+    // Logged right after the address.
+    let until = Instant::now() + Duration::from_secs(5);
+    while !server.log().iter().any(|l| l.contains("without TLS")) {
+        assert!(
+            Instant::now() < until,
+            "a warning for clear text beyond loopback: {:?}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+    let out = g.run(&["serve", "--tls-cert", "cert.pem"]);
+    assert_eq!(out.status.code(), Some(64), "--tls-cert needs --tls-key");
+    let missing = g.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "none.pem",
+        "--tls-key",
+        "none.pem",
+    ]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--tls-cert none.pem"));
+}

@@ -387,7 +387,7 @@ fn block_on<F: Future>(future: F) -> Result<F::Output> {
 
 /// The base URL deliveries reach, when a Gatehouse listens for this data directory now.
 fn base_url(store: &Store) -> Option<String> {
-    listening::running(store).map(|addr| format!("http://{addr}"))
+    listening::running(store)
 }
 
 /// Said on stderr where a URL would be, when nothing listens.

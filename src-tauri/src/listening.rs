@@ -15,13 +15,17 @@ const KEY: &str = "running_listener";
 struct Record {
     addr: SocketAddr,
     pid: u32,
+    /// Serving HTTPS (`serve --tls-cert`); absent in records of older versions.
+    #[serde(default)]
+    tls: bool,
 }
 
-/// Notes that this process listens on `addr`.
-pub async fn record(store: &Store, addr: SocketAddr) -> gatehouse_core::Result<()> {
+/// Notes that this process listens on `addr` (with TLS when `tls`).
+pub async fn record(store: &Store, addr: SocketAddr, tls: bool) -> gatehouse_core::Result<()> {
     let record = Record {
         addr,
         pid: std::process::id(),
+        tls,
     };
     let json = serde_json::to_string(&record).map_err(|e| {
         gatehouse_core::Error::Invalid(format!("cannot encode the listener record: {e}"))
@@ -38,11 +42,11 @@ pub async fn clear(store: &Store) {
     }
 }
 
-/// The address a live Gatehouse process listens on for this data directory, if any.
-pub fn running(store: &Store) -> Option<SocketAddr> {
+/// The base URL a live Gatehouse process listens on for this data directory, if any.
+pub fn running(store: &Store) -> Option<String> {
     running_record(store)
         .filter(|r| process_alive(r.pid))
-        .map(|r| r.addr)
+        .map(|r| format!("{}://{}", if r.tls { "https" } else { "http" }, r.addr))
 }
 
 fn running_record(store: &Store) -> Option<Record> {

@@ -1,6 +1,6 @@
 //! `gatehouse serve`: the listener without a window, until SIGINT or SIGTERM.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gatehouse_core::api::{Api, Host};
@@ -10,6 +10,7 @@ use gatehouse_core::retention;
 use gatehouse_core::settings::{self, Settings};
 use gatehouse_core::store::Store;
 use gatehouse_core::supervise::supervise;
+use gatehouse_core::tls::TlsConfig;
 
 use crate::error::Result;
 use crate::{exit, listening, logging};
@@ -26,6 +27,12 @@ pub struct ServeArgs {
     /// Largest body accepted, in bytes, 1024 to 67108864 [default: the saved setting, 1048576]
     #[arg(long, value_name = "BYTES")]
     pub body_limit: Option<u64>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
@@ -36,7 +43,11 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
     rt.block_on(async {
         let store = Arc::new(Store::open_dir(data_dir)?);
         let settings = with_flags(store.settings()?, &a)?;
-        let config = ListenerConfig::from_settings(&settings)?;
+        let mut config = ListenerConfig::from_settings(&settings)?;
+        if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
+            config.tls = Some(TlsConfig::load(cert, key)?);
+        }
+        let tls = config.tls.is_some();
         let host = ServeHost::default();
         let api = Arc::new(Api::new(store.clone(), host.clone()));
         let (close_streams, closing) = tokio::sync::watch::channel(false);
@@ -48,18 +59,20 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         )
         .await?;
         let bound = running.local_addr();
-        host.set(ListenerStatus::listening(bound));
+        let status = running.status();
+        let base = status.base_url.clone().unwrap_or_default();
+        host.set(status);
         // Only for the CLI's URLs: a full disk must not stop the listener (it answers 503).
-        if let Err(e) = listening::record(&store, bound).await {
+        if let Err(e) = listening::record(&store, bound, tls).await {
             tracing::warn!("could not record the listen address for the CLI: {e}");
         }
         tracing::info!(
-            "Gatehouse listening on http://{bound} (data: {})",
+            "Gatehouse listening on {base} (data: {})",
             data_dir.display()
         );
-        if !bound.ip().is_loopback() {
+        if !bound.ip().is_loopback() && !tls {
             tracing::warn!(
-                "{bound} is reachable from other machines; only signed deliveries are accepted, but consider a tunnel to 127.0.0.1 instead"
+                "{bound} is reachable from other machines without TLS: API tokens and deliveries cross the network in clear text; serve with --tls-cert/--tls-key or behind a TLS proxy"
             );
         }
         let endpoints = store.endpoints()?;
@@ -67,7 +80,7 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
             tracing::info!("no endpoints yet: create one with `gatehouse endpoint add NAME`");
         }
         for e in endpoints {
-            tracing::info!("endpoint {}: http://{bound}/hooks/{}", e.name, e.name);
+            tracing::info!("endpoint {}: {base}/hooks/{}", e.name, e.name);
         }
         let retention_store = store.clone();
         let retention = tokio::spawn(supervise("retention", move || {

@@ -96,7 +96,7 @@ impl Server {
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("listening on http://") {
+                if let Some(at) = line.find("listening on http") {
                     let url = line[at + "listening on ".len()..]
                         .split_whitespace()
                         .next()

@@ -28,6 +28,7 @@ pub mod stream;
 pub mod supervise;
 pub mod text;
 pub mod time;
+pub mod tls;
 pub mod token;
 pub mod write_stall;
 

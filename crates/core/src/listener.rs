@@ -23,6 +23,7 @@ use crate::ingest::{Arrival, Judgment, REDACTED, Source, Verdict, is_secret_head
 use crate::settings::{DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_WINDOW_SECS};
 use crate::signature;
 use crate::store::{Recorded, Store};
+use crate::tls::{TlsConfig, TlsListener};
 use crate::write_stall::GuardedListener;
 use crate::{Error, Result};
 
@@ -39,6 +40,8 @@ pub struct ListenerConfig {
     /// A connection whose peer has read nothing for this long while an answer waits is
     /// closed ([`crate::write_stall`]): a stalled stream subscriber above all.
     pub write_stall: std::time::Duration,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ListenerConfig {
@@ -59,6 +62,7 @@ impl Default for ListenerConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: std::time::Duration::from_secs(30),
             write_stall: std::time::Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -92,14 +96,23 @@ pub async fn serve(
     extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let guarded = GuardedListener::new(listener, config.write_stall);
+    let (stall, tls) = (config.write_stall, config.tls.clone());
     let app = extra
         .merge(router(store, config))
         .into_make_service_with_connect_info::<SocketAddr>();
-    // `tap_io` only so that axum's connect info (the peer's address) applies to our listener.
-    axum::serve(guarded.tap_io(|_| {}), app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // `tap_io` only so that axum's connect info (the peer's address) applies to our listeners.
+    match tls {
+        Some(tls) => {
+            axum::serve(TlsListener::new(listener, &tls, stall)?.tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(GuardedListener::new(listener, stall).tap_io(|_| {}), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// Why a request got no verdict of its own: the single place errors become HTTP answers.
@@ -484,6 +497,8 @@ impl ListenerStatus {
 /// The CLI's `serve` and the desktop shell both start the listener through this.
 pub struct RunningListener {
     addr: SocketAddr,
+    /// Serving HTTPS.
+    tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -507,12 +522,14 @@ impl RunningListener {
     ) -> Result<RunningListener> {
         let listener = bind(addr).await?;
         let addr = listener.local_addr()?;
+        let tls = config.tls.is_some();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, store, config, extra, async {
             let _ = stopped.await;
         }));
         Ok(RunningListener {
             addr,
+            tls,
             stop: Some(stop),
             task,
         })
@@ -520,6 +537,15 @@ impl RunningListener {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where it listens, with the scheme it serves (`https://` with TLS).
+    pub fn status(&self) -> ListenerStatus {
+        let mut status = ListenerStatus::listening(self.addr);
+        if self.tls {
+            status.base_url = Some(format!("https://{}", self.addr));
+        }
+        status
     }
 
     /// Stops accepting, lets requests in flight finish (each waits for its commit), returns.

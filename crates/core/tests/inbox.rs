@@ -543,3 +543,68 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
         seen.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_serves_https_with_the_certificate_it_is_given() {
+    use gatehouse_core::tls::TlsConfig;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("cert file");
+    std::fs::write(&key, made.key_pair.serialize_pem()).expect("key file");
+
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
+    let other_key = dir.path().join("other.pem");
+    std::fs::write(&other_key, other.key_pair.serialize_pem()).expect("key file");
+    let mismatch = TlsConfig::load(&cert, &other_key).expect_err("not a pair");
+    assert!(
+        mismatch.to_string().contains("do not make a pair"),
+        "{mismatch}"
+    );
+    let missing = TlsConfig::load(&dir.path().join("none.pem"), &key).expect_err("no file");
+    assert!(missing.to_string().contains("--tls-cert"), "{missing}");
+
+    let inbox = start_with(ListenerConfig {
+        tls: Some(TlsConfig::load(&cert, &key).expect("loads")),
+        ..ListenerConfig::default()
+    })
+    .await;
+    assert_eq!(
+        inbox.listener.status().base_url,
+        Some(format!("https://{}", inbox.listener.local_addr()))
+    );
+    let (_, token) = inbox
+        .store
+        .add_token("remote", Role::Read)
+        .await
+        .expect("token");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).expect("root");
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(Arc::new(client))
+        .build();
+    let addr = inbox.listener.local_addr();
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let resp = agent
+            .post(&format!("https://{addr}/api/v1/rpc"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_string(r#"{"method":"overview"}"#)
+            .expect("https answers");
+        (resp.status(), resp.into_string().unwrap_or_default())
+    })
+    .await
+    .expect("client");
+    assert_eq!(status, 200, "{body}");
+    let plain = format!("http://{addr}/healthz");
+    let refused = tokio::task::spawn_blocking(move || ureq::get(&plain).call().is_err())
+        .await
+        .expect("client");
+    assert!(refused, "plain HTTP is not served on the TLS port");
+}

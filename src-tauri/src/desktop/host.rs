@@ -76,7 +76,7 @@ impl DesktopHost {
         let status = match started {
             Ok((listener, config)) => {
                 let addr = listener.local_addr();
-                if let Err(e) = listening::record(&self.store, addr).await {
+                if let Err(e) = listening::record(&self.store, addr, false).await {
                     tracing::warn!("could not record the listen address for the CLI: {e}");
                 }
                 slot.listener = Some(listener);
