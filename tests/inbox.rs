@@ -361,3 +361,54 @@ fn serving_beyond_loopback_without_tls_is_warned_and_tls_flags_go_together() {
     assert_eq!(missing.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--tls-cert none.pem"));
 }
+
+/// An inbox whose database was replaced counts from seq 1 again: the mirror notices the new
+/// log by its id and follows it from the start instead of waiting past its old position.
+#[test]
+fn a_follower_notices_a_replaced_inbox_and_starts_over() {
+    let setup = |g: &Gatehouse| {
+        let token = g.ok(&["token", "add", "desk"]).trim().to_owned();
+        let secret_file = g.data_dir().join("secret");
+        std::fs::write(&secret_file, SECRET).expect("secret");
+        g.ok(&[
+            "endpoint",
+            "add",
+            "ci",
+            "--secret-file",
+            secret_file.to_str().expect("path"),
+        ]);
+        token
+    };
+    let first = Gatehouse::new();
+    let token = setup(&first);
+    let server = first.serve(&[]);
+    let url = server.base.clone();
+    let mut sent: Vec<String> = (0..6).map(|_| deliver(&server.hook("ci"))).collect();
+    let desk = Gatehouse::new();
+    let token_file = desk.data_dir().join("token");
+    std::fs::write(&token_file, &token).expect("token file");
+    let mut follower = Follower::start(&desk, &url, &token_file);
+    assert_eq!(mirrored(&desk, 6).len(), 6, "{:?}", follower.log());
+    follower.stop();
+    drop(server);
+
+    // A new database behind the same address: its seq numbers start over.
+    let second = Gatehouse::new();
+    let token = setup(&second);
+    std::fs::write(&token_file, &token).expect("token file");
+    let address = url.trim_start_matches("http://").to_owned();
+    let server = second.serve(&["--listen", &address]);
+    sent.extend((0..2).map(|_| deliver(&server.hook("ci"))));
+    let follower = Follower::start(&desk, &url, &token_file);
+    let ids = mirrored(&desk, 8);
+    assert_eq!(ids.len(), 8, "{:?}", follower.log());
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>(),
+        sent.iter().collect::<HashSet<_>>()
+    );
+    assert!(
+        follower.log().iter().any(|l| l.contains("new change log")),
+        "{:?}",
+        follower.log()
+    );
+}

@@ -74,7 +74,7 @@ pub struct Caught {
 /// One message of the stream.
 #[derive(Debug)]
 enum Message {
-    Hello { newest: i64 },
+    Hello { newest: i64, log: String },
     Gap { resumes_at: i64 },
     Change(i64, Incoming),
 }
@@ -230,8 +230,16 @@ async fn connection(
                     }
                     return ended;
                 }
-                Some(Ok(Message::Hello { newest })) => {
+                Some(Ok(Message::Hello { newest, log })) => {
                     *backoff = BACKOFF_MIN;
+                    match store.begin_mirror(&inbox.url, &log).await {
+                        Ok(from) if from != last => {
+                            // Another log: this connection started from the wrong place.
+                            return Ended::Woke;
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Ended::Lost(format!("the local store: {e}")),
+                    }
                     start = Some((last, newest));
                     tracing::info!("inbox {}: connected at {last}, newest {newest}", inbox.url);
                 }
@@ -419,9 +427,13 @@ fn parse(id: Option<i64>, kind: &str, data: &str) -> Result<Option<Message>> {
     };
     let seq = || id.ok_or_else(|| Error::Invalid(format!("a `{kind}` message has no id")));
     Ok(Some(match kind {
-        "hello" => Message::Hello {
-            newest: json(kind)?["newest"].as_i64().unwrap_or(0),
-        },
+        "hello" => {
+            let hello = json(kind)?;
+            Message::Hello {
+                newest: hello["newest"].as_i64().unwrap_or(0),
+                log: hello["log"].as_str().unwrap_or_default().to_owned(),
+            }
+        }
         "gap" => Message::Gap {
             resumes_at: json(kind)?["resumes_at"]
                 .as_i64()
@@ -465,8 +477,8 @@ mod tests {
     #[test]
     fn messages_parse_and_unknown_kinds_are_skipped() {
         assert!(matches!(
-            parse(None, "hello", r#"{"newest":7,"oldest":1}"#),
-            Ok(Some(Message::Hello { newest: 7 }))
+            parse(None, "hello", r#"{"newest":7,"oldest":1,"log":"ab"}"#),
+            Ok(Some(Message::Hello { newest: 7, log })) if log == "ab"
         ));
         assert!(matches!(
             parse(None, "gap", r#"{"after":0,"resumes_at":4}"#),

@@ -221,9 +221,10 @@ async fn feed(
     let mut last = after.unwrap_or(log.newest);
     let kept_from = log.oldest.unwrap_or(log.newest + 1);
     // First, where the log stands: a subscriber can tell how far it has to catch up.
-    let hello = Event::default()
-        .event("hello")
-        .data(serde_json::json!({ "newest": log.newest, "oldest": log.oldest }).to_string());
+    let hello = Event::default().event("hello").data(
+        serde_json::json!({ "newest": log.newest, "oldest": log.oldest, "log": log.log })
+            .to_string(),
+    );
     let permit = budget.clone().acquire_owned().await.map_err(|_| closed())?;
     if sender.send((hello, permit)).await.is_err() {
         return Ok("the subscriber left");

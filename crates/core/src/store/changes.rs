@@ -55,21 +55,25 @@ pub fn append(
 }
 
 /// Where the log stands: the oldest `seq` still kept and the newest handed out (0 when none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogBounds {
     pub oldest: Option<i64>,
     pub newest: i64,
+    /// This log's identity: another id at the same URL is another log (a replaced database).
+    pub log: String,
 }
 
 const BOUNDS: &str = "
     SELECT (SELECT MIN(seq) FROM changes),
-           COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)";
+           COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0),
+           (SELECT id FROM change_log)";
 
 pub fn bounds(conn: &Connection) -> Result<LogBounds> {
     Ok(conn.prepare_cached(BOUNDS)?.query_row([], |r| {
         Ok(LogBounds {
             oldest: r.get(0)?,
             newest: r.get(1)?,
+            log: r.get(2)?,
         })
     })?)
 }

@@ -48,9 +48,49 @@ pub fn position(conn: &Connection, inbox: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
+/// Which of an inbox's change logs the mirror follows ('' before its first `hello`).
+fn followed_log(conn: &Connection, inbox: &str) -> Result<String> {
+    Ok(conn
+        .prepare_cached("SELECT log_id FROM mirrors WHERE inbox = ?1")?
+        .query_row([inbox], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Where rows copied from `inbox`'s log `log` say they came from.
+fn origin(inbox: &str, log: &str) -> String {
+    format!("{inbox}#{log}")
+}
+
 const SET_POSITION: &str = "
     INSERT INTO mirrors (inbox, last_seq, updated_at) VALUES (?1, ?2, ?3)
     ON CONFLICT (inbox) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at";
+
+const SET_LOG: &str = "
+    INSERT INTO mirrors (inbox, last_seq, updated_at, log_id) VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (inbox) DO UPDATE SET last_seq = excluded.last_seq,
+        updated_at = excluded.updated_at, log_id = excluded.log_id";
+
+/// On an inbox's `hello`: the position to follow `log` from. Another log than the one
+/// followed so far (the inbox's database was replaced, and counts from 1 again) starts the
+/// mirror over from 0; the rows it copied stay, and deliveries are still deduplicated by
+/// (endpoint, deliveryId).
+pub fn begin(tx: &mut Tx<'_>, inbox: &str, log: &str, now: DateTime<Utc>) -> Result<i64> {
+    let followed = followed_log(tx.conn, inbox)?;
+    let seq = position(tx.conn, inbox)?;
+    let seq = if followed.is_empty() || followed == log {
+        seq
+    } else {
+        tracing::warn!(
+            "inbox {inbox} has a new change log ({log}, was {followed}): following it from the start"
+        );
+        0
+    };
+    tx.conn
+        .prepare_cached(SET_LOG)?
+        .execute(params![inbox, seq, to_text(now), log])?;
+    Ok(seq)
+}
 
 /// Applies `batch` (seq, change) in order, skipping what is at or before the position.
 pub fn apply(
@@ -63,6 +103,9 @@ pub fn apply(
         last_seq: position(tx.conn, inbox)?,
         ..Applied::default()
     };
+    let origin = origin(inbox, &followed_log(tx.conn, inbox)?);
+    let inbox_key = inbox;
+    let inbox = origin.as_str();
     for (seq, incoming) in batch {
         if seq <= applied.last_seq {
             continue;
@@ -84,7 +127,7 @@ pub fn apply(
         applied.last_seq = seq;
     }
     tx.conn.prepare_cached(SET_POSITION)?.execute(params![
-        inbox,
+        inbox_key,
         applied.last_seq,
         to_text(now)
     ])?;

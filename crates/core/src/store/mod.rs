@@ -423,6 +423,16 @@ impl Store {
             .await
     }
 
+    /// On an inbox's `hello`: the position to follow its change log `log` from (0 when it
+    /// is another log than the one followed so far).
+    pub async fn begin_mirror(&self, inbox: &str, log: &str) -> Result<i64> {
+        let (inbox, log) = (inbox.to_owned(), log.to_owned());
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| mirror::begin(tx, &inbox, &log, now))
+            .await
+    }
+
     /// After a `gap`: moves the mirror of `inbox` to `seq` (what was pruned there is gone).
     pub async fn skip_mirror_to(&self, inbox: &str, seq: i64) -> Result<()> {
         let inbox = inbox.to_owned();

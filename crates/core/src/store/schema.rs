@@ -299,6 +299,17 @@ const MIGRATIONS: &[&str] = &[
         updated_at  TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 9: the change log's identity. A mirror's position only means something in the log it
+    // came from: an inbox whose database was replaced counts from 1 again, and a mirror must
+    // notice that rather than wait for seq numbers it already passed. The mirror keeps the
+    // log id it follows; its rows' origin is the inbox's URL and this id.
+    r#"
+    CREATE TABLE change_log (
+        id  TEXT NOT NULL
+    );
+    INSERT INTO change_log (id) VALUES (lower(hex(randomblob(16))));
+    ALTER TABLE mirrors ADD COLUMN log_id TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.
