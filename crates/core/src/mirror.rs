@@ -26,7 +26,7 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// ...doubling up to this.
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Changes applied in one transaction while catching up.
-const BATCH: usize = 500;
+const BATCH: usize = 200;
 /// The wall clock moving this much further than the monotonic one means the machine slept.
 const WAKE_JUMP: Duration = Duration::from_secs(5);
 
@@ -74,8 +74,15 @@ pub struct Caught {
 /// One message of the stream.
 #[derive(Debug)]
 enum Message {
-    Hello { newest: i64, log: String },
-    Gap { resumes_at: i64 },
+    Hello {
+        newest: i64,
+        log: String,
+    },
+    /// Everything stored was sent: from here on, changes are live.
+    CaughtUp,
+    Gap {
+        resumes_at: i64,
+    },
     Change(i64, Incoming),
 }
 
@@ -192,7 +199,8 @@ async fn connection(
             Err(e) => return Ended::Lost(format!("a read task failed: {e}")),
         }
     };
-    let (messages, mut incoming) = mpsc::channel::<std::result::Result<Message, Ended>>(BATCH * 2);
+    // Bounded in messages; each may hold a payload as large as the inbox's body limit.
+    let (messages, mut incoming) = mpsc::channel::<std::result::Result<Message, Ended>>(BATCH);
     let (url, token) = (inbox.url.clone(), inbox.token.clone());
     // Blocking reads on a thread of their own; a connection given up (on waking) is left to
     // end by itself: its next send fails or the watchdog's read timeout ends it.
@@ -232,7 +240,7 @@ async fn connection(
                 }
                 Some(Ok(Message::Hello { newest, log })) => {
                     *backoff = BACKOFF_MIN;
-                    match store.begin_mirror(&inbox.url, &log).await {
+                    match store.begin_mirror(&inbox.url, &log, newest).await {
                         Ok(from) if from != last => {
                             // Another log: this connection started from the wrong place.
                             return Ended::Woke;
@@ -242,6 +250,10 @@ async fn connection(
                     }
                     start = Some((last, newest));
                     tracing::info!("inbox {}: connected at {last}, newest {newest}", inbox.url);
+                }
+                Some(Ok(Message::CaughtUp)) => {
+                    // The newest changes may have been left out (expired): up to date anyway.
+                    start = start.map(|(from, _)| (from, last));
                 }
                 Some(Ok(Message::Gap { resumes_at })) => {
                     tracing::warn!(
@@ -359,6 +371,11 @@ fn read_stream(
     let (mut id, mut kind, mut data) = (None::<i64>, String::new(), String::new());
     let mut line = String::new();
     loop {
+        // The connection was given up (stop, wake, another log): end this one too, even on a
+        // quiet stream whose heartbeats would otherwise keep it open.
+        if messages.is_closed() {
+            return;
+        }
         line.clear();
         match reader.read_line(&mut line) {
             Ok(0) => {
@@ -451,6 +468,7 @@ fn parse(id: Option<i64>, kind: &str, data: &str) -> Result<Option<Message>> {
                 Error::Invalid(format!("a `request` message does not hold a request: {e}"))
             })?)),
         ),
+        "caught_up" => Message::CaughtUp,
         "endpoints" | "settings" => Message::Change(seq()?, Incoming::Other),
         other => {
             tracing::debug!("skipping a stream message of unknown kind `{other}`");

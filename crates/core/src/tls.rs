@@ -22,6 +22,9 @@ use crate::{Error, Result};
 const HANDSHAKE: Duration = Duration::from_secs(10);
 /// Connections handshaken but not yet taken by the server.
 const READY: usize = 64;
+/// Handshakes at once; past this, new connections are closed at once (unauthenticated
+/// clients must not be able to hold sockets and tasks without bound).
+const HANDSHAKING: usize = 256;
 
 /// A certificate chain and its key, ready to serve.
 #[derive(Clone)]
@@ -72,12 +75,20 @@ impl TlsListener {
         let acceptor = TlsAcceptor::from(config.0.clone());
         let (sender, ready) = mpsc::channel(READY);
         let mut inner = inner;
+        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKING));
         let accepting = tokio::spawn(async move {
             loop {
                 // Logs and retries accept errors itself.
                 let (tcp, peer) = axum::serve::Listener::accept(&mut inner).await;
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(
+                        "{HANDSHAKING} TLS handshakes under way: closing {peer}'s connection"
+                    );
+                    continue;
+                };
                 let (acceptor, sender) = (acceptor.clone(), sender.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
                             let _ = sender.send((Guarded::new(tls, stall), peer)).await;

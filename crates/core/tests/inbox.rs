@@ -34,6 +34,8 @@ impl Host for TestHost {
 
 struct Inbox {
     store: Arc<Store>,
+    /// The database file, for a second writer in the tests that need one.
+    path: std::path::PathBuf,
     listener: RunningListener,
     _close: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
@@ -45,9 +47,8 @@ async fn start() -> Inbox {
 
 async fn start_with(config: ListenerConfig) -> Inbox {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(
-        Store::open_with(&dir.path().join("inbox.db"), StoreOptions::default()).expect("store"),
-    );
+    let path = dir.path().join("inbox.db");
+    let store = Arc::new(Store::open_with(&path, StoreOptions::default()).expect("store"));
     store.add_endpoint("ci", SECRET).await.expect("endpoint");
     let (close, closing) = tokio::sync::watch::channel(false);
     // The host's address is only shown in overviews; the listener's own is what tests use.
@@ -63,6 +64,7 @@ async fn start_with(config: ListenerConfig) -> Inbox {
     .expect("listening");
     Inbox {
         store,
+        path,
         listener,
         _close: close,
         _dir: dir,
@@ -410,11 +412,20 @@ async fn a_resume_from_before_what_retention_kept_starts_with_a_gap() {
     let rx = subscribe(&inbox, &token, "?after=0", None);
     let messages = tokio::task::spawn_blocking(move || {
         collect(&rx, Duration::from_secs(10), |seen| {
-            !delivery_ids(seen).is_empty()
+            seen.iter().any(|m| m.kind == "caught_up")
         })
     })
     .await
     .expect("collect");
+    let caught_up = messages.last().expect("messages");
+    assert_eq!(
+        caught_up.kind, "caught_up",
+        "the end of what was stored is said"
+    );
+    assert_eq!(
+        caught_up.data["last"],
+        messages[messages.len() - 2].id.expect("an id")
+    );
     assert_eq!(
         messages[0].kind, "hello",
         "where the log stands comes first"
@@ -607,4 +618,141 @@ async fn the_inbox_serves_https_with_the_certificate_it_is_given() {
         .await
         .expect("client");
     assert!(refused, "plain HTTP is not served on the TLS port");
+}
+
+/// A delivery a mirror copied from the inbox, then sent to this machine's own listener too,
+/// is a duplicate here: deduplication by (endpoint, deliveryId) works both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_mirrored_first_is_a_duplicate_at_the_local_listener() {
+    use gatehouse_core::store::Incoming;
+    let inbox = start().await;
+    let body = samples::build(Sample::BuildFailed, &SampleOptions::default()).expect("sample");
+    let url = inbox.url("/hooks/ci");
+    let signed = (sign(SECRET.as_bytes(), &body), body.clone());
+    tokio::task::spawn_blocking(move || {
+        ureq::post(&url)
+            .set("ac_signature", &signed.0)
+            .send_bytes(&signed.1)
+            .expect("accepted")
+    })
+    .await
+    .expect("client");
+    let event = inbox
+        .store
+        .events(&Default::default())
+        .expect("events")
+        .remove(0);
+
+    let desk = start().await;
+    let applied = desk
+        .store
+        .apply_mirrored("http://inbox", vec![(1, Incoming::Event(Box::new(event)))])
+        .await
+        .expect("mirrored");
+    assert_eq!(applied.events, 1);
+    let url = desk.url("/hooks/ci");
+    let answer: Value = tokio::task::spawn_blocking(move || {
+        let resp = ureq::post(&url)
+            .set("ac_signature", &sign(SECRET.as_bytes(), &body))
+            .send_bytes(&body)
+            .expect("answered");
+        serde_json::from_str(&resp.into_string().expect("body")).expect("json")
+    })
+    .await
+    .expect("client");
+    assert_eq!(answer["status"], "duplicate", "{answer}");
+    assert_eq!(
+        desk.store
+            .count_events(&Default::default())
+            .expect("count")
+            .total,
+        1
+    );
+}
+
+/// The same change log behind the position (an inbox restored from a backup) starts the
+/// mirror over, as a new log does.
+#[tokio::test]
+async fn a_log_behind_the_mirror_starts_it_over() {
+    use gatehouse_core::store::Incoming;
+    let desk = start().await;
+    assert_eq!(
+        desk.store
+            .begin_mirror("http://inbox", "log-a", 10)
+            .await
+            .ok(),
+        Some(0)
+    );
+    let moved = desk
+        .store
+        .apply_mirrored("http://inbox", vec![(9, Incoming::Other)])
+        .await
+        .expect("applied");
+    assert_eq!(moved.last_seq, 9);
+    assert_eq!(
+        desk.store
+            .begin_mirror("http://inbox", "log-a", 12)
+            .await
+            .ok(),
+        Some(9),
+        "same log, ahead: resume"
+    );
+    assert_eq!(
+        desk.store
+            .begin_mirror("http://inbox", "log-a", 5)
+            .await
+            .ok(),
+        Some(0),
+        "same log, behind: start over"
+    );
+    assert_eq!(
+        desk.store
+            .begin_mirror("http://inbox", "log-b", 50)
+            .await
+            .ok(),
+        Some(0),
+        "another log: start over"
+    );
+}
+
+/// A change committed by another process (the CLI beside `serve`) is never broadcast in the
+/// inbox's own process; the stream notices the hole in the seq numbers and sends what it
+/// missed from SQLite, so a live subscriber gets it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_committed_elsewhere_reaches_live_subscribers() {
+    let inbox = start().await;
+    let (_, token) = inbox
+        .store
+        .add_token("desk", Role::Read)
+        .await
+        .expect("token");
+    let rx = subscribe(&inbox, &token, "", None);
+    let rx = tokio::task::spawn_blocking(move || {
+        let hello = collect(&rx, Duration::from_secs(10), |seen| !seen.is_empty());
+        assert_eq!(hello.first().map(|m| m.kind.as_str()), Some("hello"));
+        rx
+    })
+    .await
+    .expect("hello");
+    // Another writer on the same file, as `gatehouse endpoint add` from a shell would be.
+    let other = Store::open_with(&inbox.path, StoreOptions::default()).expect("second store");
+    other
+        .add_endpoint("web", SECRET)
+        .await
+        .expect("added elsewhere");
+    drop(other);
+    let sent = inbox.deliver(Sample::BuildFailed).await;
+    let messages = tokio::task::spawn_blocking(move || {
+        collect(&rx, Duration::from_secs(10), |seen| {
+            !delivery_ids(seen).is_empty()
+        })
+    })
+    .await
+    .expect("collect");
+    let kinds: Vec<&str> = messages.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"caught_up"), "{kinds:?}");
+    assert_eq!(kinds.get(1), Some(&"endpoints"), "{kinds:?}");
+    assert_eq!(delivery_ids(&messages), vec![sent]);
+    let ids: Vec<i64> = messages.iter().filter_map(|m| m.id).collect();
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "no hole: {ids:?}");
 }

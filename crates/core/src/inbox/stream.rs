@@ -31,8 +31,8 @@ const TOKEN_CHECK: Duration = Duration::from_secs(5);
 /// memory stays bounded (an event's text can be as large as a delivery).
 const BUFFER: usize = 1024;
 const BUFFER_KIB: usize = 4096;
-/// Backlog rows read per query.
-const PAGE: usize = 500;
+/// Backlog rows read per query (events carry their payload, up to the body limit each).
+const PAGE: usize = 100;
 
 /// Why the server ended a stream (the body's error, which closes the connection).
 #[derive(Debug)]
@@ -129,8 +129,9 @@ pub struct Rendered {
     recent: Mutex<VecDeque<(i64, Arc<str>)>>,
 }
 
-/// How many changes [`Rendered`] keeps.
+/// How many changes [`Rendered`] keeps, and the largest it keeps.
 const RENDERED: usize = 256;
+const RENDERED_LARGEST: usize = 64 * 1024;
 
 impl Rendered {
     /// The change's JSON; an event goes with its payload (a mirror keeps it), read from the
@@ -154,7 +155,10 @@ impl Rendered {
             _ => render(notice)?,
         }
         .into();
-        if let Ok(mut recent) = self.recent.lock() {
+        // Large payloads are not kept: the cache stays small whatever the body limit.
+        if json.len() <= RENDERED_LARGEST
+            && let Ok(mut recent) = self.recent.lock()
+        {
             if recent.len() >= RENDERED {
                 recent.pop_front();
             }
@@ -201,6 +205,61 @@ fn room(budget: &Arc<Semaphore>, bytes: usize) -> Option<OwnedSemaphorePermit> {
     budget.clone().try_acquire_many_owned(kib).ok()
 }
 
+/// Sends the stored changes after `last` (up to `until`, else all), moving `last` on; says
+/// why the stream must end instead, if it must.
+#[allow(clippy::too_many_arguments)]
+async fn send_stored(
+    store: &Arc<Store>,
+    rendered: &Rendered,
+    token: &TokenInfo,
+    budget: &Arc<Semaphore>,
+    sender: &mpsc::Sender<Queued>,
+    closing: &mut tokio::sync::watch::Receiver<bool>,
+    check: &mut tokio::time::Interval,
+    last: &mut i64,
+    until: Option<i64>,
+) -> Result<Option<&'static str>> {
+    loop {
+        let from = *last;
+        let page = {
+            let store = store.clone();
+            super::blocking(move || store.changes_after(from, PAGE)).await?
+        };
+        let Some(newest) = page.last().map(Notice::seq) else {
+            return Ok(None);
+        };
+        for notice in &page {
+            if until.is_some_and(|u| notice.seq() > u) {
+                return Ok(None);
+            }
+            let (event, bytes) = message(rendered, store, notice).await?;
+            let kib = u32::try_from(bytes / 1024 + 1)
+                .unwrap_or(u32::MAX)
+                .min(BUFFER_KIB as u32);
+            // Waiting for room is fine here (the subscriber's pace), but not past a stop or
+            // a revocation.
+            let room = tokio::select! {
+                room = budget.clone().acquire_many_owned(kib) => room.map_err(|_| closed())?,
+                _ = closing.changed() => return Ok(Some("the server is stopping")),
+                _ = check.tick() => {
+                    if !still_valid(store, token).await {
+                        return Ok(Some("its token was revoked"));
+                    }
+                    budget.clone().acquire_many_owned(kib).await.map_err(|_| closed())?
+                }
+            };
+            if sender.send((event, room)).await.is_err() {
+                return Ok(Some("the subscriber left"));
+            }
+            *last = notice.seq();
+        }
+        if *closing.borrow() {
+            return Ok(Some("the server is stopping"));
+        }
+        *last = (*last).max(newest);
+    }
+}
+
 /// Sends the backlog after `after`, then live changes, until the subscriber goes, falls
 /// behind, its token is revoked, or the server stops. Says which.
 async fn feed(
@@ -238,39 +297,50 @@ async fn feed(
             return Ok("the subscriber left");
         }
     }
-    // The backlog: pages from SQLite, each sent at the subscriber's pace.
-    loop {
-        let page = {
-            let store = store.clone();
-            super::blocking(move || store.changes_after(last, PAGE)).await?
-        };
-        let Some(newest) = page.last().map(Notice::seq) else {
-            break;
-        };
-        for notice in &page {
-            let (event, bytes) = message(&rendered, &store, notice).await?;
-            // The backlog goes at the subscriber's pace: waiting for room is fine here.
-            let kib = u32::try_from(bytes / 1024 + 1)
-                .unwrap_or(u32::MAX)
-                .min(BUFFER_KIB as u32);
-            let room = budget
-                .clone()
-                .acquire_many_owned(kib)
-                .await
-                .map_err(|_| closed())?;
-            if sender.send((event, room)).await.is_err() {
-                return Ok("the subscriber left");
-            }
-        }
-        last = newest;
-    }
+    // The backlog: pages from SQLite, each sent at the subscriber's pace; the token and
+    // the server's stop are checked between messages, as they are live.
     let mut check = tokio::time::interval(TOKEN_CHECK);
     check.tick().await;
+    if let Some(why) = send_stored(
+        &store,
+        &rendered,
+        &token,
+        &budget,
+        &sender,
+        &mut closing,
+        &mut check,
+        &mut last,
+        None,
+    )
+    .await?
+    {
+        return Ok(why);
+    }
+    // Everything stored has been sent: a subscriber can say it is up to date even when the
+    // last changes were left out (a refused request that expired).
+    let caught_up = Event::default()
+        .event("caught_up")
+        .data(serde_json::json!({ "last": last }).to_string());
+    let permit = budget.clone().acquire_owned().await.map_err(|_| closed())?;
+    if sender.send((caught_up, permit)).await.is_err() {
+        return Ok("the subscriber left");
+    }
     loop {
         tokio::select! {
             received = live.recv() => match received {
                 Ok(notice) if notice.seq() <= last => {}
                 Ok(notice) => {
+                    // A commit can go out without a notice: the writer builds them only when
+                    // someone listened as its batch began. What was skipped is in SQLite.
+                    if notice.seq() > last + 1
+                        && let Some(why) = send_stored(
+                            &store, &rendered, &token, &budget, &sender, &mut closing, &mut check,
+                            &mut last, Some(notice.seq() - 1),
+                        )
+                        .await?
+                    {
+                        return Ok(why);
+                    }
                     let (event, bytes) = message(&rendered, &store, &notice).await?;
                     let Some(room) = room(&budget, bytes) else {
                         return Ok("it fell behind its buffer (it resumes from its last id)");

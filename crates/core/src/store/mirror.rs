@@ -71,20 +71,32 @@ const SET_LOG: &str = "
     ON CONFLICT (inbox) DO UPDATE SET last_seq = excluded.last_seq,
         updated_at = excluded.updated_at, log_id = excluded.log_id";
 
-/// On an inbox's `hello`: the position to follow `log` from. Another log than the one
-/// followed so far (the inbox's database was replaced, and counts from 1 again) starts the
+/// On an inbox's `hello`: the position to follow `log` from, whose newest seq is `newest`.
+/// Another log than the one followed so far (the inbox's database was replaced, and counts
+/// from 1 again), or the same one behind the position (restored from a backup), starts the
 /// mirror over from 0; the rows it copied stay, and deliveries are still deduplicated by
 /// (endpoint, deliveryId).
-pub fn begin(tx: &mut Tx<'_>, inbox: &str, log: &str, now: DateTime<Utc>) -> Result<i64> {
+pub fn begin(
+    tx: &mut Tx<'_>,
+    inbox: &str,
+    log: &str,
+    newest: i64,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     let followed = followed_log(tx.conn, inbox)?;
     let seq = position(tx.conn, inbox)?;
-    let seq = if followed.is_empty() || followed == log {
-        seq
-    } else {
+    let seq = if !followed.is_empty() && followed != log {
         tracing::warn!(
             "inbox {inbox} has a new change log ({log}, was {followed}): following it from the start"
         );
         0
+    } else if seq > newest {
+        tracing::warn!(
+            "inbox {inbox}'s change log ends at {newest}, before this mirror's {seq} (restored from a backup?): following it from the start"
+        );
+        0
+    } else {
+        seq
     };
     tx.conn
         .prepare_cached(SET_LOG)?

@@ -424,12 +424,12 @@ impl Store {
     }
 
     /// On an inbox's `hello`: the position to follow its change log `log` from (0 when it
-    /// is another log than the one followed so far).
-    pub async fn begin_mirror(&self, inbox: &str, log: &str) -> Result<i64> {
+    /// is another log than the one followed so far, or ends before the position).
+    pub async fn begin_mirror(&self, inbox: &str, log: &str, newest: i64) -> Result<i64> {
         let (inbox, log) = (inbox.to_owned(), log.to_owned());
         let now = Utc::now();
         self.writer
-            .call(move |tx| mirror::begin(tx, &inbox, &log, now))
+            .call(move |tx| mirror::begin(tx, &inbox, &log, newest, now))
             .await
     }
 

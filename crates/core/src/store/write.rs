@@ -196,7 +196,12 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
         Judgment::Deliver(delivery) => {
             // A repeat of a stored delivery is a duplicate even when late: the sender is
             // retrying something we already have, and a 200 stops it.
-            let stored = existing_event(tx, endpoint_id, &delivery.envelope.delivery_id)?;
+            let stored = existing_event(
+                tx,
+                endpoint_id,
+                &arrival.endpoint,
+                &delivery.envelope.delivery_id,
+            )?;
             let verdict = if stored.is_some() {
                 Verdict::Duplicate
             } else if delivery.stale.is_some() {
@@ -317,7 +322,7 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         }
     };
     let delivery_id = delivery.envelope.delivery_id.clone();
-    let (verdict, event_id) = match existing_event(tx, endpoint_id, &delivery_id)? {
+    let (verdict, event_id) = match existing_event(tx, endpoint_id, &endpoint_name, &delivery_id)? {
         Some(id) => (Verdict::Duplicate, id),
         None => {
             let received_at = crate::time::from_text(&received_at).unwrap_or(now);
@@ -635,11 +640,29 @@ fn require_endpoint(tx: &Tx<'_>, name: &str) -> Result<i64> {
     endpoint_id(tx, name)?.ok_or_else(|| Error::NotFound(format!("no endpoint named `{name}`")))
 }
 
-fn existing_event(tx: &Tx<'_>, endpoint_id: i64, delivery_id: &str) -> Result<Option<i64>> {
-    Ok(tx
+/// The event this delivery already is: received here before, or copied from an inbox under
+/// the same endpoint name (mirrored rows have no local endpoint). Both go through
+/// events_dedupe (endpoint_id, delivery_id).
+fn existing_event(
+    tx: &Tx<'_>,
+    endpoint_id: i64,
+    endpoint_name: &str,
+    delivery_id: &str,
+) -> Result<Option<i64>> {
+    let here: Option<i64> = tx
         .conn
         .prepare_cached("SELECT id FROM events WHERE endpoint_id = ?1 AND delivery_id = ?2")?
         .query_row(params![endpoint_id, delivery_id], |r| r.get(0))
+        .optional()?;
+    if here.is_some() {
+        return Ok(here);
+    }
+    Ok(tx
+        .conn
+        .prepare_cached(
+            "SELECT id FROM events WHERE endpoint_id IS NULL AND delivery_id = ?2 AND endpoint_name = ?1",
+        )?
+        .query_row(params![endpoint_name, delivery_id], |r| r.get(0))
         .optional()?)
 }
 
