@@ -15,7 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
 use super::{Answer, Shared, authenticate, still_valid};
 use crate::api::Host;
@@ -122,12 +122,16 @@ fn closed() -> Error {
 }
 
 /// Each change's JSON, made once for all subscribers: they pass the same changes at about
-/// the same time, so the last few cover them (ten subscribers serialising each record for
-/// themselves halved ingest in the benchmark).
+/// the same time, so the last few cover them. The first to need one makes it while the
+/// others wait for it (ten subscribers serialising each record for themselves halved ingest
+/// in the benchmark).
 #[derive(Default)]
 pub struct Rendered {
-    recent: Mutex<VecDeque<(i64, Arc<str>)>>,
+    recent: Mutex<VecDeque<(i64, Json)>>,
 }
+
+/// One change's JSON, made by whoever needs it first.
+type Json = Arc<OnceCell<Arc<str>>>;
 
 /// How many changes [`Rendered`] keeps, and the largest it keeps.
 const RENDERED: usize = 256;
@@ -138,31 +142,43 @@ impl Rendered {
     /// store when the notice came without one (live notices do).
     async fn get_or_render(&self, store: &Arc<Store>, notice: &Notice) -> Result<Arc<str>> {
         let seq = notice.seq();
-        if let Ok(recent) = self.recent.lock()
-            && let Some((_, json)) = recent.iter().rev().find(|(s, _)| *s == seq)
-        {
-            return Ok(json.clone());
-        }
-        let json: Arc<str> = match notice {
-            Notice::Event { event, .. } if event.payload.is_none() => {
-                let (store, id) = (store.clone(), event.id);
-                let full = super::blocking(move || store.event(id)).await?;
-                render(&Notice::Event {
-                    seq,
-                    event: Arc::new(full),
-                })?
-            }
-            _ => render(notice)?,
-        }
-        .into();
+        let cell = match self.recent.lock() {
+            Ok(mut recent) => match recent.iter().rev().find(|(s, _)| *s == seq) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    if recent.len() >= RENDERED {
+                        recent.pop_front();
+                    }
+                    let cell = Arc::new(OnceCell::new());
+                    recent.push_back((seq, cell.clone()));
+                    cell
+                }
+            },
+            Err(_) => Arc::new(OnceCell::new()),
+        };
+        let json = cell
+            .get_or_try_init(|| async {
+                let json: Arc<str> = match notice {
+                    Notice::Event { event, .. } if event.payload.is_none() => {
+                        let (store, id) = (store.clone(), event.id);
+                        let full = super::blocking(move || store.event(id)).await?;
+                        render(&Notice::Event {
+                            seq,
+                            event: Arc::new(full),
+                        })?
+                    }
+                    _ => render(notice)?,
+                }
+                .into();
+                Ok::<_, Error>(json)
+            })
+            .await?
+            .clone();
         // Large payloads are not kept: the cache stays small whatever the body limit.
-        if json.len() <= RENDERED_LARGEST
+        if json.len() > RENDERED_LARGEST
             && let Ok(mut recent) = self.recent.lock()
         {
-            if recent.len() >= RENDERED {
-                recent.pop_front();
-            }
-            recent.push_back((seq, json.clone()));
+            recent.retain(|(s, _)| *s != seq);
         }
         Ok(json)
     }
