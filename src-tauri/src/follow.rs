@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gatehouse_core::mirror::{self, Caught, Inbox, MirrorState};
+use gatehouse_core::mirror::{self, Inbox, MirrorState};
+use gatehouse_core::store::Applied;
 use gatehouse_core::store::Store;
 
 use crate::error::{AppError, Result};
@@ -66,13 +67,13 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
     rt.block_on(async {
         let store = Arc::new(Store::open_dir(data_dir)?);
         let (state, mut states) = tokio::sync::watch::channel(MirrorState::Connecting);
-        let (caught, mut batches) = tokio::sync::mpsc::unbounded_channel::<Caught>();
+        let (caught, mut batches) = tokio::sync::mpsc::unbounded_channel::<Applied>();
         let (stop, stopping) = tokio::sync::watch::channel(false);
         tracing::info!("following {} into {}", inbox.url, data_dir.display());
         let url = inbox.url.clone();
         let task = tokio::spawn(mirror::follow(store.clone(), inbox, state, caught, stopping));
         let report = tokio::spawn(async move {
-            let mut caught_up = Caught::default();
+            let mut caught_up = Applied::default();
             loop {
                 tokio::select! {
                     changed = states.changed() => {
@@ -85,7 +86,7 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
                                 "caught up: {} events, {} requests ({} already here)",
                                 caught_up.events, caught_up.requests, caught_up.duplicates
                             );
-                            caught_up = Caught::default();
+                            caught_up = Applied::default();
                         }
                         tracing::info!("inbox {url}: {}", describe(&now));
                     }

@@ -251,8 +251,11 @@ pub struct Api<H> {
     saving: tokio::sync::Mutex<()>,
 }
 
-/// Blocking store reads run off the async threads.
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
+/// Blocking store reads run off the async threads (the API's handlers, the inbox's routes,
+/// the mirror).
+pub(crate) async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R> + Send + 'static,
+) -> Result<R> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::StoreUnavailable(format!("a read task failed: {e}")))?

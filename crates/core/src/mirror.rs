@@ -15,7 +15,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use ts_rs::TS;
 
-use crate::store::{Incoming, Store};
+use crate::api::blocking;
+use crate::store::{Applied, Incoming, Store};
 use crate::time::to_text;
 use crate::{Error, Result};
 
@@ -61,16 +62,6 @@ pub enum MirrorState {
     },
 }
 
-/// What one connection brought: the basis of the catch-up summary.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Caught {
-    pub events: u64,
-    pub requests: u64,
-    pub duplicates: u64,
-    /// Events applied before the mirror was up to date: a catch-up, summarised once.
-    pub during_catch_up: u64,
-}
-
 /// One message of the stream.
 #[derive(Debug)]
 enum Message {
@@ -101,7 +92,7 @@ pub async fn follow(
     store: Arc<Store>,
     inbox: Inbox,
     state: watch::Sender<MirrorState>,
-    caught: mpsc::UnboundedSender<Caught>,
+    caught: mpsc::UnboundedSender<Applied>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF_MIN;
@@ -187,16 +178,15 @@ async fn connection(
     store: &Arc<Store>,
     inbox: &Inbox,
     state: &watch::Sender<MirrorState>,
-    caught: &mpsc::UnboundedSender<Caught>,
+    caught: &mpsc::UnboundedSender<Applied>,
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
 ) -> Ended {
     let position = {
         let (store, url) = (store.clone(), inbox.url.clone());
-        match tokio::task::spawn_blocking(move || store.mirror_position(&url)).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return Ended::Lost(format!("the local store: {e}")),
-            Err(e) => return Ended::Lost(format!("a read task failed: {e}")),
+        match blocking(move || store.mirror_position(&url)).await {
+            Ok(p) => p,
+            Err(e) => return Ended::Lost(format!("the local store: {e}")),
         }
     };
     // Bounded in messages; each may hold a payload as large as the inbox's body limit.
@@ -207,7 +197,6 @@ async fn connection(
     std::thread::spawn(move || read_stream(&url, &token, position, messages));
     let mut start: Option<(i64, i64)> = None; // (position at hello, newest at hello)
     let mut last = position;
-    let mut total = Caught::default();
     let mut wall = std::time::SystemTime::now();
     let mut mono = Instant::now();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
@@ -230,9 +219,7 @@ async fn connection(
                 Some(Err(ended)) => {
                     if !batch.is_empty() {
                         // Keep what arrived before the end.
-                        if let Err(e) =
-                            apply(store, inbox, batch, &mut last, &mut total, start, caught).await
-                        {
+                        if let Err(e) = apply(store, inbox, batch, &mut last, caught).await {
                             return Ended::Lost(format!("could not store what arrived: {e}"));
                         }
                     }
@@ -278,7 +265,7 @@ async fn connection(
             };
         }
         if !batch.is_empty()
-            && let Err(e) = apply(store, inbox, batch, &mut last, &mut total, start, caught).await
+            && let Err(e) = apply(store, inbox, batch, &mut last, caught).await
         {
             return Ended::Lost(format!("could not store what arrived: {e}"));
         }
@@ -301,29 +288,17 @@ async fn connection(
     }
 }
 
+/// Applies one batch, moves `last` on and reports what it did on `caught`.
 async fn apply(
     store: &Arc<Store>,
     inbox: &Inbox,
     batch: Vec<(i64, Incoming)>,
     last: &mut i64,
-    total: &mut Caught,
-    start: Option<(i64, i64)>,
-    caught: &mpsc::UnboundedSender<Caught>,
+    caught: &mpsc::UnboundedSender<Applied>,
 ) -> Result<()> {
-    let catching_up = start.is_some_and(|(_, newest)| *last < newest);
     let applied = store.apply_mirrored(&inbox.url, batch).await?;
     *last = applied.last_seq;
-    let this = Caught {
-        events: applied.events,
-        requests: applied.requests,
-        duplicates: applied.duplicates,
-        during_catch_up: if catching_up { applied.events } else { 0 },
-    };
-    total.events += this.events;
-    total.requests += this.requests;
-    total.duplicates += this.duplicates;
-    total.during_catch_up += this.during_catch_up;
-    let _ = caught.send(this);
+    let _ = caught.send(applied);
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
 
-use crate::api::{Api, ApiError, ApiRequest, Host};
+use crate::api::{Api, ApiError, ApiRequest, Host, blocking};
 use crate::store::{Store, TokenInfo};
 use crate::{Error, Result};
 
@@ -61,12 +61,6 @@ impl IntoResponse for Answer {
         }
         response
     }
-}
-
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::StoreUnavailable(format!("a read task failed: {e}")))?
 }
 
 /// The token a request carries, if it is a live one. Refusals are logged with the caller's

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
 use super::{Answer, Shared, authenticate, still_valid};
-use crate::api::Host;
+use crate::api::{Host, blocking};
 use crate::store::{Notice, Store, TokenInfo};
 use crate::{Error, Result};
 
@@ -161,7 +161,7 @@ impl Rendered {
                 let json: Arc<str> = match notice {
                     Notice::Event { event, .. } if event.payload.is_none() => {
                         let (store, id) = (store.clone(), event.id);
-                        let full = super::blocking(move || store.event(id)).await?;
+                        let full = blocking(move || store.event(id)).await?;
                         render(&Notice::Event {
                             seq,
                             event: Arc::new(full),
@@ -215,10 +215,14 @@ fn render(notice: &Notice) -> Result<String> {
 /// A message and its share of [`BUFFER_KIB`].
 type Queued = (Event, OwnedSemaphorePermit);
 
+/// A message's share of [`BUFFER_KIB`]: its size in KiB, rounded up.
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes / 1024 + 1).unwrap_or(u32::MAX)
+}
+
 /// Room for one message of `bytes`, if the budget has it.
 fn room(budget: &Arc<Semaphore>, bytes: usize) -> Option<OwnedSemaphorePermit> {
-    let kib = u32::try_from(bytes / 1024 + 1).unwrap_or(u32::MAX);
-    budget.clone().try_acquire_many_owned(kib).ok()
+    budget.clone().try_acquire_many_owned(kib(bytes)).ok()
 }
 
 /// Sends the stored changes after `last` (up to `until`, else all), moving `last` on; says
@@ -239,7 +243,7 @@ async fn send_stored(
         let from = *last;
         let page = {
             let store = store.clone();
-            super::blocking(move || store.changes_after(from, PAGE)).await?
+            blocking(move || store.changes_after(from, PAGE)).await?
         };
         let Some(newest) = page.last().map(Notice::seq) else {
             return Ok(None);
@@ -249,9 +253,8 @@ async fn send_stored(
                 return Ok(None);
             }
             let (event, bytes) = message(rendered, store, notice).await?;
-            let kib = u32::try_from(bytes / 1024 + 1)
-                .unwrap_or(u32::MAX)
-                .min(BUFFER_KIB as u32);
+            // A message larger than the whole budget waits for all of it.
+            let kib = kib(bytes).min(BUFFER_KIB as u32);
             // Waiting for room is fine here (the subscriber's pace), but not past a stop or
             // a revocation.
             let room = tokio::select! {
@@ -290,7 +293,7 @@ async fn feed(
     let budget = Arc::new(Semaphore::new(BUFFER_KIB));
     let log = {
         let store = store.clone();
-        super::blocking(move || store.change_log()).await?
+        blocking(move || store.change_log()).await?
     };
     // No `after`: live changes only, from the newest handed out.
     let mut last = after.unwrap_or(log.newest);

@@ -3,17 +3,13 @@
 //! whatever is interrupted. Events are also deduplicated by (endpoint, deliveryId) against
 //! what this machine's own listener stored.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::changes::{self, ChangeKind};
 use super::records::{EventRecord, RequestRecord};
-use super::write::track;
+use super::write::{event_recorded, request_recorded, track};
 use super::writer::Tx;
-use super::{Notice, read};
 use crate::classify::Subject;
 use crate::stream::StreamKey;
 use crate::time::to_text;
@@ -250,13 +246,7 @@ fn apply_event(tx: &mut Tx<'_>, inbox: &str, e: &EventRecord, now: DateTime<Utc>
         event_id,
         &e.occurred_at,
     )?;
-    let seq = changes::append(tx.conn, ChangeKind::Event, Some(event_id), now)?;
-    tx.notify_with(|conn| {
-        Ok(Notice::Event {
-            seq,
-            event: Arc::new(read::event(conn, event_id, false)?),
-        })
-    })?;
+    event_recorded(tx, event_id, now)?;
     Ok(true)
 }
 
@@ -332,11 +322,5 @@ fn apply_request(
             tx.conn.last_insert_rowid()
         }
     };
-    let seq = changes::append(tx.conn, ChangeKind::Request, Some(id), now)?;
-    tx.notify_with(|conn| {
-        Ok(Notice::Request {
-            seq,
-            request: Arc::new(read::request(conn, id, false)?),
-        })
-    })
+    request_recorded(tx, id, now)
 }

@@ -269,7 +269,7 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
         body_truncated,
         event_id,
     ])?;
-    notify_request(tx, request_id)?;
+    request_recorded(tx, request_id, Utc::now())?;
     Ok(Recorded {
         request_id,
         verdict,
@@ -342,7 +342,7 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         "UPDATE requests SET verdict = ?1, event_id = ?2, accepted_at = ?3, error = NULL WHERE id = ?4")?
             .execute(params![verdict.as_str(), event_id, to_text(now), request_id],
     )?;
-    notify_request(tx, request_id)?;
+    request_recorded(tx, request_id, Utc::now())?;
     Ok(Recorded {
         request_id,
         verdict,
@@ -524,14 +524,20 @@ fn insert_event(
     ])?;
     let event_id = tx.conn.last_insert_rowid();
     track(tx, c.scope, c.outcome, s, &key, event_id, &occurred_at)?;
-    let seq = changes::append(tx.conn, ChangeKind::Event, Some(event_id), received_at)?;
+    event_recorded(tx, event_id, received_at)?;
+    Ok(event_id)
+}
+
+/// Logs a new event in the change log and announces it (whoever wrote it: the listener,
+/// an acceptance, a mirror).
+pub(super) fn event_recorded(tx: &mut Tx<'_>, event_id: i64, at: DateTime<Utc>) -> Result<()> {
+    let seq = changes::append(tx.conn, ChangeKind::Event, Some(event_id), at)?;
     tx.notify_with(|conn| {
         Ok(Notice::Event {
             seq,
             event: Arc::new(read::event(conn, event_id, false)?),
         })
-    })?;
-    Ok(event_id)
+    })
 }
 
 /// What the gate and the build runs read, brought up to date with a new event: its
@@ -603,8 +609,9 @@ pub(super) fn track(
     Ok(())
 }
 
-fn notify_request(tx: &mut Tx<'_>, request_id: i64) -> Result<()> {
-    let seq = changes::append(tx.conn, ChangeKind::Request, Some(request_id), Utc::now())?;
+/// Logs a recorded request (or its new verdict) in the change log and announces it.
+pub(super) fn request_recorded(tx: &mut Tx<'_>, request_id: i64, at: DateTime<Utc>) -> Result<()> {
+    let seq = changes::append(tx.conn, ChangeKind::Request, Some(request_id), at)?;
     tx.notify_with(|conn| {
         Ok(Notice::Request {
             seq,
