@@ -170,6 +170,22 @@ impl Drop for Follower {
     }
 }
 
+/// An inbox's data: endpoint `ci` with [`SECRET`] and a read token named `token_name`,
+/// which it returns.
+fn set_up_inbox(inbox: &Gatehouse, token_name: &str) -> String {
+    let token = inbox.ok(&["token", "add", token_name]).trim().to_owned();
+    let secret_file = inbox.data_dir().join("secret");
+    std::fs::write(&secret_file, SECRET).expect("secret");
+    inbox.ok(&[
+        "endpoint",
+        "add",
+        "ci",
+        "--secret-file",
+        secret_file.to_str().expect("path"),
+    ]);
+    token
+}
+
 fn deliver(hook: &str) -> String {
     let body = samples::build(Sample::BuildFailed, &SampleOptions::default()).expect("sample");
     let id = serde_json::from_slice::<Value>(&body).expect("json")["deliveryId"]
@@ -203,16 +219,7 @@ fn mirrored(desk: &Gatehouse, want: usize) -> Vec<String> {
 #[test]
 fn a_follower_gets_every_delivery_once_across_its_stops_and_an_inbox_kill() {
     let inbox = Gatehouse::new();
-    let token = inbox.ok(&["token", "add", "desk"]).trim().to_owned();
-    let secret_file = inbox.data_dir().join("secret");
-    std::fs::write(&secret_file, SECRET).expect("secret");
-    inbox.ok(&[
-        "endpoint",
-        "add",
-        "ci",
-        "--secret-file",
-        secret_file.to_str().expect("path"),
-    ]);
+    let token = set_up_inbox(&inbox, "desk");
     let mut server = inbox.serve(&[]);
     let url = server.base.clone();
     let hook = server.hook("ci");
@@ -269,16 +276,7 @@ fn a_follower_gets_every_delivery_once_across_its_stops_and_an_inbox_kill() {
 #[test]
 fn status_and_events_can_ask_an_inbox_from_another_machine() {
     let inbox = Gatehouse::new();
-    let token = inbox.ok(&["token", "add", "ci-job"]).trim().to_owned();
-    let secret_file = inbox.data_dir().join("secret");
-    std::fs::write(&secret_file, SECRET).expect("secret");
-    inbox.ok(&[
-        "endpoint",
-        "add",
-        "ci",
-        "--secret-file",
-        secret_file.to_str().expect("path"),
-    ]);
+    let token = set_up_inbox(&inbox, "ci-job");
     let server = inbox.serve(&[]);
     let failed = deliver(&server.hook("ci"));
 
@@ -366,21 +364,8 @@ fn serving_beyond_loopback_without_tls_is_warned_and_tls_flags_go_together() {
 /// log by its id and follows it from the start instead of waiting past its old position.
 #[test]
 fn a_follower_notices_a_replaced_inbox_and_starts_over() {
-    let setup = |g: &Gatehouse| {
-        let token = g.ok(&["token", "add", "desk"]).trim().to_owned();
-        let secret_file = g.data_dir().join("secret");
-        std::fs::write(&secret_file, SECRET).expect("secret");
-        g.ok(&[
-            "endpoint",
-            "add",
-            "ci",
-            "--secret-file",
-            secret_file.to_str().expect("path"),
-        ]);
-        token
-    };
     let first = Gatehouse::new();
-    let token = setup(&first);
+    let token = set_up_inbox(&first, "desk");
     let server = first.serve(&[]);
     let url = server.base.clone();
     let mut sent: Vec<String> = (0..6).map(|_| deliver(&server.hook("ci"))).collect();
@@ -394,7 +379,7 @@ fn a_follower_notices_a_replaced_inbox_and_starts_over() {
 
     // A new database behind the same address: its seq numbers start over.
     let second = Gatehouse::new();
-    let token = setup(&second);
+    let token = set_up_inbox(&second, "desk");
     std::fs::write(&token_file, &token).expect("token file");
     let address = url.trim_start_matches("http://").to_owned();
     let server = second.serve(&["--listen", &address]);

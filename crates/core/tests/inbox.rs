@@ -239,6 +239,23 @@ async fn a_read_token_reads_and_is_refused_what_changes_or_reveals() {
     );
 }
 
+/// A raw connection asking for the stream (`query` after the path), with a small receive
+/// buffer so that the server's side fills quickly when it is read slowly or not at all.
+fn small_buffered_stream(addr: SocketAddr, token: &str, query: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("small buffer");
+    socket.connect(&addr.into()).expect("connect");
+    let mut stream: std::net::TcpStream = socket.into();
+    write!(
+        stream,
+        "GET /api/v1/stream{query} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("request");
+    stream
+}
+
 /// One SSE message as the tests look at it.
 #[derive(Debug, Clone)]
 struct Message {
@@ -500,18 +517,7 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
         .expect("token");
     // A raw connection that asks for the stream and then never reads a byte, with a small
     // receive buffer so that the server's side fills quickly.
-    let addr = inbox.listener.local_addr();
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(4096).expect("small buffer");
-    socket.connect(&addr.into()).expect("connect");
-    let mut stuck: std::net::TcpStream = socket.into();
-    use std::io::Write;
-    write!(
-        stuck,
-        "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
-    )
-    .expect("request");
+    let mut stuck = small_buffered_stream(inbox.listener.local_addr(), &token, "");
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Enough changes to fill the socket's buffers and the stream's own.
     let started = Instant::now();
@@ -780,17 +786,8 @@ async fn revoking_a_token_ends_its_stream_during_the_backlog() {
     // A slow reader with a small receive buffer: 4 KiB every 20 ms, 30 s for the backlog.
     let addr = inbox.listener.local_addr();
     let reader = std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-            .expect("socket");
-        socket.set_recv_buffer_size(4096).expect("small buffer");
-        socket.connect(&addr.into()).expect("connect");
-        let mut stream: std::net::TcpStream = socket.into();
-        write!(
-            stream,
-            "GET /api/v1/stream?after=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
-        )
-        .expect("request");
+        use std::io::Read;
+        let mut stream = small_buffered_stream(addr, &token, "?after=0");
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
