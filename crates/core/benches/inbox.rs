@@ -7,32 +7,18 @@
 //!
 //! Run with `make bench` (or `cargo bench -p gatehouse-core --bench inbox`).
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_core::api::{Api, Host};
-use gatehouse_core::inbox;
-use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
 use gatehouse_core::mirror::{self, Inbox, MirrorState};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::settings::Settings;
 use gatehouse_core::signature::sign;
 use gatehouse_core::store::{Notice, Store};
 use gatehouse_core::token::Role;
 
 const SECRET: &str = "benchmark-secret-0123456789";
-
-struct BenchHost;
-
-impl Host for BenchHost {
-    fn listener(&self) -> ListenerStatus {
-        ListenerStatus::stopped("bench")
-    }
-    async fn apply_settings(&self, _settings: Settings) -> gatehouse_core::Result<()> {
-        Ok(())
-    }
-}
 
 fn main() {
     let backlog: usize = std::env::var("BENCH_BACKLOG")
@@ -49,17 +35,7 @@ fn main() {
         let store = Arc::new(Store::open_dir(&dir.path().join("inbox")).expect("inbox store"));
         store.add_endpoint("ci", SECRET).await.expect("endpoint");
         let (_, token) = store.add_token("bench", Role::Read).await.expect("token");
-        let (close, closing) = tokio::sync::watch::channel(false);
-        let api = Arc::new(Api::new(store.clone(), BenchHost));
-        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let listener = RunningListener::start_with(
-            any,
-            store.clone(),
-            ListenerConfig::default(),
-            inbox::router(api, closing),
-        )
-        .await
-        .expect("listener");
+        let (listener, close) = common::start_inbox(&store).await;
         let url = format!("http://{}", listener.local_addr());
         let hook = format!("{url}/hooks/ci");
 

@@ -15,18 +15,17 @@
 //! Run with `make bench` (or `cargo bench -p gatehouse-core --bench ingest`).
 //! Environment: BENCH_TOTAL (deliveries per row, default 4000).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
-use gatehouse_core::api::{Api, Host};
-use gatehouse_core::inbox;
 use gatehouse_core::ingest::{Judgment, judge};
-use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
+use gatehouse_core::listener::RunningListener;
 use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::settings::Settings;
 use gatehouse_core::signature::sign;
 use gatehouse_core::store::{EventQuery, Store, StoreOptions};
 use gatehouse_core::token::Role;
@@ -202,16 +201,7 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
                 );
                 store.add_endpoint("bench", SECRET).await.expect("endpoint");
                 let (_, token) = store.add_token("bench", Role::Read).await.expect("token");
-                let (close, closing) = tokio::sync::watch::channel(false);
-                let api = Arc::new(Api::new(store.clone(), BenchHost));
-                let listener = RunningListener::start_with(
-                    any,
-                    store.clone(),
-                    ListenerConfig::default(),
-                    inbox::router(api, closing),
-                )
-                .await
-                .expect("listener");
+                let (listener, close) = common::start_inbox(&store).await;
                 let addr = listener.local_addr();
                 let subscribers = match mode {
                     Mode::Subscribed(n) => (0..n).map(|_| subscribe(addr, &token)).collect(),
@@ -325,17 +315,6 @@ enum Stop {
         tokio::sync::watch::Sender<bool>,
         Vec<Subscriber>,
     ),
-}
-
-struct BenchHost;
-
-impl Host for BenchHost {
-    fn listener(&self) -> ListenerStatus {
-        ListenerStatus::stopped("bench")
-    }
-    async fn apply_settings(&self, _settings: Settings) -> gatehouse_core::Result<()> {
-        Ok(())
-    }
 }
 
 /// A stream subscriber: a thread reading every line, or a socket nobody reads.
