@@ -5,9 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gatehouse_core::mirror::{self, Inbox, MirrorState};
-use gatehouse_core::store::Applied;
-use gatehouse_core::store::Store;
+use gatehouse_core::mirror::{self, Inbox, MirrorState, Report};
+use gatehouse_core::store::{Applied, Store};
 
 use crate::error::{AppError, Result};
 use crate::{exit, logging, serve};
@@ -67,11 +66,17 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
     rt.block_on(async {
         let store = Arc::new(Store::open_dir(data_dir)?);
         let (state, mut states) = tokio::sync::watch::channel(MirrorState::Connecting);
-        let (caught, mut batches) = tokio::sync::mpsc::unbounded_channel::<Applied>();
+        let (reports, mut reported) = tokio::sync::mpsc::unbounded_channel::<Report>();
         let (stop, stopping) = tokio::sync::watch::channel(false);
         tracing::info!("following {} into {}", inbox.url, data_dir.display());
         let url = inbox.url.clone();
-        let task = tokio::spawn(mirror::follow(store.clone(), inbox, state, caught, stopping));
+        let task = tokio::spawn(mirror::follow(
+            store.clone(),
+            inbox,
+            state,
+            reports,
+            stopping,
+        ));
         let report = tokio::spawn(async move {
             let mut caught_up = Applied::default();
             loop {
@@ -80,21 +85,23 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
                         if changed.is_err() {
                             return;
                         }
-                        let now = states.borrow().clone();
-                        if matches!(now, MirrorState::UpToDate { .. }) && caught_up.events + caught_up.requests > 0 {
-                            tracing::info!(
-                                "caught up: {} events, {} requests ({} already here)",
-                                caught_up.events, caught_up.requests, caught_up.duplicates
-                            );
-                            caught_up = Applied::default();
-                        }
-                        tracing::info!("inbox {url}: {}", describe(&now));
+                        tracing::info!("{}", describe(&url, &states.borrow()));
                     }
-                    batch = batches.recv() => match batch {
-                        Some(b) => {
-                            caught_up.events += b.events;
-                            caught_up.requests += b.requests;
-                            caught_up.duplicates += b.duplicates;
+                    report = reported.recv() => match report {
+                        Some(Report::Applied { applied, catch_up: true }) => {
+                            caught_up.events += applied.events;
+                            caught_up.requests += applied.requests;
+                            caught_up.duplicates += applied.duplicates;
+                        }
+                        Some(Report::Applied { .. }) => {}
+                        Some(Report::CaughtUp) => {
+                            if caught_up.events + caught_up.requests > 0 {
+                                tracing::info!(
+                                    "caught up: {} events, {} requests ({} already here)",
+                                    caught_up.events, caught_up.requests, caught_up.duplicates
+                                );
+                            }
+                            caught_up = Applied::default();
                         }
                         None => return,
                     },
@@ -111,17 +118,14 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
     })
 }
 
-/// The state as the dashboard header says it.
-pub fn describe(state: &MirrorState) -> String {
+/// The state as the dashboard header says it, with the reason when it is not following.
+fn describe(url: &str, state: &MirrorState) -> String {
+    let line = mirror::headline(url, state);
     match state {
-        MirrorState::Connecting => "connecting".into(),
-        MirrorState::CatchingUp { done, of } => format!("catching up: {done} of {of}"),
-        MirrorState::UpToDate { .. } => "up to date".into(),
-        MirrorState::Offline {
-            since,
-            retry_in_secs,
-            reason,
-        } => format!("offline since {since} ({reason}), retrying in {retry_in_secs} s"),
-        MirrorState::TokenRefused { message } => format!("token refused ({message})"),
+        MirrorState::Offline { reason, .. } => format!("{line} ({reason})"),
+        MirrorState::TokenRefused { message } | MirrorState::NoToken { message } => {
+            format!("{line} ({message})")
+        }
+        _ => line,
     }
 }

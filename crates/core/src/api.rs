@@ -7,10 +7,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::credentials::TokenPlace;
 use crate::endpoint::generate_secret;
 use crate::error::ErrorKind;
 use crate::gate::{self, Gate, GateFilter};
 use crate::listener::ListenerStatus;
+use crate::mirror::InboxStatus;
 use crate::samples::{self, Sample, SampleOptions};
 use crate::send::{self, SendOutcome};
 use crate::settings::Settings;
@@ -85,6 +87,11 @@ pub enum ApiRequest {
     SaveSettings {
         settings: Settings,
     },
+    /// Keeps the token the desktop follows its inbox with (the OS keyring when there is one);
+    /// `None` forgets it.
+    SaveInboxToken {
+        token: Option<String>,
+    },
 }
 
 impl ApiRequest {
@@ -110,6 +117,7 @@ impl ApiRequest {
             ApiRequest::Gate { .. } => "gate",
             ApiRequest::Settings => "settings",
             ApiRequest::SaveSettings { .. } => "save_settings",
+            ApiRequest::SaveInboxToken { .. } => "save_inbox_token",
         }
     }
 
@@ -136,7 +144,8 @@ impl ApiRequest {
             | ApiRequest::ReplayRequest { .. }
             | ApiRequest::SendTest { .. }
             | ApiRequest::Settings
-            | ApiRequest::SaveSettings { .. } => Role::Admin,
+            | ApiRequest::SaveSettings { .. }
+            | ApiRequest::SaveInboxToken { .. } => Role::Admin,
         }
     }
 }
@@ -165,6 +174,8 @@ pub enum ApiResponse {
     Gate(Box<Gate>),
     Settings(Settings),
     SaveSettings(Settings),
+    /// Where the token is kept now; `None` once forgotten.
+    SaveInboxToken(Option<TokenPlace>),
 }
 
 /// An empty success.
@@ -181,6 +192,8 @@ pub struct Overview {
     pub gate: Gate,
     /// Whether deliveries can arrive: where the listener runs, or why it does not.
     pub listener: ListenerStatus,
+    /// The inbox this desktop follows and how that goes; `None` when it follows none.
+    pub inbox: Option<InboxStatus>,
     pub endpoints: Vec<EndpointInfo>,
     /// Expiry reminders of the last 30 days, newest first.
     pub expiring: Vec<EventRecord>,
@@ -240,6 +253,22 @@ pub trait Host: Send + Sync + 'static {
     /// Puts saved settings into effect (restarting the listener when its address or
     /// limits changed); an error leaves the old ones running and is shown to the user.
     fn apply_settings(&self, settings: Settings) -> impl Future<Output = Result<()>> + Send;
+    /// The inbox this host follows, if any (only a desktop follows one).
+    fn inbox(&self) -> Option<InboxStatus> {
+        None
+    }
+    /// Keeps (or with `None` forgets) the inbox token and reconnects with it.
+    fn save_inbox_token(
+        &self,
+        token: Option<String>,
+    ) -> impl Future<Output = Result<Option<TokenPlace>>> + Send {
+        let _ = token;
+        async {
+            Err(Error::Conflict(
+                "only the desktop app follows an inbox; this one does not keep a token".into(),
+            ))
+        }
+    }
 }
 
 /// The handlers, over a store and a host.
@@ -311,9 +340,9 @@ impl<H: Host> Api<H> {
         let store = self.store.clone();
         Ok(match request {
             ApiRequest::Overview => {
-                let listener = self.host.listener();
+                let (listener, inbox) = (self.host.listener(), self.host.inbox());
                 ApiResponse::Overview(Box::new(
-                    blocking(move || overview(&store, listener)).await?,
+                    blocking(move || overview(&store, listener, inbox)).await?,
                 ))
             }
             ApiRequest::Events { query } => ApiResponse::Events(
@@ -415,8 +444,11 @@ impl<H: Host> Api<H> {
             ApiRequest::Settings => {
                 ApiResponse::Settings(blocking(move || store.settings()).await?)
             }
+            ApiRequest::SaveInboxToken { token } => {
+                ApiResponse::SaveInboxToken(self.host.save_inbox_token(token).await?)
+            }
             ApiRequest::SaveSettings { settings } => {
-                settings.validate()?;
+                let settings = settings.normalized()?;
                 let _one_at_a_time = self.saving.lock().await;
                 self.host.apply_settings(settings.clone()).await?;
                 self.store.save_settings(&settings).await?;
@@ -437,7 +469,11 @@ async fn secrets(store: &Arc<Store>, name: String) -> Result<Vec<Secret>> {
     .await
 }
 
-fn overview(store: &Store, listener: ListenerStatus) -> Result<Overview> {
+fn overview(
+    store: &Store,
+    listener: ListenerStatus,
+    inbox: Option<InboxStatus>,
+) -> Result<Overview> {
     let gate = gate::evaluate(store.streams()?, &GateFilter::default());
     let since = crate::time::to_text(chrono::Utc::now() - chrono::Duration::days(30));
     let expiring = store
@@ -453,6 +489,7 @@ fn overview(store: &Store, listener: ListenerStatus) -> Result<Overview> {
     Ok(Overview {
         gate,
         listener,
+        inbox,
         endpoints: store.endpoints()?,
         expiring,
         unmatched: store.unmatched()?,

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod classify;
+pub mod credentials;
 pub mod endpoint;
 pub mod envelope;
 pub mod error;

@@ -453,6 +453,8 @@ pub struct ListenerStatus {
     pub error: Option<String>,
     /// What the user can do about it.
     pub hint: Option<String>,
+    /// Off on purpose: Settings say builds come only from an inbox.
+    pub off: bool,
 }
 
 impl ListenerStatus {
@@ -462,6 +464,7 @@ impl ListenerStatus {
             base_url: Some(format!("http://{addr}")),
             error: None,
             hint: None,
+            off: false,
         }
     }
 
@@ -479,6 +482,7 @@ impl ListenerStatus {
             base_url: None,
             error: Some(error),
             hint: Some(hint),
+            off: false,
         }
     }
 
@@ -489,6 +493,18 @@ impl ListenerStatus {
             base_url: None,
             error: Some("the listener is stopped".into()),
             hint: None,
+            off: false,
+        }
+    }
+
+    /// Not wanted: builds come only from an inbox.
+    pub fn off(address: impl Into<String>) -> ListenerStatus {
+        ListenerStatus {
+            address: address.into(),
+            base_url: None,
+            error: None,
+            hint: Some("builds come from the inbox (Settings → Where builds come from)".into()),
+            off: true,
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use ts_rs::TS;
 
 use crate::api::blocking;
+use crate::credentials::TokenPlace;
 use crate::store::{Applied, Incoming, Store};
 use crate::time::to_text;
 use crate::{Error, Result};
@@ -60,6 +61,99 @@ pub enum MirrorState {
     TokenRefused {
         message: String,
     },
+    /// No token is kept for the inbox (or the keyring cannot give it): nothing to connect with.
+    NoToken {
+        message: String,
+    },
+}
+
+/// The inbox a desktop follows, as the dashboard header, Settings and the tray show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct InboxStatus {
+    pub url: String,
+    pub state: MirrorState,
+    /// Where its token is kept; `None` before one is saved.
+    pub token: Option<TokenPlace>,
+    /// The state in one line ("Inbox ci.example.com: up to date"), the same in the window
+    /// and the tray.
+    pub headline: String,
+}
+
+impl InboxStatus {
+    pub fn new(url: &str, state: MirrorState, token: Option<TokenPlace>) -> InboxStatus {
+        InboxStatus {
+            headline: headline(url, &state),
+            url: url.to_owned(),
+            state,
+            token,
+        }
+    }
+}
+
+/// "Inbox ci.example.com: up to date", "Catching up: 340 of 1,200", "Offline since 22:10,
+/// retrying in 30 s", "Token refused".
+pub fn headline(url: &str, state: &MirrorState) -> String {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split('/')
+        .next()
+        .unwrap_or(url);
+    match state {
+        MirrorState::Connecting => format!("Inbox {host}: connecting"),
+        MirrorState::CatchingUp { done, of } => {
+            format!("Catching up: {} of {}", grouped(*done), grouped(*of))
+        }
+        MirrorState::UpToDate { .. } => format!("Inbox {host}: up to date"),
+        MirrorState::Offline {
+            since,
+            retry_in_secs,
+            ..
+        } => format!(
+            "Offline since {}, retrying in {retry_in_secs} s",
+            local_clock(since)
+        ),
+        MirrorState::TokenRefused { .. } => format!("Inbox {host}: token refused"),
+        MirrorState::NoToken { .. } => format!("Inbox {host}: no token"),
+    }
+}
+
+/// 1200 as "1,200".
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A stored UTC time as the local wall clock: "22:10" today, "Nov 28 22:10" before.
+fn local_clock(utc: &str) -> String {
+    let Some(t) = crate::time::from_text(utc) else {
+        return utc.to_owned();
+    };
+    let local = t.with_timezone(&chrono::Local);
+    if local.date_naive() == chrono::Local::now().date_naive() {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%b %-d %H:%M").to_string()
+    }
+}
+
+/// What the mirror tells its owner besides its state: for the catch-up summary and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// One batch was stored; `catch_up`: it was part of the backlog.
+    Applied { applied: Applied, catch_up: bool },
+    /// The backlog is stored, and every notice of it was broadcast before this report: what
+    /// follows is live.
+    CaughtUp,
 }
 
 /// One message of the stream.
@@ -86,24 +180,25 @@ enum Ended {
     Woke,
 }
 
-/// Follows `inbox` until `stop` turns true, publishing its state; each batch applied is
-/// also reported on `caught` (for notifications and logs).
+/// Follows `inbox` until `stop` turns true, publishing its state (kept even while nobody
+/// watches: the desktop reads it when asked); each batch applied, and the end of each
+/// backlog, is also reported on `reports` (for notifications and logs).
 pub async fn follow(
     store: Arc<Store>,
     inbox: Inbox,
     state: watch::Sender<MirrorState>,
-    caught: mpsc::UnboundedSender<Applied>,
+    reports: mpsc::UnboundedSender<Report>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        let _ = state.send(MirrorState::Connecting);
-        let ended = connection(&store, &inbox, &state, &caught, &mut stop, &mut backoff).await;
+        state.send_replace(MirrorState::Connecting);
+        let ended = connection(&store, &inbox, &state, &reports, &mut stop, &mut backoff).await;
         let (wait, reason) = match ended {
             Ended::Stopped => return,
             Ended::Woke => continue,
             Ended::Refused(message) => {
-                let _ = state.send(MirrorState::TokenRefused {
+                state.send_replace(MirrorState::TokenRefused {
                     message: message.clone(),
                 });
                 (BACKOFF_MAX, message)
@@ -116,7 +211,7 @@ pub async fn follow(
             wait.as_secs()
         );
         if !matches!(*state.borrow(), MirrorState::TokenRefused { .. }) {
-            let _ = state.send(MirrorState::Offline {
+            state.send_replace(MirrorState::Offline {
                 since: to_text(chrono::Utc::now()),
                 retry_in_secs: wait.as_secs(),
                 reason,
@@ -178,7 +273,7 @@ async fn connection(
     store: &Arc<Store>,
     inbox: &Inbox,
     state: &watch::Sender<MirrorState>,
-    caught: &mpsc::UnboundedSender<Applied>,
+    reports: &mpsc::UnboundedSender<Report>,
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
 ) -> Ended {
@@ -197,6 +292,8 @@ async fn connection(
     std::thread::spawn(move || read_stream(&url, &token, position, messages));
     let mut start: Option<(i64, i64)> = None; // (position at hello, newest at hello)
     let mut last = position;
+    // Every change before the inbox's `caught_up` is backlog.
+    let mut catch_up = true;
     let mut wall = std::time::SystemTime::now();
     let mut mono = Instant::now();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
@@ -219,7 +316,9 @@ async fn connection(
                 Some(Err(ended)) => {
                     if !batch.is_empty() {
                         // Keep what arrived before the end.
-                        if let Err(e) = apply(store, inbox, batch, &mut last, caught).await {
+                        if let Err(e) =
+                            apply(store, inbox, batch, &mut last, catch_up, reports).await
+                        {
                             return Ended::Lost(format!("could not store what arrived: {e}"));
                         }
                     }
@@ -239,6 +338,14 @@ async fn connection(
                     tracing::info!("inbox {}: connected at {last}, newest {newest}", inbox.url);
                 }
                 Some(Ok(Message::CaughtUp)) => {
+                    let backlog = std::mem::take(&mut batch);
+                    if !backlog.is_empty()
+                        && let Err(e) = apply(store, inbox, backlog, &mut last, true, reports).await
+                    {
+                        return Ended::Lost(format!("could not store what arrived: {e}"));
+                    }
+                    catch_up = false;
+                    let _ = reports.send(Report::CaughtUp);
                     // The newest changes may have been left out (expired): up to date anyway.
                     start = start.map(|(from, _)| (from, last));
                 }
@@ -265,11 +372,11 @@ async fn connection(
             };
         }
         if !batch.is_empty()
-            && let Err(e) = apply(store, inbox, batch, &mut last, caught).await
+            && let Err(e) = apply(store, inbox, batch, &mut last, catch_up, reports).await
         {
             return Ended::Lost(format!("could not store what arrived: {e}"));
         }
-        let _ = state.send(match start {
+        state.send_replace(match start {
             Some((from, newest)) if last < newest => MirrorState::CatchingUp {
                 done: (last - from).max(0) as u64,
                 of: (newest - from).max(0) as u64,
@@ -288,17 +395,18 @@ async fn connection(
     }
 }
 
-/// Applies one batch, moves `last` on and reports what it did on `caught`.
+/// Applies one batch, moves `last` on and reports what it did.
 async fn apply(
     store: &Arc<Store>,
     inbox: &Inbox,
     batch: Vec<(i64, Incoming)>,
     last: &mut i64,
-    caught: &mpsc::UnboundedSender<Applied>,
+    catch_up: bool,
+    reports: &mpsc::UnboundedSender<Report>,
 ) -> Result<()> {
-    let applied = store.apply_mirrored(&inbox.url, batch).await?;
+    let applied = store.apply_mirrored(&inbox.url, batch, catch_up).await?;
     *last = applied.last_seq;
-    let _ = caught.send(applied);
+    let _ = reports.send(Report::Applied { applied, catch_up });
     Ok(())
 }
 
@@ -455,6 +563,51 @@ fn parse(id: Option<i64>, kind: &str, data: &str) -> Result<Option<Message>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headlines_say_the_state_in_one_line() {
+        let url = "https://ci.example.com:8473";
+        assert_eq!(
+            headline(url, &MirrorState::UpToDate { since: "x".into() }),
+            "Inbox ci.example.com:8473: up to date"
+        );
+        assert_eq!(
+            headline(
+                url,
+                &MirrorState::CatchingUp {
+                    done: 340,
+                    of: 1200
+                }
+            ),
+            "Catching up: 340 of 1,200"
+        );
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(999), "999");
+        let since = to_text(chrono::Utc::now());
+        let offline = headline(
+            url,
+            &MirrorState::Offline {
+                since,
+                retry_in_secs: 30,
+                reason: "refused".into(),
+            },
+        );
+        assert!(
+            offline.starts_with("Offline since ") && offline.ends_with(", retrying in 30 s"),
+            "{offline}"
+        );
+        let clock = &offline["Offline since ".len()..offline.len() - ", retrying in 30 s".len()];
+        assert_eq!(clock.len(), 5, "today is HH:MM: {clock}");
+        assert_eq!(
+            headline(
+                url,
+                &MirrorState::TokenRefused {
+                    message: "m".into()
+                }
+            ),
+            "Inbox ci.example.com:8473: token refused"
+        );
+    }
 
     #[test]
     fn jitter_stays_within_a_fifth() {

@@ -5,9 +5,11 @@
 //! scope and outcome as the settings say; a rejected version, an expiry reminder and a
 //! stream turning green again have their own switches. More than three within ten seconds
 //! become one summary. While paused or in quiet hours nothing shows; what was held back is
-//! summarised once they end.
+//! summarised once they end. What a desktop copies from an inbox's backlog (what arrived
+//! while it was away) becomes one summary when the backlog is stored ([`CatchUp`]), and the
+//! rules apply to each stream's latest state then, not to every event on the way.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -187,6 +189,137 @@ impl Notifier {
     }
 }
 
+/// What an inbox's backlog brought, gathered event by event until it is all stored.
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    events: u64,
+    ids: HashSet<i64>,
+    rejected: Vec<String>,
+    expiring: u64,
+}
+
+impl CatchUp {
+    pub fn add(&mut self, e: &EventRecord) {
+        self.events += 1;
+        self.ids.insert(e.id);
+        if e.rejected {
+            self.rejected.push(stream_name(e));
+        }
+        if e.expiring {
+            self.expiring += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+}
+
+impl Notifier {
+    /// The one notification for a stored backlog: "While you were away: 14 events", then the
+    /// streams whose latest state (in `gate`, read after the backlog) is a failure the rules
+    /// notify about and that the backlog brought, those back to green, rejected versions and
+    /// expiry reminders. `None` for an empty backlog.
+    pub fn on_caught_up(
+        &mut self,
+        caught: CatchUp,
+        gate: &Gate,
+        settings: &Settings,
+        quiet: bool,
+    ) -> Option<Notification> {
+        let before = std::mem::take(&mut self.states);
+        self.remember(gate);
+        if caught.is_empty() {
+            return None;
+        }
+        let rules = &settings.notifications;
+        let mut failed: Vec<(Scope, String)> = Vec::new();
+        let mut green: Vec<String> = Vec::new();
+        for s in &gate.streams {
+            let name = subject_name(&s.profile_name, &s.profile_id, &s.branch_name, &s.branch_id)
+                .unwrap_or_else(|| s.scope.label().to_owned());
+            let brought = s.event_id.is_some_and(|id| caught.ids.contains(&id));
+            match (s.state, s.outcome) {
+                (GateState::Failing, Some(outcome)) if brought && rules.wants(s.scope, outcome) => {
+                    failed.push((s.scope, name));
+                }
+                (GateState::Passing, _)
+                    if rules.back_to_green
+                        && before.get(&stream_key(s)) == Some(&GateState::Failing) =>
+                {
+                    green.push(name);
+                }
+                _ => {}
+            }
+        }
+        let mut lines = Vec::new();
+        for scope in Scope::ALL {
+            let names: Vec<&str> = failed
+                .iter()
+                .filter(|(sc, _)| *sc == scope)
+                .map(|(_, n)| n.as_str())
+                .collect();
+            if !names.is_empty() {
+                lines.push(format!(
+                    "{}: {}",
+                    failed_words(scope, names.len()),
+                    names.join(", ")
+                ));
+            }
+        }
+        if !green.is_empty() {
+            lines.push(format!(
+                "{} back to green: {}",
+                green.len(),
+                green.join(", ")
+            ));
+        }
+        if rules.rejected && !caught.rejected.is_empty() {
+            lines.push(format!(
+                "{} rejected: {}",
+                plural(caught.rejected.len() as u64, "version", "versions"),
+                caught.rejected.join(", ")
+            ));
+        }
+        if rules.expiring && caught.expiring > 0 {
+            lines.push(plural(
+                caught.expiring,
+                "expiry reminder",
+                "expiry reminders",
+            ));
+        }
+        if lines.is_empty() {
+            lines.push("Nothing failed.".into());
+        }
+        let notification = Notification {
+            summary: format!(
+                "While you were away: {}",
+                plural(caught.events, "event", "events")
+            ),
+            body: lines.join("\n"),
+            event_id: None,
+            critical: !failed.is_empty() || (rules.rejected && !caught.rejected.is_empty()),
+        };
+        if quiet {
+            self.held.push(notification);
+            return None;
+        }
+        Some(notification)
+    }
+}
+
+/// "2 builds failed", "1 Testing Distribution failed".
+fn failed_words(scope: Scope, n: usize) -> String {
+    match scope {
+        Scope::Build => format!("{} failed", plural(n as u64, "build", "builds")),
+        other => format!("{n} {} failed", other.label()),
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn summary(when: &str, items: &[Notification]) -> Notification {
     let lines: Vec<&str> = items.iter().take(5).map(|n| n.summary.as_str()).collect();
     let more = items.len().saturating_sub(lines.len());
@@ -195,7 +328,7 @@ fn summary(when: &str, items: &[Notification]) -> Notification {
         body.push_str(&format!("\n…and {more} more"));
     }
     Notification {
-        summary: format!("{} events {when}", items.len()),
+        summary: format!("{} {when}", plural(items.len() as u64, "event", "events")),
         body,
         event_id: None,
         critical: items.iter().any(|n| n.critical),

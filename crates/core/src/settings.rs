@@ -93,6 +93,61 @@ pub struct Settings {
     /// Delete rejected requests (bad signature, malformed, ...) older than this many days;
     /// `None` keeps them. Events are never affected.
     pub rejected_retention_days: Option<u32>,
+    /// Where builds come from: this machine's listener, an inbox, or both.
+    pub source: SourceMode,
+    /// The inbox followed when `source` includes one: `https://host:port`. Its token is kept
+    /// apart (the OS keyring), never in this document, which the inbox's stream and the
+    /// window both see.
+    pub inbox_url: Option<String>,
+}
+
+/// Where the desktop's builds come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum SourceMode {
+    /// This machine's listener receives webhooks itself (it needs a public URL).
+    #[default]
+    Listener,
+    /// An always-on `gatehouse serve` receives them; this machine follows its stream.
+    Inbox,
+    /// Both: deliveries from either are stored once (deduplicated by delivery id).
+    Both,
+}
+
+impl SourceMode {
+    pub fn listens(self) -> bool {
+        matches!(self, SourceMode::Listener | SourceMode::Both)
+    }
+
+    pub fn follows(self) -> bool {
+        matches!(self, SourceMode::Inbox | SourceMode::Both)
+    }
+}
+
+/// Checks an inbox's base URL: http or https, a host, nothing after the path; returns it
+/// without a trailing slash (the mirror's position is kept under this exact text).
+pub fn check_inbox_url(url: &str) -> Result<String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "the inbox URL must start with https:// (or http:// on a trusted network), not `{url}`"
+            ))
+        })?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || rest.contains(['?', '#', ' '])
+        || rest.chars().any(char::is_control)
+        || host.contains('@')
+    {
+        return Err(Error::Invalid(format!(
+            "`{url}` is not an inbox URL (use https://host:port)"
+        )));
+    }
+    Ok(url.to_owned())
 }
 
 /// Which events raise a desktop notification.
@@ -135,6 +190,8 @@ impl Default for Settings {
             launch_at_login: false,
             retention_days: None,
             rejected_retention_days: Some(DEFAULT_REJECTED_RETENTION_DAYS),
+            source: SourceMode::Listener,
+            inbox_url: None,
         }
     }
 }
@@ -205,7 +262,28 @@ impl Settings {
         if let Some(days) = self.rejected_retention_days {
             check_retention_days(days, "retention of rejected requests")?;
         }
+        match (&self.inbox_url, self.source.follows()) {
+            (Some(url), _) => {
+                check_inbox_url(url)?;
+            }
+            (None, true) => {
+                return Err(Error::Invalid(
+                    "following an inbox needs its URL (https://host:port)".into(),
+                ));
+            }
+            (None, false) => {}
+        }
         Ok(())
+    }
+
+    /// The inbox URL in its one stored form (trimmed, no trailing slash), or `None`.
+    pub fn normalized(mut self) -> Result<Settings> {
+        self.inbox_url = match self.inbox_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => Some(check_inbox_url(url)?),
+        };
+        self.validate()?;
+        Ok(self)
     }
 
     /// The listen address, parsed.
@@ -311,6 +389,47 @@ mod tests {
         assert!(edge.validate().is_ok());
         // The largest accepted retention still subtracts from now without overflow.
         let _ = chrono::Utc::now() - check_retention_days(MAX_RETENTION_DAYS, "r").expect("ok");
+    }
+
+    #[test]
+    fn inbox_urls_and_the_source_mode() {
+        assert_eq!(
+            check_inbox_url(" https://ci.example.com:8473/ ")
+                .ok()
+                .as_deref(),
+            Some("https://ci.example.com:8473")
+        );
+        assert!(check_inbox_url("http://127.0.0.1:9000").is_ok());
+        for bad in [
+            "ci.example.com",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://user@host",
+            "https://h?x=1",
+        ] {
+            assert!(check_inbox_url(bad).is_err(), "{bad}");
+        }
+        let inbox = Settings {
+            source: SourceMode::Inbox,
+            ..Settings::default()
+        };
+        assert!(inbox.validate().is_err(), "inbox mode needs a URL");
+        let blank = Settings {
+            inbox_url: Some("  ".into()),
+            ..Settings::default()
+        };
+        assert_eq!(blank.normalized().expect("blank is none").inbox_url, None);
+        let both = Settings {
+            source: SourceMode::Both,
+            inbox_url: Some("https://inbox.example/".into()),
+            ..Settings::default()
+        }
+        .normalized()
+        .expect("valid");
+        assert_eq!(both.inbox_url.as_deref(), Some("https://inbox.example"));
+        assert!(both.source.listens() && both.source.follows());
+        assert!(!SourceMode::Inbox.listens() && !SourceMode::Listener.follows());
     }
 
     #[test]

@@ -652,7 +652,11 @@ async fn a_delivery_mirrored_first_is_a_duplicate_at_the_local_listener() {
     let desk = start().await;
     let applied = desk
         .store
-        .apply_mirrored("http://inbox", vec![(1, Incoming::Event(Box::new(event)))])
+        .apply_mirrored(
+            "http://inbox",
+            vec![(1, Incoming::Event(Box::new(event)))],
+            false,
+        )
         .await
         .expect("mirrored");
     assert_eq!(applied.events, 1);
@@ -691,7 +695,7 @@ async fn a_log_behind_the_mirror_starts_it_over() {
     );
     let moved = desk
         .store
-        .apply_mirrored("http://inbox", vec![(9, Incoming::Other)])
+        .apply_mirrored("http://inbox", vec![(9, Incoming::Other)], false)
         .await
         .expect("applied");
     assert_eq!(moved.last_seq, 9);
@@ -825,4 +829,79 @@ async fn revoking_a_token_ends_its_stream_during_the_backlog() {
         took < Duration::from_secs(25),
         "and soon after the revocation: {took:?}"
     );
+}
+
+/// A mirror marks what its backlog brings (the desktop summarises it once) and reports the
+/// end of the backlog only after every notice of it was broadcast; what follows is live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_marks_its_backlog_and_reports_its_end_after_the_notices() {
+    use gatehouse_core::mirror::{self, MirrorState, Report};
+    use gatehouse_core::store::Notice;
+    let inbox = start().await;
+    let (_, token) = inbox
+        .store
+        .add_token("desk", Role::Read)
+        .await
+        .expect("token");
+    for _ in 0..3 {
+        inbox.deliver(Sample::BuildFailed).await;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let desk = Arc::new(Store::open_dir(dir.path()).expect("store"));
+    let mut notices = desk.subscribe();
+    let (state, mut states) = tokio::sync::watch::channel(MirrorState::Connecting);
+    let (reports, mut reported) = tokio::sync::mpsc::unbounded_channel();
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let follower = tokio::spawn(mirror::follow(
+        desk.clone(),
+        mirror::Inbox {
+            url: inbox.url(""),
+            token,
+        },
+        state,
+        reports,
+        stopping,
+    ));
+    let mut backlog_applied = 0;
+    while let Report::Applied { applied, catch_up } =
+        tokio::time::timeout(Duration::from_secs(20), reported.recv())
+            .await
+            .expect("a report in time")
+            .expect("reporting")
+    {
+        assert!(catch_up, "before caught_up everything is backlog");
+        backlog_applied += applied.events;
+    }
+    assert_eq!(backlog_applied, 3);
+    // Every notice of the backlog is already there when CaughtUp is reported.
+    let mut marked = 0;
+    while let Ok(notice) = notices.try_recv() {
+        if let Notice::Event { catch_up, .. } = notice {
+            assert!(catch_up, "a backlog event is marked");
+            marked += 1;
+        }
+    }
+    assert_eq!(marked, 3);
+
+    inbox.deliver(Sample::BuildSucceeded).await;
+    match tokio::time::timeout(Duration::from_secs(20), reported.recv())
+        .await
+        .expect("a report in time")
+    {
+        Some(Report::Applied { applied, catch_up }) => {
+            assert!(!catch_up, "after caught_up changes are live");
+            assert_eq!(applied.events, 1);
+        }
+        other => panic!("expected a live batch, got {other:?}"),
+    }
+    match notices.try_recv() {
+        Ok(Notice::Event { catch_up, .. }) => assert!(!catch_up, "a live event is not marked"),
+        other => panic!("expected the live event's notice, got {other:?}"),
+    }
+    assert!(matches!(
+        *states.borrow_and_update(),
+        MirrorState::UpToDate { .. }
+    ));
+    let _ = stop.send(true);
+    follower.await.expect("follower ends when stopped");
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use gatehouse_core::gate::{self, Gate, GateFilter};
 use gatehouse_core::ingest::{Arrival, Source, judge};
-use gatehouse_core::notify::{BURST_WINDOW, Notifier};
+use gatehouse_core::notify::{BURST_WINDOW, CatchUp, Notifier};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::settings::Settings;
 use gatehouse_core::signature::sign;
@@ -180,4 +180,71 @@ async fn bursts_coalesce_and_quiet_time_holds_back() {
     assert!(n.flush(true, later).is_none());
     let held = n.flush(false, later).expect("summary when quiet ends");
     assert!(held.summary.contains("held") && held.body.contains("Quiet App"));
+}
+
+/// A backlog from an inbox: one summary, on each stream's latest state. A build that failed
+/// and then passed on the way is not reported; one that was red before and is green now is.
+#[tokio::test]
+async fn a_backlog_becomes_one_summary_on_the_latest_state_of_each_stream() {
+    let w = World::new().await;
+    let settings = Settings::default();
+    w.deliver(Sample::BuildFailed, "Red", Source::Live).await;
+    let mut n = Notifier::new(&w.gate());
+
+    let mut caught = CatchUp::default();
+    for (sample, profile) in [
+        (Sample::BuildFailed, "Flaky"),
+        (Sample::BuildSucceeded, "Flaky"),
+        (Sample::BuildSucceeded, "Red"),
+        (Sample::BuildFailed, "Acme iOS"),
+        (Sample::BuildStarted, "Acme Android"),
+        (Sample::BuildFailed, "Acme Android"),
+        (Sample::PublishRejected, "Store"),
+    ] {
+        let e = w.deliver(sample, profile, Source::Live).await;
+        caught.add(&e);
+    }
+    let shown = n
+        .on_caught_up(caught, &w.gate(), &settings, false)
+        .expect("one summary");
+    assert_eq!(shown.summary, "While you were away: 7 events");
+    let lines: Vec<&str> = shown.body.lines().collect();
+    assert!(
+        lines[0].starts_with("2 builds failed: ")
+            && lines[0].contains("Acme iOS / main")
+            && lines[0].contains("Acme Android / main"),
+        "{lines:?}"
+    );
+    assert!(!shown.body.contains("Flaky"), "{}", shown.body);
+    assert!(lines.contains(&"1 back to green: Red / main"), "{lines:?}");
+    assert!(lines.contains(&"1 version rejected: Store"), "{lines:?}");
+    assert!(shown.critical);
+
+    // The states were remembered: a live success of a stream the backlog left red is
+    // back to green, one event at a time again.
+    let ok = w
+        .deliver(Sample::BuildSucceeded, "Acme iOS", Source::Live)
+        .await;
+    let live = n.on_event(&ok, &w.gate(), &settings, false, Instant::now());
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].summary, "Back to green: Acme iOS / main");
+
+    // An empty backlog says nothing; one in quiet time is held for the end of it.
+    assert!(
+        n.on_caught_up(CatchUp::default(), &w.gate(), &settings, false)
+            .is_none()
+    );
+    let mut quiet = CatchUp::default();
+    quiet.add(
+        &w.deliver(Sample::BuildSucceeded, "Calm", Source::Live)
+            .await,
+    );
+    assert!(n.on_caught_up(quiet, &w.gate(), &settings, true).is_none());
+    let held = n.flush(false, Instant::now()).expect("held summary");
+    assert_eq!(held.summary, "1 event while notifications were held");
+    assert!(
+        held.body.contains("While you were away: 1 event"),
+        "{}",
+        held.body
+    );
 }

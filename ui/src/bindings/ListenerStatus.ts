@@ -20,4 +20,8 @@ error: string | null,
 /**
  * What the user can do about it.
  */
-hint: string | null, };
+hint: string | null, 
+/**
+ * Off on purpose: Settings say builds come only from an inbox.
+ */
+off: boolean, };

@@ -3,4 +3,4 @@
 /**
  * What the mirror is doing, as the dashboard header and the tray say it.
  */
-export type MirrorState = { "state": "connecting" } | { "state": "catching_up", done: number, of: number, } | { "state": "up_to_date", since: string, } | { "state": "offline", since: string, retry_in_secs: number, reason: string, } | { "state": "token_refused", message: string, };
+export type MirrorState = { "state": "connecting" } | { "state": "catching_up", done: number, of: number, } | { "state": "up_to_date", since: string, } | { "state": "offline", since: string, retry_in_secs: number, reason: string, } | { "state": "token_refused", message: string, } | { "state": "no_token", message: string, };

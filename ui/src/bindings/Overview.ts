@@ -2,6 +2,7 @@
 import type { EndpointInfo } from "./EndpointInfo";
 import type { EventRecord } from "./EventRecord";
 import type { Gate } from "./Gate";
+import type { InboxStatus } from "./InboxStatus";
 import type { ListenerStatus } from "./ListenerStatus";
 import type { UnmatchedCount } from "./UnmatchedCount";
 
@@ -12,7 +13,11 @@ export type Overview = { gate: Gate,
 /**
  * Whether deliveries can arrive: where the listener runs, or why it does not.
  */
-listener: ListenerStatus, endpoints: Array<EndpointInfo>, 
+listener: ListenerStatus, 
+/**
+ * The inbox this desktop follows and how that goes; `None` when it follows none.
+ */
+inbox: InboxStatus | null, endpoints: Array<EndpointInfo>, 
 /**
  * Expiry reminders of the last 30 days, newest first.
  */

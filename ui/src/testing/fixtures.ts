@@ -1,6 +1,7 @@
 // Typed builders for what the backend answers, so view tests state only what they are about.
 import type { EndpointInfo } from "../bindings/EndpointInfo";
 import type { EventRecord } from "../bindings/EventRecord";
+import type { InboxStatus } from "../bindings/InboxStatus";
 import type { ListenerStatus } from "../bindings/ListenerStatus";
 import type { Overview } from "../bindings/Overview";
 import type { RequestRecord } from "../bindings/RequestRecord";
@@ -36,7 +37,7 @@ export function stream(over: Partial<Stream> = {}): Stream {
 }
 
 export const LISTENING: ListenerStatus = {
-  address: "127.0.0.1:8473", base_url: "http://127.0.0.1:8473", error: null, hint: null,
+  address: "127.0.0.1:8473", base_url: "http://127.0.0.1:8473", error: null, hint: null, off: false,
 };
 
 export const PORT_TAKEN: ListenerStatus = {
@@ -44,7 +45,22 @@ export const PORT_TAKEN: ListenerStatus = {
   base_url: null,
   error: "Address already in use (os error 98)",
   hint: "Another program uses port 8473: choose another port in Settings.",
+  off: false,
 };
+
+/** Builds come only from an inbox: nothing listens, on purpose. */
+export const LISTENER_OFF: ListenerStatus = {
+  address: "127.0.0.1:8473", base_url: null, error: null,
+  hint: "builds come from the inbox (Settings → Where builds come from)", off: true,
+};
+
+export function inboxStatus(over: Partial<InboxStatus> = {}): InboxStatus {
+  return {
+    url: "https://ci.example.com", state: { state: "up_to_date", since: "2026-11-30T10:00:00Z" },
+    token: { place: "keyring" }, headline: "Inbox ci.example.com: up to date",
+    ...over,
+  };
+}
 
 export function endpointInfo(over: Partial<EndpointInfo> = {}): EndpointInfo {
   return {
@@ -58,7 +74,7 @@ export function overview(streams: Stream[], over: Partial<Overview> = {}): Overv
   const failing = streams.some((s) => s.state === "failing");
   return {
     gate: { state: failing ? "failing" : streams.length ? "passing" : "unknown", running: streams.some((s) => s.running), streams },
-    listener: LISTENING, endpoints: [endpointInfo()], expiring: [], unmatched: [], total_events: 2,
+    listener: LISTENING, inbox: null, endpoints: [endpointInfo()], expiring: [], unmatched: [], total_events: 2,
     ...over,
   };
 }
@@ -78,6 +94,7 @@ export function settings(over: Partial<Settings> = {}): Settings {
     listen: "127.0.0.1:8473", replay_window_secs: 300, body_limit: 1048576,
     notifications: { rules: [], rejected: true, expiring: true, back_to_green: true },
     quiet_hours: null, launch_at_login: false, retention_days: null, rejected_retention_days: 30,
+    source: "listener", inbox_url: null,
     ...over,
   };
 }

@@ -165,6 +165,7 @@ impl Rendered {
                         render(&Notice::Event {
                             seq,
                             event: Arc::new(full),
+                            catch_up: false,
                         })?
                     }
                     _ => render(notice)?,

@@ -97,6 +97,7 @@ pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<Notice>>
                 Ok(event) => Notice::Event {
                     seq,
                     event: Arc::new(event),
+                    catch_up: false,
                 },
                 Err(crate::Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),

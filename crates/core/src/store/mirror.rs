@@ -105,6 +105,7 @@ pub fn apply(
     tx: &mut Tx<'_>,
     inbox: &str,
     batch: Vec<(i64, Incoming)>,
+    catch_up: bool,
     now: DateTime<Utc>,
 ) -> Result<Applied> {
     let mut applied = Applied {
@@ -120,7 +121,7 @@ pub fn apply(
         }
         match incoming {
             Incoming::Event(e) => {
-                if apply_event(tx, inbox, &e, now)? {
+                if apply_event(tx, inbox, &e, catch_up, now)? {
                     applied.events += 1;
                 } else {
                     applied.duplicates += 1;
@@ -191,7 +192,13 @@ fn known_event(conn: &Connection, inbox: &str, e: &EventRecord) -> Result<bool> 
 }
 
 /// Copies one event; `false` when this store had it already.
-fn apply_event(tx: &mut Tx<'_>, inbox: &str, e: &EventRecord, now: DateTime<Utc>) -> Result<bool> {
+fn apply_event(
+    tx: &mut Tx<'_>,
+    inbox: &str,
+    e: &EventRecord,
+    catch_up: bool,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     if known_event(tx.conn, inbox, e)? {
         return Ok(false);
     }
@@ -246,7 +253,7 @@ fn apply_event(tx: &mut Tx<'_>, inbox: &str, e: &EventRecord, now: DateTime<Utc>
         event_id,
         &e.occurred_at,
     )?;
-    event_recorded(tx, event_id, now)?;
+    event_recorded(tx, event_id, catch_up, now)?;
     Ok(true)
 }
 

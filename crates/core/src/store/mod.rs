@@ -52,8 +52,14 @@ pub const DB_FILE: &str = "gatehouse.db";
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Notice {
-    /// A new event was stored.
-    Event { seq: i64, event: Arc<EventRecord> },
+    /// A new event was stored. `catch_up`: copied from an inbox's backlog (what arrived
+    /// while this machine was away), which the desktop summarises once instead of
+    /// notifying event by event.
+    Event {
+        seq: i64,
+        event: Arc<EventRecord>,
+        catch_up: bool,
+    },
     /// A request was recorded, or its verdict changed (accepted from history).
     Request {
         seq: i64,
@@ -410,16 +416,17 @@ impl Store {
     }
 
     /// Copies changes read from `inbox`'s stream, in one transaction with the position they
-    /// bring the mirror to.
+    /// bring the mirror to. `catch_up`: they are its backlog, not live changes.
     pub async fn apply_mirrored(
         &self,
         inbox: &str,
         batch: Vec<(i64, Incoming)>,
+        catch_up: bool,
     ) -> Result<Applied> {
         let inbox = inbox.to_owned();
         let now = Utc::now();
         self.writer
-            .call(move |tx| mirror::apply(tx, &inbox, batch, now))
+            .call(move |tx| mirror::apply(tx, &inbox, batch, catch_up, now))
             .await
     }
 

@@ -524,18 +524,24 @@ fn insert_event(
     ])?;
     let event_id = tx.conn.last_insert_rowid();
     track(tx, c.scope, c.outcome, s, &key, event_id, &occurred_at)?;
-    event_recorded(tx, event_id, received_at)?;
+    event_recorded(tx, event_id, false, received_at)?;
     Ok(event_id)
 }
 
 /// Logs a new event in the change log and announces it (whoever wrote it: the listener,
 /// an acceptance, a mirror).
-pub(super) fn event_recorded(tx: &mut Tx<'_>, event_id: i64, at: DateTime<Utc>) -> Result<()> {
+pub(super) fn event_recorded(
+    tx: &mut Tx<'_>,
+    event_id: i64,
+    catch_up: bool,
+    at: DateTime<Utc>,
+) -> Result<()> {
     let seq = changes::append(tx.conn, ChangeKind::Event, Some(event_id), at)?;
     tx.notify_with(|conn| {
         Ok(Notice::Event {
             seq,
             event: Arc::new(read::event(conn, event_id, false)?),
+            catch_up,
         })
     })
 }
