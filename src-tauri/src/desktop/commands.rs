@@ -267,4 +267,173 @@ mod host_tests {
             api.host().stop().await.expect("stop");
         });
     }
+
+    /// An inbox to follow: a real store, listener and API over loopback.
+    struct TestInbox {
+        url: String,
+        listener: gatehouse_core::listener::RunningListener,
+        close: tokio::sync::watch::Sender<bool>,
+        _dir: tempfile::TempDir,
+    }
+
+    struct InboxHost;
+
+    impl Host for InboxHost {
+        fn listener(&self) -> gatehouse_core::listener::ListenerStatus {
+            gatehouse_core::listener::ListenerStatus::stopped("")
+        }
+        async fn apply_settings(&self, _: Settings) -> gatehouse_core::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Starts an inbox with an endpoint `ci` (secret `s3cret`) and returns it with a read token.
+    async fn start_inbox() -> (TestInbox, String) {
+        use gatehouse_core::api::Api;
+        use gatehouse_core::listener::{ListenerConfig, RunningListener};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+        store.add_endpoint("ci", "s3cret").await.expect("endpoint");
+        let (_, token) = store
+            .add_token("desk", gatehouse_core::token::Role::Read)
+            .await
+            .expect("token");
+        let (close, closing) = tokio::sync::watch::channel(false);
+        let api = Arc::new(Api::new(store.clone(), InboxHost));
+        let listener = RunningListener::start_with(
+            "127.0.0.1:0".parse().expect("addr"),
+            store,
+            ListenerConfig::default(),
+            gatehouse_core::inbox::router(api, closing),
+        )
+        .await
+        .expect("inbox listens");
+        let url = format!("http://{}", listener.local_addr());
+        let inbox = TestInbox {
+            url,
+            listener,
+            close,
+            _dir: dir,
+        };
+        (inbox, token)
+    }
+
+    /// Waits up to 20 s for `done`.
+    async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < until,
+                "timed out waiting: {what}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Inbox mode: the listener is off on purpose, the token saved through the API is used
+    /// to follow the inbox, a delivery there reaches this store, and a stopped inbox shows as
+    /// offline. Back to the listener, the inbox is no longer followed.
+    #[test]
+    fn inbox_mode_turns_the_listener_off_and_follows_with_the_saved_token() {
+        use gatehouse_core::api::{Api, ApiRequest, ApiResponse};
+        use gatehouse_core::mirror::MirrorState;
+        use gatehouse_core::samples::{self, Sample, SampleOptions};
+        use gatehouse_core::settings::SourceMode;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+        let listener_mode = Settings {
+            listen: "127.0.0.1:0".into(),
+            ..Settings::default()
+        };
+        tauri::async_runtime::block_on(async {
+            let (inbox, token) = start_inbox().await;
+            let host = DesktopHost::start(store.clone(), &listener_mode).await;
+            assert!(host.inbox().is_none(), "no inbox in listener mode");
+            let api = Api::new(store.clone(), host);
+
+            let bad = api
+                .call(ApiRequest::SaveInboxToken {
+                    token: Some("not a token".into()),
+                })
+                .await
+                .expect_err("refused");
+            assert!(bad.to_string().contains("gh_inbox_"), "{bad}");
+            let saved = api
+                .call(ApiRequest::SaveInboxToken {
+                    token: Some(token.clone()),
+                })
+                .await
+                .expect("kept");
+            assert!(matches!(saved, ApiResponse::SaveInboxToken(Some(_))));
+            let inbox_mode = Settings {
+                source: SourceMode::Inbox,
+                inbox_url: Some(format!("{}/", inbox.url)),
+                ..listener_mode.clone()
+            };
+            api.call(ApiRequest::SaveSettings {
+                settings: inbox_mode,
+            })
+            .await
+            .expect("saved");
+            assert_eq!(
+                store.settings().expect("stored").inbox_url.as_deref(),
+                Some(inbox.url.as_str()),
+                "stored without the trailing slash"
+            );
+            let status = api.host().listener();
+            assert!(status.off && status.base_url.is_none(), "{status:?}");
+
+            let body =
+                samples::build(Sample::BuildFailed, &SampleOptions::default()).expect("body");
+            let hook = format!("{}/hooks/ci", inbox.url);
+            let sent = tokio::task::spawn_blocking(move || {
+                gatehouse_core::send::deliver(&hook, "s3cret", &body)
+            })
+            .await
+            .expect("sender")
+            .expect("sent");
+            assert_eq!(sent.status_code, 200);
+            eventually("the delivery reaches this store", || {
+                store
+                    .count_events(&Default::default())
+                    .map(|c| c.total)
+                    .unwrap_or(0)
+                    == 1
+            })
+            .await;
+            eventually("up to date", || {
+                api.host()
+                    .inbox()
+                    .is_some_and(|i| matches!(i.state, MirrorState::UpToDate { .. }))
+            })
+            .await;
+            let shown = api.host().inbox().expect("following");
+            assert!(
+                shown.headline.ends_with(": up to date"),
+                "{}",
+                shown.headline
+            );
+            assert!(shown.token.is_some(), "where the token is kept is shown");
+
+            let _ = inbox.close.send(true);
+            inbox.listener.stop().await.expect("inbox stops");
+            eventually("offline once the inbox stops", || {
+                api.host()
+                    .inbox()
+                    .is_some_and(|i| matches!(i.state, MirrorState::Offline { .. }))
+            })
+            .await;
+            let offline = api.host().inbox().expect("following").headline;
+            assert!(offline.starts_with("Offline since "), "{offline}");
+
+            api.call(ApiRequest::SaveSettings {
+                settings: listener_mode,
+            })
+            .await
+            .expect("back to the listener");
+            assert!(api.host().inbox().is_none());
+            assert!(api.host().listener().base_url.is_some());
+            api.host().stop().await.expect("stop");
+        });
+    }
 }

@@ -1,13 +1,17 @@
-//! What the API needs from the desktop: the running listener, restarted when settings change.
+//! What the API needs from the desktop: where builds come from. This machine's listener,
+//! restarted when its settings change, and the task that follows an inbox (core::mirror),
+//! restarted when its URL or token changes; Settings choose one or both.
 
 use std::sync::Arc;
 
-use gatehouse_core::Result;
 use gatehouse_core::api::Host;
+use gatehouse_core::credentials::{self, TokenPlace};
 use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
+use gatehouse_core::mirror::{self, InboxStatus, MirrorState, Report};
 use gatehouse_core::settings::Settings;
 use gatehouse_core::store::Store;
-use tokio::sync::Mutex;
+use gatehouse_core::{Error, Result};
+use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::listening;
 
@@ -24,18 +28,45 @@ struct Slot {
     config: ListenerConfig,
 }
 
+/// The task following an inbox, and what it was started with.
+struct Following {
+    url: String,
+    token: String,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The inbox side: the task (under one lock for a restart, like the listener's slot).
+#[derive(Default)]
+struct InboxSlot {
+    following: Option<Following>,
+}
+
 pub struct DesktopHost {
     store: Arc<Store>,
     slot: Mutex<Slot>,
     /// A copy of the status, updated inside the slot's lock, for synchronous readers.
     status: std::sync::Mutex<ListenerStatus>,
     autostart: std::sync::Mutex<Option<AutostartSwitch>>,
+    inbox_slot: Mutex<InboxSlot>,
+    /// The inbox followed and where its token is kept, for synchronous readers; `None`
+    /// when builds come only from the listener.
+    inbox: std::sync::Mutex<Option<(String, Option<TokenPlace>)>>,
+    /// The mirror's state: one channel for every task that follows in turn, so the live
+    /// loop watches one thing.
+    mirror_state: watch::Sender<MirrorState>,
+    /// Batches and backlog ends from the mirror; the live loop reads them (and holds the
+    /// lock while it runs, so a restarted loop takes over the same channel).
+    reports: mpsc::UnboundedSender<Report>,
+    reported: Mutex<mpsc::UnboundedReceiver<Report>>,
 }
 
 impl DesktopHost {
     /// Starts the listener the settings describe. A failure (a taken port) does not stop the
     /// app: the window opens, says why, and Settings can move the listener.
+    /// The same for the inbox: a missing token or an unreachable inbox is shown, not fatal.
     pub async fn start(store: Arc<Store>, settings: &Settings) -> DesktopHost {
+        let (reports, reported) = mpsc::unbounded_channel();
         let host = DesktopHost {
             store,
             slot: Mutex::new(Slot {
@@ -45,13 +76,103 @@ impl DesktopHost {
             }),
             status: std::sync::Mutex::new(ListenerStatus::stopped(settings.listen.clone())),
             autostart: std::sync::Mutex::new(None),
+            inbox_slot: Mutex::new(InboxSlot::default()),
+            inbox: std::sync::Mutex::new(None),
+            mirror_state: watch::channel(MirrorState::Connecting).0,
+            reports,
+            reported: Mutex::new(reported),
         };
         let mut slot = host.slot.lock().await;
-        let started = host.start_listener(settings).await;
-        host.settle(&mut slot, settings.listen.clone(), started)
-            .await;
+        if settings.source.listens() {
+            let started = host.start_listener(settings).await;
+            host.settle(&mut slot, settings.listen.clone(), started)
+                .await;
+        } else {
+            host.set_status(ListenerStatus::off(settings.listen.clone()));
+        }
         drop(slot);
+        host.follow(settings).await;
         host
+    }
+
+    /// Changes of the mirror's state (the dashboard header and the tray follow them).
+    pub fn mirror_states(&self) -> watch::Receiver<MirrorState> {
+        self.mirror_state.subscribe()
+    }
+
+    /// The mirror's reports, for the one live loop that runs at a time.
+    pub async fn reports(&self) -> tokio::sync::MutexGuard<'_, mpsc::UnboundedReceiver<Report>> {
+        self.reported.lock().await
+    }
+
+    /// Follows the inbox the settings name with the token kept for it, or stops following:
+    /// an unchanged URL and token keep the running task (and its connection). A token that
+    /// cannot be had is the mirror's state (`NoToken`, with why), not an error: the rest of
+    /// the settings still apply.
+    async fn follow(&self, settings: &Settings) {
+        let mut slot = self.inbox_slot.lock().await;
+        let url = settings
+            .inbox_url
+            .clone()
+            .filter(|_| settings.source.follows());
+        let Some(url) = url else {
+            stop_following(&mut slot).await;
+            self.set_inbox(None);
+            return;
+        };
+        let kept = match credentials::load(&self.store).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                stop_following(&mut slot).await;
+                self.set_inbox(Some((url, None)));
+                tracing::error!("cannot follow the inbox: {e}");
+                self.mirror_state.send_replace(MirrorState::NoToken {
+                    message: e.to_string(),
+                });
+                return;
+            }
+        };
+        let Some(kept) = kept else {
+            stop_following(&mut slot).await;
+            self.set_inbox(Some((url, None)));
+            self.mirror_state.send_replace(MirrorState::NoToken {
+                message: "paste a token from `gatehouse token add` on the inbox in Settings".into(),
+            });
+            return;
+        };
+        self.set_inbox(Some((url.clone(), Some(kept.place))));
+        if let Some(f) = &slot.following
+            && f.url == url
+            && f.token == kept.token
+            && !f.task.is_finished()
+        {
+            return;
+        }
+        stop_following(&mut slot).await;
+        let (stop, stopping) = watch::channel(false);
+        let task = tokio::spawn(mirror::follow(
+            self.store.clone(),
+            mirror::Inbox {
+                url: url.clone(),
+                token: kept.token.clone(),
+            },
+            self.mirror_state.clone(),
+            self.reports.clone(),
+            stopping,
+        ));
+        tracing::info!("following the inbox {url}");
+        slot.following = Some(Following {
+            url,
+            token: kept.token,
+            stop,
+            task,
+        });
+    }
+
+    fn set_inbox(&self, inbox: Option<(String, Option<TokenPlace>)>) {
+        if let Ok(mut slot) = self.inbox.lock() {
+            *slot = inbox;
+        }
     }
 
     async fn start_listener(
@@ -111,8 +232,9 @@ impl DesktopHost {
         }
     }
 
-    /// Stops the listener, letting requests in flight finish.
+    /// Stops following and the listener, letting requests in flight finish.
     pub async fn stop(&self) -> Result<()> {
+        stop_following(&mut *self.inbox_slot.lock().await).await;
         let mut slot = self.slot.lock().await;
         if let Some(listener) = slot.listener.take() {
             listener.stop().await?;
@@ -135,8 +257,58 @@ impl Host for DesktopHost {
         // Checked before anything stops.
         let wanted = ListenerConfig::from_settings(&settings)?;
         settings.listen_addr()?;
+        settings.validate()?;
+        self.apply_listener(&settings, wanted).await?;
+        self.follow(&settings).await;
+        if let Ok(switch) = self.autostart.lock()
+            && let Some(switch) = switch.as_ref()
+        {
+            switch(settings.launch_at_login)?;
+        }
+        Ok(())
+    }
+
+    fn inbox(&self) -> Option<InboxStatus> {
+        let (url, token) = self.inbox.lock().ok()?.clone()?;
+        let state = self.mirror_state.borrow().clone();
+        Some(InboxStatus::new(&url, state, token))
+    }
+
+    async fn save_inbox_token(&self, token: Option<String>) -> Result<Option<TokenPlace>> {
+        let place = match token {
+            Some(token) => Some(credentials::save(&self.store, &token).await?),
+            None => {
+                credentials::forget(&self.store).await?;
+                None
+            }
+        };
+        let settings = {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.settings())
+                .await
+                .map_err(|e| Error::System(format!("reading the settings failed: {e}")))??
+        };
+        self.follow(&settings).await;
+        Ok(place)
+    }
+}
+
+impl DesktopHost {
+    /// Starts, restarts or stops the listener as `settings` say (off when builds come only
+    /// from an inbox).
+    async fn apply_listener(&self, settings: &Settings, wanted: ListenerConfig) -> Result<()> {
         // Held from the comparison to the end of the restart: saves run one at a time.
         let mut slot = self.slot.lock().await;
+        if !settings.source.listens() {
+            if let Some(old) = slot.listener.take() {
+                self.set_status(ListenerStatus::off(settings.listen.clone()));
+                listening::clear(&self.store).await;
+                old.stop().await?;
+            }
+            slot.listen = settings.listen.clone();
+            self.set_status(ListenerStatus::off(settings.listen.clone()));
+            return Ok(());
+        }
         let changed = slot.listen != settings.listen
             || slot.config.replay_window != wanted.replay_window
             || slot.config.body_limit != wanted.body_limit;
@@ -150,7 +322,7 @@ impl Host for DesktopHost {
                 listening::clear(&self.store).await;
                 old.stop().await?;
             }
-            match self.start_listener(&settings).await {
+            match self.start_listener(settings).await {
                 Ok(started) => {
                     self.settle(&mut slot, settings.listen.clone(), Ok(started))
                         .await;
@@ -174,12 +346,17 @@ impl Host for DesktopHost {
                 }
             }
         }
-        drop(slot);
-        if let Ok(switch) = self.autostart.lock()
-            && let Some(switch) = switch.as_ref()
-        {
-            switch(settings.launch_at_login)?;
-        }
         Ok(())
+    }
+}
+
+/// Stops the following task, if any, and waits for it to end (a batch being stored
+/// finishes first).
+async fn stop_following(slot: &mut InboxSlot) {
+    if let Some(f) = slot.following.take() {
+        let _ = f.stop.send(true);
+        if let Err(e) = f.task.await {
+            tracing::error!("the inbox task ended badly: {e}");
+        }
     }
 }

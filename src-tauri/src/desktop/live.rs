@@ -1,15 +1,19 @@
-//! Pushes what the store commits to the window (Tauri events), the tray and the notifier.
+//! Pushes what the store commits to the window (Tauri events), the tray and the notifier,
+//! and the inbox mirror's state to the window and the tray. What a mirror's backlog brings
+//! is gathered and notified once, when the mirror reports the backlog stored.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gatehouse_core::api::Host;
 use gatehouse_core::gate::{self, Gate, GateFilter};
-use gatehouse_core::notify::Notifier;
+use gatehouse_core::mirror::Report;
+use gatehouse_core::notify::{CatchUp, Notifier};
 use gatehouse_core::retention;
 use gatehouse_core::settings::Settings;
 use gatehouse_core::store::{Notice, Store};
 use gatehouse_core::supervise::supervise;
-use tauri::{AppHandle, Emitter};
+use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{notifier, tray};
@@ -20,6 +24,8 @@ pub const NOTICE: &str = "gatehouse://notice";
 pub const GATE: &str = "gatehouse://gate";
 /// Asks the window to show one event (notification or tray click).
 pub const OPEN_EVENT: &str = "gatehouse://open-event";
+/// The inbox followed and its state ([`gatehouse_core::mirror::InboxStatus`]), or null.
+pub const INBOX: &str = "gatehouse://inbox";
 
 async fn current_gate(store: &Arc<Store>) -> Option<Gate> {
     let store = store.clone();
@@ -62,26 +68,23 @@ pub fn spawn(app: AppHandle, store: Arc<Store>) {
 }
 
 async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
+    let state = app.state::<super::AppState>();
+    let host = state.api.host();
     // Subscribe before the first gate is read, so nothing committed in between is missed.
     let mut notices = store.subscribe();
+    let mut mirror_states = host.mirror_states();
+    let mut reports = host.reports().await;
     let mut gate = gate::evaluate(Vec::new(), &GateFilter::default());
     refresh_gate(&app, &store, &mut gate).await;
     let mut notifications = Notifier::new(&gate);
     let mut settings = current_settings(&store).await;
+    let mut caught = CatchUp::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             received = notices.recv() => match received {
                 Ok(notice) => {
-                    let _ = app.emit(NOTICE, &notice);
-                    if let Notice::Event { event, .. } = &notice {
-                        refresh_gate(&app, &store, &mut gate).await;
-                        settings = current_settings(&store).await;
-                        let quiet = notifier::quiet(&app, &settings);
-                        for n in notifications.on_event(event, &gate, &settings, quiet, Instant::now()) {
-                            notifier::show(&app, n);
-                        }
-                    }
+                    on_notice(&app, &store, notice, &mut gate, &mut notifications, &mut settings, &mut caught).await;
                 }
                 Err(RecvError::Lagged(_)) => {
                     // Too much at once: the window refetches on a gate event.
@@ -89,6 +92,35 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
+            report = reports.recv() => match report {
+                Some(Report::CaughtUp) => {
+                    // Every notice of the backlog was broadcast before this report: take
+                    // them all first, then say it once.
+                    while let Ok(notice) = notices.try_recv() {
+                        on_notice(&app, &store, notice, &mut gate, &mut notifications, &mut settings, &mut caught).await;
+                    }
+                    refresh_gate(&app, &store, &mut gate).await;
+                    settings = current_settings(&store).await;
+                    let quiet = notifier::quiet(&app, &settings);
+                    let backlog = std::mem::take(&mut caught);
+                    if let Some(n) = notifications.on_caught_up(backlog, &gate, &settings, quiet) {
+                        notifier::show(&app, n);
+                    }
+                }
+                Some(Report::Applied { catch_up: true, .. }) => {
+                    // A backlog batch: the gate once per batch, not once per event.
+                    refresh_gate(&app, &store, &mut gate).await;
+                }
+                Some(Report::Applied { .. }) => {}
+                None => return Ok(()),
+            },
+            changed = mirror_states.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let _ = app.emit(INBOX, host.inbox());
+                tray::update(&app, &gate);
+            }
             _ = tick.tick() => {
                 let quiet = notifier::quiet(&app, &settings);
                 if let Some(n) = notifications.flush(quiet, Instant::now()) {
@@ -96,5 +128,35 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
                 }
             }
         }
+    }
+}
+
+/// One stored change: to the window; an event also to the gate and the notifier, or, from a
+/// mirror's backlog, into the catch-up summary.
+async fn on_notice(
+    app: &AppHandle,
+    store: &Arc<Store>,
+    notice: Notice,
+    gate: &mut Gate,
+    notifications: &mut Notifier,
+    settings: &mut Settings,
+    caught: &mut CatchUp,
+) {
+    let _ = app.emit(NOTICE, &notice);
+    match &notice {
+        Notice::Event {
+            event,
+            catch_up: true,
+            ..
+        } => caught.add(event),
+        Notice::Event { event, .. } => {
+            refresh_gate(app, store, gate).await;
+            *settings = current_settings(store).await;
+            let quiet = notifier::quiet(app, settings);
+            for n in notifications.on_event(event, gate, settings, quiet, Instant::now()) {
+                notifier::show(app, n);
+            }
+        }
+        _ => {}
     }
 }

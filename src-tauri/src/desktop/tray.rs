@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
+use gatehouse_core::api::Host;
 use gatehouse_core::classify::subject_name;
 use gatehouse_core::gate::{Gate, GateState};
 use tauri::image::Image;
@@ -47,6 +48,19 @@ fn menu(app: &AppHandle, gate: &Gate) -> tauri::Result<Menu<Wry>> {
         true,
         None::<&str>,
     )?)?;
+    // Where builds come from, when an inbox is followed: "Inbox ci.example.com: up to date".
+    let inbox = app
+        .try_state::<super::AppState>()
+        .and_then(|s| s.api.host().inbox());
+    if let Some(inbox) = inbox {
+        menu.append(&MenuItem::with_id(
+            app,
+            "inbox",
+            inbox.headline,
+            false,
+            None::<&str>,
+        )?)?;
+    }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
     let failures: Vec<_> = gate.failing().take(FAILURES_SHOWN).collect();
     if failures.is_empty() {
