@@ -5,11 +5,14 @@ import type { Gate } from "../bindings/Gate";
 export const NOTICE = "gatehouse://notice";
 export const GATE = "gatehouse://gate";
 export const OPEN_EVENT = "gatehouse://open-event";
+/** The inbox's state changed (connecting, catching up, offline...); the overview has it. */
+export const INBOX = "gatehouse://inbox";
 
 export interface LiveHandlers {
   onNotice: () => void;
   onGate: (gate: Gate) => void;
   onOpenEvent: (id: number) => void;
+  onInbox: () => void;
 }
 
 export async function subscribe(h: LiveHandlers): Promise<UnlistenFn> {
@@ -17,6 +20,7 @@ export async function subscribe(h: LiveHandlers): Promise<UnlistenFn> {
     listen(NOTICE, () => h.onNotice()),
     listen<Gate>(GATE, (e) => h.onGate(e.payload)),
     listen<number>(OPEN_EVENT, (e) => h.onOpenEvent(e.payload)),
+    listen(INBOX, () => h.onInbox()),
   ]);
   return () => stops.forEach((stop) => stop());
 }

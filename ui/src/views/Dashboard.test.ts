@@ -3,7 +3,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-li
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { Overview } from "../bindings/Overview";
 import { app } from "../lib/state.svelte";
-import { eventRecord, fleet, overview, PORT_TAKEN, stream } from "../testing/fixtures";
+import { eventRecord, fleet, inboxStatus, LISTENER_OFF, overview, PORT_TAKEN, stream } from "../testing/fixtures";
 import Dashboard from "./Dashboard.svelte";
 
 afterEach(() => {
@@ -193,5 +193,47 @@ describe("Dashboard load failure", () => {
     await fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
     expect(await screen.findByTestId("stream-row")).toBeTruthy();
     expect(screen.queryByRole("alert")).toBeNull();
+  });
+});
+
+describe("Dashboard inbox state", () => {
+  it("heads the dashboard with the inbox's state, and no listener alarm when builds come only from it", async () => {
+    answer(overview([], { listener: LISTENER_OFF, inbox: inboxStatus(), endpoints: [] }));
+    render(Dashboard);
+    const line = await screen.findByTestId("inbox-state");
+    expect(line.dataset.state).toBe("up_to_date");
+    expect(line.textContent).toContain("Inbox ci.example.com: up to date");
+    expect(screen.queryByTestId("listener-error")).toBeNull();
+    expect(screen.getByTestId("gate").textContent).toContain("builds come from the inbox");
+    const empty = screen.getByTestId("empty-state");
+    expect(empty.textContent).toContain("Waiting for the inbox");
+    expect(empty.textContent).not.toContain("Create an endpoint");
+  });
+
+  it("says when it is offline, with the reason, as an alert", async () => {
+    answer(overview([], {
+      listener: LISTENER_OFF,
+      inbox: inboxStatus({
+        state: { state: "offline", since: "2026-11-30T22:10:00Z", retry_in_secs: 30, reason: "cannot reach the inbox: connection refused" },
+        headline: "Offline since 22:10, retrying in 30 s",
+      }),
+    }));
+    render(Dashboard);
+    const line = await screen.findByTestId("inbox-state");
+    expect(line.getAttribute("role")).toBe("alert");
+    expect(line.textContent).toContain("Offline since 22:10, retrying in 30 s");
+    expect(line.textContent).toContain("connection refused");
+  });
+
+  it("shows catching up with its progress", async () => {
+    answer(overview([], {
+      inbox: inboxStatus({ state: { state: "catching_up", done: 340, of: 1200 }, headline: "Catching up: 340 of 1,200" }),
+    }));
+    render(Dashboard);
+    const line = await screen.findByTestId("inbox-state");
+    expect(line.textContent).toContain("Catching up: 340 of 1,200");
+    const bar = line.querySelector("progress");
+    expect(bar?.value).toBe(340);
+    expect(bar?.max).toBe(1200);
   });
 });

@@ -4,7 +4,8 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { ApiRequest } from "../bindings/ApiRequest";
 import type { ListenerStatus } from "../bindings/ListenerStatus";
 import type { Settings as SettingsRecord } from "../bindings/Settings";
-import { LISTENING, overview, PORT_TAKEN, settings } from "../testing/fixtures";
+import type { InboxStatus } from "../bindings/InboxStatus";
+import { inboxStatus, LISTENER_OFF, LISTENING, overview, PORT_TAKEN, settings } from "../testing/fixtures";
 import Settings from "./Settings.svelte";
 
 afterEach(() => {
@@ -74,3 +75,65 @@ describe("Settings", () => {
     expect(saved[1].rejected_retention_days).toBeNull();
   });
 });
+
+describe("Settings: where builds come from", () => {
+  function serveInbox(inbox: InboxStatus | null, calls: ApiRequest[]) {
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      calls.push(request);
+      if (request.method === "overview") return { method: "overview", result: overview([], { listener: LISTENER_OFF, inbox }) };
+      if (request.method === "save_settings") return { method: "save_settings", result: request.params.settings };
+      if (request.method === "save_inbox_token") return { method: "save_inbox_token", result: { place: "keyring" } };
+      return { method: "settings", result: settings() };
+    });
+  }
+
+  it("follows an inbox: the token is saved apart from the settings, first, and never shown again", async () => {
+    const calls: ApiRequest[] = [];
+    serveInbox(null, calls);
+    render(Settings);
+    await fireEvent.click(await screen.findByLabelText(/An inbox/));
+    expect(screen.getByTestId("token-place").textContent).toContain("No token saved yet");
+    await fireEvent.input(screen.getByTestId("settings-inbox-url"), { target: { value: " https://ci.example.com " } });
+    const token = screen.getByTestId("settings-inbox-token") as HTMLInputElement;
+    expect(token.type).toBe("password");
+    await fireEvent.input(token, { target: { value: "gh_inbox_" + "ab".repeat(32) } });
+    await fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await waitFor(() => expect(calls.some((c) => c.method === "save_settings")).toBe(true));
+    const saves = calls.filter((c) => c.method === "save_inbox_token" || c.method === "save_settings");
+    expect(saves.map((c) => c.method)).toEqual(["save_inbox_token", "save_settings"]);
+    expect(saves[0]).toEqual({ method: "save_inbox_token", params: { token: "gh_inbox_" + "ab".repeat(32) } });
+    const saved = saves[1] as Extract<ApiRequest, { method: "save_settings" }>;
+    expect(saved.params.settings.source).toBe("inbox");
+    expect(saved.params.settings.inbox_url).toBe("https://ci.example.com");
+    expect(saved.params.settings).not.toHaveProperty("token");
+    expect(token.value).toBe("");
+  });
+
+  it("says where the token is kept: the keyring, or the database and why", async () => {
+    mockSource("inbox");
+    render(Settings);
+    const place = await screen.findByTestId("token-place");
+    await waitFor(() => expect(place.textContent).toContain("kept in Gatehouse's database"));
+    expect(place.textContent).toContain("no D-Bus session bus");
+    expect(screen.getByTestId("listener-status").textContent).toContain("Off: builds come from the inbox");
+  });
+});
+
+/** Serves settings whose source is `source`, keeping the rest of the mock. */
+function mockSource(source: SettingsRecord["source"]) {
+  const inner = settings({ source, inbox_url: "https://ci.example.com" });
+  mockIPC((_cmd, args) => {
+    const request = (args as { request: ApiRequest }).request;
+    if (request.method === "overview") {
+      return {
+        method: "overview",
+        result: overview([], {
+          listener: LISTENER_OFF,
+          inbox: inboxStatus({ token: { place: "database", why: "no D-Bus session bus, so no Secret Service" } }),
+        }),
+      };
+    }
+    return { method: "settings", result: inner };
+  });
+}
