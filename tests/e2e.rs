@@ -479,3 +479,211 @@ fn a_taken_port_is_shown_with_its_reason_not_as_listening() {
     );
     drop(holder);
 }
+
+/// `[data-testid=stream-row]` of PROFILE / main: its state, or null while it is not shown.
+fn row_state(profile: &str) -> String {
+    format!(
+        r#"document.querySelector('[data-testid=stream-row][data-name="{profile} / main"]')?.dataset.state ?? null"#
+    )
+}
+
+const INBOX_STATE: &str =
+    "document.querySelector('[data-testid=inbox-state]')?.dataset.state ?? null";
+
+/// Waits until dunst's history holds a summary starting with `prefix`; returns them all.
+fn wait_for_summary(prefix: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let summaries = dunst_summaries();
+        if summaries.iter().any(|s| s.starts_with(prefix)) {
+            return summaries;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `{prefix}` notification: {summaries:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// The desktop follows an inbox set up in Settings (token in the real keyring): what arrived
+/// before is one summary notification, a delivery at the inbox turns a row red and notifies
+/// (latency measured), deliveries sent while the desktop is closed arrive exactly once with
+/// one summary when it starts again, and a killed inbox shows as offline.
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst, gnome-keyring and tauri-driver: run `make e2e`"]
+fn the_desktop_follows_an_inbox_and_says_when_it_is_offline() {
+    let inbox = common::Gatehouse::new();
+    let token = inbox.ok(&["token", "add", "desk"]).trim().to_owned();
+    let secret = "e2e-inbox-secret";
+    inbox.ok(&["endpoint", "add", "ci", "--secret", secret]);
+    let mut server = inbox.serve(&[]);
+    let hook = server.hook("ci");
+    // A failure names only ids (as Appcircle's does); the start of the same task names them.
+    let task = |sample: &str, profile: &str| {
+        let task = format!("task-{profile}");
+        let named = ["--profile", profile, "--branch", "main", "--task-id", &task];
+        send(
+            &hook,
+            secret,
+            &[&["--sample", sample][..], &named[..]].concat(),
+        );
+    };
+    let fail = |profile: &str| {
+        task("build-started", profile);
+        task("build-failed", profile);
+    };
+    // 1. Before the desktop follows: two failed builds and a success (5 events) wait.
+    fail("Away A");
+    fail("Away B");
+    send(
+        &hook,
+        secret,
+        &[
+            "--sample",
+            "build-succeeded",
+            "--profile",
+            "Away C",
+            "--branch",
+            "main",
+        ],
+    );
+
+    let desk = tempfile::tempdir().expect("tempdir");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let d = Driver::start(desk.path(), &listen);
+    let _ = dunst_summaries();
+    d.click("[data-testid=nav-settings]");
+    d.click("input[name=source][value=inbox]");
+    d.type_into("[data-testid=settings-inbox-url]", &server.base);
+    d.type_into("[data-testid=settings-inbox-token]", &token);
+    d.click("button[type=submit]");
+    d.wait_for(
+        "document.querySelector('[data-testid=token-place]')?.innerText.includes('system keyring') ?? false",
+        json!(true),
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        d.script("document.querySelector('[data-testid=settings-inbox-token]').value"),
+        json!(""),
+        "the token is not kept in the form"
+    );
+    d.click("[data-testid=nav-dashboard]");
+    d.wait_for(INBOX_STATE, json!("up_to_date"), Duration::from_secs(15));
+    d.wait_for(
+        &row_state("Away A"),
+        json!("failing"),
+        Duration::from_secs(5),
+    );
+    let summaries = wait_for_summary("While you were away");
+    let caught: Vec<&String> = summaries
+        .iter()
+        .filter(|s| s.starts_with("While you were away"))
+        .collect();
+    assert_eq!(caught, ["While you were away: 5 events"], "{summaries:?}");
+    assert!(
+        !summaries.iter().any(|s| s.contains("Away A")),
+        "no notification per backlog event: {summaries:?}"
+    );
+    d.screenshot("inbox-up-to-date");
+
+    // 2. Live: each delivery at the inbox turns its row red and raises a notification.
+    // Spaced 3.4 s apart, so that no three fall within the 10 s burst window.
+    let (mut to_row, mut to_notification, mut after_ack) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..6 {
+        let profile = format!("Live {i}");
+        task("build-started", &profile);
+        d.wait_for(
+            &row_state(&profile),
+            json!("running"),
+            Duration::from_secs(5),
+        );
+        let displayed = displayed_count();
+        let sent_at = Instant::now();
+        task("build-failed", &profile);
+        // `gatehouse send` returns when the inbox answered 2xx (the delivery is committed).
+        let acked = sent_at.elapsed();
+        d.wait_for(
+            &row_state(&profile),
+            json!("failing"),
+            Duration::from_secs(5),
+        );
+        to_row.push(sent_at.elapsed());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while displayed_count() <= displayed {
+            assert!(Instant::now() < deadline, "no notification for {profile}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        to_notification.push(sent_at.elapsed());
+        after_ack.push(sent_at.elapsed().saturating_sub(acked));
+        std::thread::sleep(Duration::from_millis(3400).saturating_sub(sent_at.elapsed()));
+    }
+    for list in [&mut to_row, &mut to_notification, &mut after_ack] {
+        list.sort();
+    }
+    eprintln!(
+        "measured: delivery at the inbox (gatehouse send started) to red row p50 {:?} p95 {:?}; \
+         to notification shown p50 {:?} p95 {:?}; from the inbox's 2xx to notification shown \
+         p50 {:?} p95 {:?} ({} deliveries)",
+        percentile(&to_row, 0.5),
+        percentile(&to_row, 0.95),
+        percentile(&to_notification, 0.5),
+        percentile(&to_notification, 0.95),
+        percentile(&after_ack, 0.5),
+        percentile(&after_ack, 0.95),
+        to_row.len()
+    );
+    let summaries = dunst_summaries();
+    assert!(
+        summaries.contains(&"Build failed: Live 0 / main".to_owned()),
+        "{summaries:?}"
+    );
+
+    // 3. Closed while two more fail (four events): all come, once, with one summary.
+    drop(d);
+    fail("Closed A");
+    fail("Closed B");
+    let d = Driver::start(desk.path(), &listen);
+    d.wait_for(INBOX_STATE, json!("up_to_date"), Duration::from_secs(15));
+    d.wait_for(
+        &row_state("Closed B"),
+        json!("failing"),
+        Duration::from_secs(5),
+    );
+    let summaries = wait_for_summary("While you were away: 4 events");
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s == "While you were away: 4 events"),
+        "{summaries:?}"
+    );
+    let events = Command::new(BIN)
+        .args(["events", "--json", "--limit", "100"])
+        .env("GATEHOUSE_DATA_DIR", desk.path())
+        .output()
+        .expect("events");
+    let events: Value = serde_json::from_slice(&events.stdout).expect("json");
+    let mut ids: Vec<&str> = events
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["delivery_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 5 + 2 * 6 + 4, "every delivery, once");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 21, "no duplicates");
+
+    // 4. The inbox dies: the header says offline, with when and when it retries.
+    server.kill();
+    d.wait_for(INBOX_STATE, json!("offline"), Duration::from_secs(15));
+    let line = d.text("[data-testid=inbox-state]");
+    assert!(line.contains("Offline since"), "{line}");
+    assert!(line.contains("retrying in"), "{line}");
+    d.screenshot("inbox-offline");
+}

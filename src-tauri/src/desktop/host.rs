@@ -64,7 +64,8 @@ pub struct DesktopHost {
 impl DesktopHost {
     /// Starts the listener the settings describe. A failure (a taken port) does not stop the
     /// app: the window opens, says why, and Settings can move the listener.
-    /// The same for the inbox: a missing token or an unreachable inbox is shown, not fatal.
+    /// Following an inbox starts later ([`DesktopHost::follow_saved`]), once the live loop
+    /// listens: a backlog's notices must not be broadcast before anyone hears them.
     pub async fn start(store: Arc<Store>, settings: &Settings) -> DesktopHost {
         let (reports, reported) = mpsc::unbounded_channel();
         let host = DesktopHost {
@@ -91,7 +92,6 @@ impl DesktopHost {
             host.set_status(ListenerStatus::off(settings.listen.clone()));
         }
         drop(slot);
-        host.follow(settings).await;
         host
     }
 
@@ -103,6 +103,17 @@ impl DesktopHost {
     /// The mirror's reports, for the one live loop that runs at a time.
     pub async fn reports(&self) -> tokio::sync::MutexGuard<'_, mpsc::UnboundedReceiver<Report>> {
         self.reported.lock().await
+    }
+
+    /// Follows the inbox the saved settings name (at start, once the live loop listens; again
+    /// after a restart of that loop, which keeps a task that still runs).
+    pub async fn follow_saved(&self) {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.settings()).await {
+            Ok(Ok(settings)) => self.follow(&settings).await,
+            Ok(Err(e)) => tracing::error!("cannot read the settings to follow the inbox: {e}"),
+            Err(e) => tracing::error!("cannot read the settings to follow the inbox: {e}"),
+        }
     }
 
     /// Follows the inbox the settings name with the token kept for it, or stops following:

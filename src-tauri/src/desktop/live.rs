@@ -74,6 +74,8 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
     let mut notices = store.subscribe();
     let mut mirror_states = host.mirror_states();
     let mut reports = host.reports().await;
+    // Only now: what a first connection's backlog broadcasts must reach this loop.
+    host.follow_saved().await;
     let mut gate = gate::evaluate(Vec::new(), &GateFilter::default());
     refresh_gate(&app, &store, &mut gate).await;
     let mut notifications = Notifier::new(&gate);
