@@ -31,6 +31,7 @@ pub mod text;
 pub mod time;
 pub mod tls;
 pub mod token;
+pub mod wake;
 pub mod write_stall;
 
 pub use error::{Error, Result};

@@ -4,8 +4,8 @@
 //! The position (the last seq applied) is stored with the rows it covers, so a crash or a
 //! dropped connection resumes exactly after it: nothing twice, nothing missed. A connection
 //! that goes quiet is given up after [`WATCHDOG`] (the inbox sends a heartbeat every 15 s);
-//! one that fails is retried with exponential backoff and jitter; waking from sleep (the
-//! wall clock jumping ahead of the monotonic one) reconnects at once.
+//! one that fails is retried with exponential backoff and jitter; waking from sleep or a
+//! change of network ([`crate::wake`]) reconnects at once.
 
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use crate::api::blocking;
 use crate::credentials::TokenPlace;
 use crate::store::{Applied, Incoming, Store};
 use crate::time::to_text;
+use crate::wake::Wake;
 use crate::{Error, Result};
 
 /// No byte for this long (heartbeats included) and the connection is given up.
@@ -29,8 +30,6 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Changes applied in one transaction while catching up.
 const BATCH: usize = 200;
-/// The wall clock moving this much further than the monotonic one means the machine slept.
-const WAKE_JUMP: Duration = Duration::from_secs(5);
 
 /// Where to follow from.
 #[derive(Debug, Clone)]
@@ -176,7 +175,8 @@ enum Ended {
     Refused(String),
     Lost(String),
     Stopped,
-    /// The machine woke from sleep: reconnect without waiting.
+    /// Reconnect without waiting: the machine woke from sleep, its network changed, or the
+    /// inbox has another change log.
     Woke,
 }
 
@@ -235,11 +235,11 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.8 + 0.4 * spread)
 }
 
-/// Waits `wait`; returns early (false) when the machine wakes from sleep, true when stopped.
+/// Waits `wait`; returns early (false) when the machine wakes from sleep or its network
+/// changes, true when stopped.
 async fn sleep_or_wake(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     let until = Instant::now() + wait;
-    let mut wall = std::time::SystemTime::now();
-    let mut mono = Instant::now();
+    let mut wake = Wake::new();
     while Instant::now() < until {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1).min(until - Instant::now())) => {}
@@ -248,24 +248,12 @@ async fn sleep_or_wake(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool
         if *stop.borrow() {
             return true;
         }
-        if woke(&mut wall, &mut mono) {
-            tracing::info!("woke from sleep: reconnecting now");
+        if let Some(moved) = wake.check() {
+            tracing::info!("{}: reconnecting now", moved.describe());
             return false;
         }
     }
     false
-}
-
-/// Whether the wall clock ran ahead of the monotonic clock since the last look (which does
-/// not advance while the machine sleeps); updates both readings.
-fn woke(wall: &mut std::time::SystemTime, mono: &mut Instant) -> bool {
-    let now_wall = std::time::SystemTime::now();
-    let now_mono = Instant::now();
-    let wall_passed = now_wall.duration_since(*wall).unwrap_or_default();
-    let mono_passed = now_mono.duration_since(*mono);
-    *wall = now_wall;
-    *mono = now_mono;
-    wall_passed > mono_passed + WAKE_JUMP
 }
 
 /// One connection: from the stored position to whenever it ends.
@@ -294,15 +282,15 @@ async fn connection(
     let mut last = position;
     // Every change before the inbox's `caught_up` is backlog.
     let mut catch_up = true;
-    let mut wall = std::time::SystemTime::now();
-    let mut mono = Instant::now();
+    let mut wake = Wake::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     loop {
         let first = tokio::select! {
             m = incoming.recv() => m,
             _ = stop.changed() => return Ended::Stopped,
             _ = clock.tick() => {
-                if woke(&mut wall, &mut mono) {
+                if let Some(moved) = wake.check() {
+                    tracing::info!("inbox {}: {}, reconnecting now", inbox.url, moved.describe());
                     return Ended::Woke;
                 }
                 continue;
