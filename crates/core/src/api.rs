@@ -13,6 +13,7 @@ use crate::error::ErrorKind;
 use crate::gate::{self, Gate, GateFilter};
 use crate::listener::ListenerStatus;
 use crate::mirror::InboxStatus;
+use crate::offload::blocking;
 use crate::samples::{self, Sample, SampleOptions};
 use crate::send::{self, SendOutcome};
 use crate::settings::Settings;
@@ -87,9 +88,10 @@ pub enum ApiRequest {
     SaveSettings {
         settings: Settings,
     },
-    /// Keeps the token the desktop follows its inbox with (the OS keyring when there is one);
-    /// `None` forgets it.
+    /// Keeps the token the desktop follows the inbox at `url` with (the OS keyring when
+    /// there is one); `None` forgets it. A token is kept for its URL only.
     SaveInboxToken {
+        url: String,
         token: Option<String>,
     },
 }
@@ -257,12 +259,14 @@ pub trait Host: Send + Sync + 'static {
     fn inbox(&self) -> Option<InboxStatus> {
         None
     }
-    /// Keeps (or with `None` forgets) the inbox token and reconnects with it.
+    /// Keeps (or with `None` forgets) the token for the inbox at `url`, and reconnects with
+    /// it when that is the inbox followed.
     fn save_inbox_token(
         &self,
+        url: String,
         token: Option<String>,
     ) -> impl Future<Output = Result<Option<TokenPlace>>> + Send {
-        let _ = token;
+        let _ = (url, token);
         async {
             Err(Error::Conflict(
                 "only the desktop app follows an inbox; this one does not keep a token".into(),
@@ -278,16 +282,6 @@ pub struct Api<H> {
     /// Saves run one at a time from applying to storing, so the settings stored are the
     /// ones in effect (two saves at once could otherwise apply A, B and store B, A).
     saving: tokio::sync::Mutex<()>,
-}
-
-/// Blocking store reads run off the async threads (the API's handlers, the inbox's routes,
-/// the mirror).
-pub(crate) async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> Result<R> + Send + 'static,
-) -> Result<R> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::StoreUnavailable(format!("a read task failed: {e}")))?
 }
 
 impl<H: Host> Api<H> {
@@ -444,8 +438,11 @@ impl<H: Host> Api<H> {
             ApiRequest::Settings => {
                 ApiResponse::Settings(blocking(move || store.settings()).await?)
             }
-            ApiRequest::SaveInboxToken { token } => {
-                ApiResponse::SaveInboxToken(self.host.save_inbox_token(token).await?)
+            ApiRequest::SaveInboxToken { url, token } => {
+                let url = crate::settings::check_inbox_url(&url)?;
+                // Under the settings' lock: the inbox followed is the one stored.
+                let _one_at_a_time = self.saving.lock().await;
+                ApiResponse::SaveInboxToken(self.host.save_inbox_token(url, token).await?)
             }
             ApiRequest::SaveSettings { settings } => {
                 let settings = settings.normalized()?;

@@ -1,5 +1,6 @@
 //! Where the desktop keeps the token it follows an inbox with: the OS keyring (the Secret
-//! Service on Linux: GNOME Keyring, KWallet) when one answers. Where none runs (a bare
+//! Service on Linux: GNOME Keyring, KWallet) when one answers. A token is kept for one inbox
+//! URL, so that changing the URL (or mistyping it) never sends it to another server. Where none runs (a bare
 //! window manager, a container) it is kept in the database, which is 0600 in a 0700
 //! directory, and the user is told so ([`TokenPlace::Database`]); a token kept there moves
 //! into the keyring the next time one answers.
@@ -16,8 +17,10 @@ use crate::{Error, Result};
 
 /// The keyring's service name for every Gatehouse secret.
 const SERVICE: &str = "gatehouse";
-/// The settings key of a token kept in the database.
-const DATABASE_KEY: &str = "inbox_token";
+/// The settings key of a token for `url` kept in the database.
+fn database_key(url: &str) -> String {
+    format!("inbox_token {url}")
+}
 /// A keyring that asks for a password (a locked collection) can wait for ever for a
 /// prompt nobody sees; after this the database is used instead.
 const KEYRING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,43 +61,44 @@ pub fn check_token(token: &str) -> Result<&str> {
     Ok(token)
 }
 
-/// The keyring entry of this data directory, so that two profiles (and tests) never share one.
-fn account(store: &Store) -> String {
-    format!("inbox token for {}", store.path().display())
+/// The keyring entry for `url` and this data directory, so that two profiles (and tests)
+/// never share one.
+fn account(store: &Store, url: &str) -> String {
+    format!("inbox token for {} from {url}", store.path().display())
 }
 
-/// Keeps `token` for this data directory; returns where.
-pub async fn save(store: &Arc<Store>, token: &str) -> Result<TokenPlace> {
+/// Keeps `token` for the inbox at `url`; returns where.
+pub async fn save(store: &Arc<Store>, url: &str, token: &str) -> Result<TokenPlace> {
     let token = check_token(token)?.to_owned();
-    match into_keyring(store, token.clone()).await {
+    match into_keyring(store, url, token.clone()).await {
         Ok(()) => {
-            store.delete_setting(DATABASE_KEY).await?;
+            store.delete_setting(&database_key(url)).await?;
             Ok(TokenPlace::Keyring)
         }
         Err(why) => {
             tracing::warn!("no keyring for the inbox token ({why}); keeping it in the database");
-            store.set_setting(DATABASE_KEY, &token).await?;
+            store.set_setting(&database_key(url), &token).await?;
             Ok(TokenPlace::Database { why })
         }
     }
 }
 
-async fn into_keyring(store: &Store, token: String) -> std::result::Result<(), String> {
-    let account = account(store);
+async fn into_keyring(store: &Store, url: &str, token: String) -> std::result::Result<(), String> {
+    let account = account(store, url);
     keyring_call(move || keyring::Entry::new(SERVICE, &account)?.set_password(&token)).await
 }
 
-/// The token kept for this data directory, if any. One found in the database is moved into
+/// The token kept for the inbox at `url`, if any. One found in the database is moved into
 /// the keyring when a keyring answers now.
-pub async fn load(store: &Arc<Store>) -> Result<Option<KeptToken>> {
+pub async fn load(store: &Arc<Store>, url: &str) -> Result<Option<KeptToken>> {
     let in_database = {
-        let store = store.clone();
-        crate::api::blocking(move || store.setting(DATABASE_KEY)).await?
+        let (store, key) = (store.clone(), database_key(url));
+        crate::offload::blocking(move || store.setting(&key)).await?
     };
     if let Some(token) = in_database {
-        let place = match into_keyring(store, token.clone()).await {
+        let place = match into_keyring(store, url, token.clone()).await {
             Ok(()) => {
-                store.delete_setting(DATABASE_KEY).await?;
+                store.delete_setting(&database_key(url)).await?;
                 tracing::info!("the inbox token moved from the database into the keyring");
                 TokenPlace::Keyring
             }
@@ -102,7 +106,7 @@ pub async fn load(store: &Arc<Store>) -> Result<Option<KeptToken>> {
         };
         return Ok(Some(KeptToken { token, place }));
     }
-    let account = account(store);
+    let account = account(store, url);
     match keyring_call(move || keyring::Entry::new(SERVICE, &account)?.get_password()).await {
         Ok(token) => Ok(Some(KeptToken {
             token,
@@ -115,10 +119,10 @@ pub async fn load(store: &Arc<Store>) -> Result<Option<KeptToken>> {
     }
 }
 
-/// Forgets the token, wherever it was kept.
-pub async fn forget(store: &Arc<Store>) -> Result<()> {
-    store.delete_setting(DATABASE_KEY).await?;
-    let account = account(store);
+/// Forgets the token for the inbox at `url`, wherever it was kept.
+pub async fn forget(store: &Arc<Store>, url: &str) -> Result<()> {
+    store.delete_setting(&database_key(url)).await?;
+    let account = account(store, url);
     match keyring_call(move || keyring::Entry::new(SERVICE, &account)?.delete_credential()).await {
         Ok(()) => Ok(()),
         Err(why) if why == NO_ENTRY => Ok(()),

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod listener;
 pub mod mirror;
 pub mod notify;
+mod offload;
 pub mod remote;
 pub mod retention;
 pub mod samples;

@@ -15,8 +15,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use ts_rs::TS;
 
-use crate::api::blocking;
 use crate::credentials::TokenPlace;
+use crate::offload::blocking;
 use crate::store::{Applied, Incoming, Store};
 use crate::time::to_text;
 use crate::wake::Wake;
@@ -191,9 +191,20 @@ pub async fn follow(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF_MIN;
+    // One for the whole follow, so that its network-change limit holds across connections.
+    let mut wake = Wake::new();
     loop {
         state.send_replace(MirrorState::Connecting);
-        let ended = connection(&store, &inbox, &state, &reports, &mut stop, &mut backoff).await;
+        let ended = connection(
+            &store,
+            &inbox,
+            &state,
+            &reports,
+            &mut stop,
+            &mut backoff,
+            &mut wake,
+        )
+        .await;
         let (wait, reason) = match ended {
             Ended::Stopped => return,
             Ended::Woke => continue,
@@ -217,7 +228,7 @@ pub async fn follow(
                 reason,
             });
         }
-        if sleep_or_wake(wait, &mut stop).await {
+        if sleep_or_wake(wait, &mut stop, &mut wake).await {
             return;
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -237,9 +248,8 @@ fn jitter(d: Duration) -> Duration {
 
 /// Waits `wait`; returns early (false) when the machine wakes from sleep or its network
 /// changes, true when stopped.
-async fn sleep_or_wake(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+async fn sleep_or_wake(wait: Duration, stop: &mut watch::Receiver<bool>, wake: &mut Wake) -> bool {
     let until = Instant::now() + wait;
-    let mut wake = Wake::new();
     while Instant::now() < until {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1).min(until - Instant::now())) => {}
@@ -264,6 +274,7 @@ async fn connection(
     reports: &mpsc::UnboundedSender<Report>,
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
+    wake: &mut Wake,
 ) -> Ended {
     let position = {
         let (store, url) = (store.clone(), inbox.url.clone());
@@ -282,7 +293,6 @@ async fn connection(
     let mut last = position;
     // Every change before the inbox's `caught_up` is backlog.
     let mut catch_up = true;
-    let mut wake = Wake::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     loop {
         let first = tokio::select! {
@@ -364,21 +374,27 @@ async fn connection(
         {
             return Ended::Lost(format!("could not store what arrived: {e}"));
         }
-        state.send_replace(match start {
+        let next = match start {
             Some((from, newest)) if last < newest => MirrorState::CatchingUp {
                 done: (last - from).max(0) as u64,
                 of: (newest - from).max(0) as u64,
             },
-            Some(_) => {
-                if !matches!(*state.borrow(), MirrorState::UpToDate { .. }) {
-                    MirrorState::UpToDate {
-                        since: to_text(chrono::Utc::now()),
-                    }
-                } else {
-                    state.borrow().clone()
-                }
-            }
+            Some(_) => MirrorState::UpToDate {
+                since: to_text(chrono::Utc::now()),
+            },
             None => MirrorState::Connecting,
+        };
+        // Watchers (the window, the tray) hear of a change, not of every live batch; up to
+        // date keeps the time it became so.
+        state.send_if_modified(|now| {
+            let same = match (&*now, &next) {
+                (MirrorState::UpToDate { .. }, MirrorState::UpToDate { .. }) => true,
+                (a, b) => a == b,
+            };
+            if !same {
+                *now = next;
+            }
+            !same
         });
     }
 }

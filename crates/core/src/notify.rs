@@ -9,7 +9,7 @@
 //! while it was away) becomes one summary when the backlog is stored ([`CatchUp`]), and the
 //! rules apply to each stream's latest state then, not to every event on the way.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -39,7 +39,8 @@ pub struct Notification {
 /// Remembers stream states and recent notifications.
 #[derive(Debug, Default)]
 pub struct Notifier {
-    states: HashMap<StreamKey, GateState>,
+    /// Each stream's state and latest finished event, as of the last gate seen.
+    states: HashMap<StreamKey, (GateState, Option<i64>)>,
     shown: VecDeque<Instant>,
     burst: Vec<Notification>,
     held: Vec<Notification>,
@@ -79,7 +80,7 @@ impl Notifier {
 
     fn remember(&mut self, gate: &Gate) {
         for s in &gate.streams {
-            self.states.insert(stream_key(s), s.state);
+            self.states.insert(stream_key(s), (s.state, s.event_id));
         }
     }
 
@@ -118,7 +119,7 @@ impl Notifier {
         &self,
         e: &EventRecord,
         gate: &Gate,
-        before: &HashMap<StreamKey, GateState>,
+        before: &HashMap<StreamKey, (GateState, Option<i64>)>,
         settings: &Settings,
     ) -> Option<Notification> {
         let rules = &settings.notifications;
@@ -156,7 +157,7 @@ impl Notifier {
             let turned_green = gate.streams.iter().any(|s| {
                 s.event_id == Some(e.id)
                     && s.state == GateState::Passing
-                    && before.get(&stream_key(s)) == Some(&GateState::Failing)
+                    && before.get(&stream_key(s)).map(|b| b.0) == Some(GateState::Failing)
             });
             if turned_green {
                 return Some(Notification {
@@ -189,19 +190,26 @@ impl Notifier {
     }
 }
 
-/// What an inbox's backlog brought, gathered event by event until it is all stored.
+/// What an inbox's backlog brought, gathered until it is all stored. It starts from the
+/// stream states before the backlog ([`Notifier::catch_up`]), so live events handled in the
+/// meantime do not hide what the backlog changed; its count comes from the mirror's reports
+/// (a lagging broadcast may drop notices, never reports).
 #[derive(Debug, Default)]
 pub struct CatchUp {
     events: u64,
-    ids: HashSet<i64>,
+    before: HashMap<StreamKey, (GateState, Option<i64>)>,
     rejected: Vec<String>,
     expiring: u64,
 }
 
 impl CatchUp {
+    /// `n` more events stored from the backlog.
+    pub fn count(&mut self, n: u64) {
+        self.events += n;
+    }
+
+    /// One backlog event seen: rejected versions and expiry reminders are named in the summary.
     pub fn add(&mut self, e: &EventRecord) {
-        self.events += 1;
-        self.ids.insert(e.id);
         if e.rejected {
             self.rejected.push(stream_name(e));
         }
@@ -216,10 +224,18 @@ impl CatchUp {
 }
 
 impl Notifier {
+    /// A catch-up starting from the states known now (before the backlog's first change).
+    pub fn catch_up(&self) -> CatchUp {
+        CatchUp {
+            before: self.states.clone(),
+            ..CatchUp::default()
+        }
+    }
+
     /// The one notification for a stored backlog: "While you were away: 14 events", then the
     /// streams whose latest state (in `gate`, read after the backlog) is a failure the rules
-    /// notify about and that the backlog brought, those back to green, rejected versions and
-    /// expiry reminders. `None` for an empty backlog.
+    /// notify about and whose latest event the backlog brought, those back to green, rejected
+    /// versions and expiry reminders. `None` for an empty backlog.
     pub fn on_caught_up(
         &mut self,
         caught: CatchUp,
@@ -227,25 +243,25 @@ impl Notifier {
         settings: &Settings,
         quiet: bool,
     ) -> Option<Notification> {
-        let before = std::mem::take(&mut self.states);
         self.remember(gate);
         if caught.is_empty() {
             return None;
         }
+        let before = &caught.before;
         let rules = &settings.notifications;
         let mut failed: Vec<(Scope, String)> = Vec::new();
         let mut green: Vec<String> = Vec::new();
         for s in &gate.streams {
             let name = subject_name(&s.profile_name, &s.profile_id, &s.branch_name, &s.branch_id)
                 .unwrap_or_else(|| s.scope.label().to_owned());
-            let brought = s.event_id.is_some_and(|id| caught.ids.contains(&id));
+            let was = before.get(&stream_key(s));
+            let brought = was.map(|b| b.1) != Some(s.event_id);
             match (s.state, s.outcome) {
                 (GateState::Failing, Some(outcome)) if brought && rules.wants(s.scope, outcome) => {
                     failed.push((s.scope, name));
                 }
                 (GateState::Passing, _)
-                    if rules.back_to_green
-                        && before.get(&stream_key(s)) == Some(&GateState::Failing) =>
+                    if rules.back_to_green && was.map(|b| b.0) == Some(GateState::Failing) =>
                 {
                     green.push(name);
                 }

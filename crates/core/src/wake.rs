@@ -8,6 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// The wall clock moving this much further than the monotonic one means the machine slept.
 const WAKE_JUMP: Duration = Duration::from_secs(5);
+/// At most one reconnect for a network change this often: interfaces that churn (a flapping
+/// link, containers starting) must not become a reconnect every second.
+const NETWORK_SETTLE: Duration = Duration::from_secs(10);
 
 /// Why a connection should be redone now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub struct Wake {
     wall: SystemTime,
     mono: Instant,
     addresses: Vec<IpAddr>,
+    /// When a network change was last reported.
+    reported: Option<Instant>,
 }
 
 impl Default for Wake {
@@ -45,6 +50,7 @@ impl Wake {
             wall: SystemTime::now(),
             mono: Instant::now(),
             addresses: addresses(),
+            reported: None,
         }
     }
 
@@ -64,11 +70,18 @@ impl Wake {
         self.wall = wall;
         self.mono = mono;
         let slept = wall_passed > mono_passed + WAKE_JUMP;
-        let changed = addresses != self.addresses;
-        self.addresses = addresses;
+        let settled = self
+            .reported
+            .is_none_or(|at| mono.duration_since(at) >= NETWORK_SETTLE);
+        // Within the settling time the old list is kept, so a change then is reported after.
+        let changed = addresses != self.addresses && settled;
+        if changed || slept {
+            self.addresses = addresses;
+        }
         if slept {
             Some(Moved::Slept)
         } else if changed {
+            self.reported = Some(mono);
             Some(Moved::NetworkChanged)
         } else {
             None
@@ -76,14 +89,27 @@ impl Wake {
     }
 }
 
-/// This machine's interface addresses, sorted (empty where they cannot be listed: then only
-/// sleep is detected).
-#[cfg(unix)]
+/// The addresses a change of network changes: this machine's interface addresses without
+/// loopback and link-local ones (which every interface has, and containers come and go
+/// with), sorted. Empty where they cannot be listed: then only sleep is detected.
 pub fn addresses() -> Vec<IpAddr> {
+    interface_addresses()
+        .into_iter()
+        .filter(|a| match a {
+            IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local(),
+            IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unicast_link_local(),
+        })
+        .collect()
+}
+
+/// Every interface address, sorted (getifaddrs).
+#[cfg(unix)]
+fn interface_addresses() -> Vec<IpAddr> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a linked list we free below with freeifaddrs;
-    // each node is read only while the list is alive, and only through its own pointers.
     let mut found = Vec::new();
+    // SAFETY: getifaddrs fills `list` with a linked list we free below with freeifaddrs;
+    // each node is read only while the list is alive, and only through its own pointers;
+    // an address is cast to sockaddr_in(6) only after its family says it is one.
     unsafe {
         if libc::getifaddrs(&mut list) != 0 {
             return found;
@@ -114,7 +140,7 @@ pub fn addresses() -> Vec<IpAddr> {
 }
 
 #[cfg(not(unix))]
-pub fn addresses() -> Vec<IpAddr> {
+fn interface_addresses() -> Vec<IpAddr> {
     Vec::new()
 }
 
@@ -123,12 +149,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_interfaces_are_listed() {
-        let found = addresses();
+    fn the_interfaces_are_listed_and_only_lasting_addresses_count() {
+        let all = interface_addresses();
         assert!(
-            found.iter().any(IpAddr::is_loopback),
-            "at least the loopback address: {found:?}"
+            all.iter().any(IpAddr::is_loopback),
+            "at least the loopback address: {all:?}"
         );
+        let counted = addresses();
+        assert!(counted.iter().all(|a| !a.is_loopback()), "{counted:?}");
+        assert!(counted.iter().all(|a| all.contains(a)));
     }
 
     #[test]
@@ -142,6 +171,7 @@ mod tests {
             wall,
             mono,
             addresses: home.clone(),
+            reported: None,
         };
         let second = Duration::from_secs(1);
         assert_eq!(
@@ -170,6 +200,17 @@ mod tests {
             wake.check_with(later + 3 * second, mono + 5 * second, office),
             None,
             "noticed once"
+        );
+        // Another change two seconds later waits for the settling time, then is reported.
+        let cafe = vec!["172.16.0.9".parse().expect("ip")];
+        assert_eq!(
+            wake.check_with(later + 4 * second, mono + 6 * second, cafe.clone()),
+            None,
+            "not within 10 s of the last"
+        );
+        assert_eq!(
+            wake.check_with(later + 12 * second, mono + 14 * second, cafe),
+            Some(Moved::NetworkChanged)
         );
     }
 }

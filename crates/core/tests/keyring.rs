@@ -1,15 +1,17 @@
 //! The desktop's inbox token against a real Secret Service (gnome-keyring-daemon on a
-//! private D-Bus session: `make keyring`, scripts/keyring.sh), and the database it falls
-//! back to where no keyring runs.
+//! private D-Bus session, started by scripts/e2e.sh in `make e2e`), and the database it
+//! falls back to where no keyring runs.
 //!
 //! One test, so the part that hides the session bus (process-wide environment) runs alone.
-//! Under plain `cargo test` (no session bus) only the fallback runs; `make keyring` sets
+//! Under plain `cargo test` (no session bus) only the fallback runs; scripts/e2e.sh sets
 //! GATEHOUSE_KEYRING_TEST=1, which makes a missing keyring a failure instead.
 
 use std::sync::Arc;
 
 use gatehouse_core::credentials::{self, TokenPlace};
 use gatehouse_core::store::Store;
+
+const URL: &str = "https://inbox.example.com:8473";
 
 /// The session-bus variables the keyring is found through.
 const BUS_VARS: [&str; 2] = ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"];
@@ -34,7 +36,7 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
         BUS_VARS.iter().map(|v| (*v, std::env::var_os(v))).collect();
 
     // With a keyring: kept there, never in the database, read back, forgotten.
-    let place = credentials::save(&store, &token).await.expect("saved");
+    let place = credentials::save(&store, URL, &token).await.expect("saved");
     if required {
         assert_eq!(place, TokenPlace::Keyring, "a keyring runs here: {place:?}");
     }
@@ -43,7 +45,7 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
             !db_holds(dir.path(), &token),
             "a token in the keyring is not in the database"
         );
-        let kept = credentials::load(&store)
+        let kept = credentials::load(&store, URL)
             .await
             .expect("load")
             .expect("kept");
@@ -51,8 +53,13 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
             (kept.token.as_str(), kept.place),
             (token.as_str(), TokenPlace::Keyring)
         );
-        credentials::forget(&store).await.expect("forgot");
-        assert!(credentials::load(&store).await.expect("load").is_none());
+        credentials::forget(&store, URL).await.expect("forgot");
+        assert!(
+            credentials::load(&store, URL)
+                .await
+                .expect("load")
+                .is_none()
+        );
     } else {
         println!("no keyring here ({place:?}): only the fallback is tested");
     }
@@ -62,19 +69,19 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
         // SAFETY: this test binary runs this one test; nothing else reads the environment now.
         unsafe { std::env::remove_var(var) };
     }
-    let place = credentials::save(&store, &token).await.expect("saved");
+    let place = credentials::save(&store, URL, &token).await.expect("saved");
     let TokenPlace::Database { why } = &place else {
         panic!("no session bus, yet {place:?}");
     };
     assert!(why.contains("D-Bus"), "{why}");
-    let kept = credentials::load(&store)
+    let kept = credentials::load(&store, URL)
         .await
         .expect("load")
         .expect("kept");
     assert_eq!(kept.token, token);
     assert!(matches!(kept.place, TokenPlace::Database { .. }));
     assert!(
-        credentials::save(&store, "not-a-token").await.is_err(),
+        credentials::save(&store, URL, "not-a-token").await.is_err(),
         "pasted text that is not a token is refused before it is stored"
     );
 
@@ -85,17 +92,18 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
             unsafe { std::env::set_var(var, value) };
         }
     }
-    let kept = credentials::load(&store)
+    let kept = credentials::load(&store, URL)
         .await
         .expect("load")
         .expect("kept");
     if required {
         assert_eq!(kept.place, TokenPlace::Keyring, "moved into the keyring");
         assert_eq!(
-            store.setting("inbox_token").expect("read"),
+            store.setting(&format!("inbox_token {URL}")).expect("read"),
             None,
             "and out of the database"
         );
-        credentials::forget(&store).await.expect("forgot");
     }
+    // Whatever happened, nothing is left in the keyring of whoever ran this.
+    credentials::forget(&store, URL).await.expect("forgot");
 }

@@ -353,6 +353,7 @@ mod host_tests {
 
             let bad = api
                 .call(ApiRequest::SaveInboxToken {
+                    url: inbox.url.clone(),
                     token: Some("not a token".into()),
                 })
                 .await
@@ -360,6 +361,7 @@ mod host_tests {
             assert!(bad.to_string().contains("gh_inbox_"), "{bad}");
             let saved = api
                 .call(ApiRequest::SaveInboxToken {
+                    url: inbox.url.clone(),
                     token: Some(token.clone()),
                 })
                 .await
@@ -425,6 +427,23 @@ mod host_tests {
             .await;
             let offline = api.host().inbox().expect("following").headline;
             assert!(offline.starts_with("Offline since "), "{offline}");
+
+            // Another URL: the token kept for the first is not sent there.
+            let elsewhere = Settings {
+                source: SourceMode::Inbox,
+                inbox_url: Some("http://127.0.0.1:9".into()),
+                ..listener_mode.clone()
+            };
+            api.call(ApiRequest::SaveSettings {
+                settings: elsewhere,
+            })
+            .await
+            .expect("saved");
+            let moved = api.host().inbox().expect("following");
+            assert!(
+                matches!(moved.state, MirrorState::NoToken { .. }) && moved.token.is_none(),
+                "{moved:?}"
+            );
 
             api.call(ApiRequest::SaveSettings {
                 settings: listener_mode,

@@ -106,21 +106,21 @@ impl DesktopHost {
     }
 
     /// Follows the inbox the saved settings name (at start, once the live loop listens; again
-    /// after a restart of that loop, which keeps a task that still runs).
+    /// after a restart of that loop, and to retry a token the keyring could not give).
     pub async fn follow_saved(&self) {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || store.settings()).await {
-            Ok(Ok(settings)) => self.follow(&settings).await,
+            Ok(Ok(settings)) => self.follow(&settings, false).await,
             Ok(Err(e)) => tracing::error!("cannot read the settings to follow the inbox: {e}"),
             Err(e) => tracing::error!("cannot read the settings to follow the inbox: {e}"),
         }
     }
 
-    /// Follows the inbox the settings name with the token kept for it, or stops following:
-    /// an unchanged URL and token keep the running task (and its connection). A token that
-    /// cannot be had is the mirror's state (`NoToken`, with why), not an error: the rest of
-    /// the settings still apply.
-    async fn follow(&self, settings: &Settings) {
+    /// Follows the inbox the settings name with the token kept for it, or stops following.
+    /// A task that runs for the same URL is kept, without asking the keyring again, unless
+    /// `new_token` (one was just saved). A token that cannot be had is the mirror's state
+    /// (`NoToken`, with why), not an error: the rest of the settings still apply.
+    async fn follow(&self, settings: &Settings, new_token: bool) {
         let mut slot = self.inbox_slot.lock().await;
         let url = settings
             .inbox_url
@@ -131,35 +131,51 @@ impl DesktopHost {
             self.set_inbox(None);
             return;
         };
-        let kept = match credentials::load(&self.store).await {
-            Ok(kept) => kept,
-            Err(e) => {
+        if !new_token
+            && let Some(f) = &slot.following
+            && f.url == url
+            && !f.task.is_finished()
+        {
+            return;
+        }
+        if slot.following.as_ref().is_some_and(|f| f.url != url) {
+            // Another inbox: nothing of the old one's state may show under the new URL.
+            stop_following(&mut slot).await;
+            self.mirror_state.send_replace(MirrorState::Connecting);
+        }
+        let kept = match credentials::load(&self.store, &url).await {
+            Ok(Some(kept)) => kept,
+            Ok(None) => {
                 stop_following(&mut slot).await;
+                self.mirror_state.send_replace(MirrorState::NoToken {
+                    message:
+                        "paste the token for this inbox (`gatehouse token add` on it) in Settings"
+                            .into(),
+                });
                 self.set_inbox(Some((url, None)));
+                return;
+            }
+            Err(e) => {
                 tracing::error!("cannot follow the inbox: {e}");
+                stop_following(&mut slot).await;
                 self.mirror_state.send_replace(MirrorState::NoToken {
                     message: e.to_string(),
                 });
+                self.set_inbox(Some((url, None)));
                 return;
             }
         };
-        let Some(kept) = kept else {
-            stop_following(&mut slot).await;
-            self.set_inbox(Some((url, None)));
-            self.mirror_state.send_replace(MirrorState::NoToken {
-                message: "paste a token from `gatehouse token add` on the inbox in Settings".into(),
-            });
-            return;
-        };
-        self.set_inbox(Some((url.clone(), Some(kept.place))));
         if let Some(f) = &slot.following
             && f.url == url
             && f.token == kept.token
             && !f.task.is_finished()
         {
+            self.set_inbox(Some((url, Some(kept.place))));
             return;
         }
         stop_following(&mut slot).await;
+        self.mirror_state.send_replace(MirrorState::Connecting);
+        self.set_inbox(Some((url.clone(), Some(kept.place))));
         let (stop, stopping) = watch::channel(false);
         let task = tokio::spawn(mirror::follow(
             self.store.clone(),
@@ -180,10 +196,13 @@ impl DesktopHost {
         });
     }
 
+    /// Records the inbox followed and tells whoever watches the mirror's state (the window,
+    /// the tray), also when following stops.
     fn set_inbox(&self, inbox: Option<(String, Option<TokenPlace>)>) {
         if let Ok(mut slot) = self.inbox.lock() {
             *slot = inbox;
         }
+        self.mirror_state.send_modify(|_| {});
     }
 
     async fn start_listener(
@@ -270,7 +289,7 @@ impl Host for DesktopHost {
         settings.listen_addr()?;
         settings.validate()?;
         self.apply_listener(&settings, wanted).await?;
-        self.follow(&settings).await;
+        self.follow(&settings, false).await;
         if let Ok(switch) = self.autostart.lock()
             && let Some(switch) = switch.as_ref()
         {
@@ -285,11 +304,15 @@ impl Host for DesktopHost {
         Some(InboxStatus::new(&url, state, token))
     }
 
-    async fn save_inbox_token(&self, token: Option<String>) -> Result<Option<TokenPlace>> {
+    async fn save_inbox_token(
+        &self,
+        url: String,
+        token: Option<String>,
+    ) -> Result<Option<TokenPlace>> {
         let place = match token {
-            Some(token) => Some(credentials::save(&self.store, &token).await?),
+            Some(token) => Some(credentials::save(&self.store, &url, &token).await?),
             None => {
-                credentials::forget(&self.store).await?;
+                credentials::forget(&self.store, &url).await?;
                 None
             }
         };
@@ -299,7 +322,11 @@ impl Host for DesktopHost {
                 .await
                 .map_err(|e| Error::System(format!("reading the settings failed: {e}")))??
         };
-        self.follow(&settings).await;
+        // Only the inbox the saved settings follow reconnects: a token saved for another URL
+        // waits until the settings name it.
+        if settings.source.follows() && settings.inbox_url.as_deref() == Some(url.as_str()) {
+            self.follow(&settings, true).await;
+        }
         Ok(place)
     }
 }

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::api::Host;
 use gatehouse_core::gate::{self, Gate, GateFilter};
-use gatehouse_core::mirror::Report;
+use gatehouse_core::mirror::{MirrorState, Report};
 use gatehouse_core::notify::{CatchUp, Notifier};
 use gatehouse_core::retention;
 use gatehouse_core::settings::Settings;
 use gatehouse_core::store::{Notice, Store};
 use gatehouse_core::supervise::supervise;
 use tauri::{AppHandle, Emitter, Manager};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{notifier, tray};
 
@@ -26,6 +26,8 @@ pub const GATE: &str = "gatehouse://gate";
 pub const OPEN_EVENT: &str = "gatehouse://open-event";
 /// The inbox followed and its state ([`gatehouse_core::mirror::InboxStatus`]), or null.
 pub const INBOX: &str = "gatehouse://inbox";
+/// How often a token the keyring could not give is asked for again.
+const TOKEN_RETRY: Duration = Duration::from_secs(30);
 
 async fn current_gate(store: &Arc<Store>) -> Option<Gate> {
     let store = store.clone();
@@ -74,14 +76,18 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
     let mut notices = store.subscribe();
     let mut mirror_states = host.mirror_states();
     let mut reports = host.reports().await;
-    // Only now: what a first connection's backlog broadcasts must reach this loop.
-    host.follow_saved().await;
     let mut gate = gate::evaluate(Vec::new(), &GateFilter::default());
     refresh_gate(&app, &store, &mut gate).await;
     let mut notifications = Notifier::new(&gate);
+    // Only now: what a first connection's backlog broadcasts must reach this loop, and the
+    // states it started from must be the ones before it.
+    host.follow_saved().await;
     let mut settings = current_settings(&store).await;
-    let mut caught = CatchUp::default();
+    // Begun at the backlog's first report or notice, from the states known then.
+    let mut caught: Option<CatchUp> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut retry =
+        tokio::time::interval_at(tokio::time::Instant::now() + TOKEN_RETRY, TOKEN_RETRY);
     loop {
         tokio::select! {
             received = notices.recv() => match received {
@@ -97,19 +103,27 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
             report = reports.recv() => match report {
                 Some(Report::CaughtUp) => {
                     // Every notice of the backlog was broadcast before this report: take
-                    // them all first, then say it once.
-                    while let Ok(notice) = notices.try_recv() {
-                        on_notice(&app, &store, notice, &mut gate, &mut notifications, &mut settings, &mut caught).await;
+                    // them all first (past a lag too), then say it once.
+                    loop {
+                        match notices.try_recv() {
+                            Ok(notice) => {
+                                on_notice(&app, &store, notice, &mut gate, &mut notifications, &mut settings, &mut caught).await;
+                            }
+                            Err(TryRecvError::Lagged(_)) => continue,
+                            Err(_) => break,
+                        }
                     }
                     refresh_gate(&app, &store, &mut gate).await;
                     settings = current_settings(&store).await;
                     let quiet = notifier::quiet(&app, &settings);
-                    let backlog = std::mem::take(&mut caught);
-                    if let Some(n) = notifications.on_caught_up(backlog, &gate, &settings, quiet) {
+                    if let Some(backlog) = caught.take()
+                        && let Some(n) = notifications.on_caught_up(backlog, &gate, &settings, quiet)
+                    {
                         notifier::show(&app, n);
                     }
                 }
-                Some(Report::Applied { catch_up: true, .. }) => {
+                Some(Report::Applied { applied, catch_up: true }) => {
+                    caught.get_or_insert_with(|| notifications.catch_up()).count(applied.events);
                     // A backlog batch: the gate once per batch, not once per event.
                     refresh_gate(&app, &store, &mut gate).await;
                 }
@@ -122,6 +136,12 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
                 }
                 let _ = app.emit(INBOX, host.inbox());
                 tray::update(&app, &gate);
+            }
+            _ = retry.tick() => {
+                // A keyring that was locked or not yet running may answer now.
+                if matches!(*mirror_states.borrow(), MirrorState::NoToken { .. }) {
+                    host.follow_saved().await;
+                }
             }
             _ = tick.tick() => {
                 let quiet = notifier::quiet(&app, &settings);
@@ -142,7 +162,7 @@ async fn on_notice(
     gate: &mut Gate,
     notifications: &mut Notifier,
     settings: &mut Settings,
-    caught: &mut CatchUp,
+    caught: &mut Option<CatchUp>,
 ) {
     let _ = app.emit(NOTICE, &notice);
     match &notice {
@@ -150,7 +170,9 @@ async fn on_notice(
             event,
             catch_up: true,
             ..
-        } => caught.add(event),
+        } => caught
+            .get_or_insert_with(|| notifications.catch_up())
+            .add(event),
         Notice::Event { event, .. } => {
             refresh_gate(app, store, gate).await;
             *settings = current_settings(store).await;

@@ -93,7 +93,7 @@ describe("Settings: where builds come from", () => {
     serveInbox(null, calls);
     render(Settings);
     await fireEvent.click(await screen.findByLabelText(/An inbox/));
-    expect(screen.getByTestId("token-place").textContent).toContain("No token saved yet");
+    expect(screen.getByTestId("token-place").textContent).toContain("No token saved for this inbox yet");
     await fireEvent.input(screen.getByTestId("settings-inbox-url"), { target: { value: " https://ci.example.com " } });
     const token = screen.getByTestId("settings-inbox-token") as HTMLInputElement;
     expect(token.type).toBe("password");
@@ -102,7 +102,10 @@ describe("Settings: where builds come from", () => {
     await waitFor(() => expect(calls.some((c) => c.method === "save_settings")).toBe(true));
     const saves = calls.filter((c) => c.method === "save_inbox_token" || c.method === "save_settings");
     expect(saves.map((c) => c.method)).toEqual(["save_inbox_token", "save_settings"]);
-    expect(saves[0]).toEqual({ method: "save_inbox_token", params: { token: "gh_inbox_" + "ab".repeat(32) } });
+    expect(saves[0]).toEqual({
+      method: "save_inbox_token",
+      params: { url: "https://ci.example.com", token: "gh_inbox_" + "ab".repeat(32) },
+    });
     const saved = saves[1] as Extract<ApiRequest, { method: "save_settings" }>;
     expect(saved.params.settings.source).toBe("inbox");
     expect(saved.params.settings.inbox_url).toBe("https://ci.example.com");

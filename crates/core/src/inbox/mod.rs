@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
 
-use crate::api::{Api, ApiError, ApiRequest, Host, blocking};
+use crate::api::{Api, ApiError, ApiRequest, Host};
+use crate::offload::blocking;
 use crate::store::{Store, TokenInfo};
 use crate::{Error, Result};
 

@@ -18,7 +18,8 @@ use serde::Deserialize;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
 use super::{Answer, Shared, authenticate, still_valid};
-use crate::api::{Host, blocking};
+use crate::api::Host;
+use crate::offload::blocking;
 use crate::store::{Notice, Store, TokenInfo};
 use crate::{Error, Result};
 
