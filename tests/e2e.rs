@@ -506,6 +506,24 @@ fn wait_for_summary(prefix: &str) -> Vec<String> {
     }
 }
 
+/// Waits until the app, following its inbox, shows PROFILE / main red; returns dunst's
+/// catch-up summaries ("While you were away: ..."), newest first, and all summaries.
+fn caught_up(d: &Driver, profile: &str, want: &str) -> (Vec<String>, Vec<String>) {
+    d.wait_for(INBOX_STATE, json!("up_to_date"), Duration::from_secs(15));
+    d.wait_for(
+        &row_state(profile),
+        json!("failing"),
+        Duration::from_secs(5),
+    );
+    let summaries = wait_for_summary(want);
+    let caught = summaries
+        .iter()
+        .filter(|s| s.starts_with("While you were away"))
+        .cloned()
+        .collect();
+    (caught, summaries)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -574,17 +592,7 @@ fn the_desktop_follows_an_inbox_and_says_when_it_is_offline() {
         "the token is not kept in the form"
     );
     d.click("[data-testid=nav-dashboard]");
-    d.wait_for(INBOX_STATE, json!("up_to_date"), Duration::from_secs(15));
-    d.wait_for(
-        &row_state("Away A"),
-        json!("failing"),
-        Duration::from_secs(5),
-    );
-    let summaries = wait_for_summary("While you were away");
-    let caught: Vec<&String> = summaries
-        .iter()
-        .filter(|s| s.starts_with("While you were away"))
-        .collect();
+    let (caught, summaries) = caught_up(&d, "Away A", "While you were away");
     assert_eq!(caught, ["While you were away: 5 events"], "{summaries:?}");
     assert!(
         !summaries.iter().any(|s| s.contains("Away A")),
@@ -659,17 +667,7 @@ fn the_desktop_follows_an_inbox_and_says_when_it_is_offline() {
     fail("Closed A");
     fail("Closed B");
     let d = Driver::start(desk.path(), &listen);
-    d.wait_for(INBOX_STATE, json!("up_to_date"), Duration::from_secs(15));
-    d.wait_for(
-        &row_state("Closed B"),
-        json!("failing"),
-        Duration::from_secs(5),
-    );
-    let summaries = wait_for_summary("While you were away: 4 events");
-    let caught: Vec<&String> = summaries
-        .iter()
-        .filter(|s| s.starts_with("While you were away"))
-        .collect();
+    let (caught, summaries) = caught_up(&d, "Closed B", "While you were away: 4 events");
     assert_eq!(
         caught,
         [

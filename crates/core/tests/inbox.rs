@@ -72,6 +72,11 @@ async fn start_with(config: ListenerConfig) -> Inbox {
 }
 
 impl Inbox {
+    /// A new token NAME of `role`, in the clear.
+    async fn token(&self, name: &str, role: Role) -> String {
+        self.store.add_token(name, role).await.expect("token").1
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.listener.local_addr())
     }
@@ -140,11 +145,7 @@ async fn the_api_is_off_until_a_token_exists_then_wants_one() {
         "{body}"
     );
 
-    let (_, read) = inbox
-        .store
-        .add_token("wall", Role::Read)
-        .await
-        .expect("token");
+    let read = inbox.token("wall", Role::Read).await;
     let (status, challenge, body) = inbox.rpc(None, json!({"method": "overview"})).await;
     assert_eq!(
         (status, challenge.as_deref()),
@@ -162,11 +163,7 @@ async fn the_api_is_off_until_a_token_exists_then_wants_one() {
     assert!(body["result"]["gate"].is_object(), "{body}");
 
     // Another token keeps the API on: revoking one refuses it, not everyone.
-    inbox
-        .store
-        .add_token("ops", Role::Admin)
-        .await
-        .expect("token");
+    inbox.token("ops", Role::Admin).await;
     inbox.store.revoke_token("wall").await.expect("revoked");
     let (status, _, _) = inbox.rpc(Some(&read), json!({"method": "overview"})).await;
     assert_eq!(status, 401, "a revoked token is refused");
@@ -175,16 +172,8 @@ async fn the_api_is_off_until_a_token_exists_then_wants_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_token_reads_and_is_refused_what_changes_or_reveals() {
     let inbox = start().await;
-    let (_, read) = inbox
-        .store
-        .add_token("tester", Role::Read)
-        .await
-        .expect("read");
-    let (_, admin) = inbox
-        .store
-        .add_token("ops", Role::Admin)
-        .await
-        .expect("admin");
+    let read = inbox.token("tester", Role::Read).await;
+    let admin = inbox.token("ops", Role::Admin).await;
     let create = json!({"method": "create_endpoint", "params": {"name": "web", "secret": null}});
     let (status, _, body) = inbox.rpc(Some(&read), create.clone()).await;
     assert_eq!(status, 403, "{body}");
@@ -343,11 +332,7 @@ fn delivery_ids(messages: &[Message]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_replays_then_goes_live_with_no_gap_and_no_duplicate() {
     let inbox = start().await;
-    let (_, token) = inbox
-        .store
-        .add_token("desk", Role::Read)
-        .await
-        .expect("token");
+    let token = inbox.token("desk", Role::Read).await;
     let mut sent = Vec::new();
     for _ in 0..20 {
         sent.push(inbox.deliver(Sample::BuildFailed).await);
@@ -411,11 +396,7 @@ async fn the_stream_replays_then_goes_live_with_no_gap_and_no_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_from_before_what_retention_kept_starts_with_a_gap() {
     let inbox = start().await;
-    let (_, token) = inbox
-        .store
-        .add_token("desk", Role::Read)
-        .await
-        .expect("token");
+    let token = inbox.token("desk", Role::Read).await;
     inbox.deliver(Sample::BuildFailed).await;
     // Everything so far is older than the cut: the log starts over after it.
     let pruned = inbox
@@ -465,11 +446,7 @@ async fn a_resume_from_before_what_retention_kept_starts_with_a_gap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_token_closes_its_open_stream() {
     let inbox = start().await;
-    let (_, token) = inbox
-        .store
-        .add_token("laptop", Role::Read)
-        .await
-        .expect("token");
+    let token = inbox.token("laptop", Role::Read).await;
     // From the start, so the first message does not depend on when the thread connects.
     let rx = subscribe(&inbox, &token, "?after=0", None);
     inbox.deliver(Sample::BuildFailed).await;
@@ -510,11 +487,7 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
         ..ListenerConfig::default()
     })
     .await;
-    let (_, token) = inbox
-        .store
-        .add_token("stuck", Role::Read)
-        .await
-        .expect("token");
+    let token = inbox.token("stuck", Role::Read).await;
     // A raw connection that asks for the stream and then never reads a byte, with a small
     // receive buffer so that the server's side fills quickly.
     let mut stuck = small_buffered_stream(inbox.listener.local_addr(), &token, "");
@@ -590,11 +563,7 @@ async fn the_inbox_serves_https_with_the_certificate_it_is_given() {
         inbox.listener.status().base_url,
         Some(format!("https://{}", inbox.listener.local_addr()))
     );
-    let (_, token) = inbox
-        .store
-        .add_token("remote", Role::Read)
-        .await
-        .expect("token");
+    let token = inbox.token("remote", Role::Read).await;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(made.cert.der().clone()).expect("root");
     let client = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -731,11 +700,7 @@ async fn a_log_behind_the_mirror_starts_it_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_committed_elsewhere_reaches_live_subscribers() {
     let inbox = start().await;
-    let (_, token) = inbox
-        .store
-        .add_token("desk", Role::Read)
-        .await
-        .expect("token");
+    let token = inbox.token("desk", Role::Read).await;
     let rx = subscribe(&inbox, &token, "", None);
     let rx = tokio::task::spawn_blocking(move || {
         let hello = collect(&rx, Duration::from_secs(10), |seen| !seen.is_empty());
@@ -782,11 +747,7 @@ async fn revoking_a_token_ends_its_stream_during_the_backlog() {
             .deliver_with(Sample::BuildSucceeded, options.clone())
             .await;
     }
-    let (_, token) = inbox
-        .store
-        .add_token("old-laptop", Role::Read)
-        .await
-        .expect("token");
+    let token = inbox.token("old-laptop", Role::Read).await;
     // A slow reader with a small receive buffer: 4 KiB every 20 ms, 30 s for the backlog.
     let addr = inbox.listener.local_addr();
     let reader = std::thread::spawn(move || {
@@ -838,11 +799,7 @@ async fn a_mirror_marks_its_backlog_and_reports_its_end_after_the_notices() {
     use gatehouse_core::mirror::{self, MirrorState, Report};
     use gatehouse_core::store::Notice;
     let inbox = start().await;
-    let (_, token) = inbox
-        .store
-        .add_token("desk", Role::Read)
-        .await
-        .expect("token");
+    let token = inbox.token("desk", Role::Read).await;
     for _ in 0..3 {
         inbox.deliver(Sample::BuildFailed).await;
     }

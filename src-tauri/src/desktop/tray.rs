@@ -9,7 +9,7 @@ use gatehouse_core::gate::{Gate, GateState};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, Wry};
+use tauri::{AppHandle, Manager, Runtime};
 
 use super::notifier::Paused;
 
@@ -36,7 +36,7 @@ fn tooltip(gate: &Gate) -> String {
     }
 }
 
-fn menu(app: &AppHandle, gate: &Gate) -> tauri::Result<Menu<Wry>> {
+fn menu<R: Runtime>(app: &AppHandle<R>, gate: &Gate) -> tauri::Result<Menu<R>> {
     let paused = app
         .try_state::<Paused>()
         .is_some_and(|p| p.0.load(Ordering::Relaxed));
@@ -137,5 +137,71 @@ pub fn update(app: &AppHandle, gate: &Gate) {
     let _ = tray.set_tooltip(Some(tooltip(gate)));
     if let Ok(m) = menu(app, gate) {
         let _ = tray.set_menu(Some(m));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use gatehouse_core::api::{Api, Host};
+    use gatehouse_core::settings::{Settings, SourceMode};
+    use gatehouse_core::store::Store;
+    use tauri::Manager;
+    use tauri::menu::MenuItemKind;
+    use tauri::test::{mock_builder, mock_context, noop_assets};
+
+    use super::super::{AppState, DesktopHost};
+
+    fn texts<R: tauri::Runtime>(app: &tauri::AppHandle<R>) -> Vec<String> {
+        let gate = gatehouse_core::gate::evaluate(Vec::new(), &Default::default());
+        super::menu(app, &gate)
+            .expect("menu")
+            .items()
+            .expect("items")
+            .iter()
+            .filter_map(|item| match item {
+                MenuItemKind::MenuItem(i) => i.text().ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The tray says where the inbox stands while one is followed, and nothing about an
+    /// inbox otherwise.
+    #[test]
+    fn the_menu_has_the_inbox_line_while_an_inbox_is_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+        let listener = Settings {
+            listen: "127.0.0.1:0".into(),
+            ..Settings::default()
+        };
+        let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &listener));
+        let app = mock_builder()
+            .manage(AppState {
+                api: Api::new(store, host),
+            })
+            .build(mock_context(noop_assets()))
+            .expect("mock app");
+        let handle = app.handle();
+        assert!(
+            !texts(handle).iter().any(|t| t.starts_with("Inbox")),
+            "{:?}",
+            texts(handle)
+        );
+        let host = app.state::<AppState>();
+        let inbox = Settings {
+            source: SourceMode::Inbox,
+            inbox_url: Some("http://127.0.0.1:9".into()),
+            ..listener.clone()
+        };
+        tauri::async_runtime::block_on(host.api.host().apply_settings(inbox)).expect("applied");
+        let lines = texts(handle);
+        assert!(
+            lines.contains(&"Inbox 127.0.0.1:9: no token".to_owned()),
+            "{lines:?}"
+        );
+        tauri::async_runtime::block_on(host.api.host().stop()).expect("stop");
     }
 }
