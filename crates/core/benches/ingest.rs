@@ -13,12 +13,14 @@
 //!
 //! Client threads run on the same machine (2 cores here), so all rows share that cost.
 //! Run with `make bench` (or `cargo bench -p gatehouse-core --bench ingest`).
-//! Environment: BENCH_TOTAL (deliveries per row, default 4000).
+//! Environment: BENCH_TOTAL (deliveries per row, default 4000), BENCH_ROUNDS (alternating
+//! rounds of the three group-commit rows at 32 clients, default 3; each is the median).
 
 mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -76,6 +78,8 @@ struct Row {
     p50: Duration,
     p99: Duration,
     stored: Option<usize>,
+    /// For rows with reading subscribers: whether they read everything, and how late.
+    note: Option<String>,
 }
 
 fn main() {
@@ -89,31 +93,77 @@ fn main() {
         .expect("runtime");
     // BENCH_ONLY=group:32 runs one row (for a profiler); the default is the whole table.
     let only = std::env::var("BENCH_ONLY").ok();
+    let mut ratio_lines: Vec<String> = Vec::new();
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let run_row = |mode: Mode, clients: usize| -> Option<Row> {
+        if let Some(only) = &only
+            && *only != format!("{}:{clients}", mode.key())
+        {
+            return None;
+        }
+        let row = run(&rt, mode, clients, total);
+        eprintln!(
+            "{} with {clients} clients: {:.0}/s",
+            mode.label(),
+            row.total as f64 / row.elapsed.as_secs_f64()
+        );
+        Some(row)
+    };
     let mut rows = Vec::new();
     for clients in [1, 8, 32] {
-        for mode in [
-            Mode::HttpFloor,
-            Mode::Judge,
-            Mode::CommitPerDelivery,
-            Mode::GroupCommit,
-            Mode::Subscribed(10),
-            Mode::Stalled,
-        ] {
-            if matches!(mode, Mode::Subscribed(_) | Mode::Stalled) && clients != 32 {
-                continue;
+        for mode in [Mode::HttpFloor, Mode::Judge, Mode::CommitPerDelivery] {
+            rows.extend(run_row(mode, clients));
+        }
+        if clients != 32 {
+            rows.extend(run_row(Mode::GroupCommit, clients));
+            continue;
+        }
+        // The subscriber rows are compared with the plain one: run in alternating rounds,
+        // so that the machine's drift (±15% between rows here) falls on all three alike.
+        let modes = [Mode::GroupCommit, Mode::Stalled, Mode::Subscribed(10)];
+        let mut runs: Vec<Vec<Row>> = modes.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (i, mode) in modes.iter().enumerate() {
+                runs[i].extend(run_row(*mode, clients));
             }
-            if let Some(only) = &only
-                && *only != format!("{}:{clients}", mode.key())
-            {
-                continue;
+        }
+        let rate = |r: &Row| r.total as f64 / r.elapsed.as_secs_f64();
+        let ratios = |i: usize| -> Vec<f64> {
+            let mut v: Vec<f64> = runs[0]
+                .iter()
+                .zip(&runs[i])
+                .map(|(none, with)| rate(with) / rate(none))
+                .collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        for (i, label) in [(2, "10 reading subscribers"), (1, "1 stalled subscriber")] {
+            let r = ratios(i);
+            if let (Some(lo), Some(hi)) = (r.first(), r.last()) {
+                ratio_lines.push(format!(
+                    "{label}: {:.0}% of ingest with none (median of {} alternating rounds; {:.0}-{:.0}%)",
+                    r[r.len() / 2] * 100.0,
+                    r.len(),
+                    lo * 100.0,
+                    hi * 100.0
+                ));
             }
-            let row = run(&rt, mode, clients, total);
-            eprintln!(
-                "{} with {clients} clients: {:.0}/s",
-                mode.label(),
-                row.total as f64 / row.elapsed.as_secs_f64()
-            );
-            rows.push(row);
+        }
+        for r in runs.iter().flatten() {
+            if let Some(note) = &r.note {
+                ratio_lines.push(format!("{}: {note}", r.mode.label()));
+            }
+        }
+        for mut list in runs {
+            list.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+            let mid = list.len() / 2;
+            if !list.is_empty() {
+                rows.push(list.swap_remove(mid));
+            }
         }
     }
     println!(
@@ -131,6 +181,14 @@ fn main() {
             r.p99.as_secs_f64() * 1000.0,
             r.stored.map_or("-".to_owned(), |n| n.to_string()),
         );
+    }
+    if !ratio_lines.is_empty() {
+        println!(
+            "\nAt 32 clients, group commit rows are the median of {rounds} alternating rounds:"
+        );
+        for line in &ratio_lines {
+            println!("- {line}");
+        }
     }
     println!(
         "peak RSS of the benchmark process (server and clients): {} MiB",
@@ -255,6 +313,34 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
     let stored = store
         .as_ref()
         .map(|s| s.count_events(&EventQuery::default()).expect("count").total as usize);
+    // Did the reading subscribers get everything? How far behind were they when ingest ended?
+    let mut reach = None;
+    if let (Some(store), Stop::Listener(_, _, subscribers)) = (&store, &stop) {
+        let newest = store.change_log().expect("log").newest;
+        let lasts: Vec<&Arc<AtomicI64>> = subscribers
+            .iter()
+            .filter_map(|s| match s {
+                Subscriber::Reading(_, last) => Some(last),
+                Subscriber::Stalled(_) => None,
+            })
+            .collect();
+        if !lasts.is_empty() {
+            let behind = lasts
+                .iter()
+                .map(|l| newest - l.load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0);
+            let waited = Instant::now();
+            while lasts.iter().any(|l| l.load(Ordering::Relaxed) < newest)
+                && waited.elapsed() < Duration::from_secs(30)
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let all = lasts.iter().all(|l| l.load(Ordering::Relaxed) >= newest);
+            reach = Some((newest, behind, waited.elapsed(), all));
+        }
+    }
+    let mut note = None;
     rt.block_on(async {
         match stop {
             Stop::Floor(tx) => {
@@ -264,13 +350,25 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
                 let _ = close.send(true);
                 l.stop().await.expect("stop");
                 // The server closed every stream: readers finish, the stalled socket goes.
+                let mut resumed = 0;
                 for s in subscribers {
                     match s {
-                        Subscriber::Reading(thread) => {
-                            let _ = thread.join();
+                        Subscriber::Reading(thread, _) => {
+                            resumed += thread.join().unwrap_or(0).saturating_sub(1);
                         }
                         Subscriber::Stalled(socket) => drop(socket),
                     }
+                }
+                if let Some((newest, behind, waited, all)) = reach {
+                    eprintln!(
+                        "  subscribers: {} all {newest} changes; at most {behind} behind when ingest ended, all caught up {} ms later; cut and resumed {resumed} times",
+                        if all { "read" } else { "did NOT read" },
+                        waited.as_millis()
+                    );
+                    note = Some(format!(
+                        "every subscriber read all {newest} changes: {all}; at most {behind} behind when ingest ended, caught up {} ms later; cut and resumed {resumed} times in all",
+                        waited.as_millis()
+                    ));
                 }
             }
         }
@@ -284,6 +382,7 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
         p50: pct(0.5),
         p99: pct(0.99),
         stored,
+        note,
     }
 }
 
@@ -319,20 +418,40 @@ enum Stop {
 
 /// A stream subscriber: a thread reading every line, or a socket nobody reads.
 enum Subscriber {
-    Reading(std::thread::JoinHandle<()>),
+    /// Its thread (which returns how often it was cut and resumed) and the last seq it read.
+    Reading(std::thread::JoinHandle<u32>, Arc<AtomicI64>),
     Stalled(std::net::TcpStream),
 }
 
-/// Connects to the stream and reads it on a thread until the server closes it.
+/// Connects to the stream and reads it on a thread, as a mirror does: cut off, it resumes
+/// from the last id it read, until the server is gone.
 fn subscribe(addr: SocketAddr, token: &str) -> Subscriber {
+    use std::io::BufRead;
     let url = format!("http://{addr}/api/v1/stream");
     let auth = format!("Bearer {token}");
-    Subscriber::Reading(std::thread::spawn(move || {
-        if let Ok(resp) = ureq::get(&url).set("Authorization", &auth).call() {
-            let mut sink = std::io::sink();
-            let _ = std::io::copy(&mut resp.into_reader(), &mut sink);
+    let last = Arc::new(AtomicI64::new(-1));
+    let seen = last.clone();
+    let thread = std::thread::spawn(move || {
+        let mut resumed = 0;
+        loop {
+            let mut request = ureq::get(&url).set("Authorization", &auth);
+            let from = seen.load(Ordering::Relaxed);
+            if from >= 0 {
+                request = request.set("Last-Event-ID", &from.to_string());
+            }
+            let Ok(resp) = request.call() else {
+                return resumed;
+            };
+            for line in std::io::BufReader::new(resp.into_reader()).lines() {
+                let Ok(line) = line else { break };
+                if let Some(id) = line.strip_prefix("id:").and_then(|v| v.trim().parse().ok()) {
+                    seen.store(id, Ordering::Relaxed);
+                }
+            }
+            resumed += 1;
         }
-    }))
+    });
+    Subscriber::Reading(thread, last)
 }
 
 /// Asks for the stream on a socket with a small receive buffer, then never reads.

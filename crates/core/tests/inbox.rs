@@ -862,3 +862,41 @@ async fn a_mirror_marks_its_backlog_and_reports_its_end_after_the_notices() {
     let _ = stop.send(true);
     follower.await.expect("follower ends when stopped");
 }
+
+/// A subscriber that stops reading is cut once a quarter of its buffer waits and it has taken
+/// nothing for a moment, not only when the whole buffer is full: while it is connected the
+/// writer builds a notice for every change (a fifth of ingest at 32 clients in the benchmark).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_stops_reading_is_cut_before_its_buffer_fills() {
+    // 300 deliveries of 10 KB: 600 changes, fewer than the 1,024 the buffer holds, and too
+    // large for the server's write buffer (about 400 KB) to take most of them.
+    const DELIVERIES: u64 = 300;
+    let options = SampleOptions {
+        message: Some("x".repeat(10_000)),
+        ..Default::default()
+    };
+    let inbox = start().await;
+    let token = inbox.token("stuck", Role::Read).await;
+    let mut stuck = small_buffered_stream(inbox.listener.local_addr(), &token, "");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..DELIVERIES {
+        inbox
+            .deliver_with(Sample::BuildSucceeded, options.clone())
+            .await;
+    }
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut sink = Vec::new();
+    let read = std::io::Read::read_to_end(&mut stuck, &mut sink);
+    assert!(
+        match &read {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        },
+        "the server closed the connection: {read:?}"
+    );
+    let text = String::from_utf8_lossy(&sink);
+    let seen = text.lines().filter(|l| l.starts_with("id: ")).count();
+    assert!(seen < 2 * DELIVERIES as usize, "cut off early ({seen} ids)");
+}
