@@ -9,6 +9,7 @@ mod listening;
 mod logging;
 mod print;
 mod serve;
+mod web;
 
 use std::path::PathBuf;
 
@@ -20,6 +21,12 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const ERROR: i32 = 3;
     pub const USAGE: i32 = 64;
+}
+
+/// Tauri's context: the config and the front end's files, embedded once for the window and
+/// for the web dashboard `serve` offers.
+pub(crate) fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!("tauri.conf.json")
 }
 
 /// Parses the command line and runs it; returns the process exit code.

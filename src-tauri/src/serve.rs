@@ -51,11 +51,19 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let host = ServeHost::default();
         let api = Arc::new(Api::new(store.clone(), host.clone()));
         let (close_streams, closing) = tokio::sync::watch::channel(false);
+        let site = crate::web::site();
+        if !site.has_index() {
+            tracing::warn!("this build has no web dashboard (ui/dist was empty when it was built)");
+        }
+        let options = inbox::Options {
+            site: Some(site),
+            secure_cookies: tls,
+        };
         let running = RunningListener::start_with(
             settings.listen_addr()?,
             store.clone(),
             config,
-            inbox::router(api, closing),
+            inbox::router_with(api, closing, options),
         )
         .await?;
         let bound = running.local_addr();

@@ -122,6 +122,18 @@ impl Server {
         format!("{}/hooks/{name}", self.base)
     }
 
+    /// The server's resident memory, in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
     pub fn log(&self) -> Vec<String> {
         self.log.lock().expect("log").clone()
     }

@@ -46,10 +46,15 @@ pub const PREFIX: &str = "gh_inbox_";
 
 /// A fresh token: [`PREFIX`] and 32 bytes from the OS's CSPRNG as 64 hex digits.
 pub fn generate() -> Result<String> {
+    Ok(format!("{PREFIX}{}", random_hex()?))
+}
+
+/// 32 bytes from the OS's CSPRNG as 64 hex digits (tokens, browser session ids).
+pub fn random_hex() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| Error::System(format!("the OS random source failed: {e}")))?;
-    Ok(format!("{PREFIX}{}", hex::encode(bytes)))
+    Ok(hex::encode(bytes))
 }
 
 /// What is stored and looked up: the SHA-256 of the token's bytes. A lookup by this hash

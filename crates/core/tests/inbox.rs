@@ -900,3 +900,223 @@ async fn a_subscriber_that_stops_reading_is_cut_before_its_buffer_fills() {
     let seen = text.lines().filter(|l| l.starts_with("id: ")).count();
     assert!(seen < 2 * DELIVERIES as usize, "cut off early ({seen} ids)");
 }
+
+/// One HTTP call with any method and headers; returns status, headers (lowercase names) and
+/// the body as text.
+async fn call(
+    url: String,
+    method: &'static str,
+    headers: Vec<(&'static str, String)>,
+    body: Option<String>,
+) -> (u16, Vec<(String, String)>, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut req = ureq::request(method, &url);
+        for (name, value) in &headers {
+            req = req.set(name, value);
+        }
+        let resp = match body {
+            Some(b) => req.send_string(&b),
+            None => req.call(),
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .flat_map(|n| {
+                resp.all(&n)
+                    .into_iter()
+                    .map(|v| (n.to_lowercase(), v.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        (status, headers, resp.into_string().unwrap_or_default())
+    })
+    .await
+    .expect("client")
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The web dashboard's sessions: a token traded for an HttpOnly, SameSite=Strict cookie; the
+/// cookie alone never changes anything without the CSRF header; a read session is refused
+/// admin calls; sign-out and revocation end it, also its open stream; no CORS, and the
+/// security headers on every answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_session_is_a_cookie_that_needs_the_csrf_header_to_change_anything() {
+    const CSRF: (&str, &str) = ("X-Gatehouse-Request", "1");
+    let inbox = start().await;
+    let token = inbox.token("wall", Role::Read).await;
+    let session_url = inbox.url("/api/v1/session");
+    let sign_in = |with_csrf: bool, token: String| {
+        let mut headers = vec![("Content-Type", "application/json".to_owned())];
+        if with_csrf {
+            headers.push((CSRF.0, CSRF.1.to_owned()));
+        }
+        call(
+            session_url.clone(),
+            "POST",
+            headers,
+            Some(json!({ "token": token }).to_string()),
+        )
+    };
+
+    let (status, _, _) = sign_in(false, token.clone()).await;
+    assert_eq!(status, 403, "signing in needs the CSRF header too");
+    let (status, _, _) = sign_in(true, "gh_inbox_wrong".into()).await;
+    assert_eq!(status, 401);
+    let (status, headers, body) = sign_in(true, token.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let set = header(&headers, "set-cookie").expect("a cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
+    assert!(!set.contains(&token), "the cookie is not the token");
+    assert!(!body.contains(&token), "{body}");
+    let id = set
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("session id");
+    let cookie = ("Cookie", format!("gatehouse_session={id}"));
+
+    let (status, _, body) = call(session_url.clone(), "GET", vec![cookie.clone()], None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("json")["role"],
+        "read"
+    );
+
+    let rpc = |headers: Vec<(&'static str, String)>, request: Value| {
+        let mut headers = headers;
+        headers.push(("Content-Type", "application/json".to_owned()));
+        call(
+            inbox.url("/api/v1/rpc"),
+            "POST",
+            headers,
+            Some(request.to_string()),
+        )
+    };
+    let (status, _, _) = rpc(vec![cookie.clone()], json!({"method": "overview"})).await;
+    assert_eq!(status, 403, "the cookie alone is refused (CSRF)");
+    let with_csrf = vec![cookie.clone(), (CSRF.0, CSRF.1.to_owned())];
+    let (status, headers, body) = rpc(with_csrf.clone(), json!({"method": "overview"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        header(&headers, "content-security-policy")
+            .is_some_and(|v| v.contains("default-src 'self'")
+                && v.contains("frame-ancestors 'none'")
+                && !v.contains("unsafe")),
+        "{headers:?}"
+    );
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(header(&headers, "referrer-policy"), Some("no-referrer"));
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+    let (status, _, _) = rpc(
+        with_csrf.clone(),
+        json!({"method": "secrets", "params": {"name": "ci"}}),
+    )
+    .await;
+    assert_eq!(status, 403, "a read session cannot reveal secrets");
+
+    // No CORS: a cross-origin caller gets no permission, and a preflight is not answered.
+    let (_, headers, _) = rpc(
+        vec![
+            cookie.clone(),
+            (CSRF.0, CSRF.1.to_owned()),
+            ("Origin", "https://evil.example".into()),
+        ],
+        json!({"method": "overview"}),
+    )
+    .await;
+    assert!(
+        headers
+            .iter()
+            .all(|(n, _)| !n.starts_with("access-control-")),
+        "{headers:?}"
+    );
+    let (status, headers, _) = call(
+        inbox.url("/api/v1/rpc"),
+        "OPTIONS",
+        vec![
+            ("Origin", "https://evil.example".into()),
+            ("Access-Control-Request-Method", "POST".into()),
+            (
+                "Access-Control-Request-Headers",
+                "x-gatehouse-request".into(),
+            ),
+        ],
+        None,
+    )
+    .await;
+    assert_ne!(status / 100, 2, "no preflight succeeds");
+    assert!(
+        headers
+            .iter()
+            .all(|(n, _)| !n.starts_with("access-control-"))
+    );
+
+    // The stream follows with the cookie (EventSource cannot send headers); signing out
+    // ends it and the session.
+    let addr = inbox.listener.local_addr();
+    let mut stream = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        write!(
+            s,
+            "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\nCookie: gatehouse_session={id}\r\n\r\n"
+        )
+        .expect("request");
+        s.set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        s
+    })
+    .await
+    .expect("connect");
+    let (status, _, _) = call(session_url.clone(), "DELETE", vec![cookie.clone()], None).await;
+    assert_eq!(status, 403, "signing out needs the CSRF header");
+    let (status, headers, _) = call(session_url.clone(), "DELETE", with_csrf.clone(), None).await;
+    assert_eq!(status, 204);
+    assert!(header(&headers, "set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    let (status, _, _) = rpc(with_csrf.clone(), json!({"method": "overview"})).await;
+    assert_eq!(status, 401, "the session is over");
+    let ended = tokio::task::spawn_blocking(move || {
+        let mut sink = Vec::new();
+        let read = std::io::Read::read_to_end(&mut stream, &mut sink);
+        (read.is_ok(), String::from_utf8_lossy(&sink).into_owned())
+    })
+    .await
+    .expect("read");
+    assert!(ended.0, "the stream ended after sign-out");
+    assert!(
+        ended.1.contains("200 OK") && ended.1.contains("event: hello"),
+        "{}",
+        ended.1
+    );
+
+    // Revoking the token ends its other sessions.
+    let (_, headers, _) = sign_in(true, token.clone()).await;
+    let again = header(&headers, "set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_owned();
+    let with_again = vec![("Cookie", again), (CSRF.0, CSRF.1.to_owned())];
+    let (status, _, _) = rpc(with_again.clone(), json!({"method": "overview"})).await;
+    assert_eq!(status, 200);
+    // Another token keeps the API on.
+    inbox.token("ops", Role::Admin).await;
+    inbox.store.revoke_token("wall").await.expect("revoked");
+    let (status, _, _) = rpc(with_again, json!({"method": "overview"})).await;
+    assert_eq!(status, 401, "revoking the token ended the session");
+}

@@ -81,7 +81,7 @@ pub fn run(data_dir: PathBuf) -> Result<i32> {
                 let _ = window.hide();
             }
         })
-        .build(tauri::generate_context!("tauri.conf.json"))?;
+        .build(crate::context())?;
     app.run(|handle, event| {
         if let RunEvent::Exit = event {
             // Drain the listener: requests in flight finish and commit before we go.

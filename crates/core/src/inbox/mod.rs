@@ -1,8 +1,12 @@
 //! The inbox's API over HTTP: `POST /api/v1/rpc` answers the same [`ApiRequest`] the window's
 //! `rpc` command takes, and `GET /api/v1/stream` follows the change log ([`stream`]). Both
-//! want `Authorization: Bearer <token>`; the API is off until a token exists. Errors become
-//! HTTP statuses in one place ([`crate::error::ErrorKind::http_status`]).
+//! want `Authorization: Bearer <token>` or a browser session ([`session`]); the API is off
+//! until a token exists. The web dashboard's files are served beside them ([`site`]), and
+//! every answer carries the same security headers. Errors become HTTP statuses in one place
+//! ([`crate::error::ErrorKind::http_status`]).
 
+pub mod session;
+pub mod site;
 mod stream;
 
 use std::net::SocketAddr;
@@ -15,6 +19,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
+
+pub use site::Site;
 
 use crate::api::{Api, ApiError, ApiRequest, Host};
 use crate::offload::blocking;
@@ -29,20 +35,103 @@ struct Inner<H> {
     /// Becomes true when the server stops: open streams end, so shutdown is not held up.
     closing: watch::Receiver<bool>,
     rendered: Arc<stream::Rendered>,
+    site: Option<Arc<Site>>,
+    /// Session cookies are marked `Secure` (the inbox serves HTTPS).
+    secure_cookies: bool,
 }
 
 type Shared<H> = Arc<Inner<H>>;
 
+/// What the inbox serves besides the API.
+#[derive(Default)]
+pub struct Options {
+    /// The web dashboard's files, served at `/`.
+    pub site: Option<Arc<Site>>,
+    /// Whether the inbox serves HTTPS (session cookies are then `Secure`).
+    pub secure_cookies: bool,
+}
+
+/// The Content-Security-Policy of every answer: the window's, with the API on this origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// The API's routes, to merge beside the listener's (see `RunningListener::start_with`).
 pub fn router<H: Host>(api: Arc<Api<H>>, closing: watch::Receiver<bool>) -> Router {
-    Router::new()
+    router_with(api, closing, Options::default())
+}
+
+/// The API's routes and, with a site, the web dashboard at `/`.
+pub fn router_with<H: Host>(
+    api: Arc<Api<H>>,
+    closing: watch::Receiver<bool>,
+    options: Options,
+) -> Router {
+    let mut routes = Router::new()
         .route("/api/v1/rpc", post(rpc::<H>))
         .route("/api/v1/stream", get(stream::follow::<H>))
+        .route(
+            "/api/v1/session",
+            post(session::open::<H>)
+                .get(session::current::<H>)
+                .delete(session::close::<H>),
+        );
+    if options.site.is_some() {
+        routes = routes
+            .route("/", get(page::<H>))
+            .route("/assets/{*path}", get(page::<H>))
+            .route("/{file}", get(page::<H>));
+    }
+    routes
         .with_state(Arc::new(Inner {
             api,
             closing,
             rendered: Arc::default(),
+            site: options.site,
+            secure_cookies: options.secure_cookies,
         }))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The same headers on every page and API answer: no sniffing, no referrer, no framing, the
+/// CSP; API answers are never cached.
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
+}
+
+/// A file of the web dashboard.
+async fn page<H: Host>(
+    State(inbox): State<Shared<H>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    match &inbox.site {
+        Some(site) => site.answer(&uri, &headers),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// An [`Error`] as the API answers it: its status and an [`ApiError`] body.
@@ -64,30 +153,52 @@ impl IntoResponse for Answer {
     }
 }
 
-/// The token a request carries, if it is a live one. Refusals are logged with the caller's
-/// address and the reason, never with what it sent as a token.
+/// What a request presents to say who it is.
+enum Credential {
+    Bearer(String),
+    /// A browser session's cookie.
+    Session(String),
+    Nothing,
+}
+
+/// The token a request carries (a bearer token, or the token behind its session cookie), if
+/// it is a live one. A request that `changes` anything with the cookie must also carry
+/// [`session::CSRF_HEADER`]. Refusals are logged with the caller's address and the reason,
+/// never with what it sent.
 async fn authenticate(
     store: &Arc<Store>,
     headers: &HeaderMap,
     from: SocketAddr,
+    changes: bool,
 ) -> Result<TokenInfo> {
     let refuse = |reason: &str| {
         tracing::warn!("api: refused a call from {from}: {reason}");
         Error::Unauthorized(reason.to_owned())
     };
-    let presented = headers
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .map(str::to_owned);
+    let presented = match (bearer, session::session_cookie(headers)) {
+        (Some(token), _) => Credential::Bearer(token),
+        (None, Some(id)) => {
+            if changes {
+                session::require_csrf_header(headers, from)?;
+            }
+            Credential::Session(id)
+        }
+        (None, None) => Credential::Nothing,
+    };
     let lookup = store.clone();
     let (any, found) = blocking(move || {
         let any = lookup.has_tokens()?;
         let found = match &presented {
-            Some(t) if any => lookup.find_token(t)?.map(Some),
-            Some(_) => None,
-            None => Some(None),
+            Credential::Bearer(t) if any => lookup.find_token(t)?.map(Some),
+            Credential::Session(id) if any => lookup.find_session(id)?.map(Some),
+            Credential::Bearer(_) | Credential::Session(_) => None,
+            Credential::Nothing => Some(None),
         };
         Ok((any, found))
     })
@@ -103,10 +214,14 @@ async fn authenticate(
         Some(Some(token)) => token,
         Some(None) => {
             return Err(refuse(
-                "an `Authorization: Bearer <token>` header is required",
+                "an `Authorization: Bearer <token>` header (or a signed-in session) is required",
             ));
         }
-        None => return Err(refuse("the token is not valid (unknown or revoked)")),
+        None => {
+            return Err(refuse(
+                "the token or session is not valid (unknown, expired or revoked)",
+            ));
+        }
     };
     touch(store, &token);
     Ok(token)
@@ -136,7 +251,7 @@ async fn rpc<H: Host>(
     body: Bytes,
 ) -> Response {
     let store = inbox.api.store().clone();
-    let token = match authenticate(&store, &headers, from).await {
+    let token = match authenticate(&store, &headers, from, true).await {
         Ok(t) => t,
         Err(e) => return Answer(e).into_response(),
     };
@@ -162,10 +277,21 @@ async fn rpc<H: Host>(
     }
 }
 
-/// Whether `token` still exists (a revoked token's stream ends at its next check).
-async fn still_valid(store: &Arc<Store>, token: &TokenInfo) -> bool {
-    let (store, id) = (store.clone(), token.id);
-    blocking(move || Ok(store.tokens()?.iter().any(|t| t.id == id)))
-        .await
-        .unwrap_or(true)
+/// Who a stream was opened for: its token, and the browser session it came through.
+struct Caller {
+    token: TokenInfo,
+    session: Option<String>,
+}
+
+/// Whether the caller may still follow: its token exists, and its session (if it came
+/// through one) is still open. A revoked token's or a signed-out session's stream ends at its
+/// next check.
+async fn still_valid(store: &Arc<Store>, caller: &Caller) -> bool {
+    let (store, id, session) = (store.clone(), caller.token.id, caller.session.clone());
+    blocking(move || match session {
+        Some(session) => Ok(store.find_session(&session)?.is_some()),
+        None => Ok(store.tokens()?.iter().any(|t| t.id == id)),
+    })
+    .await
+    .unwrap_or(true)
 }

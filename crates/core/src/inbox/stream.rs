@@ -18,10 +18,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
-use super::{Answer, Shared, authenticate, still_valid};
+use super::{Answer, Caller, Shared, authenticate, still_valid};
 use crate::api::Host;
 use crate::offload::blocking;
-use crate::store::{Notice, Store, TokenInfo};
+use crate::store::{Notice, Store};
 use crate::{Error, Result};
 
 /// A comment line this often keeps proxies and the subscriber's watchdog content.
@@ -66,10 +66,17 @@ pub async fn follow<H: Host>(
     headers: HeaderMap,
 ) -> Response {
     let store = inbox.api.store().clone();
-    let token = match authenticate(&store, &headers, from).await {
+    let token = match authenticate(&store, &headers, from, false).await {
         Ok(t) => t,
         Err(e) => return Answer(e).into_response(),
     };
+    // Through a browser session: signing out ends the stream as revoking the token does.
+    let session = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        None
+    } else {
+        super::session::session_cookie(&headers)
+    };
+    let token = Caller { token, session };
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -100,7 +107,7 @@ pub async fn follow<H: Host>(
     let took = Arc::new(AtomicU64::new(0));
     let body_took = took.clone();
     tokio::spawn(async move {
-        let name = token.name.clone();
+        let name = token.token.name.clone();
         let reading = Reading { opened, took };
         let why = match feed(
             store, rendered, token, after, live, sender, closing, reading,
@@ -298,7 +305,7 @@ fn room(budget: &Arc<Semaphore>, bytes: usize) -> Option<OwnedSemaphorePermit> {
 async fn send_stored(
     store: &Arc<Store>,
     rendered: &Rendered,
-    token: &TokenInfo,
+    token: &Caller,
     budget: &Arc<Semaphore>,
     sender: &mpsc::Sender<Queued>,
     closing: &mut tokio::sync::watch::Receiver<bool>,
@@ -329,7 +336,7 @@ async fn send_stored(
                 _ = closing.changed() => return Ok(Some("the server is stopping")),
                 _ = check.tick() => {
                     if !still_valid(store, token).await {
-                        return Ok(Some("its token was revoked"));
+                        return Ok(Some("its token was revoked or its session ended"));
                     }
                     budget.clone().acquire_many_owned(kib).await.map_err(|_| closed())?
                 }
@@ -352,7 +359,7 @@ async fn send_stored(
 async fn feed(
     store: Arc<Store>,
     rendered: Arc<Rendered>,
-    token: TokenInfo,
+    token: Caller,
     after: Option<i64>,
     mut live: broadcast::Receiver<Notice>,
     sender: mpsc::Sender<Queued>,
@@ -470,7 +477,7 @@ async fn feed(
             },
             _ = check.tick() => {
                 if !still_valid(&store, &token).await {
-                    return Ok("its token was revoked");
+                    return Ok("its token was revoked or its session ended");
                 }
             }
             _ = sender.closed() => return Ok("the subscriber left"),

@@ -8,6 +8,7 @@ mod mirror;
 mod read;
 mod records;
 mod schema;
+mod sessions;
 mod tokens;
 mod unmatched;
 mod write;
@@ -408,6 +409,32 @@ impl Store {
     /// The token `secret` is, if it exists.
     pub fn find_token(&self, secret: &str) -> Result<Option<TokenInfo>> {
         self.read(|c| tokens::find(c, secret))
+    }
+
+    /// Opens a browser session for the token `token_id` until `expires`; returns the
+    /// session's id (kept only as its SHA-256), for the cookie.
+    pub async fn open_session(&self, token_id: i64, expires: DateTime<Utc>) -> Result<String> {
+        let secret = crate::token::random_hex()?;
+        let kept = secret.clone();
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| sessions::open(tx, token_id, &kept, now, expires))
+            .await?;
+        Ok(secret)
+    }
+
+    /// The token behind a live session, if `secret` is one.
+    pub fn find_session(&self, secret: &str) -> Result<Option<TokenInfo>> {
+        let now = Utc::now();
+        self.read(|c| sessions::find(c, secret, now))
+    }
+
+    /// Ends a session (signing out).
+    pub async fn close_session(&self, secret: &str) -> Result<()> {
+        let secret = secret.to_owned();
+        self.writer
+            .call(move |tx| sessions::close(tx, &secret))
+            .await
     }
 
     /// Whether any token exists: the inbox's API answers only then.

@@ -310,6 +310,19 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO change_log (id) VALUES (lower(hex(randomblob(16))));
     ALTER TABLE mirrors ADD COLUMN log_id TEXT NOT NULL DEFAULT '';
     "#,
+    // 10: browser sessions of the web dashboard. A session is a random id in an HttpOnly
+    // cookie; only its SHA-256 is kept, with the token it was opened with (revoking the token
+    // deletes its sessions) and when it expires.
+    r#"
+    CREATE TABLE sessions (
+        id          INTEGER PRIMARY KEY,
+        hash        BLOB NOT NULL UNIQUE,
+        token_id    INTEGER NOT NULL,
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_token ON sessions(token_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -22,13 +22,13 @@ pub struct TokenInfo {
 
 const SELECT_TOKEN: &str = "SELECT id, name, role, created_at, last_used_at FROM tokens";
 
-fn token_row(
+pub(super) fn token_row(
     r: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<(i64, String, String, String, Option<String>)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn info(row: (i64, String, String, String, Option<String>)) -> Result<TokenInfo> {
+pub(super) fn info(row: (i64, String, String, String, Option<String>)) -> Result<TokenInfo> {
     let (id, name, role, created_at, last_used_at) = row;
     Ok(TokenInfo {
         id,
@@ -71,15 +71,21 @@ pub fn add(
     by_id(tx.conn, tx.conn.last_insert_rowid())
 }
 
-/// Deletes the token named `name`; its open streams end at their next check.
+/// Deletes the token named `name` and its browser sessions; its open streams end at their
+/// next check.
 pub fn revoke(tx: &mut Tx<'_>, name: &str) -> Result<()> {
-    let n = tx
+    let id: Option<i64> = tx
         .conn
-        .prepare_cached("DELETE FROM tokens WHERE name = ?1")?
-        .execute([name])?;
-    if n == 0 {
+        .prepare_cached("SELECT id FROM tokens WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else {
         return Err(Error::NotFound(format!("no token named `{name}`")));
-    }
+    };
+    super::sessions::close_all(tx, id)?;
+    tx.conn
+        .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
