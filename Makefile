@@ -9,11 +9,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
 	libayatana-appindicator3-dev librsvg2-dev libssl-dev \
 	xvfb xauth dbus dbus-x11 at-spi2-core webkit2gtk-driver dunst imagemagick \
-	libdbus-1-dev gnome-keyring
+	libdbus-1-dev gnome-keyring chromium chromium-driver
 NODE_MIN_MAJOR := 20
 BIN := target/debug/gatehouse
 
-.PHONY: e2e disk-full soak fuzz footprint bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
+.PHONY: e2e web disk-full soak fuzz footprint bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
 
 help:
 	@echo "make run    install what is missing, build, open the app"
@@ -86,6 +86,11 @@ bindings-check:
 e2e: build
 	scripts/e2e.sh
 
+# The web dashboard in a real browser: Debian's chromium, headless, through chromedriver,
+# against a real `gatehouse serve` (tests/web.rs). Screenshots land in target/web/.
+web: build
+	cargo test --locked --test web -- --ignored --test-threads=1 --nocapture
+
 # A data directory on a filesystem that really fills up: a small tmpfs of its own (mounting
 # needs root, as CI has; elsewhere the step says so and stops, unless DISK_FULL=skip).
 FULL_DIR := target/disk-full
@@ -107,7 +112,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --locked --release -p gatehouse-core --test properties -- --nocapture --test-threads=1
 
-test: deps ui ui-check check-fmt clippy cargo-test bindings-check disk-full e2e
+test: deps ui ui-check check-fmt clippy cargo-test bindings-check disk-full e2e web
 
 # Ingest throughput (group commit vs. commit per delivery vs. the HTTP floor), history
 # queries over 1,000,000 events, unauthenticated disk use, and the window's memory.

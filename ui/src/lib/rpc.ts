@@ -23,11 +23,46 @@ function isApiError(e: unknown): e is ApiError {
   return typeof e === "object" && e !== null && "kind" in e && "message" in e;
 }
 
+/** Inside the desktop window (Tauri IPC), or in a browser served by the inbox (HTTP). */
+export function inWindow(): boolean {
+  return typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
+}
+
+/** The header every browser request that may change something carries: a cross-site form
+ * cannot send it, and the inbox refuses such a request with only its session cookie. */
+export const CSRF_HEADER = "X-Gatehouse-Request";
+
+/** A call over HTTP to the inbox, with the session cookie; the answer's JSON or its error. */
+export async function http<T>(path: string, init: { method: string; body?: unknown }): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method: init.method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", [CSRF_HEADER]: "1" },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+  } catch (e) {
+    throw new RpcError("unavailable", `the inbox cannot be reached: ${String(e)}`);
+  }
+  if (response.status === 204) return undefined as T;
+  const body: unknown = await response.json().catch(() => null);
+  if (!response.ok) {
+    if (isApiError(body)) throw new RpcError(body.kind, body.message);
+    throw new RpcError("unavailable", `the inbox answered HTTP ${response.status}`);
+  }
+  return body as T;
+}
+
 export async function rpc<M extends Method>(
   method: M,
   ...params: [ParamsOf<M>] extends [never] ? [] : [ParamsOf<M>]
 ): Promise<ResultOf<M>> {
   const request = (params.length ? { method, params: params[0] } : { method }) as ApiRequest;
+  if (!inWindow()) {
+    const response = await http<ApiResponse>("/api/v1/rpc", { method: "POST", body: request });
+    return response.result as ResultOf<M>;
+  }
   try {
     const response = await invoke<ApiResponse>("rpc", { request });
     return response.result as ResultOf<M>;
@@ -37,8 +72,12 @@ export async function rpc<M extends Method>(
   }
 }
 
-/** Opens an http(s) link in the system browser; anything else is ignored. */
+/** Opens an http(s) link: the system browser from the window, a new tab in a browser. */
 export async function openLink(url: string): Promise<void> {
   if (!/^https?:\/\//i.test(url)) return;
+  if (!inWindow()) {
+    window.open(url, "_blank", "noopener,noreferrer");
+    return;
+  }
   await invoke("open_link", { url });
 }

@@ -1,3 +1,4 @@
+import type { Role } from "../bindings/Role";
 import { openLink } from "./rpc";
 import { errorMessage } from "./latest.svelte";
 
@@ -11,7 +12,15 @@ export const app = $state({
   /** Bumped on every live notice; views reload when it changes. */
   revision: 0,
   toast: null as string | null,
+  /** What the user may do: everything in the window; in a browser, what the session's token
+   * allows (the inbox refuses the rest anyway; the controls are not shown). */
+  role: "admin" as Role,
 });
+
+/** Whether controls that change the inbox (endpoints, secrets, accept, replay) are shown. */
+export function canChange(): boolean {
+  return app.role === "admin";
+}
 
 export function go(view: View): void {
   app.view = view;

@@ -3,11 +3,13 @@ import { cleanup, fireEvent, render, screen, within } from "@testing-library/sve
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { ApiRequest } from "../bindings/ApiRequest";
 import { endpointInfo } from "../testing/fixtures";
+import { app } from "../lib/state.svelte";
 import Endpoints from "./Endpoints.svelte";
 
 afterEach(() => {
   cleanup();
   clearMocks();
+  app.role = "admin";
 });
 
 function serve(baseUrl: string | null) {
@@ -74,5 +76,18 @@ describe("Endpoints", () => {
     const heading = within(ep).getByRole("heading");
     expect(heading.textContent).toBe("ci⟨U+202E⟩abc");
     expect(heading.querySelector("bdi")).not.toBeNull();
+  });
+
+  it("shows a read-only session no control that changes or reveals anything", async () => {
+    app.role = "read";
+    serve("http://127.0.0.1:8473");
+    render(Endpoints);
+    const ep = await screen.findByTestId("endpoint");
+    expect(within(ep).getByTestId("endpoint-url").textContent).toBe("http://127.0.0.1:8473/hooks/ci");
+    expect(screen.queryByTestId("endpoint-create")).toBeNull();
+    expect(screen.queryByTestId("endpoint-admin")).toBeNull();
+    for (const label of ["Rename", "Delete", "Reveal secret", "Rotate", "Send a test delivery"]) {
+      expect(screen.queryByRole("button", { name: label })).toBeNull();
+    }
   });
 });

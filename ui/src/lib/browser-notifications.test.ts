@@ -1,0 +1,33 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { notifyFailure } from "./browser-notifications";
+
+const shown: { title: string; body?: string }[] = [];
+
+afterEach(() => {
+  shown.length = 0;
+  vi.unstubAllGlobals();
+});
+
+function stubNotification() {
+  vi.stubGlobal(
+    "Notification",
+    class {
+      constructor(title: string, options?: { body?: string }) {
+        shown.push({ title, body: options?.body });
+      }
+    },
+  );
+}
+
+describe("browser notifications", () => {
+  it("tell of failures only, with bidi controls shown rather than obeyed", () => {
+    stubNotification();
+    expect(notifyFailure({ outcome: "succeeded", title: "Build Success" })).toBe(false);
+    expect(
+      notifyFailure({ outcome: "failed", title: "Build Failed", message: "tests \u202Edeliaf", profile_name: "App", branch_name: "main" }),
+    ).toBe(true);
+    expect(shown).toEqual([{ title: "Build Failed: App / main", body: "tests ⟨U+202E⟩deliaf" }]);
+    expect(notifyFailure({ outcome: "info", rejected: true, title: "Rejected" })).toBe(true);
+    expect(notifyFailure(null)).toBe(false);
+  });
+});

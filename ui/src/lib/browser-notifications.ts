@@ -1,0 +1,26 @@
+// In a browser, the Web Notifications API stands in for the window's native notifications:
+// a failure the user asked to hear about (behind a button; the page never asks by itself).
+// Payload text goes in as the notification's text, never as markup.
+
+import { withVisibleControls as safeText } from "./text";
+
+interface StreamEvent {
+  outcome?: string;
+  rejected?: boolean;
+  title?: string | null;
+  message?: string | null;
+  profile_name?: string | null;
+  branch_name?: string | null;
+}
+
+const FAILING = new Set(["failed", "timed_out"]);
+
+/** Shows a notification for a failed or rejected event; returns whether it did. */
+export function notifyFailure(event: unknown): boolean {
+  const e = event as StreamEvent;
+  if (typeof e !== "object" || e === null || !(FAILING.has(e.outcome ?? "") || e.rejected)) return false;
+  const who = [e.profile_name, e.branch_name].filter(Boolean).join(" / ");
+  const title = `${safeText(e.title ?? "Failed")}${who ? `: ${safeText(who)}` : ""}`;
+  new Notification(title, { body: safeText(e.message ?? "") });
+  return true;
+}
