@@ -9,9 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::BIN;
+use common::webdriver::Session;
 use serde_json::{Value, json};
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -20,30 +19,20 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A minimal W3C WebDriver client over plain HTTP.
+/// The window, through tauri-driver; WebDriver calls go to its [`Session`].
 struct Driver {
-    base: String,
-    session: String,
+    session: Session,
     tauri_driver: Child,
 }
 
-impl Driver {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let resp = match body {
-            Some(b) => ureq::request(method, &url).send_json(b),
-            None => ureq::request(method, &url).call(),
-        };
-        let resp = match resp {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("webdriver {method} {path}: {e}"),
-        };
-        let v: Value =
-            serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(Value::Null);
-        v["value"].clone()
+impl std::ops::Deref for Driver {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
     }
+}
 
+impl Driver {
     fn start(data_dir: &std::path::Path, listen: &str) -> Driver {
         let port = free_port();
         let native = free_port();
@@ -63,94 +52,16 @@ impl Driver {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("tauri-driver runs (cargo install tauri-driver --locked)");
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
         let caps =
             json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": BIN}}}});
-        loop {
-            match ureq::post(&format!("{base}/session")).send_json(caps.clone()) {
-                Ok(r) => {
-                    let v: Value = r.into_json().expect("session json");
-                    let session = v["value"]["sessionId"]
-                        .as_str()
-                        .expect("session id")
-                        .to_owned();
-                    return Driver {
-                        base,
-                        session,
-                        tauri_driver,
-                    };
-                }
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-                Err(e) => panic!("no WebDriver session: {e}"),
-            }
-        }
-    }
-
-    fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let v = self.call(
-                "POST",
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            );
-            if let Some(id) = v[ELEMENT].as_str() {
-                return id.to_owned();
-            }
-            assert!(Instant::now() < deadline, "no element {css}: {v}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
-    }
-
-    fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.call(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
+        let session = Session::open(
+            &format!("http://127.0.0.1:{port}"),
+            caps,
+            Duration::from_secs(20),
         );
-    }
-
-    fn text(&self, css: &str) -> String {
-        let id = self.find(css);
-        self.call("GET", &format!("/element/{id}/text"), None)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// Evaluates an expression in the page (a W3C script body needs `return`).
-    fn script(&self, expression: &str) -> Value {
-        let body = format!("return ({});", expression.trim_start_matches("return "));
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({"script": body, "args": []})),
-        )
-    }
-
-    /// Polls `script` until it returns `want`; returns how long that took.
-    fn wait_for(&self, script: &str, want: Value, limit: Duration) -> Duration {
-        let start = Instant::now();
-        loop {
-            let got = self.script(script);
-            if got == want {
-                return start.elapsed();
-            }
-            assert!(
-                start.elapsed() < limit,
-                "waited {limit:?} for `{script}` to be {want}, last {got}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        Driver {
+            session,
+            tauri_driver,
         }
     }
 
@@ -171,7 +82,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        self.session.close();
         let _ = self.tauri_driver.kill();
         let _ = self.tauri_driver.wait();
     }

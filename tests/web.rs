@@ -8,10 +8,10 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::webdriver::Session;
 use common::{BIN, Gatehouse, Server};
 use serde_json::{Value, json};
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const SECRET: &str = "web-test-secret";
 const CSRF: &str = "X-Gatehouse-Request";
 
@@ -22,12 +22,18 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Headless chromium through chromedriver: the few WebDriver calls the test needs.
+/// Headless chromium through chromedriver; WebDriver calls go to its [`Session`].
 struct Browser {
-    base: String,
-    session: String,
+    session: Session,
     driver: Child,
     _profile: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Browser {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
 }
 
 impl Browser {
@@ -41,7 +47,8 @@ impl Browser {
                 .spawn()
                 .expect("chromedriver runs (apt install chromium-driver)");
         let profile = tempfile::tempdir().expect("profile dir");
-        let base = format!("http://127.0.0.1:{port}");
+        // Without the background-networking flags chromium keeps calling out to the
+        // internet, which this machine refuses.
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -54,45 +61,16 @@ impl Browser {
                 ]
             }
         }}});
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match ureq::post(&format!("{base}/session")).send_json(caps.clone()) {
-                Ok(r) => {
-                    let v: Value = r.into_json().expect("session json");
-                    let session = v["value"]["sessionId"]
-                        .as_str()
-                        .expect("session id")
-                        .to_owned();
-                    return Browser {
-                        base,
-                        session,
-                        driver,
-                        _profile: profile,
-                    };
-                }
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => panic!("no WebDriver session: {e}"),
-            }
+        let session = Session::open(
+            &format!("http://127.0.0.1:{port}"),
+            caps,
+            Duration::from_secs(30),
+        );
+        Browser {
+            session,
+            driver,
+            _profile: profile,
         }
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let resp = match body {
-            Some(b) => ureq::request(method, &url).send_json(b),
-            None => ureq::request(method, &url).call(),
-        };
-        let resp = match resp {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("webdriver {method} {path}: {e}"),
-        };
-        let v: Value =
-            serde_json::from_str(&resp.into_string().unwrap_or_default()).unwrap_or(Value::Null);
-        v["value"].clone()
     }
 
     fn go(&self, url: &str) {
@@ -107,70 +85,6 @@ impl Browser {
         );
     }
 
-    fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let v = self.call(
-                "POST",
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            );
-            if let Some(id) = v[ELEMENT].as_str() {
-                return id.to_owned();
-            }
-            assert!(Instant::now() < deadline, "no element {css}: {v}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
-    }
-
-    fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.call(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        );
-    }
-
-    fn script(&self, body: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(json!({"script": body, "args": []})),
-        )
-    }
-
-    /// Runs `body` with `done` bound to the async callback.
-    fn script_async(&self, body: &str) -> Value {
-        let wrapped = format!("const done = arguments[arguments.length - 1]; {body}");
-        self.call(
-            "POST",
-            "/execute/async",
-            Some(json!({"script": wrapped, "args": []})),
-        )
-    }
-
-    /// Polls `expression` until it is `want`; returns how long that took.
-    fn wait_for(&self, expression: &str, want: Value, limit: Duration) -> Duration {
-        let start = Instant::now();
-        loop {
-            let got = self.script(&format!("return ({expression});"));
-            if got == want {
-                return start.elapsed();
-            }
-            assert!(
-                start.elapsed() < limit,
-                "waited {limit:?} for `{expression}` to be {want}, last {got}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// A PNG of the page into target/web/NAME.png.
     fn screenshot(&self, name: &str) {
         let png = self.call("GET", "/screenshot", None);
@@ -180,7 +94,8 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), bytes).expect("screenshot");
     }
 
-    /// The session cookie as the browser holds it (HttpOnly: only WebDriver can see it).
+    /// The session cookie as the browser holds it (HttpOnly: only WebDriver can see it, and
+    /// only on a page under its path).
     fn session_cookie(&self) -> Option<String> {
         self.call("GET", "/cookie", None)
             .as_array()?
@@ -192,7 +107,7 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        self.session.close();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -285,12 +200,7 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
         json!(true),
         Duration::from_secs(5),
     );
-    let token_input = b.find("[data-testid=sign-in-token]");
-    b.call(
-        "POST",
-        &format!("/element/{token_input}/clear"),
-        Some(json!({})),
-    );
+    b.clear("[data-testid=sign-in-token]");
     b.type_into("[data-testid=sign-in-token]", &read);
     b.click("[data-testid=sign-in] button[type=submit]");
     b.wait_for(
