@@ -78,6 +78,7 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
             "Gatehouse listening on {base} (data: {})",
             data_dir.display()
         );
+        tracing::info!("web dashboard: {base}/ (sign in with a token from `gatehouse token add`)");
         if !bound.ip().is_loopback() && !tls {
             tracing::warn!(
                 "{bound} is reachable from other machines without TLS: API tokens and deliveries cross the network in clear text; serve with --tls-cert/--tls-key or behind a TLS proxy"

@@ -9,13 +9,12 @@ afterEach(() => {
 });
 
 function stubNotification() {
+  // Called with `new`, as the page does: a plain function records what it was given.
   vi.stubGlobal(
     "Notification",
-    class {
-      constructor(title: string, options?: { body?: string }) {
-        shown.push({ title, body: options?.body });
-      }
-    },
+    vi.fn(function (title: string, options?: { body?: string }) {
+      shown.push({ title, body: options?.body });
+    }),
   );
 }
 
