@@ -255,7 +255,7 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
             HOSTILE,
         ],
     );
-    let red = b.wait_for(ROW, json!("failing"), Duration::from_secs(2));
+    let red = b.wait_for(ROW, json!("failing"), Duration::from_secs(1));
     let red_after_send = sent.elapsed();
     assert_eq!(
         b.script("return window.__pwned ?? null;"),
@@ -366,6 +366,28 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
     assert_eq!(
         rpc_with_cookie(&base, &cookie, true, json!({"method": "overview"})),
         401
+    );
+
+    // 8. An admin token shows the controls; revoking it (from the CLI, on the inbox) sends
+    // the page back to signing in by itself, through the stream's end.
+    let admin = inbox
+        .ok(&["token", "add", "ops", "--admin"])
+        .trim()
+        .to_owned();
+    b.type_into("[data-testid=sign-in-token]", &admin);
+    b.click("[data-testid=sign-in] button[type=submit]");
+    b.wait_for(
+        "document.querySelector('[data-testid=signed-in-as]')?.innerText ?? ''",
+        json!("Signed in as ops (admin)"),
+        Duration::from_secs(5),
+    );
+    b.click("[data-testid=nav-endpoints]");
+    b.find("[data-testid=endpoint-admin]");
+    inbox.ok(&["token", "revoke", "ops"]);
+    b.wait_for(
+        "document.querySelector('[data-testid=sign-in]') !== null",
+        json!(true),
+        Duration::from_secs(20),
     );
 
     eprintln!(

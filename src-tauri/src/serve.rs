@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Mark the web dashboard's session cookies Secure: for a TLS proxy in front of this
+    /// inbox (always so with --tls-cert)
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
@@ -57,7 +61,7 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         }
         let options = inbox::Options {
             site: Some(site),
-            secure_cookies: tls,
+            secure_cookies: tls || a.secure_cookies,
         };
         let running = RunningListener::start_with(
             settings.listen_addr()?,

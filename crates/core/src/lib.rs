@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod envelope;
 pub mod error;
 pub mod gate;
+pub mod headers;
 pub mod inbox;
 pub mod ingest;
 pub mod listener;

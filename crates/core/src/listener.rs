@@ -97,8 +97,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stall, tls) = (config.write_stall, config.tls.clone());
+    // After the merge, so that the 404 of a path nobody serves gets them too.
     let app = extra
         .merge(router(store, config))
+        .layer(axum::middleware::map_response(crate::headers::secure))
         .into_make_service_with_connect_info::<SocketAddr>();
     // `tap_io` only so that axum's connect info (the peer's address) applies to our listeners.
     match tls {
@@ -209,7 +211,7 @@ async fn healthz(State(shared): State<Shared>) -> Response {
     }
 }
 
-async fn no_route(method: Method, request: Request) -> Response {
+pub(crate) async fn no_route(method: Method, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     drain(request.into_body(), UNREAD_DRAIN, UNREAD_DRAIN_TIME).await;
     tracing::info!("{method} {path} 404 no_route");

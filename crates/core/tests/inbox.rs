@@ -46,6 +46,10 @@ async fn start() -> Inbox {
 }
 
 async fn start_with(config: ListenerConfig) -> Inbox {
+    start_serving(config, inbox::Options::default()).await
+}
+
+async fn start_serving(config: ListenerConfig, options: inbox::Options) -> Inbox {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("inbox.db");
     let store = Arc::new(Store::open_with(&path, StoreOptions::default()).expect("store"));
@@ -58,7 +62,7 @@ async fn start_with(config: ListenerConfig) -> Inbox {
         "127.0.0.1:0".parse().expect("addr"),
         store.clone(),
         config,
-        inbox::router(api, closing),
+        inbox::router_with(api, closing, options),
     )
     .await
     .expect("listening");
@@ -1119,4 +1123,73 @@ async fn a_browser_session_is_a_cookie_that_needs_the_csrf_header_to_change_anyt
     inbox.store.revoke_token("wall").await.expect("revoked");
     let (status, _, _) = rpc(with_again, json!({"method": "overview"})).await;
     assert_eq!(status, 401, "revoking the token ended the session");
+}
+
+/// The security headers are on every answer (the page, a file, the API, a hook, the 404 of
+/// an unknown path), and a webhook posted to the bare address still gets the listener's 404,
+/// not the page's 405.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_security_headers_and_the_site_keeps_the_listeners_404() {
+    let site = inbox::Site::new([
+        (
+            "index.html".to_owned(),
+            b"<!doctype html><title>g</title>".to_vec(),
+        ),
+        (
+            "assets/index-ab12.js".to_owned(),
+            b"console.log(1)".to_vec(),
+        ),
+    ]);
+    let served = start_serving(
+        ListenerConfig::default(),
+        inbox::Options {
+            site: Some(Arc::new(site)),
+            secure_cookies: true,
+        },
+    )
+    .await;
+    let token = served.token("wall", Role::Read).await;
+    let answers = [
+        ("GET", "/", 200),
+        ("GET", "/assets/index-ab12.js", 200),
+        ("GET", "/api/v1/session", 401),
+        ("GET", "/api/v2/nothing", 404),
+        ("GET", "/a/b/c", 404),
+        ("POST", "/hooks/nobody", 404),
+        ("GET", "/healthz", 200),
+    ];
+    for (method, path, want) in answers {
+        let (status, headers, _) =
+            call(served.url(path), method, vec![], Some(String::new())).await;
+        assert_eq!(status, want, "{method} {path}");
+        let csp = header(&headers, "content-security-policy").unwrap_or_default();
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{method} {path}: {headers:?}"
+        );
+        assert_eq!(
+            header(&headers, "x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            header(&headers, "referrer-policy"),
+            Some("no-referrer"),
+            "{path}"
+        );
+    }
+    // A webhook sent to the bare address: the listener's JSON 404, as without a site.
+    let (status, _, body) = call(served.url("/"), "POST", vec![], Some("{}".into())).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("/hooks/"), "{body}");
+    // Under TLS (or --secure-cookies) the session cookie is Secure.
+    let (status, headers, _) = call(
+        served.url("/api/v1/session"),
+        "POST",
+        vec![("X-Gatehouse-Request", "1".into())],
+        Some(json!({ "token": token }).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "set-cookie").is_some_and(|c| c.contains("; Secure")));
 }

@@ -5,6 +5,7 @@
 import { withVisibleControls as safeText } from "./text";
 
 interface StreamEvent {
+  id?: number;
   outcome?: string;
   rejected?: boolean;
   title?: string | null;
@@ -21,6 +22,7 @@ export function notifyFailure(event: unknown): boolean {
   if (typeof e !== "object" || e === null || !(FAILING.has(e.outcome ?? "") || e.rejected)) return false;
   const who = [e.profile_name, e.branch_name].filter(Boolean).join(" / ");
   const title = `${safeText(e.title ?? "Failed")}${who ? `: ${safeText(who)}` : ""}`;
-  new Notification(title, { body: safeText(e.message ?? "") });
+  // One per event, however many tabs show the dashboard.
+  new Notification(title, { body: safeText(e.message ?? ""), tag: e.id === undefined ? undefined : `gatehouse-event-${e.id}` });
   return true;
 }

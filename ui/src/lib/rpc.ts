@@ -32,6 +32,9 @@ export function inWindow(): boolean {
  * cannot send it, and the inbox refuses such a request with only its session cookie. */
 export const CSRF_HEADER = "X-Gatehouse-Request";
 
+/** Sent on `window` when a call finds the browser's session over. */
+export const SIGNED_OUT = "gatehouse:signed-out";
+
 /** A call over HTTP to the inbox, with the session cookie; the answer's JSON or its error. */
 export async function http<T>(path: string, init: { method: string; body?: unknown }): Promise<T> {
   let response: Response;
@@ -44,6 +47,10 @@ export async function http<T>(path: string, init: { method: string; body?: unkno
     });
   } catch (e) {
     throw new RpcError("unavailable", `the inbox cannot be reached: ${String(e)}`);
+  }
+  if (response.status === 401 && path !== "/api/v1/session") {
+    // The session ended (signed out elsewhere, expired, token revoked): back to signing in.
+    window.dispatchEvent(new Event(SIGNED_OUT));
   }
   if (response.status === 204) return undefined as T;
   const body: unknown = await response.json().catch(() => null);

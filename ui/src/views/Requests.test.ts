@@ -3,11 +3,13 @@ import { cleanup, fireEvent, render, screen, within } from "@testing-library/sve
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { RequestRecord } from "../bindings/RequestRecord";
 import { requestRecord } from "../testing/fixtures";
+import { app } from "../lib/state.svelte";
 import Requests from "./Requests.svelte";
 
 afterEach(() => {
   cleanup();
   clearMocks();
+  app.role = "admin";
 });
 
 function serve(one: RequestRecord, failFirst: "requests" | "request" | null = null) {
@@ -67,5 +69,19 @@ describe("Requests", () => {
     render(Requests);
     await fireEvent.click(within(await screen.findByTestId("request-row")).getByRole("button"));
     expect((await screen.findByTestId("body-truncated")).textContent).toContain("first 64 KiB");
+  });
+
+  it("offers accept and replay to an admin only", async () => {
+    const stale = requestRecord({ verdict: "stale", status_code: 400, event_id: null });
+    for (const role of ["admin", "read"] as const) {
+      app.role = role;
+      serve(stale);
+      render(Requests);
+      await fireEvent.click(within(await screen.findByTestId("request-row")).getByRole("button"));
+      await screen.findByText(/Request 1:/);
+      expect(screen.queryByTestId("accept") !== null).toBe(role === "admin");
+      cleanup();
+      clearMocks();
+    }
   });
 });

@@ -1,8 +1,9 @@
 //! The inbox's API over HTTP: `POST /api/v1/rpc` answers the same [`ApiRequest`] the window's
 //! `rpc` command takes, and `GET /api/v1/stream` follows the change log ([`stream`]). Both
 //! want `Authorization: Bearer <token>` or a browser session ([`session`]); the API is off
-//! until a token exists. The web dashboard's files are served beside them ([`site`]), and
-//! every answer carries the same security headers. Errors become HTTP statuses in one place
+//! until a token exists. The web dashboard's files are served beside them ([`site`]); the
+//! listener adds the security headers to every answer ([`crate::headers`]). Errors become
+//! HTTP statuses in one place
 //! ([`crate::error::ErrorKind::http_status`]).
 
 pub mod session;
@@ -51,11 +52,6 @@ pub struct Options {
     pub secure_cookies: bool,
 }
 
-/// The Content-Security-Policy of every answer: the window's, with the API on this origin.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
 /// The API's routes, to merge beside the listener's (see `RunningListener::start_with`).
 pub fn router<H: Host>(api: Arc<Api<H>>, closing: watch::Receiver<bool>) -> Router {
     router_with(api, closing, Options::default())
@@ -77,49 +73,21 @@ pub fn router_with<H: Host>(
                 .delete(session::close::<H>),
         );
     if options.site.is_some() {
+        // Other methods on these paths (a webhook posted to the bare address) get the
+        // listener's own 404, as without a site.
+        let file = || get(page::<H>).fallback(crate::listener::no_route);
         routes = routes
-            .route("/", get(page::<H>))
-            .route("/assets/{*path}", get(page::<H>))
-            .route("/{file}", get(page::<H>));
+            .route("/", file())
+            .route("/assets/{*path}", file())
+            .route("/{file}", file());
     }
-    routes
-        .with_state(Arc::new(Inner {
-            api,
-            closing,
-            rendered: Arc::default(),
-            site: options.site,
-            secure_cookies: options.secure_cookies,
-        }))
-        .layer(axum::middleware::map_response(security_headers))
-}
-
-/// The same headers on every page and API answer: no sniffing, no referrer, no framing, the
-/// CSP; API answers are never cached.
-async fn security_headers(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        header::HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_FRAME_OPTIONS,
-        header::HeaderValue::from_static("DENY"),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("no-store"),
-        );
-    }
-    response
+    routes.with_state(Arc::new(Inner {
+        api,
+        closing,
+        rendered: Arc::default(),
+        site: options.site,
+        secure_cookies: options.secure_cookies,
+    }))
 }
 
 /// A file of the web dashboard.
@@ -161,16 +129,16 @@ enum Credential {
     Nothing,
 }
 
-/// The token a request carries (a bearer token, or the token behind its session cookie), if
-/// it is a live one. A request that `changes` anything with the cookie must also carry
-/// [`session::CSRF_HEADER`]. Refusals are logged with the caller's address and the reason,
-/// never with what it sent.
+/// Who a request is: the token it carries (a bearer token, or the token behind its session
+/// cookie), if it is a live one, and the session it came through. A request that `changes`
+/// anything with the cookie must also carry [`session::CSRF_HEADER`]. Refusals are logged with
+/// the caller's address and the reason, never with what it sent.
 async fn authenticate(
     store: &Arc<Store>,
     headers: &HeaderMap,
     from: SocketAddr,
     changes: bool,
-) -> Result<TokenInfo> {
+) -> Result<Caller> {
     let refuse = |reason: &str| {
         tracing::warn!("api: refused a call from {from}: {reason}");
         Error::Unauthorized(reason.to_owned())
@@ -190,6 +158,10 @@ async fn authenticate(
             Credential::Session(id)
         }
         (None, None) => Credential::Nothing,
+    };
+    let session = match &presented {
+        Credential::Session(id) => Some(id.clone()),
+        _ => None,
     };
     let lookup = store.clone();
     let (any, found) = blocking(move || {
@@ -224,7 +196,7 @@ async fn authenticate(
         }
     };
     touch(store, &token);
-    Ok(token)
+    Ok(Caller { token, session })
 }
 
 /// Notes the token's use, at most once per [`TOUCH_EVERY`], without holding up the call.
@@ -252,7 +224,7 @@ async fn rpc<H: Host>(
 ) -> Response {
     let store = inbox.api.store().clone();
     let token = match authenticate(&store, &headers, from, true).await {
-        Ok(t) => t,
+        Ok(caller) => caller.token,
         Err(e) => return Answer(e).into_response(),
     };
     let request: ApiRequest = match serde_json::from_slice(&body) {
@@ -277,7 +249,8 @@ async fn rpc<H: Host>(
     }
 }
 
-/// Who a stream was opened for: its token, and the browser session it came through.
+/// Who made a request: its token, and the browser session it came through (a stream opened
+/// through one ends when it does).
 struct Caller {
     token: TokenInfo,
     session: Option<String>,

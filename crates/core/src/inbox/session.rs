@@ -68,6 +68,7 @@ pub(super) fn require_csrf_header(headers: &HeaderMap, from: SocketAddr) -> crat
     )))
 }
 
+/// The `Set-Cookie` value: the session's id, or an empty one with `Max-Age=0` to clear it.
 fn cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
@@ -110,6 +111,12 @@ pub(super) async fn open<H: Host>(
         Ok(secret) => secret,
         Err(e) => return Answer(e).into_response(),
     };
+    // Signing in again replaces the session this browser held: it does not linger for 30 days.
+    if let Some(old) = session_cookie(&headers)
+        && let Err(e) = store.close_session(&old).await
+    {
+        tracing::warn!("could not end the session a sign-in replaced: {e}");
+    }
     tracing::info!("api: token `{}` signed in from {from}", token.name);
     let info = SessionInfo {
         name: token.name,
@@ -132,9 +139,9 @@ pub(super) async fn current<H: Host>(
 ) -> Response {
     let store = inbox.api.store().clone();
     match super::authenticate(&store, &headers, from, false).await {
-        Ok(token) => axum::Json(SessionInfo {
-            name: token.name,
-            role: token.role,
+        Ok(caller) => axum::Json(SessionInfo {
+            name: caller.token.name,
+            role: caller.token.role,
             expires_at: None,
         })
         .into_response(),

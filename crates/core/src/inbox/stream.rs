@@ -66,17 +66,11 @@ pub async fn follow<H: Host>(
     headers: HeaderMap,
 ) -> Response {
     let store = inbox.api.store().clone();
-    let token = match authenticate(&store, &headers, from, false).await {
-        Ok(t) => t,
+    // Through a browser session, signing out ends the stream as revoking the token does.
+    let caller = match authenticate(&store, &headers, from, false).await {
+        Ok(caller) => caller,
         Err(e) => return Answer(e).into_response(),
     };
-    // Through a browser session: signing out ends the stream as revoking the token does.
-    let session = if headers.contains_key(axum::http::header::AUTHORIZATION) {
-        None
-    } else {
-        super::session::session_cookie(&headers)
-    };
-    let token = Caller { token, session };
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -107,10 +101,10 @@ pub async fn follow<H: Host>(
     let took = Arc::new(AtomicU64::new(0));
     let body_took = took.clone();
     tokio::spawn(async move {
-        let name = token.token.name.clone();
+        let name = caller.token.name.clone();
         let reading = Reading { opened, took };
         let why = match feed(
-            store, rendered, token, after, live, sender, closing, reading,
+            store, rendered, caller, after, live, sender, closing, reading,
         )
         .await
         {

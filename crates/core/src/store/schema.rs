@@ -317,7 +317,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE sessions (
         id          INTEGER PRIMARY KEY,
         hash        BLOB NOT NULL UNIQUE,
-        token_id    INTEGER NOT NULL,
+        token_id    INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,
         created_at  TEXT NOT NULL,
         expires_at  TEXT NOT NULL
     );
