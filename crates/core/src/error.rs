@@ -44,6 +44,10 @@ pub enum Error {
     /// An HTTP call to another server failed before it answered (connection, DNS, timeout).
     #[error("{0}")]
     Transport(String),
+    /// Another server (Appcircle's API) answered, but refused, failed, or said something this
+    /// version does not understand; the message has the status and what was expected.
+    #[error("{0}")]
+    Upstream(String),
     /// The OS refused something other than a bind (random source, autostart, a file).
     #[error("{0}")]
     System(String),
@@ -91,7 +95,7 @@ impl Error {
             Error::Invalid(_) => ErrorKind::Invalid,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::BindFailed { .. } => ErrorKind::BindFailed,
-            Error::Transport(_) => ErrorKind::Transport,
+            Error::Transport(_) | Error::Upstream(_) => ErrorKind::Transport,
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::Database(_)

@@ -7,6 +7,7 @@
 //! stored into one passing/failing answer.
 
 pub mod api;
+pub mod appcircle;
 pub mod classify;
 pub mod credentials;
 pub mod endpoint;

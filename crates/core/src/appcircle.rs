@@ -1,0 +1,422 @@
+//! Appcircle's public REST API, read-only, as its official CLI uses it
+//! (../shared/appcircle/API.md): a bearer token from an API key or a personal access key,
+//! then GETs. The client keeps Appcircle's manners for a long-running app: at most two
+//! requests a second, the token refreshed before its JWT `exp` and once on a 401, 429 and
+//! 5xx answered by waiting (`Retry-After` when given), and every refusal or unexpected answer
+//! turned into one clear error (the HTTP status and what was expected), never a panic.
+//!
+//! Blocking (ureq): callers run it off the async threads.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::classify::Outcome;
+use crate::{Error, Result};
+
+/// Appcircle's hosted service; self-hosted installs have their own two hosts.
+pub const API_HOST: &str = "https://api.appcircle.io";
+pub const AUTH_HOST: &str = "https://auth.appcircle.io";
+/// Two requests a second at most: no rate limit is documented, so stay polite.
+pub const PACE: Duration = Duration::from_millis(500);
+/// A token this close to its expiry is replaced before it is used.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// Attempts of one GET answered 429, 5xx or not at all, before giving up.
+const ATTEMPTS: u32 = 4;
+/// The longest `Retry-After` honoured; a longer one is an outage, reported as such.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// How to get a bearer token.
+#[derive(Debug, Clone)]
+pub enum Key {
+    /// An organisation's API key: its name and secret, and optionally which organisation.
+    ApiKey {
+        name: String,
+        secret: String,
+        organization: Option<String>,
+    },
+    /// A user's personal access key.
+    PersonalAccessKey(String),
+}
+
+/// An Appcircle account: where its API is and how to sign in.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub api_host: String,
+    pub auth_host: String,
+    pub key: Key,
+}
+
+/// A bearer token and when it expires (from its JWT `exp`, when it has one).
+struct Bearer {
+    token: String,
+    expires: Option<SystemTime>,
+}
+
+/// A signed-in client of one account.
+pub struct Client {
+    account: Account,
+    agent: ureq::Agent,
+    bearer: Option<Bearer>,
+    /// Time between two requests (see [`PACE`]).
+    pace: Duration,
+    last: Option<Instant>,
+    requests: u64,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+}
+
+impl Client {
+    pub fn new(account: Account) -> Client {
+        Client::with_pace(account, PACE)
+    }
+
+    /// With another pace (the tests' fake answers at once).
+    pub fn with_pace(account: Account, pace: Duration) -> Client {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout_read(Duration::from_secs(30))
+            .build();
+        Client {
+            account,
+            agent,
+            bearer: None,
+            pace,
+            last: None,
+            requests: 0,
+        }
+    }
+
+    /// Requests made so far, token exchanges included.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Waits so that requests keep to the pace.
+    fn pace(&mut self) {
+        if let Some(last) = self.last {
+            let next = last + self.pace;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+        }
+        self.last = Some(Instant::now());
+        self.requests += 1;
+    }
+
+    /// Signs in (again): a new bearer token from the key.
+    fn exchange(&mut self) -> Result<()> {
+        let auth = self.account.auth_host.trim_end_matches('/').to_owned();
+        let (url, form, what): (String, Vec<(&str, String)>, String) = match &self.account.key {
+            Key::ApiKey {
+                name,
+                secret,
+                organization,
+            } => {
+                let mut form = vec![("name", name.clone()), ("secret", secret.clone())];
+                if let Some(org) = organization {
+                    form.push(("organizationId", org.clone()));
+                }
+                (
+                    format!("{auth}/auth/v1/api-key/token"),
+                    form,
+                    format!("the API key `{name}`"),
+                )
+            }
+            Key::PersonalAccessKey(key) => (
+                format!("{auth}/auth/v3/token"),
+                vec![("personalAccessKey", key.clone())],
+                "the personal access key".to_owned(),
+            ),
+        };
+        self.pace();
+        let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = match self.agent.post(&url).send_form(&fields) {
+            Ok(answer) => answer,
+            Err(ureq::Error::Status(code @ (400 | 401 | 403), _)) => {
+                return Err(Error::Upstream(format!(
+                    "Appcircle refused {what} (HTTP {code} from {url}): check it in Settings"
+                )));
+            }
+            Err(ureq::Error::Status(code, _)) => {
+                return Err(Error::Upstream(format!(
+                    "Appcircle's sign-in answered HTTP {code} ({url})"
+                )));
+            }
+            Err(e) => {
+                return Err(Error::Transport(format!(
+                    "cannot reach Appcircle's sign-in at {auth}: {e}"
+                )));
+            }
+        };
+        let token: TokenAnswer = json(answer).map_err(|e| {
+            Error::Upstream(format!(
+                "Appcircle's sign-in ({url}) did not answer JSON with `access_token`: {e}"
+            ))
+        })?;
+        let expires = jwt_expiry(&token.access_token);
+        self.bearer = Some(Bearer {
+            token: token.access_token,
+            expires,
+        });
+        Ok(())
+    }
+
+    /// A token good for the next request.
+    fn token(&mut self) -> Result<String> {
+        let stale = match &self.bearer {
+            None => true,
+            Some(b) => b
+                .expires
+                .is_some_and(|at| at <= SystemTime::now() + REFRESH_MARGIN),
+        };
+        if stale {
+            self.exchange()?;
+        }
+        self.bearer
+            .as_ref()
+            .map(|b| b.token.clone())
+            .ok_or_else(|| Error::Upstream("no token after signing in".into()))
+    }
+
+    /// `GET {api}/{path}` as `T`; `what` names what was expected, for the error.
+    pub fn get<T: DeserializeOwned>(&mut self, path: &str, what: &str) -> Result<T> {
+        let url = format!(
+            "{}/{}",
+            self.account.api_host.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token()?;
+            self.pace();
+            let answer = self
+                .agent
+                .get(&url)
+                .set("Authorization", &format!("Bearer {token}"))
+                .set("Accept", "application/json")
+                .call();
+            let wait = match answer {
+                Ok(answer) => {
+                    return json::<T>(answer).map_err(|e| {
+                        Error::Upstream(format!(
+                            "GET {url} answered something other than {what}: {e}"
+                        ))
+                    });
+                }
+                Err(ureq::Error::Status(401, _)) if !refreshed => {
+                    // The token expired early, or was revoked: sign in once more.
+                    refreshed = true;
+                    self.bearer = None;
+                    continue;
+                }
+                Err(ureq::Error::Status(code @ (401 | 403), _)) => {
+                    return Err(Error::Upstream(format!(
+                        "Appcircle refused access to {url} (HTTP {code}): the key may lack the permission"
+                    )));
+                }
+                Err(ureq::Error::Status(code @ (429 | 500..=599), answer)) => {
+                    let wait = retry_after(answer.header("Retry-After"))
+                        .unwrap_or(Duration::from_secs(1 << (attempt - 1)));
+                    if wait > LONGEST_WAIT || attempt >= ATTEMPTS {
+                        return Err(Error::Upstream(format!(
+                            "GET {url} answered HTTP {code} {attempt} times; trying again later"
+                        )));
+                    }
+                    wait
+                }
+                Err(ureq::Error::Status(code, _)) => {
+                    return Err(Error::Upstream(format!(
+                        "GET {url} answered HTTP {code}; expected {what}"
+                    )));
+                }
+                Err(e) => {
+                    if attempt >= ATTEMPTS {
+                        return Err(Error::Transport(format!("cannot reach {url}: {e}")));
+                    }
+                    Duration::from_secs(1 << (attempt - 1))
+                }
+            };
+            tracing::info!(
+                "appcircle: GET {url}: waiting {}s before trying again",
+                wait.as_secs()
+            );
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// The answer's body as JSON (ureq caps a body read this way at 10 MB).
+fn json<T: DeserializeOwned>(answer: ureq::Response) -> std::result::Result<T, String> {
+    let text = answer.into_string().map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by APIs like this one).
+fn retry_after(value: Option<&str>) -> Option<Duration> {
+    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// When a JWT expires: its payload's `exp`, if it has one (the signature is not checked:
+/// the token is only passed back to the server that made it).
+fn jwt_expiry(token: &str) -> Option<SystemTime> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let exp = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_u64()?;
+    Some(UNIX_EPOCH + Duration::from_secs(exp))
+}
+
+/// A build profile (`GET build/v2/profiles`); missing fields are tolerated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildProfile {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub last_build_date: Option<String>,
+}
+
+/// A build profile with its branches (`GET build/v1/profiles/{id}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildProfileDetail {
+    #[serde(default)]
+    pub branches: Vec<Branch>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Branch {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub last_build_date: Option<String>,
+    #[serde(default)]
+    pub build_status: Option<i64>,
+}
+
+/// One build of a branch (`GET build/v1/builds?branchId=&profileId=`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Build {
+    pub id: String,
+    pub status: i64,
+    #[serde(default)]
+    pub has_warning: bool,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+    #[serde(default)]
+    pub commit_id: Option<String>,
+}
+
+/// The outcome a build status means (Appcircle's enum, `constant.ts` in its CLI): 0 success
+/// (with warnings when `hasWarning`), 1 failed, 2 canceled, 3 timed out, 201 stopped
+/// (canceled); waiting, running, completing, in progress and awaiting a response are a build
+/// that has started; unknown, skipped and not started are news without an outcome.
+pub fn build_outcome(status: i64, has_warning: bool) -> Outcome {
+    match status {
+        0 if has_warning => Outcome::Warning,
+        0 => Outcome::Succeeded,
+        1 => Outcome::Failed,
+        2 | 201 => Outcome::Canceled,
+        3 => Outcome::TimedOut,
+        90 | 91 | 92 | 202 | 203 => Outcome::Started,
+        _ => Outcome::Info,
+    }
+}
+
+/// The latest build of each branch whose `lastBuildDate` moved since `known` (profile id,
+/// branch id → the date seen last), walking profiles, then branches, then builds, as no
+/// organisation-wide "builds since" call exists. Returns (profile, branch, latest build).
+pub fn latest_builds(
+    client: &mut Client,
+    known: &dyn Fn(&str, &str) -> Option<String>,
+) -> Result<Vec<(BuildProfile, Branch, Build)>> {
+    let profiles: Vec<BuildProfile> =
+        client.get("build/v2/profiles", "a list of build profiles")?;
+    let mut found = Vec::new();
+    for profile in profiles {
+        let Some(date) = profile.last_build_date.clone() else {
+            continue;
+        };
+        if known(&profile.id, "") >= Some(date) {
+            continue;
+        }
+        let detail: BuildProfileDetail = client.get(
+            &format!("build/v1/profiles/{}", profile.id),
+            "a build profile with its branches",
+        )?;
+        for branch in detail.branches {
+            let Some(date) = branch.last_build_date.clone() else {
+                continue;
+            };
+            if known(&profile.id, &branch.id) >= Some(date) {
+                continue;
+            }
+            let mut builds: Vec<Build> = client.get(
+                &format!(
+                    "build/v1/builds?branchId={}&profileId={}",
+                    branch.id, profile.id
+                ),
+                "a list of builds",
+            )?;
+            // The newest by start: the CLI sorts them so, and so do we.
+            builds.sort_by(|a, b| a.start_date.cmp(&b.start_date));
+            if let Some(latest) = builds.pop() {
+                found.push((profile.clone(), branch, latest));
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_status_has_its_outcome() {
+        assert_eq!(build_outcome(0, false), Outcome::Succeeded);
+        assert_eq!(build_outcome(0, true), Outcome::Warning);
+        assert_eq!(build_outcome(1, false), Outcome::Failed);
+        assert_eq!(build_outcome(2, false), Outcome::Canceled);
+        assert_eq!(build_outcome(3, false), Outcome::TimedOut);
+        for running in [90, 91, 92, 202, 203] {
+            assert_eq!(build_outcome(running, false), Outcome::Started, "{running}");
+        }
+        assert_eq!(build_outcome(201, false), Outcome::Canceled);
+        for other in [99, 100, 200, 12345] {
+            assert_eq!(build_outcome(other, false), Outcome::Info, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_jwt_gives_its_expiry_and_anything_else_none() {
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":2000000000}"#);
+        let token = format!("eyJhbGciOiJub25lIn0.{payload}.sig");
+        assert_eq!(
+            jwt_expiry(&token),
+            Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
+        );
+        assert_eq!(jwt_expiry("opaque-token"), None);
+        assert_eq!(jwt_expiry("a.!!!.c"), None);
+        assert_eq!(retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(Some("Wed, 21 Oct 2026 07:28:00 GMT")), None);
+    }
+}
