@@ -73,6 +73,17 @@ impl Browser {
         }
     }
 
+    /// Signs in on the sign-in page with `token`; waits until the page says `who`.
+    fn sign_in(&self, token: &str, who: &str) {
+        self.type_into("[data-testid=sign-in-token]", token);
+        self.click("[data-testid=sign-in] button[type=submit]");
+        self.wait_for(
+            "document.querySelector('[data-testid=signed-in-as]')?.innerText ?? ''",
+            json!(who),
+            Duration::from_secs(5),
+        );
+    }
+
     fn go(&self, url: &str) {
         self.call("POST", "/url", Some(json!({"url": url})));
     }
@@ -151,6 +162,22 @@ fn send(url: &str, args: &[&str]) {
     );
 }
 
+/// A build event of "Web App / main" for task `task`, with `extra` flags.
+fn send_build(hook: &str, sample: &str, task: &str, extra: &[&str]) {
+    let mut args = vec![
+        "--sample",
+        sample,
+        "--profile",
+        "Web App",
+        "--branch",
+        "main",
+        "--task-id",
+        task,
+    ];
+    args.extend_from_slice(extra);
+    send(hook, &args);
+}
+
 /// A call to the rpc with only the session cookie (and the CSRF header or not): its status.
 fn rpc_with_cookie(base: &str, cookie: &str, csrf: bool, request: Value) -> u16 {
     let mut req = ureq::post(&format!("{base}/api/v1/rpc"))
@@ -201,13 +228,7 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
         Duration::from_secs(5),
     );
     b.clear("[data-testid=sign-in-token]");
-    b.type_into("[data-testid=sign-in-token]", &read);
-    b.click("[data-testid=sign-in] button[type=submit]");
-    b.wait_for(
-        "document.querySelector('[data-testid=signed-in-as]')?.innerText ?? ''",
-        json!("Signed in as wall (read only)"),
-        Duration::from_secs(5),
-    );
+    b.sign_in(&read, "Signed in as wall (read only)");
     // The cookie is scoped to /api: WebDriver shows it on a page there.
     b.go(&format!("{base}/api/v1/session"));
     let cookie = b.session_cookie().expect("a session cookie");
@@ -224,37 +245,11 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
         "the token is kept nowhere in the browser"
     );
 
-    // 2. A delivery turns its row red within 2 s; its payload text stays text.
-    send(
-        &hook,
-        &[
-            "--sample",
-            "build-started",
-            "--profile",
-            "Web App",
-            "--branch",
-            "main",
-            "--task-id",
-            "t-web",
-        ],
-    );
+    // 2. A delivery turns its row red within a second; its payload text stays text.
+    send_build(&hook, "build-started", "t-web", &[]);
     b.wait_for(ROW, json!("running"), Duration::from_secs(5));
     let sent = Instant::now();
-    send(
-        &hook,
-        &[
-            "--sample",
-            "build-failed",
-            "--profile",
-            "Web App",
-            "--branch",
-            "main",
-            "--task-id",
-            "t-web",
-            "--message",
-            HOSTILE,
-        ],
-    );
+    send_build(&hook, "build-failed", "t-web", &["--message", HOSTILE]);
     let red = b.wait_for(ROW, json!("failing"), Duration::from_secs(1));
     let red_after_send = sent.elapsed();
     assert_eq!(
@@ -345,19 +340,7 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
         json!(true),
         Duration::from_secs(15),
     );
-    send(
-        &hook,
-        &[
-            "--sample",
-            "build-succeeded",
-            "--profile",
-            "Web App",
-            "--branch",
-            "main",
-            "--task-id",
-            "t-web2",
-        ],
-    );
+    send_build(&hook, "build-succeeded", "t-web2", &[]);
     b.wait_for(ROW, json!("passing"), Duration::from_secs(5));
 
     // 7. Signing out ends the session: the sign-in page, and the old cookie is refused.
@@ -374,13 +357,7 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
         .ok(&["token", "add", "ops", "--admin"])
         .trim()
         .to_owned();
-    b.type_into("[data-testid=sign-in-token]", &admin);
-    b.click("[data-testid=sign-in] button[type=submit]");
-    b.wait_for(
-        "document.querySelector('[data-testid=signed-in-as]')?.innerText ?? ''",
-        json!("Signed in as ops (admin)"),
-        Duration::from_secs(5),
-    );
+    b.sign_in(&admin, "Signed in as ops (admin)");
     b.click("[data-testid=nav-endpoints]");
     b.find("[data-testid=endpoint-admin]");
     inbox.ok(&["token", "revoke", "ops"]);

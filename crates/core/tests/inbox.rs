@@ -234,6 +234,27 @@ async fn a_read_token_reads_and_is_refused_what_changes_or_reveals() {
 
 /// A raw connection asking for the stream (`query` after the path), with a small receive
 /// buffer so that the server's side fills quickly when it is read slowly or not at all.
+/// Reads what a stuck subscriber's connection still holds until the server's close (or
+/// reset) ends it, within `limit`; fails if the server never closed it. `took`: how long the
+/// deliveries took, for the message.
+fn drained_until_closed(
+    stuck: &mut std::net::TcpStream,
+    limit: Duration,
+    took: Duration,
+) -> String {
+    stuck.set_read_timeout(Some(limit)).expect("timeout");
+    let mut sink = Vec::new();
+    let read = std::io::Read::read_to_end(stuck, &mut sink);
+    assert!(
+        match &read {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        },
+        "the server closed the connection: {read:?} (deliveries took {took:?})"
+    );
+    String::from_utf8_lossy(&sink).into_owned()
+}
+
 fn small_buffered_stream(addr: SocketAddr, token: &str, query: &str) -> std::net::TcpStream {
     use std::io::Write;
     let socket =
@@ -514,19 +535,7 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
         "every delivery stored while the subscriber was stuck"
     );
     // The server gave up on it: reading now drains what was buffered, then ends.
-    stuck
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut sink = Vec::new();
-    let read = std::io::Read::read_to_end(&mut stuck, &mut sink);
-    assert!(
-        match &read {
-            Ok(_) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-        },
-        "the connection was closed by the server: {read:?} (deliveries took {took:?})"
-    );
-    let text = String::from_utf8_lossy(&sink);
+    let text = drained_until_closed(&mut stuck, Duration::from_secs(10), took);
     let seen: HashSet<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("id: "))
@@ -888,19 +897,7 @@ async fn a_subscriber_that_stops_reading_is_cut_before_its_buffer_fills() {
             .deliver_with(Sample::BuildSucceeded, options.clone())
             .await;
     }
-    stuck
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut sink = Vec::new();
-    let read = std::io::Read::read_to_end(&mut stuck, &mut sink);
-    assert!(
-        match &read {
-            Ok(_) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-        },
-        "the server closed the connection: {read:?}"
-    );
-    let text = String::from_utf8_lossy(&sink);
+    let text = drained_until_closed(&mut stuck, Duration::from_secs(5), Duration::ZERO);
     let seen = text.lines().filter(|l| l.starts_with("id: ")).count();
     assert!(seen < 2 * DELIVERIES as usize, "cut off early ({seen} ids)");
 }
