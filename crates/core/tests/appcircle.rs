@@ -394,3 +394,24 @@ async fn the_client_keeps_to_two_requests_a_second() {
     assert_eq!(took.1, 4);
     assert!(took.0 >= Duration::from_millis(1500), "{:?}", took.0);
 }
+
+/// The figure the closing note asks for: a first walk of 50 profiles x 5 branches at the
+/// real pace (two requests a second). About two and a half minutes, so not in `make test`:
+/// `cargo test -p gatehouse-core --test appcircle -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "takes about 150 s at Appcircle's pace; run by hand for the figure"]
+async fn measure_a_first_walk_of_50_profiles_by_5_branches() {
+    let (_fake, addr) = start_fake(50, 5).await;
+    let (found, requests, took) = off(move || {
+        let mut client = Client::new(account(addr, "good-secret"));
+        let started = Instant::now();
+        let found = appcircle::latest_builds(&mut client, &|_, _| None).expect("walk");
+        (found.len(), client.requests(), started.elapsed())
+    })
+    .await;
+    assert_eq!(found, 250);
+    println!(
+        "measured: first walk of 50 profiles x 5 branches: {requests} requests in {:.1} s",
+        took.as_secs_f64()
+    );
+}
