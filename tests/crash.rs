@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Gatehouse;
+use common::{Gatehouse, free_port};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::signature::sign;
 use gatehouse_core::store::{EventQuery, Store};
@@ -33,13 +33,6 @@ impl Rng {
     fn millis(&mut self, from: u64, to: u64) -> Duration {
         Duration::from_millis(from + self.next() % (to - from))
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn rounds() -> usize {

@@ -9,18 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::webdriver::Session;
-use common::{BIN, Gatehouse, Server};
+use common::{BIN, Gatehouse, Server, free_port};
 use serde_json::{Value, json};
 
 const SECRET: &str = "web-test-secret";
 const CSRF: &str = "X-Gatehouse-Request";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// Headless chromium through chromedriver; WebDriver calls go to its [`Session`].
 struct Browser {

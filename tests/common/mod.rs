@@ -176,6 +176,14 @@ impl Drop for Server {
     }
 }
 
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// A raw POST; returns status and the JSON (or Null) body.
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
     let mut req = ureq::post(url);

@@ -108,12 +108,18 @@ impl DesktopHost {
     /// Follows the inbox the saved settings name (at start, once the live loop listens; again
     /// after a restart of that loop, and to retry a token the keyring could not give).
     pub async fn follow_saved(&self) {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.settings()).await {
-            Ok(Ok(settings)) => self.follow(&settings, false).await,
-            Ok(Err(e)) => tracing::error!("cannot read the settings to follow the inbox: {e}"),
+        match self.saved_settings().await {
+            Ok(settings) => self.follow(&settings, false).await,
             Err(e) => tracing::error!("cannot read the settings to follow the inbox: {e}"),
         }
+    }
+
+    /// The settings as stored (off the async threads).
+    async fn saved_settings(&self) -> Result<Settings> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.settings())
+            .await
+            .map_err(|e| Error::System(format!("reading the settings failed: {e}")))?
     }
 
     /// Follows the inbox the settings name with the token kept for it, or stops following.
@@ -316,12 +322,7 @@ impl Host for DesktopHost {
                 None
             }
         };
-        let settings = {
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.settings())
-                .await
-                .map_err(|e| Error::System(format!("reading the settings failed: {e}")))??
-        };
+        let settings = self.saved_settings().await?;
         // Only the inbox the saved settings follow reconnects: a token saved for another URL
         // waits until the settings name it.
         if settings.source.follows() && settings.inbox_url.as_deref() == Some(url.as_str()) {
