@@ -54,6 +54,7 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let tls = config.tls.is_some();
         let host = ServeHost::default();
         let api = Arc::new(Api::new(store.clone(), host.clone()));
+        let account = api.account().clone();
         let (close_streams, closing) = tokio::sync::watch::channel(false);
         let site = crate::web::site();
         if !site.has_index() {
@@ -99,8 +100,13 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let retention = tokio::spawn(supervise("retention", move || {
             retention::run(retention_store.clone())
         }));
+        // The Appcircle account's sync, on its schedule (idle without an account).
+        let account_sync = tokio::spawn(supervise("appcircle sync", move || {
+            account.clone().run()
+        }));
         shutdown_signal().await;
         retention.abort();
+        account_sync.abort();
         tracing::info!("stopping: finishing requests in flight");
         // Open streams never end on their own; they would hold the shutdown up.
         let _ = close_streams.send(true);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::account::{AccountStatus, AccountSync, Connection, SyncReport};
 use crate::credentials::TokenPlace;
 use crate::endpoint::generate_secret;
 use crate::error::ErrorKind;
@@ -94,6 +95,15 @@ pub enum ApiRequest {
         url: String,
         token: Option<String>,
     },
+    /// Checks an Appcircle key at once, keeps it (the OS keyring when there is one) and
+    /// starts a first sync.
+    ConnectAccount {
+        connection: Connection,
+    },
+    /// Forgets the Appcircle account and its key (what was synced stays).
+    DisconnectAccount,
+    /// Reads the Appcircle account now.
+    SyncAccount,
 }
 
 impl ApiRequest {
@@ -120,6 +130,9 @@ impl ApiRequest {
             ApiRequest::Settings => "settings",
             ApiRequest::SaveSettings { .. } => "save_settings",
             ApiRequest::SaveInboxToken { .. } => "save_inbox_token",
+            ApiRequest::ConnectAccount { .. } => "connect_account",
+            ApiRequest::DisconnectAccount => "disconnect_account",
+            ApiRequest::SyncAccount => "sync_account",
         }
     }
 
@@ -147,7 +160,10 @@ impl ApiRequest {
             | ApiRequest::SendTest { .. }
             | ApiRequest::Settings
             | ApiRequest::SaveSettings { .. }
-            | ApiRequest::SaveInboxToken { .. } => Role::Admin,
+            | ApiRequest::SaveInboxToken { .. }
+            | ApiRequest::ConnectAccount { .. }
+            | ApiRequest::DisconnectAccount
+            | ApiRequest::SyncAccount => Role::Admin,
         }
     }
 }
@@ -178,6 +194,9 @@ pub enum ApiResponse {
     SaveSettings(Settings),
     /// Where the token is kept now; `None` once forgotten.
     SaveInboxToken(Option<TokenPlace>),
+    ConnectAccount(AccountStatus),
+    DisconnectAccount(Done),
+    SyncAccount(SyncReport),
 }
 
 /// An empty success.
@@ -196,6 +215,9 @@ pub struct Overview {
     pub listener: ListenerStatus,
     /// The inbox this desktop follows and how that goes; `None` when it follows none.
     pub inbox: Option<InboxStatus>,
+    /// The Appcircle account read by the sync, and when it was last read; `None` when none
+    /// is connected.
+    pub account: Option<AccountStatus>,
     pub endpoints: Vec<EndpointInfo>,
     /// Expiry reminders of the last 30 days, newest first.
     pub expiring: Vec<EventRecord>,
@@ -279,6 +301,8 @@ pub trait Host: Send + Sync + 'static {
 pub struct Api<H> {
     store: Arc<Store>,
     host: H,
+    /// The Appcircle account; whoever hosts the API runs its schedule ([`AccountSync::run`]).
+    account: Arc<AccountSync>,
     /// Saves run one at a time from applying to storing, so the settings stored are the
     /// ones in effect (two saves at once could otherwise apply A, B and store B, A).
     saving: tokio::sync::Mutex<()>,
@@ -287,6 +311,7 @@ pub struct Api<H> {
 impl<H: Host> Api<H> {
     pub fn new(store: Arc<Store>, host: H) -> Self {
         Api {
+            account: Arc::new(AccountSync::new(store.clone())),
             store,
             host,
             saving: tokio::sync::Mutex::new(()),
@@ -299,6 +324,10 @@ impl<H: Host> Api<H> {
 
     pub fn host(&self) -> &H {
         &self.host
+    }
+
+    pub fn account(&self) -> &Arc<AccountSync> {
+        &self.account
     }
 
     /// `http://ADDR` while the listener runs; never an address nothing answers on.
@@ -335,8 +364,9 @@ impl<H: Host> Api<H> {
         Ok(match request {
             ApiRequest::Overview => {
                 let (listener, inbox) = (self.host.listener(), self.host.inbox());
+                let account = self.account.clone();
                 ApiResponse::Overview(Box::new(
-                    blocking(move || overview(&store, listener, inbox)).await?,
+                    blocking(move || overview(&store, listener, inbox, account.status()?)).await?,
                 ))
             }
             ApiRequest::Events { query } => ApiResponse::Events(
@@ -444,6 +474,14 @@ impl<H: Host> Api<H> {
                 let _one_at_a_time = self.saving.lock().await;
                 ApiResponse::SaveInboxToken(self.host.save_inbox_token(url, token).await?)
             }
+            ApiRequest::ConnectAccount { connection } => {
+                ApiResponse::ConnectAccount(self.account.connect(connection).await?)
+            }
+            ApiRequest::DisconnectAccount => {
+                self.account.disconnect().await?;
+                ApiResponse::DisconnectAccount(Done { ok: true })
+            }
+            ApiRequest::SyncAccount => ApiResponse::SyncAccount(self.account.sync_now().await?),
             ApiRequest::SaveSettings { settings } => {
                 let settings = settings.normalized()?;
                 let _one_at_a_time = self.saving.lock().await;
@@ -470,6 +508,7 @@ fn overview(
     store: &Store,
     listener: ListenerStatus,
     inbox: Option<InboxStatus>,
+    account: Option<AccountStatus>,
 ) -> Result<Overview> {
     let gate = gate::evaluate(store.streams()?, &GateFilter::default());
     let since = crate::time::to_text(chrono::Utc::now() - chrono::Duration::days(30));
@@ -487,6 +526,7 @@ fn overview(
         gate,
         listener,
         inbox,
+        account,
         endpoints: store.endpoints()?,
         expiring,
         unmatched: store.unmatched()?,

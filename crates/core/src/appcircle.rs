@@ -340,50 +340,82 @@ pub fn build_outcome(status: i64, has_warning: bool) -> Outcome {
     }
 }
 
-/// The latest build of each branch whose `lastBuildDate` moved since `known` (profile id,
-/// branch id → the date seen last), walking profiles, then branches, then builds, as no
-/// organisation-wide "builds since" call exists. Returns (profile, branch, latest build).
-pub fn latest_builds(
-    client: &mut Client,
-    known: &dyn Fn(&str, &str) -> Option<String>,
-) -> Result<Vec<(BuildProfile, Branch, Build)>> {
-    let profiles: Vec<BuildProfile> =
-        client.get("build/v2/profiles", "a list of build profiles")?;
-    let mut found = Vec::new();
-    for profile in profiles {
-        let Some(date) = profile.last_build_date.clone() else {
-            continue;
-        };
-        if known(&profile.id, "") >= Some(date) {
-            continue;
-        }
-        let detail: BuildProfileDetail = client.get(
-            &format!("build/v1/profiles/{}", profile.id),
-            "a build profile with its branches",
-        )?;
-        for branch in detail.branches {
-            let Some(date) = branch.last_build_date.clone() else {
-                continue;
-            };
-            if known(&profile.id, &branch.id) >= Some(date) {
-                continue;
-            }
-            let mut builds: Vec<Build> = client.get(
-                &format!(
-                    "build/v1/builds?branchId={}&profileId={}",
-                    branch.id, profile.id
-                ),
-                "a list of builds",
-            )?;
-            // The newest by start: the CLI sorts them so, and so do we.
-            builds.sort_by(|a, b| a.start_date.cmp(&b.start_date));
-            if let Some(latest) = builds.pop() {
-                found.push((profile.clone(), branch, latest));
-            }
-        }
-    }
-    Ok(found)
+/// A testing distribution profile (`GET distribution/v2/profiles`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributionProfile {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub last_app_version_shared_date: Option<String>,
+    #[serde(default)]
+    pub update_date: Option<String>,
 }
+
+/// A publish profile (`GET publish/v2/profiles/{platform}`): only its id and name are
+/// relied on (API.md lists no other field).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishProfile {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// An app version of a publish profile (`.../{profileId}/app-versions`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppVersion {
+    pub id: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub version_code: Option<serde_json::Value>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub create_date: Option<String>,
+    #[serde(default)]
+    pub update_date: Option<String>,
+    /// The publish flow's status, in the build status enum.
+    #[serde(default)]
+    pub latest_flow_status: Option<i64>,
+}
+
+/// An Enterprise App Store profile (`GET store/v2/profiles`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreProfile {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub latest_publish_date: Option<String>,
+}
+
+/// A certificate, keystore or provisioning profile: only `expireDate` is documented, so
+/// the rest is read from whatever names the item has.
+pub type SigningItem = serde_json::Map<String, serde_json::Value>;
+
+/// The two platforms publish profiles are listed by.
+pub const PUBLISH_PLATFORMS: [&str; 2] = ["ios", "android"];
+
+/// The signing identity lists: their path, and the title Appcircle's reminder webhook has.
+pub const SIGNING_LISTS: [(&str, &str); 3] = [
+    (
+        "signing-identity/v2/certificates",
+        "iOS Certificate Expiration Reminder",
+    ),
+    (
+        "signing-identity/v2/keystores",
+        "Android Keystore Expiration Reminder",
+    ),
+    (
+        "signing-identity/v2/provisioning-profiles",
+        "iOS Provisioning Profile Expiration Reminder",
+    ),
+];
 
 #[cfg(test)]
 mod tests {

@@ -383,6 +383,16 @@ const TITLES: &[Rule] = &[
     ),
 ];
 
+/// The scope and outcome of a title Appcircle documents (any case and spacing); the account
+/// sync words what it reads with these titles, so a synced fact and a webhook agree.
+pub fn documented_title(title: &str) -> Option<(Scope, Outcome)> {
+    let wanted = words(title);
+    TITLES
+        .iter()
+        .find(|r| words(r.title) == wanted)
+        .map(|r| (r.scope, r.outcome))
+}
+
 /// Classifies a parsed delivery. Total: every input gets a scope and an outcome.
 pub fn classify(envelope: &Envelope) -> Classification {
     let (module, event) = split_action(envelope.action.as_deref());
@@ -395,10 +405,7 @@ pub fn classify(envelope: &Envelope) -> Classification {
             .find(|(name, ..)| name.eq_ignore_ascii_case(a.trim()))
             .map(|&(_, scope, outcome)| (scope, outcome))
     });
-    let known_title = TITLES
-        .iter()
-        .find(|r| words(r.title) == words(title))
-        .map(|r| (r.scope, r.outcome));
+    let known_title = documented_title(title);
     let clue = format!("{} {title}", event.as_deref().unwrap_or_default());
 
     let (scope, outcome) = match (known_action, known_title) {

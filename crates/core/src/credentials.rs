@@ -1,14 +1,16 @@
-//! Where the desktop keeps the token it follows an inbox with: the OS keyring (the Secret
-//! Service on Linux: GNOME Keyring, KWallet) when one answers. A token is kept for one inbox
-//! URL, so that changing the URL (or mistyping it) never sends it to another server. Where none runs (a bare
-//! window manager, a container) it is kept in the database, which is 0600 in a 0700
-//! directory, and the user is told so ([`TokenPlace::Database`]); a token kept there moves
-//! into the keyring the next time one answers.
+//! Where Gatehouse keeps the secrets it must send elsewhere: the token the desktop follows
+//! an inbox with, and the Appcircle account's key. The OS keyring (the Secret Service on
+//! Linux: GNOME Keyring, KWallet) when one answers. An inbox token is kept for one inbox
+//! URL, so that changing the URL (or mistyping it) never sends it to another server. Where
+//! no keyring runs (a bare window manager, a container, a headless `serve`) a secret is kept
+//! in the database, which is 0600 in a 0700 directory, and the user is told so
+//! ([`TokenPlace::Database`]); a secret kept there moves into the keyring the next time one
+//! answers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::store::Store;
@@ -17,16 +19,64 @@ use crate::{Error, Result};
 
 /// The keyring's service name for every Gatehouse secret.
 const SERVICE: &str = "gatehouse";
-/// The settings key of a token for `url` kept in the database.
-fn database_key(url: &str) -> String {
-    format!("inbox_token {url}")
+
+/// What a kept secret is for: each has its own keyring entry and database key.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// The token the desktop follows the inbox at this URL with.
+    InboxToken(&'a str),
+    /// The connected Appcircle account's API key secret or personal access key.
+    AppcircleKey,
 }
+
+impl Credential<'_> {
+    /// The settings key it is kept under in the database.
+    fn database_key(self) -> String {
+        match self {
+            Credential::InboxToken(url) => format!("inbox_token {url}"),
+            Credential::AppcircleKey => "appcircle_key".into(),
+        }
+    }
+
+    /// The keyring entry, with this data directory in it so that two profiles (and tests)
+    /// never share one.
+    fn entry_name(self, store: &Store) -> String {
+        let dir = store.path().display();
+        match self {
+            Credential::InboxToken(url) => format!("inbox token for {dir} from {url}"),
+            Credential::AppcircleKey => format!("Appcircle key for {dir}"),
+        }
+    }
+
+    /// What it is, for messages.
+    fn what(self) -> &'static str {
+        match self {
+            Credential::InboxToken(_) => "the inbox token",
+            Credential::AppcircleKey => "the Appcircle key",
+        }
+    }
+
+    /// Refuses what cannot be this secret, before it is stored anywhere.
+    fn check(self, secret: &str) -> Result<&str> {
+        match self {
+            Credential::InboxToken(_) => check_token(secret),
+            Credential::AppcircleKey => {
+                let secret = secret.trim();
+                if secret.is_empty() {
+                    return Err(Error::Invalid("the Appcircle key is empty".into()));
+                }
+                Ok(secret)
+            }
+        }
+    }
+}
+
 /// A keyring that asks for a password (a locked collection) can wait for ever for a
 /// prompt nobody sees; after this the database is used instead.
 const KEYRING_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where the inbox token is kept, as Settings says it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+/// Where a secret is kept, as Settings says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "place", rename_all = "snake_case")]
 #[ts(export)]
 pub enum TokenPlace {
@@ -37,10 +87,10 @@ pub enum TokenPlace {
     },
 }
 
-/// A token and where it was found.
+/// A secret and where it was found.
 #[derive(Debug, Clone)]
-pub struct KeptToken {
-    pub token: String,
+pub struct KeptSecret {
+    pub secret: String,
     pub place: TokenPlace,
 }
 
@@ -61,77 +111,80 @@ pub fn check_token(token: &str) -> Result<&str> {
     Ok(token)
 }
 
-/// The keyring entry for `url` and this data directory, so that two profiles (and tests)
-/// never share one.
-fn account(store: &Store, url: &str) -> String {
-    format!("inbox token for {} from {url}", store.path().display())
-}
-
-/// Keeps `token` for the inbox at `url`; returns where.
-pub async fn save(store: &Arc<Store>, url: &str, token: &str) -> Result<TokenPlace> {
-    let token = check_token(token)?.to_owned();
-    match into_keyring(store, url, token.clone()).await {
+/// Keeps `secret` as `what`; returns where.
+pub async fn save(store: &Arc<Store>, what: Credential<'_>, secret: &str) -> Result<TokenPlace> {
+    let secret = what.check(secret)?.to_owned();
+    match into_keyring(store, what, secret.clone()).await {
         Ok(()) => {
-            store.delete_setting(&database_key(url)).await?;
+            store.delete_setting(&what.database_key()).await?;
             Ok(TokenPlace::Keyring)
         }
         Err(why) => {
-            tracing::warn!("no keyring for the inbox token ({why}); keeping it in the database");
-            store.set_setting(&database_key(url), &token).await?;
+            tracing::warn!(
+                "no keyring for {} ({why}); keeping it in the database",
+                what.what()
+            );
+            store.set_setting(&what.database_key(), &secret).await?;
             Ok(TokenPlace::Database { why })
         }
     }
 }
 
-async fn into_keyring(store: &Store, url: &str, token: String) -> std::result::Result<(), String> {
-    let account = account(store, url);
-    keyring_call(move || keyring::Entry::new(SERVICE, &account)?.set_password(&token)).await
+async fn into_keyring(
+    store: &Store,
+    what: Credential<'_>,
+    secret: String,
+) -> std::result::Result<(), String> {
+    let entry = what.entry_name(store);
+    keyring_call(move || keyring::Entry::new(SERVICE, &entry)?.set_password(&secret)).await
 }
 
-/// The token kept for the inbox at `url`, if any. One found in the database is moved into
-/// the keyring when a keyring answers now.
-pub async fn load(store: &Arc<Store>, url: &str) -> Result<Option<KeptToken>> {
+/// The secret kept as `what`, if any. One found in the database is moved into the keyring
+/// when a keyring answers now.
+pub async fn load(store: &Arc<Store>, what: Credential<'_>) -> Result<Option<KeptSecret>> {
     let in_database = {
-        let (store, key) = (store.clone(), database_key(url));
+        let (store, key) = (store.clone(), what.database_key());
         crate::offload::blocking(move || store.setting(&key)).await?
     };
-    if let Some(token) = in_database {
-        let place = match into_keyring(store, url, token.clone()).await {
+    if let Some(secret) = in_database {
+        let place = match into_keyring(store, what, secret.clone()).await {
             Ok(()) => {
-                store.delete_setting(&database_key(url)).await?;
-                tracing::info!("the inbox token moved from the database into the keyring");
+                store.delete_setting(&what.database_key()).await?;
+                tracing::info!("{} moved from the database into the keyring", what.what());
                 TokenPlace::Keyring
             }
             Err(why) => TokenPlace::Database { why },
         };
-        return Ok(Some(KeptToken { token, place }));
+        return Ok(Some(KeptSecret { secret, place }));
     }
-    let account = account(store, url);
-    match keyring_call(move || keyring::Entry::new(SERVICE, &account)?.get_password()).await {
-        Ok(token) => Ok(Some(KeptToken {
-            token,
+    let entry = what.entry_name(store);
+    match keyring_call(move || keyring::Entry::new(SERVICE, &entry)?.get_password()).await {
+        Ok(secret) => Ok(Some(KeptSecret {
+            secret,
             place: TokenPlace::Keyring,
         })),
         Err(why) if why == NO_ENTRY || !keyring_reachable() => Ok(None),
         Err(why) => Err(Error::System(format!(
-            "the inbox token cannot be read from the keyring: {why}"
+            "{} cannot be read from the keyring: {why}",
+            what.what()
         ))),
     }
 }
 
-/// Forgets the token for the inbox at `url`, wherever it was kept.
-pub async fn forget(store: &Arc<Store>, url: &str) -> Result<()> {
-    store.delete_setting(&database_key(url)).await?;
-    let account = account(store, url);
-    match keyring_call(move || keyring::Entry::new(SERVICE, &account)?.delete_credential()).await {
+/// Forgets the secret kept as `what`, wherever it was kept.
+pub async fn forget(store: &Arc<Store>, what: Credential<'_>) -> Result<()> {
+    store.delete_setting(&what.database_key()).await?;
+    let entry = what.entry_name(store);
+    match keyring_call(move || keyring::Entry::new(SERVICE, &entry)?.delete_credential()).await {
         Ok(()) => Ok(()),
         Err(why) if why == NO_ENTRY => Ok(()),
         Err(why) if !keyring_reachable() => {
-            tracing::debug!("no keyring to forget the inbox token in: {why}");
+            tracing::debug!("no keyring to forget {} in: {why}", what.what());
             Ok(())
         }
         Err(why) => Err(Error::System(format!(
-            "the inbox token cannot be removed from the keyring: {why}"
+            "{} cannot be removed from the keyring: {why}",
+            what.what()
         ))),
     }
 }

@@ -118,6 +118,9 @@ pub enum Source {
     Accepted,
     /// A stored delivery fed through the pipeline again by the user.
     Replayed,
+    /// Read from Appcircle's API by the account sync, not signed and pushed: never notified
+    /// one by one (a sync ends in one summary at most).
+    Synced,
 }
 
 impl Source {
@@ -126,6 +129,7 @@ impl Source {
             Source::Live => "live",
             Source::Accepted => "accepted",
             Source::Replayed => "replayed",
+            Source::Synced => "synced",
         }
     }
 
@@ -133,6 +137,7 @@ impl Source {
         match s {
             "accepted" => Source::Accepted,
             "replayed" => Source::Replayed,
+            "synced" => Source::Synced,
             _ => Source::Live,
         }
     }

@@ -6,6 +6,7 @@
 //! (the CLI's log, the desktop shell's window, tray and notifier). [`gate`] turns what is
 //! stored into one passing/failing answer.
 
+pub mod account;
 pub mod api;
 pub mod appcircle;
 pub mod classify;
@@ -30,6 +31,7 @@ pub mod signature;
 pub mod store;
 pub mod stream;
 pub mod supervise;
+pub mod sync;
 pub mod text;
 pub mod time;
 pub mod tls;

@@ -232,13 +232,15 @@ impl Notifier {
         }
     }
 
-    /// The one notification for a stored backlog: "While you were away: 14 events", then the
+    /// The one notification for a stored backlog or sync: under `heading` ("While you were
+    /// away: 14 events"), then the
     /// streams whose latest state (in `gate`, read after the backlog) is a failure the rules
     /// notify about and whose latest event the backlog brought, those back to green, rejected
     /// versions and expiry reminders. `None` for an empty backlog.
     pub fn on_caught_up(
         &mut self,
         caught: CatchUp,
+        heading: &str,
         gate: &Gate,
         settings: &Settings,
         quiet: bool,
@@ -308,10 +310,7 @@ impl Notifier {
             lines.push("Nothing failed.".into());
         }
         let notification = Notification {
-            summary: format!(
-                "While you were away: {}",
-                plural(caught.events, "event", "events")
-            ),
+            summary: format!("{heading}: {}", plural(caught.events, "event", "events")),
             body: lines.join("\n"),
             event_id: None,
             critical: !failed.is_empty() || (rules.rejected && !caught.rejected.is_empty()),

@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::credentials::{self, TokenPlace};
+use gatehouse_core::credentials::{self, Credential, TokenPlace};
 use gatehouse_core::store::Store;
 
 const URL: &str = "https://inbox.example.com:8473";
+const INBOX: Credential<'static> = Credential::InboxToken(URL);
 
 /// The session-bus variables the keyring is found through.
 const BUS_VARS: [&str; 2] = ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"];
@@ -36,7 +37,9 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
         BUS_VARS.iter().map(|v| (*v, std::env::var_os(v))).collect();
 
     // With a keyring: kept there, never in the database, read back, forgotten.
-    let place = credentials::save(&store, URL, &token).await.expect("saved");
+    let place = credentials::save(&store, INBOX, &token)
+        .await
+        .expect("saved");
     if required {
         assert_eq!(place, TokenPlace::Keyring, "a keyring runs here: {place:?}");
     }
@@ -45,17 +48,17 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
             !db_holds(dir.path(), &token),
             "a token in the keyring is not in the database"
         );
-        let kept = credentials::load(&store, URL)
+        let kept = credentials::load(&store, INBOX)
             .await
             .expect("load")
             .expect("kept");
         assert_eq!(
-            (kept.token.as_str(), kept.place),
+            (kept.secret.as_str(), kept.place),
             (token.as_str(), TokenPlace::Keyring)
         );
-        credentials::forget(&store, URL).await.expect("forgot");
+        credentials::forget(&store, INBOX).await.expect("forgot");
         assert!(
-            credentials::load(&store, URL)
+            credentials::load(&store, INBOX)
                 .await
                 .expect("load")
                 .is_none()
@@ -69,19 +72,23 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
         // SAFETY: this test binary runs this one test; nothing else reads the environment now.
         unsafe { std::env::remove_var(var) };
     }
-    let place = credentials::save(&store, URL, &token).await.expect("saved");
+    let place = credentials::save(&store, INBOX, &token)
+        .await
+        .expect("saved");
     let TokenPlace::Database { why } = &place else {
         panic!("no session bus, yet {place:?}");
     };
     assert!(why.contains("D-Bus"), "{why}");
-    let kept = credentials::load(&store, URL)
+    let kept = credentials::load(&store, INBOX)
         .await
         .expect("load")
         .expect("kept");
-    assert_eq!(kept.token, token);
+    assert_eq!(kept.secret, token);
     assert!(matches!(kept.place, TokenPlace::Database { .. }));
     assert!(
-        credentials::save(&store, URL, "not-a-token").await.is_err(),
+        credentials::save(&store, INBOX, "not-a-token")
+            .await
+            .is_err(),
         "pasted text that is not a token is refused before it is stored"
     );
 
@@ -92,7 +99,7 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
             unsafe { std::env::set_var(var, value) };
         }
     }
-    let kept = credentials::load(&store, URL)
+    let kept = credentials::load(&store, INBOX)
         .await
         .expect("load")
         .expect("kept");
@@ -105,5 +112,5 @@ async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
         );
     }
     // Whatever happened, nothing is left in the keyring of whoever ran this.
-    credentials::forget(&store, URL).await.expect("forgot");
+    credentials::forget(&store, INBOX).await.expect("forgot");
 }

@@ -212,7 +212,7 @@ async fn a_backlog_becomes_one_summary_on_the_latest_state_of_each_stream() {
         .await;
     n.on_event(&live, &w.gate(), &settings, false, Instant::now());
     let shown = n
-        .on_caught_up(caught, &w.gate(), &settings, false)
+        .on_caught_up(caught, "While you were away", &w.gate(), &settings, false)
         .expect("one summary");
     assert_eq!(shown.summary, "While you were away: 7 events");
     let lines: Vec<&str> = shown.body.lines().collect();
@@ -238,8 +238,14 @@ async fn a_backlog_becomes_one_summary_on_the_latest_state_of_each_stream() {
 
     // An empty backlog says nothing; one in quiet time is held for the end of it.
     assert!(
-        n.on_caught_up(CatchUp::default(), &w.gate(), &settings, false)
-            .is_none()
+        n.on_caught_up(
+            CatchUp::default(),
+            "While you were away",
+            &w.gate(),
+            &settings,
+            false
+        )
+        .is_none()
     );
     let mut quiet = n.catch_up();
     quiet.count(1);
@@ -247,7 +253,10 @@ async fn a_backlog_becomes_one_summary_on_the_latest_state_of_each_stream() {
         &w.deliver(Sample::BuildSucceeded, "Calm", Source::Live)
             .await,
     );
-    assert!(n.on_caught_up(quiet, &w.gate(), &settings, true).is_none());
+    assert!(
+        n.on_caught_up(quiet, "While you were away", &w.gate(), &settings, true)
+            .is_none()
+    );
     let held = n.flush(false, Instant::now()).expect("held summary");
     assert_eq!(held.summary, "1 event while notifications were held");
     assert!(

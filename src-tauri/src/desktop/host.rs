@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gatehouse_core::api::Host;
-use gatehouse_core::credentials::{self, TokenPlace};
+use gatehouse_core::credentials::{self, Credential, TokenPlace};
 use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
 use gatehouse_core::mirror::{self, InboxStatus, MirrorState, Report};
 use gatehouse_core::settings::Settings;
@@ -149,7 +149,7 @@ impl DesktopHost {
             stop_following(&mut slot).await;
             self.mirror_state.send_replace(MirrorState::Connecting);
         }
-        let kept = match credentials::load(&self.store, &url).await {
+        let kept = match credentials::load(&self.store, Credential::InboxToken(&url)).await {
             Ok(Some(kept)) => kept,
             Ok(None) => {
                 stop_following(&mut slot).await;
@@ -173,7 +173,7 @@ impl DesktopHost {
         };
         if let Some(f) = &slot.following
             && f.url == url
-            && f.token == kept.token
+            && f.token == kept.secret
             && !f.task.is_finished()
         {
             self.set_inbox(Some((url, Some(kept.place))));
@@ -187,7 +187,7 @@ impl DesktopHost {
             self.store.clone(),
             mirror::Inbox {
                 url: url.clone(),
-                token: kept.token.clone(),
+                token: kept.secret.clone(),
             },
             self.mirror_state.clone(),
             self.reports.clone(),
@@ -196,7 +196,7 @@ impl DesktopHost {
         tracing::info!("following the inbox {url}");
         slot.following = Some(Following {
             url,
-            token: kept.token,
+            token: kept.secret,
             stop,
             task,
         });
@@ -316,9 +316,11 @@ impl Host for DesktopHost {
         token: Option<String>,
     ) -> Result<Option<TokenPlace>> {
         let place = match token {
-            Some(token) => Some(credentials::save(&self.store, &url, &token).await?),
+            Some(token) => {
+                Some(credentials::save(&self.store, Credential::InboxToken(&url), &token).await?)
+            }
             None => {
-                credentials::forget(&self.store, &url).await?;
+                credentials::forget(&self.store, Credential::InboxToken(&url)).await?;
                 None
             }
         };

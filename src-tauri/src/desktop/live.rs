@@ -60,6 +60,7 @@ async fn current_settings(store: &Arc<Store>) -> Settings {
 /// panics is logged and started again, never silently gone (the tray, notifications and
 /// window updates depend on the first).
 pub fn spawn(app: AppHandle, store: Arc<Store>) {
+    let account = app.state::<super::AppState>().api.account().clone();
     let live_store = store.clone();
     tauri::async_runtime::spawn(supervise("live updates", move || {
         run(app.clone(), live_store.clone())
@@ -67,6 +68,7 @@ pub fn spawn(app: AppHandle, store: Arc<Store>) {
     tauri::async_runtime::spawn(supervise("retention", move || {
         retention::run(store.clone())
     }));
+    tauri::async_runtime::spawn(supervise("appcircle sync", move || account.clone().run()));
 }
 
 async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
@@ -76,66 +78,62 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
     let mut notices = store.subscribe();
     let mut mirror_states = host.mirror_states();
     let mut reports = host.reports().await;
+    let mut synced = state.api.account().reports();
     let mut gate = gate::evaluate(Vec::new(), &GateFilter::default());
     refresh_gate(&app, &store, &mut gate).await;
-    let mut notifications = Notifier::new(&gate);
+    let notifications = Notifier::new(&gate);
     // Only now: what a first connection's backlog broadcasts must reach this loop, and the
     // states it started from must be the ones before it.
     host.follow_saved().await;
-    let mut settings = current_settings(&store).await;
-    // Begun at the backlog's first report or notice, from the states known then.
-    let mut caught: Option<CatchUp> = None;
+    let settings = current_settings(&store).await;
+    let mut live = Live {
+        app: app.clone(),
+        store: store.clone(),
+        gate,
+        notifications,
+        settings,
+        caught: None,
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut retry =
         tokio::time::interval_at(tokio::time::Instant::now() + TOKEN_RETRY, TOKEN_RETRY);
     loop {
         tokio::select! {
             received = notices.recv() => match received {
-                Ok(notice) => {
-                    on_notice(&app, &store, notice, &mut gate, &mut notifications, &mut settings, &mut caught).await;
-                }
+                Ok(notice) => live.on_notice(notice).await,
                 Err(RecvError::Lagged(_)) => {
                     // Too much at once: the window refetches on a gate event.
-                    refresh_gate(&app, &store, &mut gate).await;
+                    refresh_gate(&app, &store, &mut live.gate).await;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
             report = reports.recv() => match report {
-                Some(Report::CaughtUp) => {
-                    // Every notice of the backlog was broadcast before this report: take
-                    // them all first (past a lag too), then say it once.
-                    loop {
-                        match notices.try_recv() {
-                            Ok(notice) => {
-                                on_notice(&app, &store, notice, &mut gate, &mut notifications, &mut settings, &mut caught).await;
-                            }
-                            Err(TryRecvError::Lagged(_)) => continue,
-                            Err(_) => break,
-                        }
-                    }
-                    refresh_gate(&app, &store, &mut gate).await;
-                    settings = current_settings(&store).await;
-                    let quiet = notifier::quiet(&app, &settings);
-                    if let Some(backlog) = caught.take()
-                        && let Some(n) = notifications.on_caught_up(backlog, &gate, &settings, quiet)
-                    {
-                        notifier::show(&app, n);
-                    }
-                }
+                Some(Report::CaughtUp) => live.caught_up(&mut notices, "While you were away").await,
                 Some(Report::Applied { applied, catch_up: true }) => {
-                    caught.get_or_insert_with(|| notifications.catch_up()).count(applied.events);
+                    live.catch_up().count(applied.events);
                     // A backlog batch: the gate once per batch, not once per event.
-                    refresh_gate(&app, &store, &mut gate).await;
+                    refresh_gate(&app, &store, &mut live.gate).await;
                 }
                 Some(Report::Applied { .. }) => {}
                 None => return Ok(()),
+            },
+            report = synced.recv() => match report {
+                Ok(report) => {
+                    // What a sync stored is a catch-up too: one summary for all of it.
+                    if report.events > 0 {
+                        live.catch_up().count(report.events);
+                    }
+                    live.caught_up(&mut notices, "Read from Appcircle").await;
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return Ok(()),
             },
             changed = mirror_states.changed() => {
                 if changed.is_err() {
                     return Ok(());
                 }
                 let _ = app.emit(INBOX, host.inbox());
-                tray::update(&app, &gate);
+                tray::update(&app, &live.gate);
             }
             _ = retry.tick() => {
                 // A keyring that was locked or not yet running may answer now.
@@ -144,8 +142,8 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
                 }
             }
             _ = tick.tick() => {
-                let quiet = notifier::quiet(&app, &settings);
-                if let Some(n) = notifications.flush(quiet, Instant::now()) {
+                let quiet = notifier::quiet(&app, &live.settings);
+                if let Some(n) = live.notifications.flush(quiet, Instant::now()) {
                     notifier::show(&app, n);
                 }
             }
@@ -153,34 +151,73 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
     }
 }
 
-/// One stored change: to the window; an event also to the gate and the notifier, or, from a
-/// mirror's backlog, into the catch-up summary.
-async fn on_notice(
-    app: &AppHandle,
-    store: &Arc<Store>,
-    notice: Notice,
-    gate: &mut Gate,
-    notifications: &mut Notifier,
-    settings: &mut Settings,
-    caught: &mut Option<CatchUp>,
-) {
-    let _ = app.emit(NOTICE, &notice);
-    match &notice {
-        Notice::Event {
-            event,
-            catch_up: true,
-            ..
-        } => caught
-            .get_or_insert_with(|| notifications.catch_up())
-            .add(event),
-        Notice::Event { event, .. } => {
-            refresh_gate(app, store, gate).await;
-            *settings = current_settings(store).await;
-            let quiet = notifier::quiet(app, settings);
-            for n in notifications.on_event(event, gate, settings, quiet, Instant::now()) {
-                notifier::show(app, n);
+/// What the live loop keeps between changes.
+struct Live {
+    app: AppHandle,
+    store: Arc<Store>,
+    gate: Gate,
+    notifications: Notifier,
+    settings: Settings,
+    /// A backlog or sync being gathered, begun at its first report or notice from the
+    /// states known then.
+    caught: Option<CatchUp>,
+}
+
+impl Live {
+    fn catch_up(&mut self) -> &mut CatchUp {
+        let notifications = &self.notifications;
+        self.caught.get_or_insert_with(|| notifications.catch_up())
+    }
+
+    /// One stored change: to the window; an event also to the gate and the notifier, or,
+    /// from a mirror's backlog or a sync, into the catch-up summary.
+    async fn on_notice(&mut self, notice: Notice) {
+        let _ = self.app.emit(NOTICE, &notice);
+        match &notice {
+            Notice::Event {
+                event,
+                catch_up: true,
+                ..
+            } => self.catch_up().add(event),
+            Notice::Event { event, .. } => {
+                refresh_gate(&self.app, &self.store, &mut self.gate).await;
+                self.settings = current_settings(&self.store).await;
+                let quiet = notifier::quiet(&self.app, &self.settings);
+                let now = Instant::now();
+                for n in self
+                    .notifications
+                    .on_event(event, &self.gate, &self.settings, quiet, now)
+                {
+                    notifier::show(&self.app, n);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A backlog (or a sync) is stored: every notice of it was broadcast before the report,
+    /// so take them all first (past a lag too), then say it once, under `heading`.
+    async fn caught_up(
+        &mut self,
+        notices: &mut tokio::sync::broadcast::Receiver<Notice>,
+        heading: &str,
+    ) {
+        loop {
+            match notices.try_recv() {
+                Ok(notice) => self.on_notice(notice).await,
+                Err(TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
             }
         }
-        _ => {}
+        refresh_gate(&self.app, &self.store, &mut self.gate).await;
+        self.settings = current_settings(&self.store).await;
+        let quiet = notifier::quiet(&self.app, &self.settings);
+        if let Some(backlog) = self.caught.take()
+            && let Some(n) =
+                self.notifications
+                    .on_caught_up(backlog, heading, &self.gate, &self.settings, quiet)
+        {
+            notifier::show(&self.app, n);
+        }
     }
 }

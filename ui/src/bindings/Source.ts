@@ -3,4 +3,4 @@
 /**
  * How an event entered the store; notifications fire only for `live`.
  */
-export type Source = "live" | "accepted" | "replayed";
+export type Source = "live" | "accepted" | "replayed" | "synced";

@@ -9,6 +9,7 @@ mod read;
 mod records;
 mod schema;
 mod sessions;
+mod synced;
 mod tokens;
 mod unmatched;
 mod write;
@@ -30,6 +31,7 @@ pub use mirror::{Applied, Incoming};
 pub use read::{BuildRun, COUNT_CAP, EventCount, RECENT_OUTCOMES, RecentOutcome, StreamRow};
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use synced::{ACCOUNT_ENDPOINT, Fact, POSITIONS_KEY, STATUS_KEY, Stored};
 pub use tokens::TokenInfo;
 use unmatched::UnmatchedTally;
 pub use unmatched::{MAX_DISTINCT_NAMES, MAX_STORED_NAMES, OTHER_NAMES};
@@ -440,6 +442,29 @@ impl Store {
     /// Whether any token exists: the inbox's API answers only then.
     pub fn has_tokens(&self) -> Result<bool> {
         self.read(tokens::any)
+    }
+
+    /// Stores what an account sync read (see [`synced`]) with the walk's new positions and
+    /// the sync's status, in one transaction.
+    /// `status` words the sync's status once what was stored is known.
+    pub async fn apply_synced(
+        &self,
+        facts: Vec<Fact>,
+        positions: String,
+        status: impl FnOnce(Stored) -> String + Send + 'static,
+    ) -> Result<Stored> {
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| synced::apply(tx, facts, &positions, status, now))
+            .await
+    }
+
+    /// Stores an account sync's status alone (announced, so every view shows it).
+    pub async fn set_sync_status(&self, status: String) -> Result<()> {
+        let now = Utc::now();
+        self.writer
+            .call(move |tx| synced::set_status(tx, &status, now))
+            .await
     }
 
     /// Copies changes read from `inbox`'s stream, in one transaction with the position they
