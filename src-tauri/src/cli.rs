@@ -59,6 +59,9 @@ pub enum OneShot {
     /// Create, list and revoke access tokens for the inbox's API (`serve`'s /api/v1)
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Connect an Appcircle account whose API fills the dashboard; sync it, see how it goes
+    #[command(subcommand)]
+    Account(crate::account::AccountCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -338,6 +341,7 @@ pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
         OneShot::Status(a) if a.remote.remote.is_some() => remote_status(a),
         OneShot::Status(a) => status(&open(data_dir)?, a),
         OneShot::Token(c) => token(&open(data_dir)?, c),
+        OneShot::Account(c) => crate::account::run(open(data_dir)?, c),
     }
 }
 

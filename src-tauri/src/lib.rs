@@ -1,6 +1,7 @@
 //! The `gatehouse` binary: the command line and the desktop shell, both thin layers over
 //! `gatehouse-core`. With no subcommand it opens the window; otherwise it runs one command.
 
+mod account;
 mod cli;
 pub mod desktop;
 mod error;
