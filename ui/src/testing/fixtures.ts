@@ -1,4 +1,5 @@
 // Typed builders for what the backend answers, so view tests state only what they are about.
+import type { AccountStatus } from "../bindings/AccountStatus";
 import type { EndpointInfo } from "../bindings/EndpointInfo";
 import type { EventRecord } from "../bindings/EventRecord";
 import type { InboxStatus } from "../bindings/InboxStatus";
@@ -135,4 +136,16 @@ export function fleet(): Stream[] {
     });
   }
   return streams;
+}
+
+/** An Appcircle account connected with an API key, synced a minute ago. */
+export function accountStatus(over: Partial<AccountStatus> = {}): AccountStatus {
+  const minuteAgo = new Date(Date.now() - 60_000).toISOString();
+  return {
+    api_host: "https://api.appcircle.io", auth_host: "https://auth.appcircle.io",
+    key: { kind: "api_key", name: "gatehouse", organization: null }, key_place: { place: "keyring" },
+    sync: { last_attempt: minuteAgo, last_success: minuteAgo, error: null, events: 12, requests: 30 },
+    syncing: false,
+    ...over,
+  };
 }

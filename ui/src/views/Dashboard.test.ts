@@ -3,7 +3,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-li
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { Overview } from "../bindings/Overview";
 import { app } from "../lib/state.svelte";
-import { eventRecord, fleet, inboxStatus, LISTENER_OFF, overview, PORT_TAKEN, stream } from "../testing/fixtures";
+import { accountStatus, eventRecord, fleet, inboxStatus, LISTENER_OFF, overview, PORT_TAKEN, stream } from "../testing/fixtures";
 import Dashboard from "./Dashboard.svelte";
 
 afterEach(() => {
@@ -235,5 +235,44 @@ describe("Dashboard inbox state", () => {
     const bar = line.querySelector("progress");
     expect(bar?.value).toBe(340);
     expect(bar?.max).toBe(1200);
+  });
+});
+
+describe("Dashboard: the Appcircle account", () => {
+  it("says when it last synced, and Sync now asks for a sync", async () => {
+    const calls: string[] = [];
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: { method: string } }).request;
+      calls.push(request.method);
+      if (request.method === "sync_account") return { method: "sync_account", result: { events: 2, event_ids: [5, 6], known: 0, requests: 9 } };
+      return { method: "overview", result: overview([], { account: accountStatus() }) };
+    });
+    render(Dashboard);
+    const line = await screen.findByTestId("account-state");
+    expect(line.textContent).toContain("Synced from Appcircle 1 min ago");
+    expect(line.textContent).toContain("12 new events");
+    await fireEvent.click(screen.getByTestId("sync-now"));
+    await waitFor(() => expect(calls).toContain("sync_account"));
+  });
+
+  it("says why the last sync failed, and a read-only user gets no Sync now", async () => {
+    app.role = "read";
+    answer(overview([], {
+      account: accountStatus({ sync: { last_attempt: null, last_success: null, error: "GET https://api.appcircle.io/build/v2/profiles answered HTTP 503 4 times; trying again later", events: 0, requests: 4 } }),
+    }));
+    render(Dashboard);
+    const line = await screen.findByTestId("account-state");
+    expect(line.getAttribute("role")).toBe("alert");
+    expect(screen.getByTestId("account-error").textContent).toContain("HTTP 503");
+    expect(line.textContent).toContain("Not synced from Appcircle yet");
+    expect(screen.queryByTestId("sync-now")).toBeNull();
+    app.role = "admin";
+  });
+
+  it("marks a stream whose latest event was synced, not pushed", async () => {
+    answer(overview([stream({ last_event: eventRecord({ source: "synced" }) })]));
+    render(Dashboard);
+    const row = await screen.findByTestId("stream-row");
+    expect(within(row).getByTestId("synced-mark").textContent).toBe("synced");
   });
 });

@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import type { AccountStatus } from "../bindings/AccountStatus";
 import type { ApiRequest } from "../bindings/ApiRequest";
 import type { ListenerStatus } from "../bindings/ListenerStatus";
 import type { Settings as SettingsRecord } from "../bindings/Settings";
 import type { InboxStatus } from "../bindings/InboxStatus";
-import { inboxStatus, LISTENER_OFF, LISTENING, overview, PORT_TAKEN, settings } from "../testing/fixtures";
+import { accountStatus, inboxStatus, LISTENER_OFF, LISTENING, overview, PORT_TAKEN, settings } from "../testing/fixtures";
 import Settings from "./Settings.svelte";
 
 afterEach(() => {
@@ -140,3 +141,51 @@ function mockSource(source: SettingsRecord["source"]) {
     return { method: "settings", result: inner };
   });
 }
+
+describe("Settings: the Appcircle account", () => {
+  function serveAccount(account: AccountStatus | null, calls: ApiRequest[]) {
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      calls.push(request);
+      if (request.method === "overview") return { method: "overview", result: overview([], { account }) };
+      if (request.method === "connect_account") return { method: "connect_account", result: accountStatus() };
+      if (request.method === "disconnect_account") return { method: "disconnect_account", result: { ok: true } };
+      return { method: "settings", result: settings() };
+    });
+  }
+
+  it("connects with an API key: the secret is a password field, sent once and cleared", async () => {
+    const calls: ApiRequest[] = [];
+    serveAccount(null, calls);
+    render(Settings);
+    const section = await screen.findByTestId("settings-account");
+    await fireEvent.input(within(section).getByTestId("account-name"), { target: { value: " ci-bot " } });
+    const secret = within(section).getByTestId("account-secret") as HTMLInputElement;
+    expect(secret.type).toBe("password");
+    await fireEvent.input(secret, { target: { value: "s3cret" } });
+    await fireEvent.input(within(section).getByTestId("account-api-host"), { target: { value: "https://api.appcircle.example" } });
+    await fireEvent.click(within(section).getByTestId("account-connect"));
+    await waitFor(() => expect(calls.some((c) => c.method === "connect_account")).toBe(true));
+    expect(calls.find((c) => c.method === "connect_account")).toEqual({
+      method: "connect_account",
+      params: {
+        connection: {
+          api_host: "https://api.appcircle.example", auth_host: null,
+          key: { kind: "api_key", name: "ci-bot", organization: null }, secret: "s3cret",
+        },
+      },
+    });
+    await waitFor(() => expect(secret.value).toBe(""));
+  });
+
+  it("shows a connected account, where its key is kept, and disconnects", async () => {
+    const calls: ApiRequest[] = [];
+    serveAccount(accountStatus({ key_place: { place: "database", why: "no D-Bus session bus, so no Secret Service" } }), calls);
+    render(Settings);
+    const connected = await screen.findByTestId("account-connected");
+    expect(connected.textContent).toContain("gatehouse");
+    expect(screen.getByTestId("account-key-place").textContent).toContain("no D-Bus session bus");
+    await fireEvent.click(screen.getByTestId("account-disconnect"));
+    await waitFor(() => expect(calls.some((c) => c.method === "disconnect_account")).toBe(true));
+  });
+});
