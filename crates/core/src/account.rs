@@ -31,6 +31,10 @@ const ACCOUNT_KEY: &str = "appcircle_account";
 pub const IDLE_SYNC: Duration = Duration::from_secs(600);
 /// The first wait after a failed sync; it doubles up to [`IDLE_SYNC`].
 const RETRY_FIRST: Duration = Duration::from_secs(60);
+/// How often the schedule looks for an account while none is connected: one connected by
+/// `gatehouse account connect` beside a running `serve` is another process's write, which
+/// this one hears nothing of. One settings row read.
+const ACCOUNT_CHECK: Duration = Duration::from_secs(5);
 
 /// Which kind of key the account is connected with (the secret itself is kept apart).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -364,7 +368,8 @@ impl AccountSync {
 
     /// The schedule, until the store closes: at start, when [`AccountSync::connect`] asks,
     /// on wake or a network change, and [`IDLE_SYNC`] after the last sync or webhook (sooner
-    /// after a failure: 1 minute, doubling). Without an account it only waits for one.
+    /// after a failure: 1 minute, doubling). Without an account it looks for one every
+    /// [`ACCOUNT_CHECK`].
     pub async fn run(self: Arc<Self>) -> Result<()> {
         let mut notices = self.store.subscribe();
         let mut wake = Wake::new();
@@ -403,7 +408,7 @@ impl AccountSync {
             .await?
             .is_none()
             {
-                due = None;
+                due = Some(tokio::time::Instant::now() + ACCOUNT_CHECK);
                 continue;
             }
             due = Some(match self.sync_now().await {

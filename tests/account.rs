@@ -1,0 +1,201 @@
+//! `gatehouse account` and the sync in `serve`, black-box: the built binary against the
+//! fake Appcircle (crates/core/tests/fake_appcircle, built from ../shared/appcircle/API.md).
+
+mod common;
+#[path = "../crates/core/tests/fake_appcircle/mod.rs"]
+mod fake_appcircle;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::Gatehouse;
+use fake_appcircle::{KEY_NAME, KEY_SECRET, PERSONAL_ACCESS_KEY};
+use serde_json::Value;
+
+/// The fake on its own runtime, for as long as the test holds it.
+fn fake(
+    profiles: usize,
+    branches: usize,
+) -> (tokio::runtime::Runtime, fake_appcircle::Shared, SocketAddr) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (fake, addr) = rt.block_on(fake_appcircle::start(profiles, branches));
+    (rt, fake, addr)
+}
+
+/// A 0600 file holding `secret`, as a user would keep one.
+fn secret_file(g: &Gatehouse, name: &str, secret: &str) -> PathBuf {
+    let path = g.data_dir().join(name);
+    std::fs::write(&path, format!("{secret}\n")).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+fn hosts(addr: SocketAddr) -> [String; 4] {
+    let url = format!("http://{addr}");
+    ["--api-host".into(), url.clone(), "--auth-host".into(), url]
+}
+
+fn connect_api_key(g: &Gatehouse, addr: SocketAddr, secret: &str) -> std::process::Output {
+    let file = secret_file(g, "appcircle-secret", secret);
+    let file = file.to_str().expect("path");
+    let hosts = hosts(addr);
+    let mut args = vec![
+        "account",
+        "connect",
+        "--api-key",
+        KEY_NAME,
+        "--secret-file",
+        file,
+    ];
+    args.extend(hosts.iter().map(String::as_str));
+    g.run(&args)
+}
+
+#[test]
+fn the_cli_connects_syncs_and_reports_an_account() {
+    let (_rt, fake, addr) = fake(2, 2);
+    let g = Gatehouse::new();
+
+    // A refused key: exit 3, said clearly, nothing kept, and the secret never printed.
+    let out = connect_api_key(&g, addr, "wrong-secret");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused the API key `gatehouse`") && stderr.contains("HTTP 401"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong-secret"), "{stderr}");
+    assert_eq!(g.json(&["account", "status", "--json"]), Value::Null);
+
+    let out = connect_api_key(&g, addr, KEY_SECRET);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Connected"));
+
+    // One sync now: what changed is printed, and the gate sees it.
+    let out = g.run(&["account", "sync"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("branch-").count(), 4, "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Synced: 4 new"));
+    assert_eq!(
+        g.run(&["status"]).status.code(),
+        Some(1),
+        "each profile's branch-0 failed"
+    );
+    let events = g.json(&["events", "--json"]);
+    let events = events.as_array().expect("events");
+    assert_eq!(events.len(), 4);
+    assert!(events.iter().all(|e| e["source"] == "synced"));
+
+    let status = g.json(&["account", "status", "--json"]);
+    assert_eq!(status["key"]["name"], KEY_NAME);
+    assert!(status["sync"]["last_success"].is_string());
+    assert_eq!(status["sync"]["events"], 4);
+    assert!(
+        !status.to_string().contains(KEY_SECRET),
+        "the status never holds the key"
+    );
+
+    // Nothing new: nothing printed, still exit 0.
+    let out = g.run(&["account", "sync", "--json"]);
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["report"]["events"], 0);
+
+    // An answer of an unexpected shape: exit 3 with what was expected, kept in the status.
+    fake.behaviour.lock().expect("lock").odd_shape = true;
+    let out = g.run(&["account", "sync"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a list of build profiles"), "{stderr}");
+    let text = g.ok(&["account", "status"]);
+    assert!(
+        text.contains("failed: GET") && text.contains("a list of build profiles"),
+        "{text}"
+    );
+    fake.behaviour.lock().expect("lock").odd_shape = false;
+
+    // Disconnected: no account, the history stays. A personal access key connects too.
+    g.ok(&["account", "disconnect"]);
+    assert_eq!(g.json(&["account", "status", "--json"]), Value::Null);
+    assert_eq!(
+        g.json(&["events", "--json"]).as_array().map(Vec::len),
+        Some(4)
+    );
+    let file = secret_file(&g, "pak", PERSONAL_ACCESS_KEY);
+    let hosts = hosts(addr);
+    let mut args = vec![
+        "account",
+        "connect",
+        "--personal-access-key-file",
+        file.to_str().expect("path"),
+    ];
+    args.extend(hosts.iter().map(String::as_str));
+    g.ok(&args);
+    assert_eq!(
+        g.json(&["account", "status", "--json"])["key"]["kind"],
+        "personal_access_key"
+    );
+    g.ok(&["account", "disconnect"]);
+}
+
+/// A running `serve` syncs a connected account by itself: one connected beside it (the CLI,
+/// another process) within seconds, and at its next start.
+#[test]
+fn serve_syncs_on_its_own_schedule() {
+    let (_rt, fake, addr) = fake(1, 1);
+    let g = Gatehouse::new();
+    let server = g.serve(&[]);
+    let out = connect_api_key(&g, addr, KEY_SECRET);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let synced_events = |want: usize| {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let events = g.json(&["events", "--json"]);
+            if events.as_array().is_some_and(|e| e.len() >= want) {
+                return;
+            }
+            assert!(Instant::now() < until, "serve did not sync within 15 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    synced_events(1);
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|l| l.contains("appcircle sync: 1 new events")),
+        "{:?}",
+        server.log()
+    );
+    assert!(server.stop(), "serve stopped cleanly");
+
+    // The branch built again while serve was down: the next start reads it.
+    {
+        let mut account = fake.account.lock().expect("lock");
+        let profile = &mut account.profiles[0];
+        profile.last_build_date = "2026-11-30T11:00:00Z".into();
+        profile.branches[0].last_build_date = "2026-11-30T11:00:00Z".into();
+        profile.branches[0].build_id = "p0b0-next".into();
+        profile.branches[0].status = 0;
+    }
+    let server = g.serve(&[]);
+    synced_events(2);
+    assert_eq!(g.run(&["status"]).status.code(), Some(0), "back to green");
+    assert!(server.stop(), "serve stopped cleanly");
+    g.ok(&["account", "disconnect"]);
+}
