@@ -188,8 +188,8 @@ fn serve_syncs_on_its_own_schedule() {
     {
         let mut account = fake.account.lock().expect("lock");
         let profile = &mut account.profiles[0];
-        profile.last_build_date = "2026-11-30T11:00:00Z".into();
-        profile.branches[0].last_build_date = "2026-11-30T11:00:00Z".into();
+        profile.last_build_date = "2026-11-29T11:00:00Z".into();
+        profile.branches[0].last_build_date = "2026-11-29T11:00:00Z".into();
         profile.branches[0].build_id = "p0b0-next".into();
         profile.branches[0].status = 0;
     }

@@ -4,6 +4,8 @@
 //! `cargo test` skips it.
 
 mod common;
+#[path = "../crates/core/tests/fake_appcircle/mod.rs"]
+mod fake_appcircle;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -608,4 +610,106 @@ fn the_desktop_follows_an_inbox_and_says_when_it_is_offline() {
     assert!(line.contains("Offline since"), "{line}");
     assert!(line.contains("retrying in"), "{line}");
     d.screenshot("inbox-offline");
+}
+
+/// An Appcircle account connected in Settings fills the dashboard from its API alone (no
+/// webhook at all): rows marked synced, one summary notification, "Sync now" reads changes.
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst, gnome-keyring and tauri-driver: run `make e2e`"]
+fn an_appcircle_account_connected_in_settings_fills_the_dashboard() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (fake, addr) = rt.block_on(fake_appcircle::start(2, 1));
+    {
+        let mut account = fake.account.lock().expect("lock");
+        for p in &mut account.profiles {
+            p.branches[0].name = "main".into();
+        }
+        // App 0 failed, App 1 succeeded; a certificate expires in 3 days.
+        account.profiles[1].branches[0].status = 0;
+        let expires = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+        account.signing.insert(
+            "certificates".into(),
+            vec![json!({"id": "c1", "name": "Apple Distribution: E2E", "expireDate": expires})],
+        );
+    }
+    let desk = tempfile::tempdir().expect("tempdir");
+    let d = Driver::start(desk.path(), &format!("127.0.0.1:{}", free_port()));
+    let _ = dunst_summaries();
+    d.click("[data-testid=nav-settings]");
+    d.type_into("[data-testid=account-name]", fake_appcircle::KEY_NAME);
+    d.type_into("[data-testid=account-secret]", fake_appcircle::KEY_SECRET);
+    d.click("[data-testid=settings-account] summary");
+    let host = format!("http://{addr}");
+    d.type_into("[data-testid=account-api-host]", &host);
+    d.type_into("[data-testid=account-auth-host]", &host);
+    d.click("[data-testid=account-connect]");
+    d.wait_for(
+        "document.querySelector('[data-testid=account-key-place]')?.innerText.includes('system keyring') ?? false",
+        json!(true),
+        Duration::from_secs(15),
+    );
+    d.screenshot("account-connected");
+
+    d.click("[data-testid=nav-dashboard]");
+    d.wait_for(
+        &row_state("App 0"),
+        json!("failing"),
+        Duration::from_secs(15),
+    );
+    assert_eq!(d.script(&row_state("App 1")), json!("passing"));
+    assert_eq!(
+        d.script(r#"document.querySelector('[data-testid=stream-row][data-name="App 0 / main"] [data-testid=synced-mark]')?.innerText ?? null"#),
+        json!("SYNCED"),
+        "marked as read, not pushed"
+    );
+    d.wait_for(
+        "document.querySelector('[data-testid=account-state]')?.innerText.includes('Synced from Appcircle') ?? false",
+        json!(true),
+        Duration::from_secs(5),
+    );
+    let summaries = wait_for_summary("Read from Appcircle");
+    let synced: Vec<&String> = summaries
+        .iter()
+        .filter(|s| s.starts_with("Read from Appcircle"))
+        .collect();
+    assert_eq!(synced, ["Read from Appcircle: 3 events"], "{summaries:?}");
+    assert!(
+        !summaries.iter().any(|s| s.contains("App 0")),
+        "no notification per synced event: {summaries:?}"
+    );
+    d.screenshot("account-synced");
+
+    // App 0 builds again and passes; "Sync now" reads it.
+    {
+        let mut account = fake.account.lock().expect("lock");
+        let p = &mut account.profiles[0];
+        p.last_build_date = "2026-11-29T11:00:00Z".into();
+        p.branches[0].last_build_date = "2026-11-29T11:00:00Z".into();
+        p.branches[0].build_id = "p0b0-next".into();
+        p.branches[0].status = 0;
+    }
+    d.click("[data-testid=sync-now]");
+    d.wait_for(
+        &row_state("App 0"),
+        json!("passing"),
+        Duration::from_secs(10),
+    );
+    wait_for_summary("Read from Appcircle: 1 event");
+
+    // The key went to the keyring, not the database (nor its log).
+    let secret = fake_appcircle::KEY_SECRET.as_bytes();
+    for file in ["gatehouse.db", "gatehouse.db-wal"] {
+        let bytes = std::fs::read(desk.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "the key is not in {file}"
+        );
+    }
+    d.click("[data-testid=nav-settings]");
+    d.click("[data-testid=account-disconnect]");
+    d.wait_for(
+        "document.querySelector('[data-testid=account-connect]') !== null",
+        json!(true),
+        Duration::from_secs(10),
+    );
 }

@@ -389,10 +389,13 @@ fn signing(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Re
             else {
                 continue;
             };
-            let days = if expires < now {
+            // Whole days left, rounded up: a certificate expiring in 2 days and 23 hours
+            // gets the 3-day reminder, as Appcircle's would.
+            let seconds = (expires - now).num_seconds();
+            let days = if seconds < 0 {
                 -1
             } else {
-                (expires - now).num_days()
+                (seconds + 86_399) / 86_400
             };
             let Some(due) = reminder(days) else { continue };
             let name = item_name(&item).unwrap_or_else(|| "unnamed".into());
@@ -404,8 +407,8 @@ fn signing(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Re
             let when = expires.format("%Y-%m-%d");
             let message = if days < 0 {
                 format!("{name} expired on {when} (read from Appcircle).")
-            } else if days == 0 {
-                format!("{name} expires today, {when} (read from Appcircle).")
+            } else if days <= 1 {
+                format!("{name} expires within a day, on {when} (read from Appcircle).")
             } else {
                 format!("{name} expires on {when}, in {days} days (read from Appcircle).")
             };

@@ -78,9 +78,9 @@ async fn a_first_read_walks_every_branch_and_a_second_only_what_moved() {
     // One branch builds again: the second read takes the lists, that profile and that branch.
     {
         let mut account = fake.account.lock().expect("lock");
-        account.profiles[1].last_build_date = "2026-11-30T11:00:00Z".into();
+        account.profiles[1].last_build_date = "2026-11-29T11:00:00Z".into();
         let branch = &mut account.profiles[1].branches[1];
-        branch.last_build_date = "2026-11-30T11:00:00Z".into();
+        branch.last_build_date = "2026-11-29T11:00:00Z".into();
         branch.build_id = "p1b1-next".into();
         branch.status = 3;
     }
@@ -397,9 +397,9 @@ async fn new_builds_are_synced_and_a_build_a_webhook_told_of_is_not_stored_twice
         let mut account = fake.account.lock().expect("lock");
         let profile = &mut account.profiles[0];
         profile.id = item["profileId"].as_str().expect("profile").into();
-        profile.last_build_date = "2026-11-30T12:00:00Z".into();
+        profile.last_build_date = "2026-11-29T12:00:00Z".into();
         for b in &mut profile.branches {
-            b.last_build_date = "2026-11-30T12:00:00Z".into();
+            b.last_build_date = "2026-11-29T12:00:00Z".into();
         }
         let branch = &mut profile.branches[1];
         branch.id = item["branchId"].as_str().expect("branch").into();

@@ -43,6 +43,7 @@ describe("Dashboard", () => {
     render(Dashboard);
     const empty = await screen.findByTestId("empty-state");
     expect(empty.textContent).toContain("Add Webhook");
+    expect(screen.getByTestId("connect-account-hint").textContent).toContain("connect your Appcircle account");
     expect(empty.textContent).toContain("http://127.0.0.1:8473");
     expect(screen.queryByTestId("listener-error")).toBeNull();
     expect(screen.getByTestId("gate").textContent).toContain("listening on http://127.0.0.1:8473");
@@ -267,6 +268,13 @@ describe("Dashboard: the Appcircle account", () => {
     expect(line.textContent).toContain("Not synced from Appcircle yet");
     expect(screen.queryByTestId("sync-now")).toBeNull();
     app.role = "admin";
+  });
+
+  it("with an account and no endpoint, suggests a webhook for live news instead of the setup steps", async () => {
+    answer(overview([stream()], { account: accountStatus(), endpoints: [] }));
+    render(Dashboard);
+    expect((await screen.findByTestId("webhook-hint")).textContent).toContain("add a webhook endpoint");
+    expect(screen.queryByTestId("empty-state")).toBeNull();
   });
 
   it("marks a stream whose latest event was synced, not pushed", async () => {

@@ -321,19 +321,19 @@ async fn signing(
 }
 
 /// `profiles` x `branches` build profiles ("p0" … with branches "p0b0" …), every branch
-/// last built at 10:00 on 2026-11-30; each profile's first branch failed, the others
+/// last built at 10:00 on 2026-11-29; each profile's first branch failed, the others
 /// succeeded. The other lists start empty.
 pub fn build_profiles(profiles: usize, branches: usize) -> Vec<FakeProfile> {
     (0..profiles)
         .map(|p| FakeProfile {
             id: format!("p{p}"),
             name: format!("App {p}"),
-            last_build_date: "2026-11-30T10:00:00Z".into(),
+            last_build_date: "2026-11-29T10:00:00Z".into(),
             branches: (0..branches)
                 .map(|b| FakeBranch {
                     id: format!("p{p}b{b}"),
                     name: format!("branch-{b}"),
-                    last_build_date: "2026-11-30T10:00:00Z".into(),
+                    last_build_date: "2026-11-29T10:00:00Z".into(),
                     build_id: format!("p{p}b{b}-latest"),
                     status: if b == 0 { 1 } else { 0 },
                     has_warning: false,
