@@ -29,4 +29,12 @@ describe("browser notifications", () => {
     expect(notifyFailure({ outcome: "info", rejected: true, title: "Rejected" })).toBe(true);
     expect(notifyFailure(null)).toBe(false);
   });
+
+  it("stay silent for what the account sync read, as the window's do", () => {
+    stubNotification();
+    expect(notifyFailure({ source: "synced", outcome: "failed", title: "Build Failed" })).toBe(false);
+    expect(notifyFailure({ source: "replayed", outcome: "failed", title: "Build Failed" })).toBe(false);
+    expect(notifyFailure({ source: "live", outcome: "failed", title: "Build Failed" })).toBe(true);
+    expect(shown).toEqual([{ title: "Build Failed", body: "" }]);
+  });
 });

@@ -6,6 +6,7 @@ import { withVisibleControls as safeText } from "./text";
 
 interface StreamEvent {
   id?: number;
+  source?: string;
   outcome?: string;
   rejected?: boolean;
   title?: string | null;
@@ -16,10 +17,13 @@ interface StreamEvent {
 
 const FAILING = new Set(["failed", "timed_out"]);
 
-/** Shows a notification for a failed or rejected event; returns whether it did. */
+/** Shows a notification for a failed or rejected event that arrived as a webhook; returns
+ * whether it did. Like the window's, never for what was read by the account sync (one sync
+ * may bring dozens), accepted from history or replayed. */
 export function notifyFailure(event: unknown): boolean {
   const e = event as StreamEvent;
   if (typeof e !== "object" || e === null || !(FAILING.has(e.outcome ?? "") || e.rejected)) return false;
+  if (e.source !== undefined && e.source !== "live") return false;
   const who = [e.profile_name, e.branch_name].filter(Boolean).join(" / ");
   const title = `${safeText(e.title ?? "Failed")}${who ? `: ${safeText(who)}` : ""}`;
   // One per event, however many tabs show the dashboard.
