@@ -27,6 +27,8 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const ATTEMPTS: u32 = 4;
 /// The longest `Retry-After` honoured; a longer one is an outage, reported as such.
 const LONGEST_WAIT: Duration = Duration::from_secs(60);
+/// How long an answer may take: Appcircle's lists are small, so a silent server is down.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to get a bearer token.
 #[derive(Debug, Clone)]
@@ -78,9 +80,14 @@ impl Client {
 
     /// With another pace (the tests' fake answers at once).
     pub fn with_pace(account: Account, pace: Duration) -> Client {
+        Client::with_timeout(account, pace, READ_TIMEOUT)
+    }
+
+    /// With another pace and read timeout (the tests' fake can stall).
+    pub fn with_timeout(account: Account, pace: Duration, read_timeout: Duration) -> Client {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
-            .timeout_read(Duration::from_secs(30))
+            .timeout_read(read_timeout)
             .build();
         Client {
             account,
@@ -206,9 +213,10 @@ impl Client {
                 .call();
             let wait = match answer {
                 Ok(answer) => {
+                    let status = answer.status();
                     return json::<T>(answer).map_err(|e| {
                         Error::Upstream(format!(
-                            "GET {url} answered something other than {what}: {e}"
+                            "GET {url} answered HTTP {status} with something other than {what}: {e}"
                         ))
                     });
                 }

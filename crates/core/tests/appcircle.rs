@@ -169,6 +169,47 @@ async fn busy_and_failing_answers_are_waited_out_and_then_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_answer_is_retried_and_an_unreachable_host_is_said_plainly() {
+    let (fake, addr) = start_fake(1, 1).await;
+    fake.behaviour.lock().expect("lock").stalling = 1;
+    let took = off(move || {
+        let mut client = Client::with_timeout(
+            account(addr, KEY_SECRET),
+            Duration::ZERO,
+            Duration::from_secs(1),
+        );
+        let started = Instant::now();
+        let listed: Vec<appcircle::BuildProfile> = client
+            .get("build/v2/profiles", "a list of build profiles")
+            .expect("after the timeout, tried again");
+        assert_eq!(listed.len(), 1);
+        started.elapsed()
+    })
+    .await;
+    assert!(
+        took >= Duration::from_secs(1),
+        "the read timed out first ({took:?})"
+    );
+
+    // Nothing listens: the error names the host, after three waits (1, 2, 4 s).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gone = closed.local_addr().expect("addr");
+    drop(closed);
+    let err = off(move || {
+        let mut client = Client::with_pace(account(gone, KEY_SECRET), Duration::ZERO);
+        client
+            .get::<Value>("build/v2/profiles", "a list")
+            .expect_err("unreachable")
+    })
+    .await;
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot reach") && text.contains(&gone.to_string()),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unexpected_shape_is_a_clear_error() {
     let (fake, addr) = start_fake(1, 1).await;
     fake.behaviour.lock().expect("lock").odd_shape = true;
@@ -179,7 +220,9 @@ async fn an_unexpected_shape_is_a_clear_error() {
     .await;
     let text = err.to_string();
     assert!(
-        text.contains("/build/v2/profiles") && text.contains("a list of build profiles"),
+        text.contains("/build/v2/profiles")
+            && text.contains("HTTP 200")
+            && text.contains("a list of build profiles"),
         "{text}"
     );
 }

@@ -37,6 +37,8 @@ pub struct Behaviour {
     pub failing: u32,
     /// Answer the profile list as an object instead of a list.
     pub odd_shape: bool,
+    /// Hold the next N API calls for 3 s before answering (a stalled server).
+    pub stalling: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +177,15 @@ fn gate(fake: &Fake, headers: &HeaderMap) -> Option<Response> {
 async fn profiles(State(fake): State<Shared>, headers: HeaderMap) -> Response {
     if let Some(refused) = gate(&fake, &headers) {
         return refused;
+    }
+    let stall = {
+        let mut b = fake.behaviour.lock().expect("lock");
+        let stall = b.stalling > 0;
+        b.stalling = b.stalling.saturating_sub(1);
+        stall
+    };
+    if stall {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     }
     if fake.behaviour.lock().expect("lock").odd_shape {
         return Json(json!({"profiles": "elsewhere"})).into_response();
