@@ -153,7 +153,7 @@ fn the_cli_connects_syncs_and_reports_an_account() {
 /// another process) within seconds, and at its next start.
 #[test]
 fn serve_syncs_on_its_own_schedule() {
-    let (_rt, fake, addr) = fake(1, 1);
+    let (rt, fake, addr) = fake(1, 1);
     let g = Gatehouse::new();
     let server = g.serve(&[]);
     let out = connect_api_key(&g, addr, KEY_SECRET);
@@ -196,6 +196,39 @@ fn serve_syncs_on_its_own_schedule() {
     let server = g.serve(&[]);
     synced_events(2);
     assert_eq!(g.run(&["status"]).status.code(), Some(0), "back to green");
+
+    // Another account, connected by the CLI beside the running serve: serve drops the old
+    // account's client and reads the new one within seconds.
+    let other = rt.block_on(fake_appcircle::start(1, 1));
+    {
+        let mut account = other.0.account.lock().expect("lock");
+        let p = &mut account.profiles[0];
+        p.id = "q0".into();
+        p.branches[0].id = "q0b0".into();
+        p.branches[0].build_id = "q0b0-latest".into();
+    }
+    let first_calls = fake.api_calls();
+    let out = connect_api_key(&g, other.1, KEY_SECRET);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    synced_events(3);
+    let events = g.json(&["events", "--json"]);
+    assert!(
+        events
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["profile_id"] == "q0"),
+        "{events}"
+    );
+    assert_eq!(
+        fake.api_calls(),
+        first_calls,
+        "the old account is not read any more"
+    );
     assert!(server.stop(), "serve stopped cleanly");
     g.ok(&["account", "disconnect"]);
 }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast};
@@ -31,9 +33,9 @@ const ACCOUNT_KEY: &str = "appcircle_account";
 pub const IDLE_SYNC: Duration = Duration::from_secs(600);
 /// The first wait after a failed sync; it doubles up to [`IDLE_SYNC`].
 const RETRY_FIRST: Duration = Duration::from_secs(60);
-/// How often the schedule looks for an account while none is connected: one connected by
-/// `gatehouse account connect` beside a running `serve` is another process's write, which
-/// this one hears nothing of. One settings row read.
+/// How often the schedule looks at which account is connected: one connected (or
+/// disconnected) by `gatehouse account connect` beside a running `serve` is another
+/// process's write, which this one hears nothing of. One settings row read.
 const ACCOUNT_CHECK: Duration = Duration::from_secs(5);
 
 /// Which kind of key the account is connected with (the secret itself is kept apart).
@@ -57,10 +59,13 @@ struct AccountSettings {
     key: AccountKey,
     /// Where the secret went when it was connected (asked once, not at every overview).
     key_place: TokenPlace,
+    /// When it was connected: another connection (the CLI beside a running `serve`) has
+    /// another, so a process notices that its client belongs to an old one.
+    connected_at: String,
 }
 
 /// What Settings or `gatehouse account connect` connect with.
-#[derive(Debug, Clone, Deserialize, TS)]
+#[derive(Clone, Deserialize, TS)]
 #[ts(export)]
 pub struct Connection {
     /// `None`: Appcircle's hosted service.
@@ -71,13 +76,25 @@ pub struct Connection {
     pub secret: String,
 }
 
+/// Without the secret: a `{:?}` anywhere (a logged request) must not print it.
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("api_host", &self.api_host)
+            .field("auth_host", &self.auth_host)
+            .field("key", &self.key)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
 /// How the last syncs went (stored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct SyncStatus {
     pub last_attempt: Option<String>,
     pub last_success: Option<String>,
-    /// Why the last attempt failed; `None` when it succeeded.
+    /// Why the last attempt failed, or which parts of it did; `None` when it all succeeded.
     pub error: Option<String>,
     /// New events the last successful sync stored.
     pub events: u64,
@@ -94,7 +111,7 @@ pub struct AccountStatus {
     pub key: AccountKey,
     pub key_place: TokenPlace,
     pub sync: SyncStatus,
-    /// A sync runs now.
+    /// A sync runs now (in this process).
     pub syncing: bool,
 }
 
@@ -116,8 +133,9 @@ pub struct AccountSync {
     store: Arc<Store>,
     one_at_a_time: tokio::sync::Mutex<()>,
     syncing: AtomicBool,
-    /// Kept between syncs so its token is reused until it expires.
-    client: Mutex<Option<Client>>,
+    /// Kept between syncs so its token is reused until it expires, with the connection it
+    /// was made for ([`AccountSettings::connected_at`]).
+    client: Mutex<Option<(String, Client)>>,
     /// A sync asked for (connect); the schedule runs it.
     kick: Notify,
     reports: broadcast::Sender<SyncReport>,
@@ -136,21 +154,29 @@ fn check_host(url: Option<&str>, default: &str, what: &str) -> Result<String> {
             "the {what} must be an http(s) address, such as {default}"
         )));
     }
+    // The key crosses to it: in clear text only to this machine.
+    if parsed.scheme() == "http" && !is_local(&parsed) {
+        return Err(Error::Invalid(format!(
+            "the {what} must be https:// (http:// only on this machine): the key would cross the network in clear text"
+        )));
+    }
     Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// A host on this machine.
+fn is_local(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
 }
 
 /// Appcircle's manners are for Appcircle's servers: a host on this machine (a self-hosted
 /// install's proxy, the tests' fake) is asked without the pause between requests.
 fn pace_for(api_host: &str) -> Duration {
-    let local = url::Url::parse(api_host)
-        .ok()
-        .is_some_and(|u| match u.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        });
-    if local {
+    if url::Url::parse(api_host).is_ok_and(|u| is_local(&u)) {
         Duration::ZERO
     } else {
         appcircle::PACE
@@ -172,6 +198,23 @@ fn account(settings: &AccountSettings, secret: String) -> Account {
     }
 }
 
+/// Marks a sync as running for as long as it lives: a sync whose caller went away (a
+/// browser closed during "Sync now") is not shown as running for ever.
+struct Syncing<'a>(&'a AtomicBool);
+
+impl<'a> Syncing<'a> {
+    fn start(flag: &'a AtomicBool) -> Syncing<'a> {
+        flag.store(true, Ordering::SeqCst);
+        Syncing(flag)
+    }
+}
+
+impl Drop for Syncing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 impl AccountSync {
     pub fn new(store: Arc<Store>) -> AccountSync {
         AccountSync {
@@ -189,13 +232,22 @@ impl AccountSync {
         self.reports.subscribe()
     }
 
+    /// The connected account; a stored one that does not parse (written by another version)
+    /// is logged and taken as none, so that it cannot break the dashboard: connecting again
+    /// replaces it.
     fn settings(&self) -> Result<Option<AccountSettings>> {
         let Some(json) = self.store.setting(ACCOUNT_KEY)? else {
             return Ok(None);
         };
-        serde_json::from_str(&json).map(Some).map_err(|e| {
-            Error::Invalid(format!("the stored Appcircle account does not parse: {e}"))
-        })
+        match serde_json::from_str(&json) {
+            Ok(settings) => Ok(Some(settings)),
+            Err(e) => {
+                tracing::error!(
+                    "the stored Appcircle account does not parse ({e}); connect it again"
+                );
+                Ok(None)
+            }
+        }
     }
 
     /// The connected account and how its syncs go; `None` when none is connected.
@@ -203,13 +255,12 @@ impl AccountSync {
         let Some(settings) = self.settings()? else {
             return Ok(None);
         };
-        let sync = parse_or_default(self.store.setting(STATUS_KEY)?);
         Ok(Some(AccountStatus {
             api_host: settings.api_host,
             auth_host: settings.auth_host,
             key: settings.key,
             key_place: settings.key_place,
-            sync,
+            sync: parse_or_default(self.store.setting(STATUS_KEY)?),
             syncing: self.syncing.load(Ordering::SeqCst),
         }))
     }
@@ -233,6 +284,7 @@ impl AccountSync {
             auth_host,
             key: c.key,
             key_place: TokenPlace::Keyring,
+            connected_at: to_text(Utc::now()),
         };
         let mut client = Client::with_pace(
             account(&settings, secret.clone()),
@@ -257,7 +309,7 @@ impl AccountSync {
         self.store
             .set_sync_status(to_json(&SyncStatus::default()))
             .await?;
-        *self.client.lock().map_err(|_| poisoned())? = Some(client);
+        *self.client.lock().map_err(|_| poisoned())? = Some((settings.connected_at, client));
         self.kick.notify_one();
         self.status()?
             .ok_or_else(|| Error::StoreUnavailable("the account was not found after saving".into()))
@@ -275,53 +327,60 @@ impl AccountSync {
         self.store.delete_setting(STATUS_KEY).await
     }
 
-    /// One sync now (after the one running, if any).
+    /// One sync now (after the one running, if any). What was read is stored even when a
+    /// part of the account could not be read; then the sync is still an error, naming it.
     pub async fn sync_now(&self) -> Result<SyncReport> {
         let _one_at_a_time = self.one_at_a_time.lock().await;
         let store = self.store.clone();
+        let this_store = store.clone();
         let (settings, mut status, positions) = blocking(move || {
-            let settings = match store.setting(ACCOUNT_KEY)? {
-                Some(json) => serde_json::from_str::<AccountSettings>(&json).map_err(|e| {
-                    Error::Invalid(format!("the stored Appcircle account does not parse: {e}"))
-                })?,
-                None => {
-                    return Err(Error::Conflict(
-                        "no Appcircle account is connected (Settings, or `gatehouse account connect`)"
-                            .into(),
-                    ));
-                }
-            };
-            let status: SyncStatus = parse_or_default(store.setting(STATUS_KEY)?);
-            let positions: Positions = parse_or_default(store.setting(POSITIONS_KEY)?);
-            Ok((settings, status, positions))
+            let status: SyncStatus = parse_or_default(this_store.setting(STATUS_KEY)?);
+            let positions: Positions = parse_or_default(this_store.setting(POSITIONS_KEY)?);
+            Ok((status, positions))
         })
-        .await?;
-        self.syncing.store(true, Ordering::SeqCst);
-        let result = self.read(&settings, positions).await;
-        self.syncing.store(false, Ordering::SeqCst);
+        .await
+        .and_then(|(status, positions)| {
+            let settings = self.settings()?.ok_or_else(|| {
+                Error::Conflict(
+                    "no Appcircle account is connected (Settings, or `gatehouse account connect`)"
+                        .into(),
+                )
+            })?;
+            Ok((settings, status, positions))
+        })?;
+        let result = {
+            let _syncing = Syncing::start(&self.syncing);
+            self.read(&settings, positions).await
+        };
         let now = to_text(Utc::now());
         status.last_attempt = Some(now.clone());
         let (reading, client) = match result {
             Ok(read) => read,
-            Err(e) => {
-                tracing::warn!("appcircle sync failed: {e}");
-                status.error = Some(e.to_string());
-                self.store.set_sync_status(to_json(&status)).await?;
-                return Err(e);
-            }
+            Err(e) => return Err(self.failed(status, e).await),
         };
-        *self.client.lock().map_err(|_| poisoned())? = Some(client);
+        *self.client.lock().map_err(|_| poisoned())? = Some((settings.connected_at, client));
+        let partly = (!reading.failed.is_empty()).then(|| {
+            let parts: Vec<String> = reading.failed.iter().map(ToString::to_string).collect();
+            parts.join("; ")
+        });
         status.last_success = Some(now);
-        status.error = None;
+        status.error = partly.clone();
         status.requests = reading.requests;
         let positions = to_json(&reading.positions);
-        let stored = self
+        let stored = match self
             .store
-            .apply_synced(reading.facts, positions, move |stored| {
-                status.events = stored.events;
-                to_json(&status)
+            .apply_synced(reading.facts, positions, {
+                let mut status = status.clone();
+                move |stored| {
+                    status.events = stored.events;
+                    to_json(&status)
+                }
             })
-            .await?;
+            .await
+        {
+            Ok(stored) => stored,
+            Err(e) => return Err(self.failed(status, e).await),
+        };
         let report = SyncReport {
             events: stored.events,
             event_ids: stored.event_ids,
@@ -335,18 +394,41 @@ impl AccountSync {
             report.requests
         );
         let _ = self.reports.send(report.clone());
-        Ok(report)
+        match partly {
+            None => Ok(report),
+            Some(parts) => Err(Error::Upstream(format!(
+                "{} new events stored, but part of the account could not be read: {parts}",
+                report.events
+            ))),
+        }
     }
 
-    /// Reads the account with the kept client (or a new one with the kept key).
+    /// Keeps a failed sync's reason in its status (best effort: the store may be what
+    /// failed) and gives the error back.
+    async fn failed(&self, mut status: SyncStatus, e: Error) -> Error {
+        tracing::warn!("appcircle sync failed: {e}");
+        status.error = Some(e.to_string());
+        if let Err(stored) = self.store.set_sync_status(to_json(&status)).await {
+            tracing::error!("cannot store the failed sync's status: {stored}");
+        }
+        e
+    }
+
+    /// Reads the account with the kept client when it belongs to this connection, else
+    /// with a new one from the kept key.
     async fn read(
         &self,
         settings: &AccountSettings,
         positions: Positions,
     ) -> Result<(sync::Reading, Client)> {
-        let kept = self.client.lock().map_err(|_| poisoned())?.take();
+        let kept = self
+            .client
+            .lock()
+            .map_err(|_| poisoned())?
+            .take()
+            .filter(|(connection, _)| *connection == settings.connected_at);
         let mut client = match kept {
-            Some(client) => client,
+            Some((_, client)) => client,
             None => {
                 let secret = credentials::load(&self.store, Credential::AppcircleKey)
                     .await?
@@ -366,19 +448,24 @@ impl AccountSync {
         .await
     }
 
-    /// The schedule, until the store closes: at start, when [`AccountSync::connect`] asks,
-    /// on wake or a network change, and [`IDLE_SYNC`] after the last sync or webhook (sooner
-    /// after a failure: 1 minute, doubling). Without an account it looks for one every
-    /// [`ACCOUNT_CHECK`].
+    /// Which connection is stored now (`None`: no account).
+    async fn connection(self: &Arc<Self>) -> Result<Option<String>> {
+        let this = self.clone();
+        blocking(move || Ok(this.settings()?.map(|s| s.connected_at))).await
+    }
+
+    /// The schedule, until the store closes: a sync at start, when [`AccountSync::connect`]
+    /// asks or another process connected an account (looked for every [`ACCOUNT_CHECK`]),
+    /// on wake or a network change, and as [`Schedule`] says after syncs and webhooks.
     pub async fn run(self: Arc<Self>) -> Result<()> {
         let mut notices = self.store.subscribe();
         let mut wake = Wake::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut failures = 0u32;
-        let mut due = Some(tokio::time::Instant::now());
+        let mut check = tokio::time::interval(ACCOUNT_CHECK);
+        let mut schedule = Schedule::default();
+        let mut seen: Option<String> = None;
         loop {
-            let now = tokio::time::Instant::now();
-            let mut run = due.is_some_and(|d| d <= now);
+            let mut run = schedule.is_due(Instant::now());
             if !run {
                 tokio::select! {
                     () = self.kick.notified() => run = true,
@@ -388,10 +475,16 @@ impl AccountSync {
                             run = true;
                         }
                     }
+                    _ = check.tick() => {
+                        let now = self.connection().await?;
+                        if now != seen {
+                            run = now.is_some();
+                            seen = now;
+                        }
+                    }
                     received = notices.recv() => match received {
                         Ok(Notice::Event { event, .. }) if event.source == Source::Live => {
-                            // Webhooks arrive: the next sync waits for a quiet spell.
-                            due = Some(tokio::time::Instant::now() + IDLE_SYNC);
+                            schedule.webhook(Instant::now());
                         }
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
@@ -401,27 +494,65 @@ impl AccountSync {
             if !run {
                 continue;
             }
-            if blocking({
-                let this = self.clone();
-                move || this.settings()
-            })
-            .await?
-            .is_none()
-            {
-                due = Some(tokio::time::Instant::now() + ACCOUNT_CHECK);
+            seen = self.connection().await?;
+            if seen.is_none() {
+                schedule.idle();
                 continue;
             }
-            due = Some(match self.sync_now().await {
-                Ok(_) => {
-                    failures = 0;
-                    tokio::time::Instant::now() + IDLE_SYNC
-                }
-                Err(_) => {
-                    failures = failures.saturating_add(1);
-                    let wait = RETRY_FIRST.saturating_mul(1 << failures.min(4).saturating_sub(1));
-                    tokio::time::Instant::now() + wait.min(IDLE_SYNC)
-                }
-            });
+            let ok = self.sync_now().await.is_ok();
+            schedule.synced(ok, Instant::now());
+        }
+    }
+}
+
+/// When the next scheduled sync is due: [`IDLE_SYNC`] after the last sync or webhook,
+/// whichever came later (webhooks keep the dashboard live; the sync fills what they
+/// missed); after a failure sooner, 1 minute doubling up to [`IDLE_SYNC`].
+#[derive(Debug)]
+struct Schedule {
+    /// `None`: nothing to sync (no account); only a connection starts one.
+    due: Option<Instant>,
+    failures: u32,
+}
+
+impl Default for Schedule {
+    /// Due at once: the sync at start.
+    fn default() -> Self {
+        Schedule {
+            due: Some(Instant::now()),
+            failures: 0,
+        }
+    }
+}
+
+impl Schedule {
+    fn is_due(&self, now: Instant) -> bool {
+        self.due.is_some_and(|d| d <= now)
+    }
+
+    fn idle(&mut self) {
+        self.due = None;
+        self.failures = 0;
+    }
+
+    fn synced(&mut self, ok: bool, now: Instant) {
+        if ok {
+            self.failures = 0;
+            self.due = Some(now + IDLE_SYNC);
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            let wait = RETRY_FIRST.saturating_mul(1 << (self.failures - 1).min(4));
+            self.due = Some(now + wait.min(IDLE_SYNC));
+        }
+    }
+
+    /// A webhook arrived: the next idle sync waits for a quiet spell (a failed sync's retry
+    /// is not put off).
+    fn webhook(&mut self, now: Instant) {
+        if self.failures == 0
+            && let Some(due) = &mut self.due
+        {
+            *due = (*due).max(now + IDLE_SYNC);
         }
     }
 }
@@ -439,4 +570,79 @@ fn to_json(value: &impl Serialize) -> String {
 
 fn poisoned() -> Error {
     Error::System("the Appcircle client's lock was poisoned".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syncs_come_every_ten_minutes_after_the_last_sync_or_webhook() {
+        let mut s = Schedule::default();
+        let start = Instant::now();
+        assert!(s.is_due(start), "at start");
+        s.synced(true, start);
+        assert!(!s.is_due(start + IDLE_SYNC - Duration::from_secs(1)));
+        assert!(s.is_due(start + IDLE_SYNC));
+        // A webhook 5 minutes in puts the next sync 10 minutes after it.
+        s.webhook(start + Duration::from_secs(300));
+        assert!(!s.is_due(start + IDLE_SYNC));
+        assert!(s.is_due(start + Duration::from_secs(300) + IDLE_SYNC));
+        // No account: nothing is due until one is connected.
+        s.idle();
+        assert!(!s.is_due(start + Duration::from_secs(100_000)));
+    }
+
+    #[test]
+    fn a_failed_sync_is_retried_after_1_2_4_8_minutes_then_every_10() {
+        let start = Instant::now();
+        let mut s = Schedule::default();
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            s.synced(false, start);
+            let due = s.due.expect("due");
+            waits.push((due - start).as_secs() / 60);
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
+        // A webhook does not put a retry off.
+        s.webhook(start);
+        assert_eq!(s.due.map(|d| (d - start).as_secs() / 60), Some(10));
+        s.synced(true, start);
+        assert_eq!(s.failures, 0);
+    }
+
+    #[test]
+    fn the_key_goes_in_clear_text_only_to_this_machine() {
+        let host = |u: &str| check_host(Some(u), appcircle::API_HOST, "API host");
+        assert_eq!(
+            host("https://api.example.com/").ok().as_deref(),
+            Some("https://api.example.com")
+        );
+        assert!(host("http://127.0.0.1:9000").is_ok());
+        assert!(host("http://localhost:9000").is_ok());
+        let err = host("http://appcircle.internal").expect_err("clear text");
+        assert!(err.to_string().contains("https://"), "{err}");
+        assert!(host("ftp://api.example.com").is_err());
+        assert_eq!(
+            check_host(None, appcircle::API_HOST, "API host")
+                .ok()
+                .as_deref(),
+            Some(appcircle::API_HOST)
+        );
+    }
+
+    #[test]
+    fn a_connection_never_prints_its_secret() {
+        let c = Connection {
+            api_host: None,
+            auth_host: None,
+            key: AccountKey::PersonalAccessKey,
+            secret: "hunter2-secret".into(),
+        };
+        let text = format!("{c:?}");
+        assert!(
+            !text.contains("hunter2") && text.contains("[redacted]"),
+            "{text}"
+        );
+    }
 }

@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::classify::Outcome;
 use crate::{Error, Result};
@@ -31,7 +31,7 @@ const LONGEST_WAIT: Duration = Duration::from_secs(60);
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to get a bearer token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Key {
     /// An organisation's API key: its name and secret, and optionally which organisation.
     ApiKey {
@@ -41,6 +41,23 @@ pub enum Key {
     },
     /// A user's personal access key.
     PersonalAccessKey(String),
+}
+
+/// Without the secret: a `{:?}` anywhere must not print it.
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::ApiKey {
+                name, organization, ..
+            } => f
+                .debug_struct("ApiKey")
+                .field("name", name)
+                .field("organization", organization)
+                .field("secret", &"[redacted]")
+                .finish(),
+            Key::PersonalAccessKey(_) => f.write_str("PersonalAccessKey([redacted])"),
+        }
+    }
 }
 
 /// An Appcircle account: where its API is and how to sign in.
@@ -349,7 +366,7 @@ pub fn build_outcome(status: i64, has_warning: bool) -> Outcome {
 }
 
 /// A testing distribution profile (`GET distribution/v2/profiles`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DistributionProfile {
     pub id: String,
@@ -391,7 +408,7 @@ pub struct AppVersion {
 }
 
 /// An Enterprise App Store profile (`GET store/v2/profiles`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreProfile {
     pub id: String,
@@ -442,6 +459,25 @@ mod tests {
         assert_eq!(build_outcome(201, false), Outcome::Canceled);
         for other in [99, 100, 200, 12345] {
             assert_eq!(build_outcome(other, false), Outcome::Info, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_key_never_prints_its_secret() {
+        let keys = [
+            Key::ApiKey {
+                name: "ci".into(),
+                secret: "hunter2-secret".into(),
+                organization: None,
+            },
+            Key::PersonalAccessKey("hunter2-secret".into()),
+        ];
+        for key in keys {
+            let text = format!("{key:?}");
+            assert!(
+                !text.contains("hunter2") && text.contains("[redacted]"),
+                "{text}"
+            );
         }
     }
 

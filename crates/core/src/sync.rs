@@ -4,7 +4,7 @@
 //! the last read, then those branches, then their builds; distribution and Enterprise App
 //! Store profiles by their dates; publish profiles' latest app version by its
 //! `latestFlowStatus`; certificates, keystores and provisioning profiles by `expireDate`
-//! (reminders at 30, 15, 7, 3 and 1 days and on the day, as Appcircle's own).
+//! (reminders 30, 15, 7, 3 and 1 days before, as Appcircle's own, and once expired).
 //!
 //! Blocking (the client is): callers run it off the async threads.
 
@@ -26,8 +26,11 @@ use crate::time::parse_liberal;
 /// P", "build P B", "distribution P", "store P" → the date). A date that differs is news.
 pub type Positions = BTreeMap<String, String>;
 
-/// Days before expiry on which a reminder is due (and 0: the day itself).
-const REMINDER_DAYS: [i64; 6] = [0, 1, 3, 7, 15, 30];
+/// Days before expiry on which a reminder is due, counted in whole days rounded up (so the
+/// last one, 1, is "within a day"); then one more once it has expired.
+const REMINDER_DAYS: [i64; 5] = [1, 3, 7, 15, 30];
+/// An identity that expired longer ago than this gets no reminder: it is not news.
+const EXPIRED_NEWS_DAYS: i64 = 30;
 
 /// What one read found.
 #[derive(Debug, Default)]
@@ -37,24 +40,40 @@ pub struct Reading {
     pub positions: Positions,
     /// Requests it took (token exchanges included).
     pub requests: u64,
+    /// The parts that could not be read (a key without the permission for publish, say),
+    /// while the rest was: what was read is kept, and these are reported.
+    pub failed: Vec<crate::Error>,
 }
 
-/// Reads the account from `positions` on.
+/// Reads the account from `positions` on. The build profiles come first and must be read:
+/// failing there (a refused key, an unreachable host) fails the whole read. A later part that
+/// fails is reported in [`Reading::failed`] and leaves its positions where they were.
 pub fn read(client: &mut Client, positions: &Positions, now: DateTime<Utc>) -> Result<Reading> {
     let before = client.requests();
     let mut reading = Reading {
         positions: positions.clone(),
         ..Reading::default()
     };
-    builds(client, &mut reading)?;
-    distribution(client, &mut reading, now)?;
-    publish(client, &mut reading, now)?;
-    enterprise_store(client, &mut reading, now)?;
-    signing(client, &mut reading, now)?;
+    builds(client, &mut reading, now)?;
+    let parts: [(&str, Part); 4] = [
+        ("testing distribution", distribution),
+        ("publish", publish),
+        ("Enterprise App Store", enterprise_store),
+        ("signing identities", signing),
+    ];
+    for (name, part) in parts {
+        if let Err(e) = part(client, &mut reading, now) {
+            tracing::warn!("appcircle sync: {name} could not be read: {e}");
+            reading.failed.push(e);
+        }
+    }
     reading.facts.sort_by_key(|f| f.occurred_at);
     reading.requests = client.requests() - before;
     Ok(reading)
 }
+
+/// One part of a read: what it finds goes into the reading.
+type Part = fn(&mut Client, &mut Reading, DateTime<Utc>) -> Result<()>;
 
 /// A fact worded with one of Appcircle's webhook titles, so it gets that title's scope
 /// and outcome.
@@ -94,7 +113,7 @@ fn build_title(outcome: Outcome) -> Option<&'static str> {
 /// The latest build of each branch whose `lastBuildDate` moved. A branch's position is kept
 /// only once its latest build has ended (a running build is read again next time, whatever
 /// the dates say), and a profile's once all its branches are kept.
-fn builds(client: &mut Client, reading: &mut Reading) -> Result<()> {
+fn builds(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Result<()> {
     let profiles: Vec<BuildProfile> =
         client.get("build/v2/profiles", "a list of build profiles")?;
     for profile in profiles {
@@ -125,19 +144,22 @@ fn builds(client: &mut Client, reading: &mut Reading) -> Result<()> {
                 ),
                 "a list of builds",
             )?;
-            // The newest by start, as Appcircle's CLI sorts them.
-            builds.sort_by(|a, b| a.start_date.cmp(&b.start_date));
+            // The newest by start, as Appcircle's CLI sorts them; one not started yet (no
+            // date: queued) is the newest of all.
+            builds.sort_by_key(|b| (b.start_date.is_none(), b.start_date.clone()));
             let Some(latest) = builds.pop() else {
                 reading.positions.insert(branch_key, branch_date);
                 continue;
             };
             let outcome = appcircle::build_outcome(latest.status, latest.has_warning);
-            if outcome.is_finished() {
-                reading.positions.insert(branch_key, branch_date);
-            } else {
+            // Started: read again until it ends. Info (unknown, skipped, not started): no
+            // news for the gate, and nothing to wait for.
+            if outcome == Outcome::Started {
                 settled = false;
+            } else {
+                reading.positions.insert(branch_key, branch_date);
             }
-            if let Some(f) = build_fact(&profile, &branch, &latest, outcome) {
+            if let Some(f) = build_fact(&profile, &branch, &latest, outcome, now) {
                 reading.facts.push(f);
             }
         }
@@ -153,14 +175,17 @@ fn build_fact(
     branch: &Branch,
     build: &Build,
     outcome: Outcome,
+    now: DateTime<Utc>,
 ) -> Option<Fact> {
     let title = build_title(outcome)?;
+    // A date that does not parse is not a reason to lose the news: it is dated now.
     let at = build
         .end_date
         .as_deref()
         .filter(|_| outcome.is_finished())
         .or(build.start_date.as_deref())
-        .and_then(parse_liberal)?;
+        .and_then(parse_liberal)
+        .unwrap_or(now);
     let verb = match outcome {
         Outcome::Started => "is running",
         Outcome::Succeeded => "succeeded",
@@ -209,37 +234,97 @@ fn profile_subject(id: &str, name: Option<&str>) -> Subject {
     }
 }
 
-/// Each testing distribution profile's latest share, when its date moved.
-fn distribution(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Result<()> {
-    let profiles: Vec<DistributionProfile> = client.get(
-        "distribution/v2/profiles",
-        "a list of testing distribution profiles",
-    )?;
+/// A profile listed with the date of its latest news: a testing distribution profile (its
+/// latest share with testers) or an Enterprise App Store profile (its latest publication).
+trait Dated: serde::de::DeserializeOwned + Serialize {
+    /// Where the list is, what it is (for errors), the webhook title its news has, and the
+    /// word its positions and fact keys start with.
+    const PATH: &'static str;
+    const WHAT: &'static str;
+    const TITLE: &'static str;
+    const KIND: &'static str;
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    fn date(&self) -> Option<&str>;
+    fn message(&self) -> String;
+}
+
+impl Dated for DistributionProfile {
+    const PATH: &'static str = "distribution/v2/profiles";
+    const WHAT: &'static str = "a list of testing distribution profiles";
+    const TITLE: &'static str = "App Shared for Testing Distribution";
+    const KIND: &'static str = "distribution";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn date(&self) -> Option<&str> {
+        self.last_app_version_shared_date.as_deref()
+    }
+    fn message(&self) -> String {
+        format!(
+            "A version of {} was shared with testers (read from Appcircle).",
+            self.name
+        )
+    }
+}
+
+impl Dated for StoreProfile {
+    const PATH: &'static str = "store/v2/profiles";
+    const WHAT: &'static str = "a list of Enterprise App Store profiles";
+    const TITLE: &'static str = "New Version Deployed to the Enterprise Store";
+    const KIND: &'static str = "store";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn date(&self) -> Option<&str> {
+        self.latest_publish_date.as_deref()
+    }
+    fn message(&self) -> String {
+        let version = self.version.as_deref().unwrap_or_default();
+        format!(
+            "{} {version} was published on the Enterprise App Store (read from Appcircle).",
+            self.name
+        )
+    }
+}
+
+/// Each profile of a [`Dated`] list whose date moved: one fact, dated by it.
+fn dated<T: Dated>(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Result<()> {
+    let profiles: Vec<T> = client.get(T::PATH, T::WHAT)?;
     for p in profiles {
-        let Some(date) = p.last_app_version_shared_date.clone() else {
+        let Some(date) = p.date().map(str::to_owned) else {
             continue;
         };
-        let key = format!("distribution {}", p.id);
-        if reading.positions.get(&key) == Some(&date) {
+        let position = format!("{} {}", T::KIND, p.id());
+        if reading.positions.get(&position) == Some(&date) {
             continue;
         }
         let mut f = fact(
-            "App Shared for Testing Distribution",
-            format!("distribution {} {date}", p.id),
-            format!(
-                "A version of {} was shared with testers (read from Appcircle).",
-                p.name
-            ),
-            profile_subject(&p.id, Some(&p.name)),
+            T::TITLE,
+            format!("{} {} {date}", T::KIND, p.id()),
+            p.message(),
+            profile_subject(p.id(), Some(p.name())),
             parse_liberal(&date).unwrap_or(now),
         );
-        f.payload = payload(&serde_json::json!({
-            "id": p.id, "name": p.name, "lastAppVersionSharedDate": date, "updateDate": p.update_date,
-        }));
+        f.payload = payload(&p);
         reading.facts.push(f);
-        reading.positions.insert(key, date);
+        reading.positions.insert(position, date);
     }
     Ok(())
+}
+
+fn distribution(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Result<()> {
+    dated::<DistributionProfile>(client, reading, now)
+}
+
+fn enterprise_store(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Result<()> {
+    dated::<StoreProfile>(client, reading, now)
 }
 
 /// The title of a publish flow's webhook for `outcome`.
@@ -318,40 +403,6 @@ fn publish(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Re
     Ok(())
 }
 
-/// Each Enterprise App Store profile's latest publication, when its date moved.
-fn enterprise_store(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Result<()> {
-    let profiles: Vec<StoreProfile> = client.get(
-        "store/v2/profiles",
-        "a list of Enterprise App Store profiles",
-    )?;
-    for p in profiles {
-        let Some(date) = p.latest_publish_date.clone() else {
-            continue;
-        };
-        let key = format!("store {}", p.id);
-        if reading.positions.get(&key) == Some(&date) {
-            continue;
-        }
-        let version = p.version.clone().unwrap_or_default();
-        let mut f = fact(
-            "New Version Deployed to the Enterprise Store",
-            format!("store {} {date}", p.id),
-            format!(
-                "{} {version} was published on the Enterprise App Store (read from Appcircle).",
-                p.name
-            ),
-            profile_subject(&p.id, Some(&p.name)),
-            parse_liberal(&date).unwrap_or(now),
-        );
-        f.payload = payload(&serde_json::json!({
-            "id": p.id, "name": p.name, "version": p.version, "latestPublishDate": date,
-        }));
-        reading.facts.push(f);
-        reading.positions.insert(key, date);
-    }
-    Ok(())
-}
-
 /// The first of the names an item may have.
 fn item_name(item: &SigningItem) -> Option<String> {
     ["name", "commonName", "alias", "fileName", "bundleId", "id"]
@@ -367,13 +418,27 @@ fn item_name(item: &SigningItem) -> Option<String> {
 /// The reminder due for an expiry `days` away (negative: past): the nearest of
 /// [`REMINDER_DAYS`] at or above it, "expired" after it; `None` when none is due yet.
 fn reminder(days: i64) -> Option<String> {
-    if days < 0 {
+    if days <= 0 {
         return Some("expired".into());
     }
     REMINDER_DAYS
         .iter()
         .find(|&&d| days <= d)
         .map(|d| d.to_string())
+}
+
+/// Whole days until `expires`, rounded up (a certificate expiring in 2 days and 23 hours gets
+/// the 3-day reminder, as Appcircle's would); 0 once expired; `None` when it expired so
+/// long ago that it is no news.
+fn days_left(expires: DateTime<Utc>, now: DateTime<Utc>) -> Option<i64> {
+    let seconds = (expires - now).num_seconds();
+    if seconds < -EXPIRED_NEWS_DAYS * 86_400 {
+        None
+    } else if seconds <= 0 {
+        Some(0)
+    } else {
+        Some((seconds + 86_399) / 86_400)
+    }
 }
 
 /// A reminder for each certificate, keystore and provisioning profile that expires within
@@ -389,13 +454,8 @@ fn signing(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Re
             else {
                 continue;
             };
-            // Whole days left, rounded up: a certificate expiring in 2 days and 23 hours
-            // gets the 3-day reminder, as Appcircle's would.
-            let seconds = (expires - now).num_seconds();
-            let days = if seconds < 0 {
-                -1
-            } else {
-                (seconds + 86_399) / 86_400
+            let Some(days) = days_left(expires, now) else {
+                continue;
             };
             let Some(due) = reminder(days) else { continue };
             let name = item_name(&item).unwrap_or_else(|| "unnamed".into());
@@ -403,9 +463,9 @@ fn signing(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Re
                 .get("id")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
-                .unwrap_or_else(|| format!("{name} {}", expires.timestamp()));
+                .unwrap_or_else(|| name.clone());
             let when = expires.format("%Y-%m-%d");
-            let message = if days < 0 {
+            let message = if days == 0 {
                 format!("{name} expired on {when} (read from Appcircle).")
             } else if days <= 1 {
                 format!("{name} expires within a day, on {when} (read from Appcircle).")
@@ -414,7 +474,9 @@ fn signing(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Re
             };
             let mut f = fact(
                 title,
-                format!("signing {path} {id} {due}"),
+                // The expiry is part of it: a renewed identity under the same id is
+                // reminded of again.
+                format!("signing {path} {id} {} {due}", expires.timestamp()),
                 message,
                 Subject {
                     profile_name: Some(name),
@@ -481,7 +543,18 @@ mod tests {
         assert_eq!(reminder(15).as_deref(), Some("15"));
         assert_eq!(reminder(5).as_deref(), Some("7"));
         assert_eq!(reminder(1).as_deref(), Some("1"));
-        assert_eq!(reminder(0).as_deref(), Some("0"));
+        assert_eq!(reminder(0).as_deref(), Some("expired"));
         assert_eq!(reminder(-1).as_deref(), Some("expired"));
+        let now = Utc::now();
+        let days = |d: i64, h: i64| {
+            days_left(
+                now + chrono::Duration::days(d) + chrono::Duration::hours(h),
+                now,
+            )
+        };
+        assert_eq!(days(2, 23), Some(3), "rounded up");
+        assert_eq!(days(0, 5), Some(1), "within a day");
+        assert_eq!(days(-2, 0), Some(0), "expired");
+        assert_eq!(days(-31, 0), None, "long expired: no news");
     }
 }

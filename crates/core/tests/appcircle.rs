@@ -14,6 +14,7 @@ use gatehouse_core::appcircle::{self, Account, Client, Key};
 use gatehouse_core::classify::{Outcome, Scope};
 use gatehouse_core::gate::{self, GateFilter, GateState};
 use gatehouse_core::ingest::Source;
+use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::store::{EventQuery, Store};
 use gatehouse_core::sync::{self, Positions};
 use serde_json::{Value, json};
@@ -412,30 +413,61 @@ async fn a_first_sync_fills_the_dashboard_and_a_second_adds_nothing() {
     disconnect(&account).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_builds_are_synced_and_a_build_a_webhook_told_of_is_not_stored_twice() {
+/// Stores a signed webhook of `sample` (as the listener would, on endpoint `ac`, which it
+/// creates the first time); returns its body as JSON.
+async fn webhook(store: &Store, sample: Sample, options: SampleOptions) -> Value {
     use gatehouse_core::ingest::{Arrival, judge};
-    use gatehouse_core::samples::{self, Sample, SampleOptions};
     use gatehouse_core::signature::sign;
 
+    if store.endpoint("ac").is_err() {
+        store
+            .add_endpoint("ac", "hook-secret")
+            .await
+            .expect("endpoint");
+    }
+    let body = samples::build(sample, &options).expect("sample");
+    let sig = sign(b"hook-secret", &body);
+    let judgment = judge(
+        &[b"hook-secret"],
+        &[&sig],
+        &body,
+        Utc::now(),
+        chrono::Duration::minutes(10),
+    );
+    let arrival = Arrival {
+        endpoint: "ac".into(),
+        method: "POST".into(),
+        path: "/hooks/ac".into(),
+        remote_addr: None,
+        headers: Vec::new(),
+        signature: Some(sig),
+        body_size: body.len() as u64,
+        body: Some(body.clone()),
+        received_at: Utc::now(),
+        source: Source::Live,
+    };
+    store
+        .record(arrival, judgment)
+        .await
+        .expect("webhook stored");
+    serde_json::from_slice(&body).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_builds_are_synced_and_a_build_a_webhook_told_of_is_not_stored_twice() {
     let (fake, addr) = start_fake(1, 2).await;
     let (_dir, store, account) = connected(addr).await;
     account.sync_now().await.expect("first sync");
 
     // A webhook tells of a failed build of branch-1; Appcircle's API then lists that build.
-    store
-        .add_endpoint("ac", "hook-secret")
-        .await
-        .expect("endpoint");
     let options = SampleOptions {
         profile: Some("App 0".into()),
         branch: Some("branch-1".into()),
         task_id: Some("t1".into()),
         ..Default::default()
     };
-    let body = samples::build(Sample::BuildFailed, &options).expect("sample");
-    let webhook: Value = serde_json::from_slice(&body).expect("json");
-    let item = &webhook["item"];
+    let body = webhook(&store, Sample::BuildFailed, options).await;
+    let item = &body["item"];
     {
         let mut account = fake.account.lock().expect("lock");
         let profile = &mut account.profiles[0];
@@ -452,30 +484,6 @@ async fn new_builds_are_synced_and_a_build_a_webhook_told_of_is_not_stored_twice
         profile.branches[0].build_id = "p0b0-next".into();
         profile.branches[0].status = 0;
     }
-    let sig = sign(b"hook-secret", &body);
-    let judgment = judge(
-        &[b"hook-secret"],
-        &[&sig],
-        &body,
-        Utc::now(),
-        chrono::Duration::minutes(10),
-    );
-    let arrival = Arrival {
-        endpoint: "ac".into(),
-        method: "POST".into(),
-        path: "/hooks/ac".into(),
-        remote_addr: None,
-        headers: Vec::new(),
-        signature: Some(sig.clone()),
-        body: Some(body.clone()),
-        body_size: body.len() as u64,
-        received_at: Utc::now(),
-        source: Source::Live,
-    };
-    store
-        .record(arrival, judgment)
-        .await
-        .expect("webhook stored");
 
     let report = account.sync_now().await.expect("second sync");
     assert_eq!(
@@ -515,6 +523,20 @@ async fn a_running_build_is_read_again_until_it_ends() {
     let calls = fake.api_calls();
     account.sync_now().await.expect("synced");
     assert_eq!(fake.api_calls() - calls, LIST_READS);
+
+    // A skipped build (status 100) is no news for the gate, and nothing to wait for.
+    {
+        let mut account = fake.account.lock().expect("lock");
+        let profile = &mut account.profiles[0];
+        profile.last_build_date = "2026-11-29T12:00:00Z".into();
+        profile.branches[0].last_build_date = "2026-11-29T12:00:00Z".into();
+        profile.branches[0].build_id = "p0b0-skipped".into();
+        profile.branches[0].status = 100;
+    }
+    assert_eq!(account.sync_now().await.expect("synced").events, 0);
+    let calls = fake.api_calls();
+    account.sync_now().await.expect("synced");
+    assert_eq!(fake.api_calls() - calls, LIST_READS, "not read again");
     disconnect(&account).await;
 }
 
@@ -575,6 +597,89 @@ async fn the_schedule_syncs_a_newly_connected_account_at_once() {
         1
     );
     schedule.abort();
+    disconnect(&account).await;
+}
+
+/// News a webhook told is not stored again when the sync reads it: a running build (whose
+/// webhook has no build id: Appcircle sends the empty GUID at start) and a share with testers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn news_a_webhook_told_is_not_synced_again() {
+    let (fake, addr) = start_fake(1, 1).await;
+    let (_dir, store, account) = connected(addr).await;
+    let options = SampleOptions {
+        profile: Some("App 0".into()),
+        branch: Some("main".into()),
+        task_id: Some("t2".into()),
+        ..Default::default()
+    };
+    let started = webhook(&store, Sample::BuildStarted, options).await;
+    let shared = webhook(
+        &store,
+        Sample::Distribution,
+        SampleOptions {
+            profile: Some("Testers".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let now = Utc::now().to_rfc3339();
+    {
+        let mut account = fake.account.lock().expect("lock");
+        let profile = &mut account.profiles[0];
+        profile.id = started["item"]["profileId"].as_str().expect("id").into();
+        profile.last_build_date = now.clone();
+        let branch = &mut profile.branches[0];
+        branch.id = started["item"]["branchId"].as_str().expect("id").into();
+        branch.last_build_date = now.clone();
+        branch.status = 91;
+        account.distribution = vec![json!({
+            "id": shared["item"]["profileId"], "name": "Testers", "pinned": false,
+            "updateDate": now, "lastAppVersionSharedDate": now, "settings": {}, "testingGroupIds": []
+        })];
+    }
+    let report = account.sync_now().await.expect("synced");
+    assert_eq!((report.events, report.known), (0, 2), "{report:?}");
+    assert_eq!(
+        store.events(&EventQuery::default()).expect("events").len(),
+        2,
+        "the webhooks' only"
+    );
+    disconnect(&account).await;
+}
+
+/// A key that may not read a part of the account (publish, here) still fills the rest; the
+/// sync says which part failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_the_key_may_not_read_is_reported_and_the_rest_is_stored() {
+    let (fake, addr) = start_fake(2, 1).await;
+    fill_lists(&fake);
+    fake.behaviour.lock().expect("lock").forbid_publish = true;
+    let (_dir, store, account) = connected(addr).await;
+    let err = account.sync_now().await.expect_err("partly");
+    let text = err.to_string();
+    assert!(
+        text.contains("part of the account could not be read") && text.contains("HTTP 403"),
+        "{text}"
+    );
+    let events = store.events(&EventQuery::default()).expect("events");
+    assert!(events.iter().any(|e| e.scope == Scope::Build));
+    assert!(events.iter().any(|e| e.scope == Scope::EnterpriseAppStore));
+    assert!(!events.iter().any(|e| e.scope == Scope::PublishToStores));
+    let status = account.status().expect("status").expect("connected");
+    assert!(status.sync.last_success.is_some());
+    assert!(
+        status
+            .sync
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("HTTP 403"))
+    );
+    // Allowed again: publish is read, nothing else twice.
+    fake.behaviour.lock().expect("lock").forbid_publish = false;
+    let report = account.sync_now().await.expect("synced");
+    assert_eq!(report.events, 1, "the publish flow");
+    let status = account.status().expect("status").expect("connected");
+    assert!(status.sync.error.is_none());
     disconnect(&account).await;
 }
 

@@ -8,6 +8,6 @@ import type { TokenPlace } from "./TokenPlace";
  */
 export type AccountStatus = { api_host: string, auth_host: string, key: AccountKey, key_place: TokenPlace, sync: SyncStatus, 
 /**
- * A sync runs now.
+ * A sync runs now (in this process).
  */
 syncing: boolean, };

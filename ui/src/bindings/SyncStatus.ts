@@ -5,7 +5,7 @@
  */
 export type SyncStatus = { last_attempt: string | null, last_success: string | null, 
 /**
- * Why the last attempt failed; `None` when it succeeded.
+ * Why the last attempt failed, or which parts of it did; `None` when it all succeeded.
  */
 error: string | null, 
 /**

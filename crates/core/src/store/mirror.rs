@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::records::{EventRecord, RequestRecord};
-use super::write::{event_recorded, request_recorded, track};
+use super::write::{DELIVERY_WITHOUT_ENDPOINT, event_recorded, request_recorded, track};
 use super::writer::Tx;
 use crate::classify::Subject;
 use crate::stream::StreamKey;
@@ -183,9 +183,7 @@ fn known_event(conn: &Connection, inbox: &str, e: &EventRecord) -> Result<bool> 
         return Ok(true);
     }
     let mirrored: Option<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM events WHERE endpoint_id IS NULL AND delivery_id = ?2 AND endpoint_name = ?1",
-        )?
+        .prepare_cached(DELIVERY_WITHOUT_ENDPOINT)?
         .query_row(params![e.endpoint, e.delivery_id], |r| r.get(0))
         .optional()?;
     Ok(mirrored.is_some())

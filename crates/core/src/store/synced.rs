@@ -3,10 +3,10 @@
 //! status: a sync interrupted half-way stores nothing and walks again from where the last
 //! complete one ended.
 //!
-//! A fact is stored once: a fact with the same key was synced before (here, or at an inbox
-//! this store mirrors), or, for a build, a webhook already told of that build's end (or, for
-//! a running build, of the build at all). The webhook is the better record (signed, with
-//! its links), so the sync never adds a second event beside it.
+//! A fact is stored once: not when one with the same key was synced before (here, or at an
+//! inbox this store mirrors), nor when a webhook already told the news (see [`known`]). The
+//! webhook is the better record (signed, with its links), so the sync never adds a second
+//! event beside it.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::Notice;
 use super::changes::{self, ChangeKind};
-use super::write::{event_recorded, set_setting, track};
+use super::write::{DELIVERY_WITHOUT_ENDPOINT, event_recorded, set_setting, track};
 use super::writer::Tx;
 use crate::Result;
 use crate::classify::{Outcome, Scope, Subject};
@@ -69,57 +69,75 @@ const INSERT_SYNCED_EVENT: &str = "
     VALUES (NULL, ?1, NULL, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
         ?15, ?16, ?17, '{}', ?18, ?19, ?20, ?21, ?22)";
 
-/// A fact synced before, here or at an inbox this store mirrors (mirrored rows keep the
-/// endpoint name and delivery id): through events_dedupe (endpoint_id, delivery_id).
-const SYNCED_BEFORE: &str = "
-    SELECT id FROM events WHERE endpoint_id IS NULL AND delivery_id = ?1 AND endpoint_name = ?2";
-
-/// Any event of this build, by its build id within its branch (through events_by_profile:
-/// no index on build_id, which every delivery would pay for) or by its task id.
-const BUILD_KNOWN: &str = "
+/// A webhook's end of this very build: one range of events_by_stream (a branch's finished
+/// events), then the build id. No index on build_id, which every delivery would pay for.
+const BUILD_END_TOLD: &str = "
     SELECT id FROM events
-    WHERE scope = 'build'
-      AND ((profile_id = ?1 AND branch_id = ?2 AND build_id = ?3) OR task_id = ?4)
+    WHERE scope = 'build' AND profile_key = ?1 AND branch_key = ?2
+      AND outcome IN ('succeeded', 'warning', 'failed', 'canceled', 'timed_out')
+      AND build_id = ?3
+    LIMIT 1";
+
+/// News a webhook already told on this stream: an event of its own (not synced) from the
+/// fact's time on, less [`EARLY`] (the API's dates and a webhook's timestamp are taken
+/// apart), and when `?5`, a finished one. Through events_by_profile (profile_key,
+/// occurred_at): a profile's recent events only. A webhook's build start has no build id
+/// (Appcircle sends the empty GUID), so a running build is matched this way.
+const STREAM_TOLD: &str = "
+    SELECT id FROM events
+    WHERE profile_key = ?1 AND occurred_at >= ?2 AND scope = ?3 AND branch_key = ?4
+      AND source <> 'synced'
       AND (?5 = 0 OR outcome IN ('succeeded', 'warning', 'failed', 'canceled', 'timed_out'))
     LIMIT 1";
 
-fn known(tx: &Tx<'_>, fact: &Fact) -> Result<bool> {
-    let before: Option<i64> = tx
-        .conn
-        .prepare_cached(SYNCED_BEFORE)?
-        .query_row(params![fact.key, ACCOUNT_ENDPOINT], |r| r.get(0))
-        .optional()?;
-    if before.is_some() {
+/// How much earlier than the API's date a webhook's timestamp may be and still tell the
+/// same news.
+const EARLY: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Whether the store has this fact already: synced before, or told by a webhook (the
+/// better record: signed, with its links). A build's end by its build id; anything else by
+/// a webhook on its stream from its time on. Expiry reminders only by their key (a
+/// reminder webhook names no certificate id to match).
+fn known(tx: &Tx<'_>, fact: &Fact, key: &StreamKey) -> Result<bool> {
+    let found = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<bool> {
+        Ok(tx
+            .conn
+            .prepare_cached(sql)?
+            .query_row(p, |r| r.get::<_, i64>(0))
+            .optional()?
+            .is_some())
+    };
+    // Synced before, here or at an inbox this store mirrors (copies keep the endpoint name
+    // and the delivery id).
+    if found(
+        DELIVERY_WITHOUT_ENDPOINT,
+        params![ACCOUNT_ENDPOINT, fact.key],
+    )? {
         return Ok(true);
     }
-    if fact.scope != Scope::Build {
-        return Ok(false);
-    }
-    let s = &fact.subject;
-    if s.build_id.is_none() && s.task_id.is_none() {
-        return Ok(false);
-    }
-    // A synced end is known once a webhook told of an end of that build; a synced start
-    // once a webhook told of the build at all (its end is newer news than the start).
-    let by_webhook: Option<i64> = tx
-        .conn
-        .prepare_cached(BUILD_KNOWN)?
-        .query_row(
+    let finished = fact.outcome.is_finished();
+    match fact.scope {
+        Scope::SigningIdentity | Scope::Other => Ok(false),
+        Scope::Build if finished => match &fact.subject.build_id {
+            Some(build) => found(BUILD_END_TOLD, params![key.profile, key.branch, build]),
+            None => Ok(false),
+        },
+        scope => found(
+            STREAM_TOLD,
             params![
-                s.profile_id,
-                s.branch_id,
-                s.build_id,
-                s.task_id,
-                fact.outcome.is_finished()
+                key.profile,
+                to_text(fact.occurred_at - EARLY),
+                scope.as_str(),
+                key.branch,
+                finished
             ],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(by_webhook.is_some())
+        ),
+    }
 }
 
 /// Stores `facts` (oldest first) with the walk's new `positions` and the sync's status
-/// (JSON, worded by `status` from what was stored), announced as a settings change so every view shows the new status.
+/// (JSON, worded by `status` from what was stored), announced as a settings change so that
+/// every view shows the new status.
 pub fn apply(
     tx: &mut Tx<'_>,
     facts: Vec<Fact>,
@@ -129,12 +147,12 @@ pub fn apply(
 ) -> Result<Stored> {
     let mut stored = Stored::default();
     for fact in facts {
-        if known(tx, &fact)? {
+        let s = &fact.subject;
+        let key = StreamKey::of(fact.scope, s);
+        if known(tx, &fact, &key)? {
             stored.known += 1;
             continue;
         }
-        let s = &fact.subject;
-        let key = StreamKey::of(fact.scope, s);
         let occurred_at = to_text(fact.occurred_at);
         tx.conn
             .prepare_cached(INSERT_SYNCED_EVENT)?

@@ -48,6 +48,12 @@ const INSERT_EVENT: &str = "
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
         ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
 
+/// An event stored under an endpoint name with no local endpoint (copied from an inbox, or
+/// synced from an Appcircle account) by its delivery id: ?1 the name, ?2 the delivery id.
+/// Through events_dedupe (endpoint_id, delivery_id).
+pub(super) const DELIVERY_WITHOUT_ENDPOINT: &str =
+    "SELECT id FROM events WHERE endpoint_id IS NULL AND delivery_id = ?2 AND endpoint_name = ?1";
+
 /// Most secrets an endpoint holds at once: the current one and, during a rotation, the next.
 pub const MAX_SECRETS: i64 = 2;
 
@@ -672,9 +678,7 @@ fn existing_event(
     }
     Ok(tx
         .conn
-        .prepare_cached(
-            "SELECT id FROM events WHERE endpoint_id IS NULL AND delivery_id = ?2 AND endpoint_name = ?1",
-        )?
+        .prepare_cached(DELIVERY_WITHOUT_ENDPOINT)?
         .query_row(params![endpoint_name, delivery_id], |r| r.get(0))
         .optional()?)
 }

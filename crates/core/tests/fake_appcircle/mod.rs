@@ -39,6 +39,8 @@ pub struct Behaviour {
     pub odd_shape: bool,
     /// Hold the next N API calls for 3 s before answering (a stalled server).
     pub stalling: u32,
+    /// Refuse the publish lists with 403, as for a key without that permission.
+    pub forbid_publish: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +274,9 @@ async fn publish_profiles(
 ) -> Response {
     if let Some(refused) = gate(&fake, &headers) {
         return refused;
+    }
+    if fake.behaviour.lock().expect("lock").forbid_publish {
+        return StatusCode::FORBIDDEN.into_response();
     }
     let account = fake.account.lock().expect("lock");
     let list: Vec<Value> = account
