@@ -1075,8 +1075,8 @@ async fn a_browser_session_is_a_cookie_that_needs_the_csrf_header_to_change_anyt
     // The stream follows with the cookie (EventSource cannot send headers); signing out
     // ends it and the session.
     let addr = inbox.listener.local_addr();
-    let mut stream = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
+    let (mut stream, opened) = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(addr).expect("connect");
         write!(
             s,
@@ -1085,7 +1085,16 @@ async fn a_browser_session_is_a_cookie_that_needs_the_csrf_header_to_change_anyt
         .expect("request");
         s.set_read_timeout(Some(Duration::from_secs(15)))
             .expect("timeout");
-        s
+        // Open before signing out: a stream asked for after it is refused (401) instead,
+        // and that answer leaves the connection open.
+        let mut opened = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&opened).contains("event: hello") {
+            let n = s.read(&mut chunk).expect("the stream opens");
+            assert!(n > 0, "closed before hello");
+            opened.extend_from_slice(&chunk[..n]);
+        }
+        (s, opened)
     })
     .await
     .expect("connect");
@@ -1097,7 +1106,7 @@ async fn a_browser_session_is_a_cookie_that_needs_the_csrf_header_to_change_anyt
     let (status, _, _) = rpc(with_csrf.clone(), json!({"method": "overview"})).await;
     assert_eq!(status, 401, "the session is over");
     let ended = tokio::task::spawn_blocking(move || {
-        let mut sink = Vec::new();
+        let mut sink = opened;
         let read = std::io::Read::read_to_end(&mut stream, &mut sink);
         (read.is_ok(), String::from_utf8_lossy(&sink).into_owned())
     })
