@@ -604,3 +604,108 @@ fn a_data_directory_others_can_read_draws_a_warning() {
     let out = g.run(&["endpoint", "list"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("readable by other users"));
 }
+
+/// GitHub and GitLab endpoints beside an Appcircle one, against `gatehouse serve`: `send
+/// --provider` signs (or authenticates) like the real sender, a redelivery is a duplicate,
+/// and `status --provider`, `events --provider` and the gate see each sender.
+#[test]
+fn github_and_gitlab_endpoints_feed_the_same_gate() {
+    let g = Gatehouse::new();
+    g.ok(&["endpoint", "add", "mobile", "--secret", SECRET]);
+    g.ok(&[
+        "endpoint",
+        "add",
+        "backend",
+        "--provider",
+        "github",
+        "--secret",
+        SECRET,
+    ]);
+    g.ok(&[
+        "endpoint",
+        "add",
+        "api",
+        "--provider",
+        "gitlab",
+        "--secret",
+        SECRET,
+    ]);
+    let list = g.json(&["endpoint", "list", "--json"]);
+    let providers: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["provider"].as_str())
+        .collect();
+    assert_eq!(providers.len(), 3);
+    assert!(providers.contains(&"github") && providers.contains(&"gitlab"));
+    let server = g.serve(&[]);
+    let send = |provider: &str, endpoint: &str, sample: &str, extra: &[&str]| {
+        let url = server.hook(endpoint);
+        let mut args = vec![
+            "send",
+            &url,
+            "--provider",
+            provider,
+            "--secret",
+            SECRET,
+            "--sample",
+            sample,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        g.json(&args)
+    };
+    let sent = send(
+        "github",
+        "backend",
+        "workflow-failed",
+        &["--delivery-id", "gh-1"],
+    );
+    assert_eq!(sent["status_code"], 200);
+    assert_eq!(sent["response"]["status"], "accepted");
+    let again = send(
+        "github",
+        "backend",
+        "workflow-failed",
+        &["--delivery-id", "gh-1"],
+    );
+    assert_eq!(again["response"]["status"], "duplicate", "a redelivery");
+    let pipeline = send("gitlab", "api", "pipeline-succeeded", &[]);
+    assert_eq!(pipeline["response"]["status"], "accepted");
+    let mobile = send("appcircle", "mobile", "build-succeeded", &[]);
+    assert_eq!(mobile["response"]["status"], "accepted");
+    // The wrong provider's signature on an endpoint proves nothing.
+    let wrong = g.run(&[
+        "send",
+        &server.hook("backend"),
+        "--secret",
+        SECRET,
+        "--sample",
+        "build-failed",
+    ]);
+    assert_eq!(wrong.status.code(), Some(1));
+
+    assert_eq!(
+        g.run(&["status"]).status.code(),
+        Some(1),
+        "GitHub's failure"
+    );
+    assert_eq!(
+        g.run(&["status", "--provider", "gitlab"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        g.run(&["status", "--provider", "github"]).status.code(),
+        Some(1)
+    );
+    let gh = g.json(&["events", "--provider", "github", "--json"]);
+    let gh = gh.as_array().expect("events");
+    assert_eq!(gh.len(), 1);
+    assert_eq!(gh[0]["provider"], "github");
+    assert_eq!(gh[0]["profile_name"], "acme/app · CI");
+    let out = g.run(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("acme/app · CI"), "{text}");
+    assert!(server.stop());
+}

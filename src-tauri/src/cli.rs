@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand};
-use gatehouse_core::classify::{Outcome, Scope};
 use gatehouse_core::endpoint::{WEAK_SECRET_LEN, generate_secret};
 use gatehouse_core::gate::{self, GateFilter};
-use gatehouse_core::ingest::Verdict;
-use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::model::Verdict;
+use gatehouse_core::model::{Outcome, Provider, Scope};
+use gatehouse_core::samples::{self, SampleOptions};
 use gatehouse_core::store::{EventQuery, MAX_LIMIT, RequestQuery, Store};
 use gatehouse_core::token::Role;
 
@@ -89,6 +89,9 @@ pub enum EndpointCommand {
     /// Create an endpoint; prints a generated secret once when none is given
     Add {
         name: String,
+        /// Who sends to it: appcircle (default), github or gitlab
+        #[arg(long, value_name = "PROVIDER", default_value = "appcircle")]
+        provider: Provider,
         #[command(flatten)]
         secret: SecretSource,
         #[arg(long)]
@@ -171,12 +174,18 @@ pub struct SendArgs {
     /// Send this file's bytes exactly as they are
     #[arg(long, conflicts_with = "sample", value_name = "PAYLOAD.json")]
     pub file: Option<PathBuf>,
-    /// Send a sample event (fresh deliveryId and timestamp): build-started, build-succeeded,
-    /// build-warning, build-failed, build-canceled, build-timeout, distribution,
-    /// publish-succeeded, publish-rejected, enterprise, certificate-expiring
+    /// Sign (or, for GitLab, authenticate) as this provider does: appcircle, github, gitlab
+    #[arg(long, value_name = "PROVIDER", default_value = "appcircle")]
+    pub provider: Provider,
+    /// Send a sample event (fresh delivery id and time). Appcircle: build-started,
+    /// build-succeeded, build-warning, build-failed, build-canceled, build-timeout,
+    /// distribution, publish-succeeded, publish-rejected, enterprise, certificate-expiring.
+    /// GitHub: workflow-requested, workflow-in-progress, workflow-succeeded, workflow-failed,
+    /// workflow-cancelled, ping. GitLab: pipeline-running, pipeline-succeeded,
+    /// pipeline-failed, pipeline-canceled
     #[arg(long, value_name = "EVENT")]
     pub sample: Option<String>,
-    /// Sample's build profile name
+    /// Sample's build profile name (GitHub: the repository, GitLab: the project)
     #[arg(long, requires = "sample")]
     pub profile: Option<String>,
     /// Sample's branch name
@@ -191,7 +200,7 @@ pub struct SendArgs {
     /// Sample's deliveryId (to test duplicates)
     #[arg(long, requires = "sample")]
     pub delivery_id: Option<String>,
-    /// Sample's taskId (to pair a build's start with its end)
+    /// Sample's taskId (to pair a build's start with its end; GitHub's and GitLab's run number)
     #[arg(long, requires = "sample")]
     pub task_id: Option<String>,
     #[arg(long)]
@@ -203,6 +212,9 @@ pub struct SendArgs {
 pub struct EventsArgs {
     #[command(subcommand)]
     pub show: Option<ShowCommand>,
+    /// appcircle, github, gitlab
+    #[arg(long, value_name = "PROVIDER")]
+    pub provider: Option<Provider>,
     /// build, signing_identity, testing_distribution, publish_to_stores, enterprise_app_store, other
     #[arg(long)]
     pub scope: Option<Scope>,
@@ -287,7 +299,10 @@ pub enum RequestCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
-    /// Only this profile (id or name)
+    /// Only this provider's streams (appcircle, github, gitlab)
+    #[arg(long, value_name = "PROVIDER")]
+    pub provider: Option<Provider>,
+    /// Only this profile (id or name; a GitHub repository's workflow, a GitLab project)
     #[arg(long)]
     pub profile: Option<String>,
     /// Only this branch (id or name); builds only
@@ -407,9 +422,14 @@ fn not_listening(store: &Store) -> String {
 
 fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
     match command {
-        EndpointCommand::Add { name, secret, json } => {
+        EndpointCommand::Add {
+            name,
+            provider,
+            secret,
+            json,
+        } => {
             let secret = SecretChoice::from_flag(secret.read()?)?;
-            let info = block_on(store.add_endpoint(&name, &secret.value))??;
+            let info = block_on(store.add_endpoint_for(provider, &name, &secret.value))??;
             let url = base_url(store).map(|base| format!("{base}/hooks/{}", info.name));
             if json {
                 let mut out = serde_json::json!({"endpoint": info, "url": url});
@@ -425,7 +445,17 @@ fn endpoint(store: &Store, command: EndpointCommand) -> Result<i32> {
                         not_listening(store)
                     ),
                 }
-                secret.announce("Its secret (shown once; paste it into Appcircle's webhook form):");
+                secret.announce(match provider {
+                    Provider::Appcircle => {
+                        "Its secret (shown once; paste it into Appcircle's webhook form):"
+                    }
+                    Provider::Github => {
+                        "Its secret (shown once; paste it as the webhook's Secret, content type application/json, events: Workflow runs):"
+                    }
+                    Provider::Gitlab => {
+                        "Its secret token (shown once; paste it as the webhook's Secret token, triggers: Pipeline events, Job events):"
+                    }
+                });
             }
         }
         EndpointCommand::List { json } => {
@@ -553,11 +583,14 @@ fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 const MAX_RELATIVE_DAYS: i64 = 365 * 100;
 
 fn send(a: SendArgs) -> Result<i32> {
-    let body = match (&a.file, &a.sample) {
-        (Some(path), _) => std::fs::read(path)
-            .map_err(|e| AppError::Invalid(format!("cannot read {}: {e}", path.display())))?,
+    let outgoing = match (&a.file, &a.sample) {
+        (Some(path), _) => samples::Outgoing {
+            body: std::fs::read(path)
+                .map_err(|e| AppError::Invalid(format!("cannot read {}: {e}", path.display())))?,
+            headers: Vec::new(),
+            delivery_id: None,
+        },
         (None, Some(name)) => {
-            let sample = Sample::parse(name)?;
             let options = SampleOptions {
                 profile: a.profile.clone(),
                 branch: a.branch.clone(),
@@ -570,7 +603,7 @@ fn send(a: SendArgs) -> Result<i32> {
                 delivery_id: a.delivery_id.clone(),
                 task_id: a.task_id.clone(),
             };
-            samples::build(sample, &options)?
+            samples::outgoing(a.provider, name, &options)?
         }
         (None, None) => {
             return Err(AppError::Invalid(
@@ -581,7 +614,7 @@ fn send(a: SendArgs) -> Result<i32> {
     let secret = a.secret.read()?.ok_or_else(|| {
         AppError::Invalid("give the endpoint's secret: --secret-file PATH or --secret -".into())
     })?;
-    let sent = gatehouse_core::send::deliver(&a.url, &secret, &body)?;
+    let sent = gatehouse_core::send::deliver_as(a.provider, &a.url, &secret, &outgoing)?;
     let code = sent.status_code;
     if a.json {
         print::json(&sent)?;
@@ -606,6 +639,7 @@ fn send(a: SendArgs) -> Result<i32> {
 /// The events filter the flags describe.
 fn event_query(a: &EventsArgs) -> EventQuery {
     EventQuery {
+        provider: a.provider,
         scope: a.scope,
         outcome: a.outcome,
         profile: a.profile.clone(),
@@ -656,6 +690,7 @@ fn remote_status(a: StatusArgs) -> Result<i32> {
         return Err(AppError::Invalid("--remote is missing".into()));
     };
     let filter = GateFilter {
+        provider: a.provider,
         profile: a.profile,
         branch: a.branch,
     };
@@ -758,6 +793,7 @@ fn requests(store: &Store, a: RequestsArgs) -> Result<i32> {
 
 fn status(store: &Store, a: StatusArgs) -> Result<i32> {
     let filter = GateFilter {
+        provider: a.provider,
         profile: a.profile,
         branch: a.branch,
     };

@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use gatehouse_core::classify::subject_name;
 use gatehouse_core::gate::{Gate, GateState};
+use gatehouse_core::model::subject_name;
 use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord, TokenInfo};
 use gatehouse_core::text::{is_unsafe, neutralise as terminal_text};
 use serde::Serialize;
@@ -155,7 +155,7 @@ pub fn endpoints(list: &[EndpointInfo], base_url: Option<&str>) {
         .map(|e| {
             vec![
                 e.name.clone(),
-                e.provider.clone(),
+                e.provider.to_string(),
                 e.secret_count.to_string(),
                 e.request_count.to_string(),
                 e.event_count.to_string(),

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use gatehouse_core::api::{Api, ApiRequest, Host};
 use gatehouse_core::gate::{self, GateFilter};
-use gatehouse_core::ingest::{Arrival, Source, judge};
+use gatehouse_core::ingest::{Arrival, judge};
 use gatehouse_core::listener::ListenerStatus;
+use gatehouse_core::model::Source;
 use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::settings::Settings;
 use gatehouse_core::signature::sign;
@@ -101,7 +102,7 @@ fn main() {
             "filtered page: one profile's failures",
             Box::new(page(EventQuery {
                 profile: Some("App 10".into()),
-                outcome: Some(gatehouse_core::classify::Outcome::Failed),
+                outcome: Some(gatehouse_core::model::Outcome::Failed),
                 limit: Some(100),
                 ..Default::default()
             })),

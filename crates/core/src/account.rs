@@ -19,7 +19,7 @@ use ts_rs::TS;
 
 use crate::appcircle::{self, Account, Client, Key};
 use crate::credentials::{self, Credential, TokenPlace};
-use crate::ingest::Source;
+use crate::model::Source;
 use crate::offload::blocking;
 use crate::store::{Notice, POSITIONS_KEY, STATUS_KEY, Store};
 use crate::sync::{self, Positions};

@@ -14,8 +14,9 @@ use crate::error::ErrorKind;
 use crate::gate::{self, Gate, GateFilter};
 use crate::listener::ListenerStatus;
 use crate::mirror::InboxStatus;
+use crate::model::Provider;
 use crate::offload::blocking;
-use crate::samples::{self, Sample, SampleOptions};
+use crate::samples::{self, SampleOptions};
 use crate::send::{self, SendOutcome};
 use crate::settings::Settings;
 use crate::store::{
@@ -47,6 +48,10 @@ pub enum ApiRequest {
     CreateEndpoint {
         name: String,
         secret: Option<String>,
+        /// Who will send to it; `None`: Appcircle.
+        #[serde(default)]
+        #[ts(optional)]
+        provider: Option<Provider>,
     },
     RenameEndpoint {
         name: String,
@@ -72,7 +77,8 @@ pub enum ApiRequest {
     ReplayRequest {
         id: i64,
     },
-    /// Signs a sample with the endpoint's newest secret and posts it to the running listener.
+    /// Signs a sample of the endpoint's provider with its newest secret (or, for GitLab, sends
+    /// it as the token) and posts it to the running listener.
     SendTest {
         endpoint: String,
         sample: String,
@@ -242,6 +248,16 @@ pub struct EndpointList {
     /// `http://ADDR` while the listener runs; `None` when nothing listens.
     pub base_url: Option<String>,
     pub endpoints: Vec<EndpointInfo>,
+    /// The test deliveries each provider's endpoints can be sent.
+    pub samples: Vec<ProviderSamples>,
+}
+
+/// A provider's sample deliveries, by name.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ProviderSamples {
+    pub provider: Provider,
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -392,13 +408,31 @@ impl<H: Host> Api<H> {
             ApiRequest::Endpoints => ApiResponse::Endpoints(EndpointList {
                 base_url: self.base_url(),
                 endpoints: blocking(move || store.endpoints()).await?,
+                samples: Provider::ALL
+                    .into_iter()
+                    .map(|provider| ProviderSamples {
+                        provider,
+                        names: samples::names(provider)
+                            .into_iter()
+                            .map(str::to_owned)
+                            .collect(),
+                    })
+                    .collect(),
             }),
-            ApiRequest::CreateEndpoint { name, secret } => {
+            ApiRequest::CreateEndpoint {
+                name,
+                secret,
+                provider,
+            } => {
                 let secret = match secret.filter(|s| !s.is_empty()) {
                     Some(s) => s,
                     None => generate_secret()?,
                 };
-                let endpoint = self.store.add_endpoint(&name, &secret).await?;
+                let provider = provider.unwrap_or_default();
+                let endpoint = self
+                    .store
+                    .add_endpoint_for(provider, &name, &secret)
+                    .await?;
                 ApiResponse::CreateEndpoint(CreatedEndpoint {
                     url: self
                         .base_url()
@@ -434,7 +468,11 @@ impl<H: Host> Api<H> {
                 ApiResponse::ReplayRequest(self.store.replay(id).await?)
             }
             ApiRequest::SendTest { endpoint, sample } => {
-                let sample = Sample::parse(&sample)?;
+                let provider = {
+                    let (store, name) = (store.clone(), endpoint.clone());
+                    blocking(move || store.endpoint(&name)).await?.provider
+                };
+                let outgoing = samples::outgoing(provider, &sample, &SampleOptions::default())?;
                 let secret = secrets(&store, endpoint.clone())
                     .await?
                     .pop()
@@ -450,9 +488,9 @@ impl<H: Host> Api<H> {
                     ))
                 })?;
                 let url = format!("{base}/hooks/{endpoint}");
-                let body = samples::build(sample, &SampleOptions::default())?;
                 ApiResponse::SendTest(
-                    blocking(move || send::deliver(&url, &secret.secret, &body)).await?,
+                    blocking(move || send::deliver_as(provider, &url, &secret.secret, &outgoing))
+                        .await?,
                 )
             }
             ApiRequest::BuildRuns {
@@ -514,7 +552,7 @@ fn overview(
     let since = crate::time::to_text(chrono::Utc::now() - chrono::Duration::days(30));
     let expiring = store
         .events(&EventQuery {
-            scope: Some(crate::classify::Scope::SigningIdentity),
+            scope: Some(crate::model::Scope::SigningIdentity),
             since: Some(since),
             limit: Some(200),
             ..Default::default()

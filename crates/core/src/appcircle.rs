@@ -13,7 +13,7 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Outcome;
+use crate::model::Outcome;
 use crate::{Error, Result};
 
 /// Appcircle's hosted service; self-hosted installs have their own two hosts.

@@ -1,31 +1,6 @@
 //! Named webhook endpoints (`POST /hooks/{name}`) and their secrets.
 
-use serde::{Deserialize, Serialize};
-
 use crate::{Error, Result};
-
-/// Who signs deliveries to an endpoint. Only Appcircle for now; GitHub Actions would be one
-/// more variant with its own header and verifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provider {
-    Appcircle,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Appcircle => "appcircle",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Provider> {
-        match s {
-            "appcircle" => Ok(Provider::Appcircle),
-            other => Err(Error::Invalid(format!("unknown provider `{other}`"))),
-        }
-    }
-}
 
 /// Longest endpoint name; it becomes a URL path segment.
 pub const MAX_NAME_LEN: usize = 64;

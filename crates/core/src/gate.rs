@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Outcome, Scope};
+use crate::model::{Outcome, Provider, Scope};
 use crate::store::{EventRecord, RecentOutcome, StreamRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +43,7 @@ impl GateState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[ts(export)]
 pub struct Stream {
+    pub provider: Provider,
     pub scope: Scope,
     pub state: GateState,
     /// Stable identity of the stream (profile id or name; branch id or name for builds).
@@ -93,6 +94,7 @@ impl Gate {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
 #[ts(export)]
 pub struct GateFilter {
+    pub provider: Option<Provider>,
     pub profile: Option<String>,
     pub branch: Option<String>,
 }
@@ -108,6 +110,7 @@ fn matches(wanted: &Option<String>, id: &Option<String>, name: &Option<String>) 
 pub fn evaluate(rows: Vec<StreamRow>, filter: &GateFilter) -> Gate {
     let streams: Vec<Stream> = rows
         .into_iter()
+        .filter(|r| filter.provider.is_none_or(|p| r.provider == p))
         .filter(|r| matches(&filter.profile, &r.profile_id, &r.profile_name))
         .filter(|r| {
             filter.branch.is_none()
@@ -138,6 +141,7 @@ fn stream(row: StreamRow) -> Stream {
         Some(_) => GateState::Passing,
     };
     Stream {
+        provider: row.provider,
         scope: row.scope,
         state,
         profile_key: row.profile_key,

@@ -2,146 +2,10 @@
 //! the store records it. No I/O here, so every rule is unit-tested with plain values.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::classify::{Classification, classify};
 use crate::envelope::Envelope;
-use crate::signature::{self, SignatureError};
-
-/// What became of a request. Stored as its snake_case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[derive(ts_rs::TS)]
-#[ts(export)]
-pub enum Verdict {
-    /// Verified, fresh, new: stored as an event.
-    Accepted,
-    /// Verified, but this endpoint already stored that `deliveryId`.
-    Duplicate,
-    MissingSignature,
-    BadSignature,
-    /// Verified, but not an envelope we can use (not JSON, no `deliveryId`, ...).
-    Malformed,
-    /// Verified, but its timestamp is outside the replay window; the user may accept it.
-    Stale,
-    TooLarge,
-    MethodNotAllowed,
-    /// The body did not arrive whole (client hung up or was too slow).
-    Incomplete,
-}
-
-impl Verdict {
-    /// Whether the body passed signature verification (so it came from the sender).
-    pub fn is_verified(self) -> bool {
-        matches!(
-            self,
-            Verdict::Accepted | Verdict::Duplicate | Verdict::Stale
-        )
-    }
-
-    pub const ALL: [Verdict; 9] = [
-        Verdict::Accepted,
-        Verdict::Duplicate,
-        Verdict::MissingSignature,
-        Verdict::BadSignature,
-        Verdict::Malformed,
-        Verdict::Stale,
-        Verdict::TooLarge,
-        Verdict::MethodNotAllowed,
-        Verdict::Incomplete,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Accepted => "accepted",
-            Verdict::Duplicate => "duplicate",
-            Verdict::MissingSignature => "missing_signature",
-            Verdict::BadSignature => "bad_signature",
-            Verdict::Malformed => "malformed",
-            Verdict::Stale => "stale",
-            Verdict::TooLarge => "too_large",
-            Verdict::MethodNotAllowed => "method_not_allowed",
-            Verdict::Incomplete => "incomplete",
-        }
-    }
-
-    /// The HTTP status the sender gets. Never 410: senders read it as "disable me".
-    pub fn status_code(self) -> u16 {
-        match self {
-            Verdict::Accepted | Verdict::Duplicate => 200,
-            Verdict::MissingSignature | Verdict::BadSignature => 401,
-            Verdict::Malformed | Verdict::Stale | Verdict::Incomplete => 400,
-            Verdict::TooLarge => 413,
-            Verdict::MethodNotAllowed => 405,
-        }
-    }
-}
-
-impl std::str::FromStr for Verdict {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let key = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-        let alias = match key.as_str() {
-            "invalid_signature" | "signature_mismatch" | "unauthorized" => "bad_signature",
-            "unsigned" | "no_signature" => "missing_signature",
-            "expired" | "too_old" | "outside_window" => "stale",
-            "invalid" | "invalid_json" | "bad_request" => "malformed",
-            "payload_too_large" | "oversized" => "too_large",
-            "dup" | "duplicated" => "duplicate",
-            other => other,
-        };
-        Verdict::ALL
-            .into_iter()
-            .find(|v| v.as_str() == alias)
-            .ok_or_else(|| {
-                let names: Vec<_> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
-                format!("unknown verdict `{s}` (one of: {})", names.join(", "))
-            })
-    }
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How an event entered the store; notifications fire only for `live`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[derive(ts_rs::TS)]
-#[ts(export)]
-pub enum Source {
-    /// Arrived in time and was accepted on the spot.
-    Live,
-    /// Was stale, and the user accepted it from the request history.
-    Accepted,
-    /// A stored delivery fed through the pipeline again by the user.
-    Replayed,
-    /// Read from Appcircle's API by the account sync, not signed and pushed: never notified
-    /// one by one (a sync ends in one summary at most).
-    Synced,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Live => "live",
-            Source::Accepted => "accepted",
-            Source::Replayed => "replayed",
-            Source::Synced => "synced",
-        }
-    }
-
-    pub fn parse(s: &str) -> Source {
-        match s {
-            "accepted" => Source::Accepted,
-            "replayed" => Source::Replayed,
-            "synced" => Source::Synced,
-            _ => Source::Live,
-        }
-    }
-}
+use crate::model::{Classification, Provider, Source, Verdict};
+use crate::providers::Headers;
 
 /// A request to an existing endpoint, as it will be recorded.
 #[derive(Debug, Clone)]
@@ -152,7 +16,8 @@ pub struct Arrival {
     pub remote_addr: Option<String>,
     /// Header names and values, secret-bearing values already redacted.
     pub headers: Vec<(String, String)>,
-    /// The raw `ac_signature` value, kept apart from `headers` so a stale delivery can be
+    /// The request's proof as its provider keeps it ([`Provider::proofs`]: a signature, or a
+    /// GitLab token's SHA-256), apart from `headers`, so that a stale delivery can be
     /// verified again when the user accepts it; never printed.
     pub signature: Option<String>,
     /// `None` when the body was not read (too large, wrong method).
@@ -188,8 +53,37 @@ impl Judgment {
     }
 }
 
-/// Verify, parse, classify and check the window, in that order: nothing is parsed before
-/// its signature proves it came from someone holding the secret.
+/// Prove, read, classify and check the window, in that order: nothing is parsed before
+/// its proof (signature or token) shows it came from someone holding the secret. The
+/// window applies only where the provider dates its deliveries.
+pub fn judge_delivery(
+    provider: Provider,
+    secrets: &[&[u8]],
+    proofs: &[&str],
+    headers: &Headers,
+    body: &[u8],
+    now: DateTime<Utc>,
+    window: Duration,
+) -> Judgment {
+    match provider.read(secrets, proofs, headers, body, now) {
+        Err((verdict, error)) => Judgment::reject(verdict, error),
+        Ok((envelope, classification)) => {
+            let stale = if provider.has_window() {
+                stale_reason(envelope.timestamp, now, window)
+            } else {
+                None
+            };
+            Judgment::Deliver(Box::new(Delivery {
+                envelope,
+                classification,
+                stale,
+            }))
+        }
+    }
+}
+
+/// [`judge_delivery`] of an Appcircle delivery whose `ac_signature` values are
+/// `signature_values` (what samples, tests and benchmarks send).
 pub fn judge(
     secrets: &[&[u8]],
     signature_values: &[&str],
@@ -197,29 +91,15 @@ pub fn judge(
     now: DateTime<Utc>,
     window: Duration,
 ) -> Judgment {
-    let checked = signature::single_header(signature_values)
-        .and_then(|header| signature::verify(secrets, body, header));
-    match checked {
-        Ok(_) => {}
-        Err(SignatureError::Missing) => {
-            return Judgment::reject(
-                Verdict::MissingSignature,
-                SignatureError::Missing.to_string(),
-            );
-        }
-        Err(e) => return Judgment::reject(Verdict::BadSignature, e.to_string()),
-    }
-    let envelope = match Envelope::parse(body) {
-        Ok(envelope) => envelope,
-        Err(e) => return Judgment::reject(Verdict::Malformed, e.to_string()),
-    };
-    let stale = stale_reason(envelope.timestamp, now, window);
-    let classification = classify(&envelope);
-    Judgment::Deliver(Box::new(Delivery {
-        envelope,
-        classification,
-        stale,
-    }))
+    judge_delivery(
+        Provider::Appcircle,
+        secrets,
+        signature_values,
+        &[],
+        body,
+        now,
+        window,
+    )
 }
 
 /// `None` when `timestamp` is within `window` of `now`, edges included.

@@ -19,9 +19,9 @@ use chrono::{Duration, Utc};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
-use crate::ingest::{Arrival, Judgment, REDACTED, Source, Verdict, is_secret_header, judge};
+use crate::ingest::{Arrival, Judgment, REDACTED, is_secret_header, judge_delivery};
+use crate::model::{Source, Verdict};
 use crate::settings::{DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_WINDOW_SECS};
-use crate::signature;
 use crate::store::{Recorded, Store};
 use crate::tls::{TlsConfig, TlsListener};
 use crate::write_stall::GuardedListener;
@@ -275,12 +275,20 @@ async fn handle(
     };
 
     let (parts, body) = request.into_parts();
-    let signatures: Vec<String> = parts
+    // Every header as text (names are lowercase): the provider finds its proof, delivery id
+    // and event name in them. Only the redacted copy is stored.
+    let raw_headers: Vec<(String, String)> = parts
         .headers
-        .get_all(signature::HEADER)
         .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
+    let provider = endpoint.provider;
+    let proofs = provider.proofs(&raw_headers);
     let declared_size = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -292,7 +300,7 @@ async fn handle(
         path: parts.uri.path().to_owned(),
         remote_addr: Some(remote.to_string()),
         headers: redacted(&parts.headers),
-        signature: signatures.first().cloned(),
+        signature: proofs.first().cloned(),
         body: None,
         body_size: declared_size.unwrap_or(0),
         received_at,
@@ -318,15 +326,17 @@ async fn handle(
     } else {
         match read_body(body, limit, shared.config.body_timeout).await {
             Ok(bytes) => {
-                let values: Vec<&str> = signatures.iter().map(String::as_str).collect();
+                let values: Vec<&str> = proofs.iter().map(String::as_str).collect();
                 let keys: Vec<&[u8]> = endpoint
                     .secrets
                     .iter()
                     .map(|s| s.secret.as_bytes())
                     .collect();
-                let judgment = judge(
+                let judgment = judge_delivery(
+                    provider,
                     &keys,
                     &values,
+                    &raw_headers,
                     &bytes,
                     received_at,
                     shared.config.replay_window,

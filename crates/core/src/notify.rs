@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::classify::{Outcome, Scope, subject_name};
 use crate::gate::{Gate, GateState, Stream};
-use crate::ingest::Source;
+use crate::model::Source;
+use crate::model::{Outcome, Scope, subject_name};
 use crate::settings::Settings;
 use crate::store::EventRecord;
 
@@ -145,7 +145,7 @@ impl Notifier {
                 critical: false,
             });
         }
-        if rules.wants(e.scope, e.outcome) {
+        if rules.wants(e.provider, e.scope, e.outcome) {
             return Some(Notification {
                 summary: format!("{} {}: {name}", e.scope.label(), outcome_words(e.outcome)),
                 body,
@@ -259,7 +259,9 @@ impl Notifier {
             let was = before.get(&stream_key(s));
             let brought = was.map(|b| b.1) != Some(s.event_id);
             match (s.state, s.outcome) {
-                (GateState::Failing, Some(outcome)) if brought && rules.wants(s.scope, outcome) => {
+                (GateState::Failing, Some(outcome))
+                    if brought && rules.wants(s.provider, s.scope, outcome) =>
+                {
                     failed.push((s.scope, name));
                 }
                 (GateState::Passing, _)

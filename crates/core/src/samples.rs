@@ -1,11 +1,13 @@
-//! Sample deliveries shaped like Appcircle's, for `gatehouse send --sample`, tests and
-//! benchmarks. Only `Build|BuildStart` is a documented action string; the others follow
-//! its pattern and are marked as guesses in the README. Titles are the documented ones.
+//! Sample deliveries for `gatehouse send --sample`, "Send a test delivery", tests and
+//! benchmarks: shaped like Appcircle's (only `Build|BuildStart` is a documented action
+//! string; the others follow its pattern and are marked as guesses in the README; titles
+//! are the documented ones), and like GitHub's and GitLab's ([`outgoing`]).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::model::Provider;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +142,143 @@ fn guid(b: &[u8]) -> String {
     )
 }
 
+/// A delivery ready to send as its provider would: the body, and the headers its sender
+/// adds besides the proof (which [`crate::send::deliver_as`] adds with the secret).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    /// The delivery id, where it travels in a header (GitHub, GitLab).
+    pub delivery_id: Option<String>,
+}
+
+/// GitHub's samples, for `gatehouse send --provider github` and "Send a test delivery".
+pub const GITHUB_SAMPLES: [&str; 6] = [
+    "workflow-requested",
+    "workflow-in-progress",
+    "workflow-succeeded",
+    "workflow-failed",
+    "workflow-cancelled",
+    "ping",
+];
+
+/// GitLab's samples.
+pub const GITLAB_SAMPLES: [&str; 4] = [
+    "pipeline-running",
+    "pipeline-succeeded",
+    "pipeline-failed",
+    "pipeline-canceled",
+];
+
+/// The sample names of `provider`.
+pub fn names(provider: Provider) -> Vec<&'static str> {
+    match provider {
+        Provider::Appcircle => Sample::ALL.iter().map(|s| s.name()).collect(),
+        Provider::Github => GITHUB_SAMPLES.to_vec(),
+        Provider::Gitlab => GITLAB_SAMPLES.to_vec(),
+    }
+}
+
+/// The sample `name` of `provider`. Options: `profile` is the repository (GitHub,
+/// `acme/app`) or project (GitLab, `acme/backend`); `task_id` the run or pipeline number
+/// (the same for a run's start and end); `delivery_id` the delivery id header.
+pub fn outgoing(provider: Provider, name: &str, options: &SampleOptions) -> Result<Outgoing> {
+    let unknown = || {
+        Error::Invalid(format!(
+            "unknown {} sample `{name}` (one of: {})",
+            provider.label(),
+            names(provider).join(", ")
+        ))
+    };
+    let at = options.timestamp.unwrap_or_else(Utc::now);
+    let delivery_id = match &options.delivery_id {
+        Some(id) => id.clone(),
+        None => random_guid()?,
+    };
+    let branch = options.branch.clone().unwrap_or_else(|| "main".into());
+    // A run number from the task id, else from the time (fresh for each send).
+    let run = options
+        .task_id
+        .as_deref()
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or_else(|| at.timestamp_millis().unsigned_abs());
+    let (body, event) = match provider {
+        Provider::Appcircle => {
+            let body = build(Sample::parse(name)?, options)?;
+            return Ok(Outgoing {
+                body,
+                headers: Vec::new(),
+                delivery_id: None,
+            });
+        }
+        Provider::Github => {
+            let repo = options.profile.clone().unwrap_or_else(|| "acme/app".into());
+            let (status, conclusion) = match name.trim() {
+                "workflow-requested" => ("requested", None),
+                "workflow-in-progress" => ("in_progress", None),
+                "workflow-succeeded" => ("completed", Some("success")),
+                "workflow-failed" => ("completed", Some("failure")),
+                "workflow-cancelled" | "workflow-canceled" => ("completed", Some("cancelled")),
+                "ping" => {
+                    let ping = json!({"zen": "Design for failure.", "hook_id": 1,
+                        "hook": {"type": "Repository", "events": ["workflow_run"]},
+                        "repository": {"full_name": repo}});
+                    return Ok(Outgoing {
+                        body: to_vec(&ping)?,
+                        headers: github_headers("ping", &delivery_id),
+                        delivery_id: Some(delivery_id),
+                    });
+                }
+                _ => return Err(unknown()),
+            };
+            let body = crate::providers::github::sample_workflow_run(
+                &repo, &branch, run, status, conclusion, at,
+            );
+            (body, "workflow_run")
+        }
+        Provider::Gitlab => {
+            let project = options
+                .profile
+                .clone()
+                .unwrap_or_else(|| "acme/backend".into());
+            let status = match name.trim() {
+                "pipeline-running" => "running",
+                "pipeline-succeeded" => "success",
+                "pipeline-failed" => "failed",
+                "pipeline-canceled" | "pipeline-cancelled" => "canceled",
+                _ => return Err(unknown()),
+            };
+            let body =
+                crate::providers::gitlab::sample_pipeline(&project, &branch, run, status, at);
+            return Ok(Outgoing {
+                body: to_vec(&body)?,
+                headers: vec![
+                    ("X-Gitlab-Event".into(), "Pipeline Hook".into()),
+                    ("X-Gitlab-Event-UUID".into(), random_guid()?),
+                    ("Idempotency-Key".into(), delivery_id.clone()),
+                ],
+                delivery_id: Some(delivery_id),
+            });
+        }
+    };
+    Ok(Outgoing {
+        body: to_vec(&body)?,
+        headers: github_headers(event, &delivery_id),
+        delivery_id: Some(delivery_id),
+    })
+}
+
+fn github_headers(event: &str, delivery_id: &str) -> Vec<(String, String)> {
+    vec![
+        ("X-GitHub-Event".into(), event.into()),
+        ("X-GitHub-Delivery".into(), delivery_id.into()),
+    ]
+}
+
+fn to_vec(value: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Invalid(format!("cannot encode sample: {e}")))
+}
+
 /// .NET's format, as Appcircle sends it: seven fractional digits and `+00:00`.
 pub fn dotnet_timestamp(t: DateTime<Utc>) -> String {
     format!(
@@ -265,8 +404,9 @@ fn other_sample(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::{Outcome, Scope, classify};
     use crate::envelope::Envelope;
+    use crate::model::{Outcome, Scope};
+    use crate::providers::appcircle::classify;
 
     #[test]
     fn every_sample_parses_and_classifies_as_intended() {

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::classify::{Outcome, Scope};
+use crate::model::{Outcome, Provider, Scope};
 use crate::{Error, Result};
 
 /// The port Gatehouse listens on unless told otherwise.
@@ -168,6 +168,10 @@ pub struct NotificationRules {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ScopeRule {
+    /// `None`: every provider's events of this scope. A rule for one provider overrides it
+    /// for that provider's.
+    #[serde(default)]
+    pub provider: Option<Provider>,
     pub scope: Scope,
     pub outcomes: Vec<Outcome>,
 }
@@ -204,6 +208,7 @@ impl Default for NotificationRules {
             rules: Scope::ALL
                 .into_iter()
                 .map(|scope| ScopeRule {
+                    provider: None,
                     scope,
                     outcomes: bad.clone(),
                 })
@@ -216,10 +221,19 @@ impl Default for NotificationRules {
 }
 
 impl NotificationRules {
-    pub fn wants(&self, scope: Scope, outcome: Outcome) -> bool {
-        self.rules
+    /// Whether an event of `provider`, `scope` and `outcome` notifies: the rule for that
+    /// provider and scope decides when there is one, else the rule for the scope.
+    pub fn wants(&self, provider: Provider, scope: Scope, outcome: Outcome) -> bool {
+        let rule = self
+            .rules
             .iter()
-            .any(|r| r.scope == scope && r.outcomes.contains(&outcome))
+            .find(|r| r.provider == Some(provider) && r.scope == scope)
+            .or_else(|| {
+                self.rules
+                    .iter()
+                    .find(|r| r.provider.is_none() && r.scope == scope)
+            });
+        rule.is_some_and(|r| r.outcomes.contains(&outcome))
     }
 }
 
@@ -299,10 +313,25 @@ mod tests {
     #[test]
     fn defaults_notify_failures_not_successes() {
         let r = NotificationRules::default();
-        assert!(r.wants(Scope::Build, Outcome::Failed));
-        assert!(r.wants(Scope::PublishToStores, Outcome::TimedOut));
-        assert!(!r.wants(Scope::Build, Outcome::Started));
-        assert!(!r.wants(Scope::Build, Outcome::Succeeded));
+        let ac = Provider::Appcircle;
+        assert!(r.wants(ac, Scope::Build, Outcome::Failed));
+        assert!(r.wants(ac, Scope::PublishToStores, Outcome::TimedOut));
+        assert!(!r.wants(ac, Scope::Build, Outcome::Started));
+        assert!(!r.wants(ac, Scope::Build, Outcome::Succeeded));
+        assert!(
+            r.wants(Provider::Github, Scope::Build, Outcome::Failed),
+            "every provider"
+        );
+        // A rule for one provider decides for it alone.
+        let mut quiet_github = r.clone();
+        quiet_github.rules.push(ScopeRule {
+            provider: Some(Provider::Github),
+            scope: Scope::Build,
+            outcomes: vec![Outcome::TimedOut],
+        });
+        assert!(!quiet_github.wants(Provider::Github, Scope::Build, Outcome::Failed));
+        assert!(quiet_github.wants(Provider::Github, Scope::Build, Outcome::TimedOut));
+        assert!(quiet_github.wants(Provider::Gitlab, Scope::Build, Outcome::Failed));
         assert!(r.back_to_green && r.rejected && r.expiring);
     }
 

@@ -18,7 +18,8 @@ use crate::appcircle::{
     self, AppVersion, Branch, Build, BuildProfile, BuildProfileDetail, Client, DistributionProfile,
     PUBLISH_PLATFORMS, PublishProfile, SIGNING_LISTS, SigningItem, StoreProfile,
 };
-use crate::classify::{Outcome, Scope, Subject, documented_title};
+use crate::model::{Outcome, Scope, Subject};
+use crate::providers::appcircle::documented_title;
 use crate::store::Fact;
 use crate::time::parse_liberal;
 

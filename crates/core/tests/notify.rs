@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use gatehouse_core::gate::{self, Gate, GateFilter};
-use gatehouse_core::ingest::{Arrival, Source, judge};
+use gatehouse_core::ingest::{Arrival, judge};
+use gatehouse_core::model::Source;
 use gatehouse_core::notify::{BURST_WINDOW, CatchUp, Notifier};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::settings::Settings;

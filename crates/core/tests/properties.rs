@@ -9,9 +9,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use gatehouse_core::classify::classify;
 use gatehouse_core::envelope::Envelope;
-use gatehouse_core::ingest::{Judgment, Verdict, judge};
+use gatehouse_core::ingest::{Judgment, judge};
+use gatehouse_core::model::Verdict;
+use gatehouse_core::providers::appcircle::classify;
 use gatehouse_core::signature::{self, SignatureError, sign};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::Error;
-use gatehouse_core::classify::{Outcome, Scope};
 use gatehouse_core::gate::{self, GateFilter, GateState};
-use gatehouse_core::ingest::{Arrival, Judgment, Verdict, judge};
+use gatehouse_core::ingest::{Arrival, Judgment, judge};
+use gatehouse_core::model::Verdict;
+use gatehouse_core::model::{Outcome, Scope};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::signature::sign;
 use gatehouse_core::store::{EventQuery, Notice, RequestQuery, Source, Store, StoreOptions};

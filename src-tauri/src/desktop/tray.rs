@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use gatehouse_core::api::Host;
-use gatehouse_core::classify::subject_name;
 use gatehouse_core::gate::{Gate, GateState};
+use gatehouse_core::model::subject_name;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;

@@ -2,10 +2,15 @@
 import type { Connection } from "./Connection";
 import type { EventQuery } from "./EventQuery";
 import type { GateFilter } from "./GateFilter";
+import type { Provider } from "./Provider";
 import type { RequestQuery } from "./RequestQuery";
 import type { Settings } from "./Settings";
 
 /**
  * Everything the front end can ask for.
  */
-export type ApiRequest = { "method": "overview" } | { "method": "events", "params": { query: EventQuery, } } | { "method": "event", "params": { id: number, } } | { "method": "requests", "params": { query: RequestQuery, } } | { "method": "request", "params": { id: number, } } | { "method": "endpoints" } | { "method": "create_endpoint", "params": { name: string, secret: string | null, } } | { "method": "rename_endpoint", "params": { name: string, new_name: string, } } | { "method": "delete_endpoint", "params": { name: string, } } | { "method": "secrets", "params": { name: string, } } | { "method": "rotate_secret", "params": { name: string, } } | { "method": "retire_secret", "params": { name: string, } } | { "method": "accept_request", "params": { id: number, } } | { "method": "replay_request", "params": { id: number, } } | { "method": "send_test", "params": { endpoint: string, sample: string, } } | { "method": "build_runs", "params": { profile_key: string, branch_key: string | null, } } | { "method": "gate", "params": { filter: GateFilter, } } | { "method": "settings" } | { "method": "save_settings", "params": { settings: Settings, } } | { "method": "save_inbox_token", "params": { url: string, token: string | null, } } | { "method": "connect_account", "params": { connection: Connection, } } | { "method": "disconnect_account" } | { "method": "sync_account" };
+export type ApiRequest = { "method": "overview" } | { "method": "events", "params": { query: EventQuery, } } | { "method": "event", "params": { id: number, } } | { "method": "requests", "params": { query: RequestQuery, } } | { "method": "request", "params": { id: number, } } | { "method": "endpoints" } | { "method": "create_endpoint", "params": { name: string, secret: string | null, 
+/**
+ * Who will send to it; `None`: Appcircle.
+ */
+provider?: Provider, } } | { "method": "rename_endpoint", "params": { name: string, new_name: string, } } | { "method": "delete_endpoint", "params": { name: string, } } | { "method": "secrets", "params": { name: string, } } | { "method": "rotate_secret", "params": { name: string, } } | { "method": "retire_secret", "params": { name: string, } } | { "method": "accept_request", "params": { id: number, } } | { "method": "replay_request", "params": { id: number, } } | { "method": "send_test", "params": { endpoint: string, sample: string, } } | { "method": "build_runs", "params": { profile_key: string, branch_key: string | null, } } | { "method": "gate", "params": { filter: GateFilter, } } | { "method": "settings" } | { "method": "save_settings", "params": { settings: Settings, } } | { "method": "save_inbox_token", "params": { url: string, token: string | null, } } | { "method": "connect_account", "params": { connection: Connection, } } | { "method": "disconnect_account" } | { "method": "sync_account" };

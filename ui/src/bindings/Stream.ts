@@ -2,13 +2,14 @@
 import type { EventRecord } from "./EventRecord";
 import type { GateState } from "./GateState";
 import type { Outcome } from "./Outcome";
+import type { Provider } from "./Provider";
 import type { RecentOutcome } from "./RecentOutcome";
 import type { Scope } from "./Scope";
 
 /**
  * One stream as the gate sees it.
  */
-export type Stream = { scope: Scope, state: GateState, 
+export type Stream = { provider: Provider, scope: Scope, state: GateState, 
 /**
  * Stable identity of the stream (profile id or name; branch id or name for builds).
  */

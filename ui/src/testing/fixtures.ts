@@ -12,7 +12,7 @@ import type { Stream } from "../bindings/Stream";
 export function eventRecord(over: Partial<EventRecord> = {}): EventRecord {
   const now = new Date().toISOString();
   return {
-    id: 1, delivery_id: "d1", endpoint: "ci", request_id: 1, source: "live", scope: "build", outcome: "failed",
+    id: 1, delivery_id: "d1", endpoint: "ci", provider: "appcircle", request_id: 1, source: "live", scope: "build", outcome: "failed",
     module: "Build", action: "Build|BuildFailed", title: "Build Failed",
     message: "Build Failed for the develop branch for the profile App",
     profile_id: "p", profile_name: "App", branch_id: "b", branch_name: "develop", task_id: "t",
@@ -29,7 +29,7 @@ export function stream(over: Partial<Stream> = {}): Stream {
     branch_id: over.branch_id ?? "b", branch_name: over.branch_name ?? "develop",
   });
   return {
-    scope: "build", state: "failing", profile_key: "p", branch_key: "b", profile_id: "p", profile_name: "App",
+    provider: last.provider, scope: "build", state: "failing", profile_key: "p", branch_key: "b", profile_id: "p", profile_name: "App",
     branch_id: "b", branch_name: "develop", outcome: "failed", rejected: false, running: false, running_since: null,
     event_id: last.id, title: last.title, message: last.message, occurred_at: last.occurred_at, duration_ms: 125000,
     last_event: last, recent: [], expected_duration_ms: null,

@@ -12,16 +12,19 @@ use rusqlite::Connection;
 use super::read;
 use super::records::Secret;
 use crate::Result;
+use crate::model::Provider;
 
 /// One endpoint as the listener needs it.
 #[derive(Debug)]
 pub struct CachedEndpoint {
     pub id: i64,
+    /// Who sends to it: how its requests are proven and read.
+    pub provider: Provider,
     pub secrets: Vec<Secret>,
 }
 
 const GENERATION: &str = "SELECT value FROM generations WHERE name = 'endpoints'";
-const ALL_ENDPOINTS: &str = "SELECT id, name FROM endpoints";
+const ALL_ENDPOINTS: &str = "SELECT id, name, provider FROM endpoints";
 
 #[derive(Default)]
 struct Snapshot {
@@ -74,14 +77,22 @@ fn load(conn: &Connection, generation: i64) -> Result<Snapshot> {
             .prepare_cached(GENERATION)?
             .query_row([], |r| r.get(0))
             .unwrap_or(generation);
-        let rows: Vec<(i64, String)> = conn
+        let rows: Vec<(i64, String, String)> = conn
             .prepare_cached(ALL_ENDPOINTS)?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut endpoints = HashMap::with_capacity(rows.len());
-        for (id, name) in rows {
+        for (id, name, provider) in rows {
             let secrets = read::secrets(conn, id)?;
-            endpoints.insert(name, Arc::new(CachedEndpoint { id, secrets }));
+            let provider = Provider::parse(&provider).unwrap_or_default();
+            endpoints.insert(
+                name,
+                Arc::new(CachedEndpoint {
+                    id,
+                    provider,
+                    secrets,
+                }),
+            );
         }
         Ok(Snapshot {
             generation: Some(generation),

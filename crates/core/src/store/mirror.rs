@@ -10,8 +10,7 @@ use serde::Serialize;
 use super::records::{EventRecord, RequestRecord};
 use super::write::{DELIVERY_WITHOUT_ENDPOINT, event_recorded, request_recorded, track};
 use super::writer::Tx;
-use crate::classify::Subject;
-use crate::stream::StreamKey;
+use crate::model::{StreamKey, Subject};
 use crate::time::to_text;
 use crate::{Error, Result};
 
@@ -157,9 +156,9 @@ const INSERT_MIRRORED_EVENT: &str = "
     INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope,
         outcome, module, action, title, message, profile_id, profile_name, branch_id,
         branch_name, task_id, build_id, commit_id, rejected, expiring, links, occurred_at,
-        received_at, payload, profile_key, branch_key, origin, origin_id)
+        received_at, payload, profile_key, branch_key, origin, origin_id, provider)
     VALUES (NULL, ?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-        ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+        ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
 
 /// Whether this store has the delivery already: copied from `inbox` before, or received by
 /// the local listener (or another mirror) under the same endpoint name.
@@ -209,7 +208,7 @@ fn apply_event(
         build_id: e.build_id.clone(),
         commit_id: e.commit_id.clone(),
     };
-    let key = StreamKey::of(e.scope, &subject);
+    let key = StreamKey::of(e.provider, e.scope, &subject);
     let links = serde_json::Value::Object(e.links.clone()).to_string();
     tx.conn
         .prepare_cached(INSERT_MIRRORED_EVENT)?
@@ -240,6 +239,7 @@ fn apply_event(
             key.branch,
             inbox,
             e.id,
+            e.provider.as_str(),
         ])?;
     let event_id = tx.conn.last_insert_rowid();
     track(

@@ -215,11 +215,23 @@ impl Store {
     // ----- writes: each resolves after its transaction commits -----
 
     /// Creates an endpoint with its first secret.
+    /// An endpoint for Appcircle's deliveries.
     pub async fn add_endpoint(&self, name: &str, secret: &str) -> Result<EndpointInfo> {
+        self.add_endpoint_for(crate::model::Provider::Appcircle, name, secret)
+            .await
+    }
+
+    /// An endpoint for `provider`'s deliveries.
+    pub async fn add_endpoint_for(
+        &self,
+        provider: crate::model::Provider,
+        name: &str,
+        secret: &str,
+    ) -> Result<EndpointInfo> {
         let (name, secret) = (name.to_owned(), secret.to_owned());
         let now = Utc::now();
         self.writer
-            .call(move |tx| write::add_endpoint(tx, &name, &secret, now))
+            .call(move |tx| write::add_endpoint(tx, &name, provider, &secret, now))
             .await
     }
 

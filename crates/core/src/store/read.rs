@@ -7,8 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::records::*;
-use crate::classify::{Outcome, Scope};
-use crate::ingest::Verdict;
+use crate::model::{Outcome, Provider, Scope, Verdict};
 use crate::time::{from_text, parse_liberal, to_text};
 use crate::{Error, Result};
 
@@ -66,7 +65,7 @@ fn endpoint_row(r: &Row<'_>) -> rusqlite::Result<EndpointInfo> {
     Ok(EndpointInfo {
         id: r.get(0)?,
         name: r.get(1)?,
-        provider: r.get(2)?,
+        provider: Provider::parse(&r.get::<_, String>(2)?).unwrap_or_default(),
         secret_count: r.get(3)?,
         created_at: r.get(4)?,
         updated_at: r.get(5)?,
@@ -101,7 +100,7 @@ fn event_select(with_payload: bool) -> String {
         "SELECT e.id, e.delivery_id, COALESCE(ep.name, e.endpoint_name), e.request_id, e.source,
              e.scope, e.outcome, e.module, e.action, e.title, e.message, e.profile_id, e.profile_name,
              e.branch_id, e.branch_name, e.task_id, e.build_id, e.commit_id, e.rejected, e.expiring,
-             e.links, e.occurred_at, e.received_at, b.started_at, {}
+             e.links, e.occurred_at, e.received_at, b.started_at, {}, e.provider
          FROM events e
          LEFT JOIN endpoints ep ON ep.id = e.endpoint_id
          LEFT JOIN builds b ON b.task_id = e.task_id AND e.scope = 'build'",
@@ -125,10 +124,12 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
         .filter(|ms| *ms >= 0);
     let links: String = r.get(20)?;
     let payload: Option<Vec<u8>> = r.get(24)?;
+    let provider: String = r.get(25)?;
     Ok(EventRecord {
         id: r.get(0)?,
         delivery_id: r.get(1)?,
         endpoint: r.get(2)?,
+        provider: Provider::parse(&provider).unwrap_or_default(),
         request_id: r.get(3)?,
         source: Source::parse(&r.get::<_, String>(4)?),
         scope: Scope::from_module(&scope).unwrap_or(Scope::Other),
@@ -228,6 +229,12 @@ fn event_filter(conn: &Connection, q: &EventQuery) -> Result<(String, Vec<Box<dy
     // With a profile, its index is the way in: a unary `+` keeps the planner from picking
     // the scope or outcome index instead, which would fetch a row per event to test it.
     let plus = if q.profile.is_some() { "+" } else { "" };
+    if let Some(provider) = q.provider {
+        f.add(
+            &format!("{plus}e.provider = ?"),
+            vec![Box::new(provider.as_str())],
+        );
+    }
     if let Some(scope) = q.scope {
         f.add(
             &format!("{plus}e.scope = ?"),
@@ -241,7 +248,7 @@ fn event_filter(conn: &Connection, q: &EventQuery) -> Result<(String, Vec<Box<dy
         );
     }
     if let Some(p) = &q.profile {
-        // By stream key (an id, else a name: crate::stream::StreamKey), so one index range
+        // By stream key (an id, else a name: crate::model::StreamKey), so one index range
         // answers, in time order; a name given for a profile keyed by its id is looked up.
         let keys = profile_keys(conn, p)?;
         let marks = vec!["?"; keys.len().max(1)].join(", ");
@@ -393,6 +400,8 @@ pub fn setting(conn: &Connection, key: &str) -> Result<Option<String>> {
 /// One stream the gate follows: a build profile and branch, or a profile of another module.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamRow {
+    /// Who sends its events.
+    pub provider: Provider,
     pub scope: Scope,
     /// What the stream is keyed by: the profile id, else its name, else empty.
     pub profile_key: String,
@@ -511,6 +520,7 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
             (None, None)
         };
         out.push(StreamRow {
+            provider: last_event.as_ref().map(|e| e.provider).unwrap_or_default(),
             scope,
             profile_key,
             branch_key,

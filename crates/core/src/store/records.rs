@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::classify::{Outcome, Scope};
-pub use crate::ingest::Source;
-use crate::ingest::Verdict;
+pub use crate::model::Source;
+use crate::model::{Outcome, Provider, Scope, Verdict};
 
 /// An endpoint as listed; secrets are never part of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -14,7 +13,7 @@ use crate::ingest::Verdict;
 pub struct EndpointInfo {
     pub id: i64,
     pub name: String,
-    pub provider: String,
+    pub provider: Provider,
     pub secret_count: u32,
     pub created_at: String,
     pub updated_at: String,
@@ -39,6 +38,9 @@ pub struct EventRecord {
     pub id: i64,
     pub delivery_id: String,
     pub endpoint: String,
+    /// Who sent it (an inbox older than GitHub and GitLab sends none: Appcircle).
+    #[serde(default)]
+    pub provider: Provider,
     pub request_id: Option<i64>,
     pub source: Source,
     pub scope: Scope,
@@ -110,6 +112,7 @@ pub struct UnmatchedCount {
 #[ts(export, optional_fields)]
 #[serde(default)]
 pub struct EventQuery {
+    pub provider: Option<Provider>,
     pub scope: Option<Scope>,
     pub outcome: Option<Outcome>,
     /// A profile id or name.

@@ -124,7 +124,7 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     "#,
     // 2: bodies of requests that failed verification are kept only in part; each event
-    // carries its stream key (crate::stream::StreamKey), so a stream's history is one index
+    // carries its stream key (crate::model::StreamKey), so a stream's history is one index
     // range instead of a scan. The backfill spells out StreamKey::of as it was at version 2.
     r#"
     ALTER TABLE requests ADD COLUMN body_truncated INTEGER NOT NULL DEFAULT 0;
@@ -322,6 +322,13 @@ const MIGRATIONS: &[&str] = &[
         expires_at  TEXT NOT NULL
     );
     CREATE INDEX sessions_by_token ON sessions(token_id);
+    "#,
+    // 11: more providers than Appcircle (GitHub, GitLab). An event says who sent it; what
+    // was stored before came from Appcircle. A stream's provider is its events'; stream keys
+    // of other providers carry the provider's name (crate::model::StreamKey), so the
+    // streams' key is unchanged.
+    r#"
+    ALTER TABLE events ADD COLUMN provider TEXT NOT NULL DEFAULT 'appcircle';
     "#,
 ];
 

@@ -17,9 +17,7 @@ use super::changes::{self, ChangeKind};
 use super::write::{DELIVERY_WITHOUT_ENDPOINT, event_recorded, set_setting, track};
 use super::writer::Tx;
 use crate::Result;
-use crate::classify::{Outcome, Scope, Subject};
-use crate::ingest::Source;
-use crate::stream::StreamKey;
+use crate::model::{Outcome, Provider, Scope, Source, StreamKey, Subject};
 use crate::time::to_text;
 
 /// The endpoint name synced events carry: not an endpoint (it has a space, which no
@@ -148,7 +146,7 @@ pub fn apply(
     let mut stored = Stored::default();
     for fact in facts {
         let s = &fact.subject;
-        let key = StreamKey::of(fact.scope, s);
+        let key = StreamKey::of(Provider::Appcircle, fact.scope, s);
         if known(tx, &fact, &key)? {
             stored.known += 1;
             continue;

@@ -11,10 +11,9 @@ use super::changes::{self, ChangeKind};
 use super::records::{EndpointInfo, Source};
 use super::writer::Tx;
 use super::{Notice, read};
-use crate::classify::Scope;
-use crate::endpoint::{self, Provider};
-use crate::ingest::{Arrival, Delivery, Judgment, Verdict, judge};
-use crate::stream::{StreamKey, is_gated};
+use crate::endpoint;
+use crate::ingest::{Arrival, Delivery, Judgment, judge_delivery};
+use crate::model::{Outcome, Provider, Scope, StreamKey, Subject, Verdict, is_gated};
 use crate::time::to_text;
 use crate::{Error, Result};
 
@@ -44,9 +43,9 @@ const INSERT_EVENT: &str = "
     INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope,
         outcome, module, action, title, message, profile_id, profile_name, branch_id,
         branch_name, task_id, build_id, commit_id, rejected, expiring, links, occurred_at,
-        received_at, payload, profile_key, branch_key)
+        received_at, payload, profile_key, branch_key, provider)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
 
 /// An event stored under an endpoint name with no local endpoint (copied from an inbox, or
 /// synced from an Appcircle account) by its delivery id: ?1 the name, ?2 the delivery id.
@@ -60,6 +59,7 @@ pub const MAX_SECRETS: i64 = 2;
 pub fn add_endpoint(
     tx: &mut Tx<'_>,
     name: &str,
+    provider: Provider,
     secret: &str,
     now: DateTime<Utc>,
 ) -> Result<EndpointInfo> {
@@ -73,7 +73,7 @@ pub fn add_endpoint(
     let now = to_text(now);
     tx.conn.prepare_cached(
         "INSERT INTO endpoints (name, provider, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)")?
-            .execute(params![name, Provider::Appcircle.as_str(), now],
+            .execute(params![name, provider.as_str(), now],
     )?;
     let id = tx.conn.last_insert_rowid();
     tx.conn
@@ -291,7 +291,7 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
     let stored = tx
         .conn
         .query_row(
-            "SELECT endpoint_id, endpoint_name, verdict, signature, body, received_at
+            "SELECT endpoint_id, endpoint_name, verdict, signature, body, received_at, headers
              FROM requests WHERE id = ?1",
             [request_id],
             |r| {
@@ -302,12 +302,13 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Option<Vec<u8>>>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             },
         )
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("no request with id {request_id}")))?;
-    let (endpoint_id, endpoint_name, verdict, signature, body, received_at) = stored;
+    let (endpoint_id, endpoint_name, verdict, signature, body, received_at, headers) = stored;
     if verdict != Verdict::Stale.as_str() {
         return Err(Error::Conflict(format!(
             "request {request_id} is not stale (its verdict is {verdict}); only stale requests can be accepted"
@@ -319,7 +320,8 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         ))
     })?;
     let body = body.unwrap_or_default();
-    let delivery = match judge_again(tx, endpoint_id, signature.as_deref(), &body, now)? {
+    let headers: Vec<(String, String)> = serde_json::from_str(&headers).unwrap_or_default();
+    let delivery = match judge_again(tx, endpoint_id, signature.as_deref(), &headers, &body, now)? {
         Judgment::Deliver(d) => d,
         Judgment::Reject { error, .. } => {
             return Err(Error::Conflict(format!(
@@ -360,20 +362,30 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
 
 /// The pipeline's verdict on a stored body, against the endpoint's current secrets, with
 /// the replay window waived (the user asked for it) and nothing else.
+/// The proof kept is the one the request came with ([`Provider::proofs`]); the headers kept
+/// (secrets redacted) give the delivery id and event of GitHub's and GitLab's.
 fn judge_again(
     tx: &Tx<'_>,
     endpoint_id: i64,
-    signature: Option<&str>,
+    proof: Option<&str>,
+    headers: &[(String, String)],
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Judgment> {
+    let provider: String = tx
+        .conn
+        .prepare_cached("SELECT provider FROM endpoints WHERE id = ?1")?
+        .query_row([endpoint_id], |r| r.get(0))?;
+    let provider = Provider::parse(&provider)?;
     let secrets = read::secrets(tx.conn, endpoint_id)?;
     let keys: Vec<&[u8]> = secrets.iter().map(|s| s.secret.as_bytes()).collect();
-    let signatures: Vec<&str> = signature.into_iter().collect();
+    let proofs: Vec<&str> = proof.into_iter().collect();
     // A generous span stands in for "any time".
-    Ok(judge(
+    Ok(judge_delivery(
+        provider,
         &keys,
-        &signatures,
+        &proofs,
+        headers,
         body,
         now,
         Duration::days(365 * 1000),
@@ -409,13 +421,14 @@ pub fn replay(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Re
     let body = body.ok_or_else(|| {
         Error::Conflict(format!("request {request_id} has no stored body to replay"))
     })?;
-    let judgment = judge_again(tx, endpoint_id, signature.as_deref(), &body, now)?;
+    let headers: Vec<(String, String)> = serde_json::from_str(&headers).unwrap_or_default();
+    let judgment = judge_again(tx, endpoint_id, signature.as_deref(), &headers, &body, now)?;
     let arrival = Arrival {
         endpoint: read::endpoint_name(tx.conn, endpoint_id)?,
         method: "POST".into(),
         path,
         remote_addr: Some(format!("replay of request {request_id}")),
-        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        headers,
         body_size: body.len() as u64,
         body: Some(body),
         signature,
@@ -498,7 +511,7 @@ fn insert_event(
     let e = &d.envelope;
     let occurred_at = to_text(e.timestamp);
     let links = serde_json::Value::Object(e.links.clone()).to_string();
-    let key = StreamKey::of(c.scope, s);
+    let key = StreamKey::of(c.provider, c.scope, s);
     tx.conn.prepare_cached(INSERT_EVENT)?.execute(params![
         endpoint_id,
         endpoint_name,
@@ -527,12 +540,26 @@ fn insert_event(
         None::<&[u8]>,
         key.profile,
         key.branch,
+        c.provider.as_str(),
     ])?;
     let event_id = tx.conn.last_insert_rowid();
     track(tx, c.scope, c.outcome, s, &key, event_id, &occurred_at)?;
+    if let (Some(task), Some(started)) = (&s.task_id, c.started_at)
+        && c.scope == Scope::Build
+    {
+        // The delivery says when its run began (GitHub, GitLab): a run whose start
+        // event never came still has a duration.
+        tx.conn
+            .prepare_cached(RUN_STARTED_AT)?
+            .execute(params![task, to_text(started)])?;
+    }
     event_recorded(tx, event_id, false, received_at)?;
     Ok(event_id)
 }
+
+/// A run's start as its end's delivery gives it, where no start event gave one.
+const RUN_STARTED_AT: &str =
+    "UPDATE builds SET started_at = ?2 WHERE task_id = ?1 AND started_at IS NULL";
 
 /// Logs a new event in the change log and announces it (whoever wrote it: the listener,
 /// an acceptance, a mirror).
@@ -557,8 +584,8 @@ pub(super) fn event_recorded(
 pub(super) fn track(
     tx: &Tx<'_>,
     scope: Scope,
-    outcome: crate::classify::Outcome,
-    s: &crate::classify::Subject,
+    outcome: Outcome,
+    s: &Subject,
     key: &StreamKey,
     event_id: i64,
     occurred_at: &str,
@@ -600,7 +627,7 @@ pub(super) fn track(
         )?;
     }
     if let (Scope::Build, Some(task_id)) = (scope, &s.task_id) {
-        if outcome == crate::classify::Outcome::Started {
+        if outcome == Outcome::Started {
             tx.conn.prepare_cached(
                 "INSERT INTO builds (task_id, profile_key, branch_key, started_event_id, started_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)

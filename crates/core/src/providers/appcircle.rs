@@ -1,4 +1,6 @@
-//! Turns a delivery into a scope, an outcome and the ids it is about.
+//! Appcircle's deliveries: verified by `ac_signature` (HMAC-SHA256 of the raw body, hex),
+//! identified by the body's `deliveryId`, dated by its `timestamp` (so they have a replay
+//! window), and classified into a scope, an outcome and the ids they are about.
 //!
 //! Appcircle documents one `action` string (`Build|BuildStart`) and the display titles of
 //! every other event (shared/appcircle/EVENTS.md). So the rules are, in order: a known
@@ -6,225 +8,13 @@
 //! scope comes from the action's module when it names one. Anything unrecognised is kept
 //! as `info` under its module, never dropped.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::envelope::{Envelope, field, scalar_text};
-
-/// The Appcircle module an event belongs to (legacy "Store Submit" is `PublishToStores`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[derive(ts_rs::TS)]
-#[ts(export)]
-pub enum Scope {
-    Build,
-    SigningIdentity,
-    TestingDistribution,
-    PublishToStores,
-    EnterpriseAppStore,
-    Other,
-}
-
-/// What happened, as a status check would show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[derive(ts_rs::TS)]
-#[ts(export)]
-pub enum Outcome {
-    Started,
-    Succeeded,
-    Warning,
-    Failed,
-    Canceled,
-    TimedOut,
-    Info,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 6] = [
-        Scope::Build,
-        Scope::SigningIdentity,
-        Scope::TestingDistribution,
-        Scope::PublishToStores,
-        Scope::EnterpriseAppStore,
-        Scope::Other,
-    ];
-
-    /// The stable snake_case name used in JSON, the database and CLI flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Build => "build",
-            Scope::SigningIdentity => "signing_identity",
-            Scope::TestingDistribution => "testing_distribution",
-            Scope::PublishToStores => "publish_to_stores",
-            Scope::EnterpriseAppStore => "enterprise_app_store",
-            Scope::Other => "other",
-        }
-    }
-
-    /// The name Appcircle's UI uses.
-    pub fn label(self) -> &'static str {
-        match self {
-            Scope::Build => "Build",
-            Scope::SigningIdentity => "Signing Identity",
-            Scope::TestingDistribution => "Testing Distribution",
-            Scope::PublishToStores => "Publish to Stores",
-            Scope::EnterpriseAppStore => "Enterprise App Store",
-            Scope::Other => "Other",
-        }
-    }
-
-    /// Reads a module name as Appcircle has spelled it over time (`Build`,
-    /// `SigningIdentity`, `Distribution`, `StoreSubmit`, `Enterprise Store`, ...).
-    pub fn from_module(module: &str) -> Option<Scope> {
-        let key: String = module
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        Some(match key.as_str() {
-            "build" | "builds" => Scope::Build,
-            "signingidentity" | "signingidentities" | "signing" => Scope::SigningIdentity,
-            "testingdistribution" | "distribution" => Scope::TestingDistribution,
-            "publishtostores" | "publishtostore" | "publish" | "storesubmit" => {
-                Scope::PublishToStores
-            }
-            "enterpriseappstore" | "enterprisestore" => Scope::EnterpriseAppStore,
-            "other" => Scope::Other,
-            _ => return None,
-        })
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Scope::from_module(s).ok_or_else(|| {
-            let names: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-            format!("unknown scope `{s}` (one of: {})", names.join(", "))
-        })
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 7] = [
-        Outcome::Started,
-        Outcome::Succeeded,
-        Outcome::Warning,
-        Outcome::Failed,
-        Outcome::Canceled,
-        Outcome::TimedOut,
-        Outcome::Info,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Started => "started",
-            Outcome::Succeeded => "succeeded",
-            Outcome::Warning => "warning",
-            Outcome::Failed => "failed",
-            Outcome::Canceled => "canceled",
-            Outcome::TimedOut => "timed_out",
-            Outcome::Info => "info",
-        }
-    }
-
-    /// A run's end: what the gate looks at.
-    pub fn is_finished(self) -> bool {
-        !matches!(self, Outcome::Started | Outcome::Info)
-    }
-
-    /// An end that turns the gate red.
-    pub fn is_failing(self) -> bool {
-        matches!(
-            self,
-            Outcome::Failed | Outcome::Canceled | Outcome::TimedOut
-        )
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let key = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == key)
-            .or(match key.as_str() {
-                "success" | "successful" | "passed" => Some(Outcome::Succeeded),
-                "failure" | "fail" => Some(Outcome::Failed),
-                "cancelled" => Some(Outcome::Canceled),
-                "timeout" => Some(Outcome::TimedOut),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                let names: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
-                format!("unknown outcome `{s}` (one of: {})", names.join(", "))
-            })
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a delivery is about: the ids Appcircle sends, and names read from `message`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Subject {
-    pub profile_id: Option<String>,
-    pub profile_name: Option<String>,
-    pub branch_id: Option<String>,
-    pub branch_name: Option<String>,
-    /// Identifies one build run: its start and end share it.
-    pub task_id: Option<String>,
-    pub build_id: Option<String>,
-    pub commit_id: Option<String>,
-}
-
-/// "My App / develop": names where known, else ids; `None` when there is neither.
-pub fn subject_name(
-    profile_name: &Option<String>,
-    profile_id: &Option<String>,
-    branch_name: &Option<String>,
-    branch_id: &Option<String>,
-) -> Option<String> {
-    let profile = profile_name.as_ref().or(profile_id.as_ref());
-    let branch = branch_name.as_ref().or(branch_id.as_ref());
-    match (profile, branch) {
-        (Some(p), Some(b)) => Some(format!("{p} / {b}")),
-        (Some(p), None) => Some(p.clone()),
-        (None, Some(b)) => Some(b.clone()),
-        (None, None) => None,
-    }
-}
-
-/// The classified view of one delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Classification {
-    pub scope: Scope,
-    pub outcome: Outcome,
-    /// The module as the sender named it (`Build`, `CodePush`, ...), if it did.
-    pub module: Option<String>,
-    /// A version was rejected by a store: failing, with its own wording.
-    pub rejected: bool,
-    /// A certificate, provisioning profile or keystore expiry reminder.
-    pub expiring: bool,
-    pub subject: Subject,
-}
-
+use crate::model::{Classification, Outcome, Provider, Scope, Subject};
 struct Rule {
     title: &'static str,
     scope: Scope,
@@ -429,11 +219,13 @@ pub fn classify(envelope: &Envelope) -> Classification {
             &["expiration", "expiring", "expire", "expires", "expired"],
         );
     Classification {
+        provider: Provider::Appcircle,
         scope,
         outcome: if rejected { Outcome::Failed } else { outcome },
         module,
         rejected,
         expiring,
+        started_at: None,
         subject: subject(envelope, scope),
     }
 }
@@ -656,7 +448,7 @@ mod tests {
     #[test]
     fn documented_example_is_a_build_start_with_names() {
         let e = Envelope::parse(include_bytes!(
-            "../tests/vectors/appcircle-build-started.json"
+            "../../tests/vectors/appcircle-build-started.json"
         ))
         .expect("parses");
         let c = classify(&e);
