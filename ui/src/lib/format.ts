@@ -3,8 +3,16 @@ import type { EventRecord } from "../bindings/EventRecord";
 import type { Gate } from "../bindings/Gate";
 import type { GateState } from "../bindings/GateState";
 import type { Outcome } from "../bindings/Outcome";
+import type { Provider } from "../bindings/Provider";
 import type { Scope } from "../bindings/Scope";
 import type { Stream } from "../bindings/Stream";
+
+/** Who sends deliveries, as people know them (the order the dashboard shows them in). */
+export const PROVIDER_LABELS: Record<Provider, string> = {
+  appcircle: "Appcircle",
+  github: "GitHub Actions",
+  gitlab: "GitLab CI",
+};
 
 export const SCOPE_LABELS: Record<Scope, string> = {
   build: "Builds",

@@ -284,3 +284,21 @@ describe("Dashboard: the Appcircle account", () => {
     expect(within(row).getByTestId("synced-mark").textContent).toBe("synced");
   });
 });
+
+describe("Dashboard with several senders", () => {
+  it("gives each sender its section, with the same rows", async () => {
+    const gh = eventRecord({ id: 7, provider: "github", profile_id: "acme/app/.github/workflows/ci.yml", profile_name: "acme/app · CI", branch_id: null, branch_name: "main", title: "Workflow failed" });
+    answer(overview([
+      stream(),
+      stream({ provider: "github", profile_key: "github:acme/app/.github/workflows/ci.yml", branch_key: "main", profile_id: gh.profile_id, profile_name: gh.profile_name, branch_id: null, branch_name: "main", last_event: gh, event_id: 7 }),
+    ]));
+    render(Dashboard);
+    const github = await screen.findByTestId("section-build-github");
+    expect(github.querySelector("h3")?.textContent).toBe("GitHub Actions");
+    const row = within(github).getByTestId("stream-row");
+    expect(row.dataset.name).toBe("acme/app · CI / main");
+    expect(row.dataset.state).toBe("failing");
+    expect(screen.getByTestId("section-build").querySelector("h3")?.textContent).toBe("Appcircle builds");
+    expect(within(screen.getByTestId("section-build")).getAllByTestId("stream-row")).toHaveLength(1);
+  });
+});

@@ -12,16 +12,26 @@ afterEach(() => {
   app.role = "admin";
 });
 
+const SAMPLES = [
+  { provider: "appcircle" as const, names: ["build-succeeded", "build-failed"] },
+  { provider: "github" as const, names: ["workflow-succeeded", "workflow-failed", "ping"] },
+  { provider: "gitlab" as const, names: ["pipeline-succeeded"] },
+];
+
 function serve(baseUrl: string | null) {
   mockIPC((_cmd, args) => {
     const request = (args as { request: ApiRequest }).request;
     if (request.method === "create_endpoint") {
       return {
         method: "create_endpoint",
-        result: { endpoint: endpointInfo({ id: 2, name: request.params.name }), url: baseUrl && `${baseUrl}/hooks/${request.params.name}`, secret: "s3cret" },
+        result: {
+          endpoint: endpointInfo({ id: 2, name: request.params.name, provider: request.params.provider ?? "appcircle" }),
+          url: baseUrl && `${baseUrl}/hooks/${request.params.name}`,
+          secret: "s3cret",
+        },
       };
     }
-    return { method: "endpoints", result: { base_url: baseUrl, endpoints: [endpointInfo()] } };
+    return { method: "endpoints", result: { base_url: baseUrl, endpoints: [endpointInfo()], samples: SAMPLES } };
   });
 }
 
@@ -59,7 +69,7 @@ describe("Endpoints", () => {
     mockIPC(() => {
       calls += 1;
       if (calls === 1) throw { kind: "unavailable", message: "store closed" };
-      return { method: "endpoints", result: { base_url: null, endpoints: [endpointInfo()] } };
+      return { method: "endpoints", result: { base_url: null, endpoints: [endpointInfo()], samples: SAMPLES } };
     });
     render(Endpoints);
     const alert = await screen.findByRole("alert");
@@ -70,7 +80,7 @@ describe("Endpoints", () => {
   });
 
   it("isolates endpoint names", async () => {
-    mockIPC(() => ({ method: "endpoints", result: { base_url: null, endpoints: [endpointInfo({ name: "ci\u202Eabc" })] } }));
+    mockIPC(() => ({ method: "endpoints", result: { base_url: null, endpoints: [endpointInfo({ name: "ci\u202Eabc" })], samples: SAMPLES } }));
     render(Endpoints);
     const ep = await screen.findByTestId("endpoint");
     const heading = within(ep).getByRole("heading");
@@ -89,5 +99,31 @@ describe("Endpoints", () => {
     for (const label of ["Rename", "Delete", "Reveal secret", "Rotate", "Send a test delivery"]) {
       expect(screen.queryByRole("button", { name: label })).toBeNull();
     }
+  });
+});
+
+describe("Endpoints for GitHub and GitLab", () => {
+  it("creates an endpoint for the chosen sender and shows that sender's set-up steps", async () => {
+    const calls: ApiRequest[] = [];
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      calls.push(request);
+      if (request.method === "create_endpoint") {
+        return {
+          method: "create_endpoint",
+          result: { endpoint: endpointInfo({ id: 2, name: request.params.name, provider: request.params.provider ?? "appcircle" }), url: null, secret: "s3cret" },
+        };
+      }
+      return { method: "endpoints", result: { base_url: null, endpoints: [endpointInfo({ provider: "github", name: "backend" })], samples: SAMPLES } };
+    });
+    render(Endpoints);
+    await fireEvent.change(screen.getByTestId("endpoint-provider"), { target: { value: "github" } });
+    const created = await create("backend");
+    expect(calls.find((c) => c.method === "create_endpoint")).toMatchObject({ params: { name: "backend", provider: "github" } });
+    expect(within(created).getByTestId("created-setup").textContent).toContain("Workflow runs");
+    const ep = await screen.findByTestId("endpoint");
+    expect(within(ep).getByTestId("endpoint-provider-label").textContent).toBe("GitHub Actions");
+    const options = [...within(ep).getByTestId("send-sample").querySelectorAll("option")].map((o) => o.value);
+    expect(options).toEqual(["workflow-succeeded", "workflow-failed", "ping"]);
   });
 });

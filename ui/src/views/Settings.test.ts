@@ -189,3 +189,32 @@ describe("Settings: the Appcircle account", () => {
     await waitFor(() => expect(calls.some((c) => c.method === "disconnect_account")).toBe(true));
   });
 });
+
+describe("Settings: notification rules per sender", () => {
+  it("starts a sender's rule from the rule every sender has, and saves it apart", async () => {
+    const calls: ApiRequest[] = [];
+    const base = settings({
+      notifications: { rules: [{ provider: null, scope: "build", outcomes: ["failed", "timed_out"] }], rejected: true, expiring: true, back_to_green: true },
+    });
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      calls.push(request);
+      if (request.method === "overview") return { method: "overview", result: overview([]) };
+      if (request.method === "save_settings") return { method: "save_settings", result: request.params.settings };
+      return { method: "settings", result: base };
+    });
+    render(Settings);
+    const failed = (await screen.findByLabelText("Builds failed")) as HTMLInputElement;
+    expect(failed.checked).toBe(true);
+    await fireEvent.change(screen.getByTestId("rules-provider"), { target: { value: "github" } });
+    expect((screen.getByLabelText("Builds failed") as HTMLInputElement).checked).toBe(true);
+    await fireEvent.click(screen.getByLabelText("Builds failed"));
+    await fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await waitFor(() => expect(calls.some((c) => c.method === "save_settings")).toBe(true));
+    const saved = calls.find((c) => c.method === "save_settings") as Extract<ApiRequest, { method: "save_settings" }>;
+    expect(saved.params.settings.notifications.rules).toEqual([
+      { provider: null, scope: "build", outcomes: ["failed", "timed_out"] },
+      { provider: "github", scope: "build", outcomes: ["timed_out"] },
+    ]);
+  });
+});
