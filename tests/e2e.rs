@@ -713,3 +713,68 @@ fn an_appcircle_account_connected_in_settings_fills_the_dashboard() {
         Duration::from_secs(10),
     );
 }
+
+/// A GitHub endpoint made in the window: a workflow fails (the test delivery, signed as
+/// GitHub does) and recovers (`gatehouse send --provider github`); the GitHub section's row
+/// turns red then green, with a notification each time.
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst and tauri-driver: run `make e2e`"]
+fn a_github_workflow_fails_and_recovers_in_the_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let d = Driver::start(dir.path(), &listen);
+    let _ = dunst_summaries();
+    d.click("[data-testid=nav-endpoints]");
+    d.click("[data-testid=endpoint-provider] option[value=github]");
+    d.type_into("[data-testid=endpoint-name]", "backend");
+    d.click("[data-testid=endpoint-create]");
+    let secret = d.text("[data-testid=created-secret]");
+    assert!(
+        d.text("[data-testid=created-setup]")
+            .contains("Workflow runs"),
+        "GitHub's set-up steps"
+    );
+    assert_eq!(
+        d.text("[data-testid=endpoint-provider-label]"),
+        "GitHub Actions"
+    );
+    d.click("[data-testid=send-sample] option[value=workflow-failed]");
+    d.click("[data-testid=send-test]");
+    d.wait_for(
+        "document.querySelector('[data-testid=send-result]')?.innerText.startsWith('200') ?? false",
+        json!(true),
+        Duration::from_secs(10),
+    );
+
+    d.click("[data-testid=nav-dashboard]");
+    let row = row_state("acme/app · CI");
+    d.wait_for(&row, json!("failing"), Duration::from_secs(5));
+    assert_eq!(
+        d.script("return document.querySelector('[data-testid=section-build-github] h3')?.textContent ?? null"),
+        json!("GitHub Actions")
+    );
+    wait_for_summary("Build failed: acme/app · CI / main");
+    d.screenshot("github-failing");
+
+    let out = Command::new(BIN)
+        .args([
+            "send",
+            &format!("http://{listen}/hooks/backend"),
+            "--provider",
+            "github",
+            "--secret",
+            &secret,
+            "--sample",
+            "workflow-succeeded",
+        ])
+        .output()
+        .expect("gatehouse send");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    d.wait_for(&row, json!("passing"), Duration::from_secs(5));
+    wait_for_summary("Back to green: acme/app · CI / main");
+    d.screenshot("github-recovered");
+}
