@@ -54,3 +54,23 @@ describe("Charts", () => {
     expect(option.textContent).toBe("app⟨U+202E⟩abc");
   });
 });
+
+describe("Charts across senders", () => {
+  it("offers GitHub's workflows and GitLab's projects beside Appcircle's profiles, saying whose", async () => {
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      if (request.method === "build_runs") return { method: "build_runs", result: [] };
+      return {
+        method: "overview",
+        result: overview([
+          stream(),
+          stream({ provider: "github", profile_key: "github:acme/app/ci.yml", profile_name: "acme/app · CI" }),
+          stream({ provider: "gitlab", profile_key: "gitlab:15", profile_name: "acme/backend" }),
+        ]),
+      };
+    });
+    render(Charts);
+    const options = [...(await screen.findByRole("combobox")).querySelectorAll("option")].map((o) => o.textContent);
+    expect(options).toEqual(["acme/app · CI (GitHub Actions)", "acme/backend (GitLab CI)", "App"]);
+  });
+});
