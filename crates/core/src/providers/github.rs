@@ -6,11 +6,10 @@
 //! its jobs, check runs and suites are shown, not gated; `ping` says the webhook is connected.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{Headers, Read, Refused, first, refusal, values};
-use crate::envelope::Envelope;
-use crate::model::{Classification, Outcome, Provider, Scope, Subject, Verdict};
+use super::{Headers, Origin, Read, Reading, Refused, first, refusal, text, values};
+use crate::model::{Outcome, Provider, Scope, Subject, Verdict};
 use crate::signature;
 use crate::time::parse_liberal;
 
@@ -69,12 +68,7 @@ pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Resul
     let event = first(headers, EVENT_HEADER)
         .ok_or_else(|| malformed("missing X-GitHub-Event header".into()))?
         .to_owned();
-    let json = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let value: Value = serde_json::from_slice(json)
-        .map_err(|e| malformed(format!("body is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(malformed("body is not a JSON object".into()));
-    }
+    let value = super::object(body)?;
     let action = text(&value, &["action"]);
     let repo = text(&value, &["repository", "full_name"]);
     let read = match event.as_str() {
@@ -111,59 +105,17 @@ pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Resul
             link: text(&value, &["repository", "html_url"]),
         },
     };
-    let mut links = Map::new();
-    if let Some(url) = read.link.filter(|u| u.starts_with("https://")) {
-        links.insert("detail".into(), Value::String(url));
-    }
-    let envelope = Envelope {
+    let origin = Origin {
+        provider: Provider::Github,
         delivery_id,
-        timestamp: read.at.unwrap_or(received_at),
-        action: Some(match &action {
+        action: match &action {
             Some(a) => format!("{event}|{a}"),
             None => event.clone(),
-        }),
-        title: Some(read.title),
-        message: read.message,
-        item: value,
-        links,
-    };
-    let classification = Classification {
-        provider: Provider::Github,
-        scope: read.scope,
-        outcome: read.outcome,
+        },
         module: Some(event),
-        rejected: false,
-        expiring: false,
-        subject: read.subject,
-        started_at: read.started_at,
+        received_at,
     };
-    Ok((envelope, classification))
-}
-
-/// What one event says, before it becomes an envelope and a classification.
-struct Reading {
-    title: String,
-    message: Option<String>,
-    outcome: Outcome,
-    scope: Scope,
-    subject: Subject,
-    /// The delivery's own time (GitHub sends none in the headers; the run's are used).
-    at: Option<DateTime<Utc>>,
-    started_at: Option<DateTime<Utc>>,
-    link: Option<String>,
-}
-
-/// The text at `path` (a string, or a number written out).
-fn text(value: &Value, path: &[&str]) -> Option<String> {
-    let mut v = value;
-    for key in path {
-        v = v.get(key)?;
-    }
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    Ok(read.into_read(origin, value))
 }
 
 fn time(value: &Value, path: &[&str]) -> Option<DateTime<Utc>> {

@@ -6,12 +6,11 @@
 //! project on its ref; a job is shown beside it, not gated.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::{Headers, Read, Refused, first, refusal, sha256_hex};
-use crate::envelope::Envelope;
-use crate::model::{Classification, Outcome, Provider, Scope, Subject, Verdict};
+use super::{Headers, Origin, Read, Reading, Refused, first, refusal, sha256_hex, text};
+use crate::model::{Outcome, Provider, Scope, Subject, Verdict};
 use crate::signature::{self, SignatureError};
 use crate::time::parse_liberal;
 
@@ -60,12 +59,7 @@ pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Resul
         .or_else(|| first(headers, UUID_HEADER))
         .ok_or_else(|| malformed("missing Idempotency-Key and X-Gitlab-Event-UUID headers".into()))?
         .to_owned();
-    let json = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let value: Value = serde_json::from_slice(json)
-        .map_err(|e| malformed(format!("body is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(malformed("body is not a JSON object".into()));
-    }
+    let value = super::object(body)?;
     let event = first(headers, EVENT_HEADER).map(str::to_owned);
     let kind = text(&value, &["object_kind"]);
     let project = text(&value, &["project", "path_with_namespace"])
@@ -90,61 +84,18 @@ pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Resul
             link: text(&value, &["project", "web_url"]),
         },
     };
-    let mut links = Map::new();
-    if let Some(url) = read
-        .link
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-    {
-        links.insert("detail".into(), Value::String(url));
-    }
-    let envelope = Envelope {
+    let origin = Origin {
+        provider: Provider::Gitlab,
         delivery_id,
-        timestamp: read.at.unwrap_or(received_at),
-        action: Some(match (&event, &kind) {
+        action: match (&event, &kind) {
             (Some(e), Some(k)) => format!("{e}|{k}"),
             (Some(e), None) => e.clone(),
             (None, k) => k.clone().unwrap_or_default(),
-        }),
-        title: Some(read.title),
-        message: read.message,
-        item: value,
-        links,
-    };
-    let classification = Classification {
-        provider: Provider::Gitlab,
-        scope: read.scope,
-        outcome: read.outcome,
+        },
         module: event,
-        rejected: false,
-        expiring: false,
-        subject: read.subject,
-        started_at: read.started_at,
+        received_at,
     };
-    Ok((envelope, classification))
-}
-
-/// What one event says, before it becomes an envelope and a classification.
-struct Reading {
-    title: String,
-    message: Option<String>,
-    outcome: Outcome,
-    scope: Scope,
-    subject: Subject,
-    at: Option<DateTime<Utc>>,
-    started_at: Option<DateTime<Utc>>,
-    link: Option<String>,
-}
-
-fn text(value: &Value, path: &[&str]) -> Option<String> {
-    let mut v = value;
-    for key in path {
-        v = v.get(key)?;
-    }
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    Ok(read.into_read(origin, value))
 }
 
 /// GitLab writes times as `2026-11-30 10:00:00 UTC` in hooks (and RFC 3339 elsewhere).

@@ -9,10 +9,11 @@ pub mod github;
 pub mod gitlab;
 
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::envelope::Envelope;
-use crate::model::{Classification, Provider, Verdict};
+use crate::model::{Classification, Outcome, Provider, Scope, Subject, Verdict};
 use crate::signature::SignatureError;
 
 /// A request's headers as the providers read them: lowercase names, values as text.
@@ -122,6 +123,89 @@ pub fn refusal(e: SignatureError, header: &str, form: &str) -> Refused {
             Verdict::BadSignature,
             format!("{header} does not match any active secret"),
         ),
+    }
+}
+
+/// What one GitHub or GitLab delivery says, before it becomes an envelope and a
+/// classification ([`Reading::into_read`]).
+pub(crate) struct Reading {
+    pub title: String,
+    pub message: Option<String>,
+    pub outcome: Outcome,
+    pub scope: Scope,
+    pub subject: Subject,
+    /// The delivery's own time, from the payload (neither sends one in its headers).
+    pub at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    /// The page to open for it (http(s) only is kept).
+    pub link: Option<String>,
+}
+
+/// Where a delivery came from and how it is named, beside what it says.
+pub(crate) struct Origin {
+    pub provider: Provider,
+    pub delivery_id: String,
+    /// `event|action`, as Appcircle's actions are spelled.
+    pub action: String,
+    /// The event's name as the sender gave it.
+    pub module: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl Reading {
+    /// A stored shape of one delivery: `item` is its body, kept whole.
+    pub(crate) fn into_read(self, origin: Origin, item: Value) -> Read {
+        let mut links = Map::new();
+        if let Some(url) = self
+            .link
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        {
+            links.insert("detail".into(), Value::String(url));
+        }
+        let envelope = Envelope {
+            delivery_id: origin.delivery_id,
+            timestamp: self.at.unwrap_or(origin.received_at),
+            action: Some(origin.action),
+            title: Some(self.title),
+            message: self.message,
+            item,
+            links,
+        };
+        let classification = Classification {
+            provider: origin.provider,
+            scope: self.scope,
+            outcome: self.outcome,
+            module: origin.module,
+            rejected: false,
+            expiring: false,
+            subject: self.subject,
+            started_at: self.started_at,
+        };
+        (envelope, classification)
+    }
+}
+
+/// The JSON object a proven body holds; anything else is malformed.
+pub(crate) fn object(body: &[u8]) -> Result<Value, Refused> {
+    let json = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let value: Value = serde_json::from_slice(json)
+        .map_err(|e| (Verdict::Malformed, format!("body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err((Verdict::Malformed, "body is not a JSON object".into()));
+    }
+    Ok(value)
+}
+
+/// The text at `path` in `value` (a string, or a number written out).
+pub(crate) fn text(value: &Value, path: &[&str]) -> Option<String> {
+    let mut v = value;
+    for key in path {
+        v = v.get(key)?;
+    }
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
