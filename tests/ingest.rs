@@ -673,6 +673,36 @@ fn github_and_gitlab_endpoints_feed_the_same_gate() {
     assert_eq!(again["response"]["status"], "duplicate", "a redelivery");
     let pipeline = send("gitlab", "api", "pipeline-succeeded", &[]);
     assert_eq!(pipeline["response"]["status"], "accepted");
+    // A file sent as GitHub sends it: signed, with its event and delivery headers.
+    let body = gatehouse_core::providers::github::sample_workflow_run(
+        "acme/app",
+        "release",
+        900,
+        "completed",
+        Some("success"),
+        chrono::Utc::now(),
+    );
+    let file = g.data_dir().join("run.json");
+    std::fs::write(&file, body.to_string()).expect("write");
+    let file = file.to_str().expect("path").to_owned();
+    let url = server.hook("backend");
+    let from_file = g.json(&[
+        "send",
+        &url,
+        "--provider",
+        "github",
+        "--secret",
+        SECRET,
+        "--file",
+        &file,
+        "--event",
+        "workflow_run",
+        "--delivery-id",
+        "gh-file",
+        "--json",
+    ]);
+    assert_eq!(from_file["response"]["status"], "accepted", "{from_file}");
+    assert_eq!(from_file["delivery_id"], "gh-file");
     let mobile = send("appcircle", "mobile", "build-succeeded", &[]);
     assert_eq!(mobile["response"]["status"], "accepted");
     // The wrong provider's signature on an endpoint proves nothing.
@@ -685,6 +715,11 @@ fn github_and_gitlab_endpoints_feed_the_same_gate() {
         "build-failed",
     ]);
     assert_eq!(wrong.status.code(), Some(1));
+    let refused = g.json(&["requests", "--endpoint", "backend", "--json"]);
+    assert_eq!(
+        refused[0]["verdict"], "missing_signature",
+        "an Appcircle signature proves nothing to a GitHub endpoint: {refused}"
+    );
 
     assert_eq!(
         g.run(&["status"]).status.code(),
@@ -701,8 +736,12 @@ fn github_and_gitlab_endpoints_feed_the_same_gate() {
     );
     let gh = g.json(&["events", "--provider", "github", "--json"]);
     let gh = gh.as_array().expect("events");
-    assert_eq!(gh.len(), 1);
-    assert_eq!(gh[0]["provider"], "github");
+    assert_eq!(
+        gh.len(),
+        2,
+        "the failed run on main and the file's on release"
+    );
+    assert!(gh.iter().all(|e| e["provider"] == "github"));
     assert_eq!(gh[0]["profile_name"], "acme/app · CI");
     let out = g.run(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);

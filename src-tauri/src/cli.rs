@@ -197,9 +197,14 @@ pub struct SendArgs {
     /// Sample's timestamp: RFC 3339, or relative to now such as -15m or +2h
     #[arg(long, requires = "sample", allow_hyphen_values = true)]
     pub timestamp: Option<String>,
-    /// Sample's deliveryId (to test duplicates)
-    #[arg(long, requires = "sample")]
+    /// The delivery id (to test duplicates): the sample's deliveryId; for GitHub and GitLab
+    /// the X-GitHub-Delivery / Idempotency-Key header, also of a --file
+    #[arg(long)]
     pub delivery_id: Option<String>,
+    /// With --file to GitHub or GitLab: the event header's value (X-GitHub-Event, default
+    /// workflow_run; X-Gitlab-Event, default Pipeline Hook)
+    #[arg(long, requires = "file")]
+    pub event: Option<String>,
     /// Sample's taskId (to pair a build's start with its end; GitHub's and GitLab's run number)
     #[arg(long, requires = "sample")]
     pub task_id: Option<String>,
@@ -584,12 +589,16 @@ const MAX_RELATIVE_DAYS: i64 = 365 * 100;
 
 fn send(a: SendArgs) -> Result<i32> {
     let outgoing = match (&a.file, &a.sample) {
-        (Some(path), _) => samples::Outgoing {
-            body: std::fs::read(path)
-                .map_err(|e| AppError::Invalid(format!("cannot read {}: {e}", path.display())))?,
-            headers: Vec::new(),
-            delivery_id: None,
-        },
+        (Some(path), _) => {
+            let body = std::fs::read(path)
+                .map_err(|e| AppError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+            samples::file(
+                a.provider,
+                body,
+                a.event.as_deref(),
+                a.delivery_id.as_deref(),
+            )?
+        }
         (None, Some(name)) => {
             let options = SampleOptions {
                 profile: a.profile.clone(),
@@ -640,6 +649,7 @@ fn send(a: SendArgs) -> Result<i32> {
 fn event_query(a: &EventsArgs) -> EventQuery {
     EventQuery {
         provider: a.provider,
+        task: None,
         scope: a.scope,
         outcome: a.outcome,
         profile: a.profile.clone(),

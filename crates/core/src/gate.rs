@@ -99,12 +99,15 @@ pub struct GateFilter {
     pub branch: Option<String>,
 }
 
+/// By id, or by name in any case; a GitHub repository's name stands for all its workflows
+/// (`acme/app` matches `acme/app · CI`).
 fn matches(wanted: &Option<String>, id: &Option<String>, name: &Option<String>) -> bool {
     let Some(wanted) = wanted else { return true };
+    let repository = format!("{} · ", wanted.to_lowercase());
     id.as_deref() == Some(wanted.as_str())
-        || name
-            .as_deref()
-            .is_some_and(|n| n.eq_ignore_ascii_case(wanted))
+        || name.as_deref().is_some_and(|n| {
+            n.eq_ignore_ascii_case(wanted) || n.to_lowercase().starts_with(&repository)
+        })
 }
 
 pub fn evaluate(rows: Vec<StreamRow>, filter: &GateFilter) -> Gate {

@@ -300,7 +300,12 @@ async fn handle(
         path: parts.uri.path().to_owned(),
         remote_addr: Some(remote.to_string()),
         headers: redacted(&parts.headers),
-        signature: proofs.first().cloned(),
+        // Kept to check the request again later (accept, replay): only a single proof (two
+        // were refused and must stay so), see below for GitLab's.
+        signature: match proofs.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        },
         body: None,
         body_size: declared_size.unwrap_or(0),
         received_at,
@@ -343,6 +348,14 @@ async fn handle(
                 );
                 arrival.body_size = bytes.len() as u64;
                 arrival.body = Some(bytes);
+                // A GitLab proof is a digest of the token sent: kept only when it matched
+                // (it is then the secret's, which is stored anyway), never a stranger's
+                // guess or another secret pasted by mistake.
+                if provider == crate::model::Provider::Gitlab
+                    && matches!(&judgment, Judgment::Reject { verdict, .. } if !verdict.is_verified())
+                {
+                    arrival.signature = None;
+                }
                 judgment
             }
             Err(BodyError::TooLarge) => {

@@ -354,7 +354,8 @@ impl StreamKey {
 pub enum Verdict {
     /// Verified, fresh, new: stored as an event.
     Accepted,
-    /// Verified, but this endpoint already stored that `deliveryId`.
+    /// Verified, but this endpoint already stored that delivery id (Appcircle's `deliveryId`,
+    /// GitHub's `X-GitHub-Delivery`, GitLab's `Idempotency-Key`).
     Duplicate,
     MissingSignature,
     BadSignature,

@@ -17,7 +17,7 @@ use ts_rs::TS;
 
 use crate::gate::{Gate, GateState, Stream};
 use crate::model::Source;
-use crate::model::{Outcome, Scope, subject_name};
+use crate::model::{Outcome, Provider, Scope, subject_name};
 use crate::settings::Settings;
 use crate::store::EventRecord;
 
@@ -40,16 +40,17 @@ pub struct Notification {
 #[derive(Debug, Default)]
 pub struct Notifier {
     /// Each stream's state and latest finished event, as of the last gate seen.
-    states: HashMap<StreamKey, (GateState, Option<i64>)>,
+    states: HashMap<GateKey, (GateState, Option<i64>)>,
     shown: VecDeque<Instant>,
     burst: Vec<Notification>,
     held: Vec<Notification>,
 }
 
-/// Identifies a stream across gates: scope, profile key, branch key.
-type StreamKey = (Scope, String, String);
+/// Identifies a stream across gates: scope, profile key, branch key (the keys already carry
+/// the provider; see [`crate::model::StreamKey`]).
+type GateKey = (Scope, String, String);
 
-fn stream_key(s: &Stream) -> StreamKey {
+fn stream_key(s: &Stream) -> GateKey {
     (s.scope, s.profile_key.clone(), s.branch_key.clone())
 }
 
@@ -119,9 +120,13 @@ impl Notifier {
         &self,
         e: &EventRecord,
         gate: &Gate,
-        before: &HashMap<StreamKey, (GateState, Option<i64>)>,
+        before: &HashMap<GateKey, (GateState, Option<i64>)>,
         settings: &Settings,
     ) -> Option<Notification> {
+        // A GitHub job or check, a GitLab job: details of a run, which itself notifies.
+        if e.provider != Provider::Appcircle && e.scope == Scope::Other {
+            return None;
+        }
         let rules = &settings.notifications;
         let title = e
             .title
@@ -197,7 +202,7 @@ impl Notifier {
 #[derive(Debug, Default)]
 pub struct CatchUp {
     events: u64,
-    before: HashMap<StreamKey, (GateState, Option<i64>)>,
+    before: HashMap<GateKey, (GateState, Option<i64>)>,
     rejected: Vec<String>,
     expiring: u64,
 }

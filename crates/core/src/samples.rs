@@ -268,6 +268,43 @@ pub fn outgoing(provider: Provider, name: &str, options: &SampleOptions) -> Resu
     })
 }
 
+/// A file's `body` as `provider` sends it: GitHub's and GitLab's name their event and carry
+/// their delivery id in headers (`event` and `delivery_id`, else a workflow run / pipeline
+/// and a fresh id); Appcircle's are in the body.
+pub fn file(
+    provider: Provider,
+    body: Vec<u8>,
+    event: Option<&str>,
+    delivery_id: Option<&str>,
+) -> Result<Outgoing> {
+    let id = match delivery_id {
+        Some(id) => id.to_owned(),
+        None => random_guid()?,
+    };
+    let headers = match provider {
+        Provider::Appcircle => {
+            return Ok(Outgoing {
+                body,
+                headers: Vec::new(),
+                delivery_id: None,
+            });
+        }
+        Provider::Github => github_headers(event.unwrap_or("workflow_run"), &id),
+        Provider::Gitlab => vec![
+            (
+                "X-Gitlab-Event".into(),
+                event.unwrap_or("Pipeline Hook").into(),
+            ),
+            ("Idempotency-Key".into(), id.clone()),
+        ],
+    };
+    Ok(Outgoing {
+        body,
+        headers,
+        delivery_id: Some(id),
+    })
+}
+
 fn github_headers(event: &str, delivery_id: &str) -> Vec<(String, String)> {
     vec![
         ("X-GitHub-Event".into(), event.into()),

@@ -1,4 +1,6 @@
-//! Appcircle's signature: `ac_signature` = hex(HMAC-SHA256(secret, raw body)).
+//! HMAC-SHA256 of the raw body, in hex, checked in constant time: Appcircle's `ac_signature`
+//! and GitHub's `X-Hub-Signature-256` (after its `sha256=`). The errors' wording names
+//! Appcircle's header; the providers word their own ([`crate::providers::refusal`]).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -266,3 +266,27 @@ async fn a_backlog_becomes_one_summary_on_the_latest_state_of_each_stream() {
         held.body
     );
 }
+
+/// A failed GitHub job (shown beside its run) does not notify: its run does. Appcircle's
+/// events of the same scope and outcome still do.
+#[tokio::test]
+async fn a_runs_details_do_not_notify_beside_the_run() {
+    let w = World::new().await;
+    let settings = Settings::default();
+    let mut n = Notifier::new(&w.gate());
+    let failed = w.deliver(Sample::BuildFailed, "App", Source::Live).await;
+    let mut detail = failed.clone();
+    detail.scope = gatehouse_core::model::Scope::Other;
+    let mut job = detail.clone();
+    job.provider = gatehouse_core::model::Provider::Github;
+    let now = Instant::now();
+    assert!(
+        n.on_event(&job, &w.gate(), &settings, false, now)
+            .is_empty()
+    );
+    assert_eq!(
+        n.on_event(&detail, &w.gate(), &settings, false, now).len(),
+        1,
+        "Appcircle's other failures still notify"
+    );
+}

@@ -198,6 +198,38 @@ async fn github_deliveries_are_proven_by_their_signature_and_deduplicated_by_the
         "{reasons:?}"
     );
 
+    // A job of that run: shown under it (its run's key), not a stream of its own.
+    let job = br#"{"action":"completed","workflow_job":{"id":9001,"run_id":501,"run_attempt":1,"name":"unit tests","status":"completed","conclusion":"failure","workflow_name":"CI","head_branch":"main","html_url":"https://github.com/acme/app/actions/runs/501/job/9001"},"repository":{"id":1296269,"full_name":"acme/app"}}"#.to_vec();
+    let signed = format!(
+        "sha256={}",
+        gatehouse_core::signature::sign(SECRET.as_bytes(), &job)
+    );
+    let job_headers = vec![
+        ("X-GitHub-Event", "workflow_job".to_owned()),
+        ("X-GitHub-Delivery", "gh-job-1".to_owned()),
+        ("X-Hub-Signature-256", signed),
+    ];
+    assert_eq!(post(h.hook("gh"), job_headers, job).await, 200);
+    let jobs = h
+        .store
+        .events(&EventQuery {
+            task: e.task_id.clone(),
+            scope: Some(Scope::Other),
+            ..Default::default()
+        })
+        .expect("jobs");
+    assert_eq!(jobs.len(), 1, "the run's job, found by the run's key");
+    assert_eq!(jobs[0].title.as_deref(), Some("Job unit tests failed"));
+    let streams = h.store.streams().expect("streams");
+    assert_eq!(
+        streams
+            .iter()
+            .filter(|s| s.provider == Provider::Github)
+            .count(),
+        1,
+        "a job is no stream"
+    );
+
     // A stored GitHub request replays through GitHub's pipeline (a duplicate now).
     let accepted = requests.last().expect("accepted").id;
     let replayed = h.store.replay(accepted).await.expect("replayed");
@@ -274,6 +306,26 @@ async fn gitlab_tokens_are_compared_never_kept_and_deliveries_deduplicated_by_th
                 .any(|(n, v)| n == "x-gitlab-token" && v == "[redacted]")
         );
     }
+    // The kept proofs, read from the file: a digest for the requests that passed, nothing
+    // for the wrong token.
+    let db = rusqlite::Connection::open(h.store.path()).expect("open");
+    let mut proofs: Vec<(String, Option<String>)> = db
+        .prepare("SELECT verdict, signature FROM requests WHERE endpoint_name = 'gl' ORDER BY id")
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("read");
+    let digest = gatehouse_core::providers::gitlab::token_proof(GL_TOKEN);
+    assert_eq!(
+        proofs.remove(2),
+        ("bad_signature".to_owned(), None),
+        "a wrong token's digest is not kept"
+    );
+    for (verdict, proof) in proofs {
+        assert_eq!(proof.as_deref(), Some(digest.as_str()), "{verdict}");
+        assert!(!digest.contains(GL_TOKEN));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,16 +370,34 @@ async fn a_mixed_run_gives_one_gate_over_every_provider() {
         )
     };
     assert_eq!(by(Provider::Appcircle).state, GateState::Failing);
+    let repository = gate::evaluate(
+        h.store.streams().expect("streams"),
+        &GateFilter {
+            profile: Some("ACME/app".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        repository.streams.len(),
+        1,
+        "a repository's name stands for its workflows"
+    );
+    assert_eq!(repository.state, GateState::Passing);
     assert_eq!(by(Provider::Github).state, GateState::Passing);
     let gitlab = by(Provider::Gitlab);
     assert_eq!((gitlab.state, gitlab.running), (GateState::Unknown, true));
-    for s in &all.streams {
-        assert_eq!(
-            s.last_event.as_ref().map(|e| e.provider),
-            Some(s.provider),
-            "a stream's provider is its events'"
-        );
-    }
+    let mut kinds: Vec<(Provider, Scope)> =
+        all.streams.iter().map(|s| (s.provider, s.scope)).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            (Provider::Appcircle, Scope::Build),
+            (Provider::Github, Scope::Build),
+            (Provider::Gitlab, Scope::Build)
+        ],
+        "one build stream each; the ping is no stream"
+    );
     // The ping is shown as the webhook connected, not gated.
     let pings = h
         .store

@@ -6,7 +6,11 @@ import type { Scope } from "./Scope";
 /**
  * Filters for the event history; `None` means any.
  */
-export type EventQuery = { provider?: Provider, scope?: Scope, outcome?: Outcome, 
+export type EventQuery = { provider?: Provider, 
+/**
+ * A run's key (`task_id`): with scope `other`, a GitHub or GitLab run's jobs and checks.
+ */
+task?: string, scope?: Scope, outcome?: Outcome, 
 /**
  * A profile id or name.
  */

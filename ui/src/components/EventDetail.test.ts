@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, within } from "@testing-library/svelte";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import type { ApiRequest } from "../bindings/ApiRequest";
 import { eventRecord } from "../testing/fixtures";
 import EventDetail from "./EventDetail.svelte";
 
@@ -78,5 +79,27 @@ describe("EventDetail", () => {
     expect(alert.textContent).toContain("read failed");
     await fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
     expect(await screen.findByText("Loaded after retry")).toBeTruthy();
+  });
+});
+
+describe("Event detail of a GitHub run", () => {
+  it("lists the run's jobs, found by the run's key, and opens links in GitHub", async () => {
+    const calls: ApiRequest[] = [];
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      calls.push(request);
+      if (request.method === "events") {
+        return { method: "events", result: { events: [eventRecord({ id: 9, provider: "github", scope: "other", title: "Job unit tests failed", message: "in workflow run 501" })], total: 1, total_capped: false } };
+      }
+      return { method: "event", result: eventRecord({ provider: "github", task_id: "github:501/1", title: "Workflow failed", links: { detail: "https://github.com/acme/app/actions/runs/501" } }) };
+    });
+    render(EventDetail, { id: 1, onclose: () => {} });
+    const jobs = await screen.findByTestId("run-details");
+    expect(jobs.textContent).toContain("Job unit tests failed");
+    expect(calls.find((c) => c.method === "events")).toEqual({
+      method: "events",
+      params: { query: { task: "github:501/1", scope: "other", limit: 100 } },
+    });
+    expect(screen.getByRole("button", { name: "Open detail in GitHub" })).toBeTruthy();
   });
 });

@@ -13,8 +13,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
+use super::{Parsed, Refused, refusal};
 use crate::envelope::{Envelope, field, scalar_text};
-use crate::model::{Classification, Outcome, Provider, Scope, Subject};
+use crate::model::{Classification, Outcome, Provider, Scope, Subject, Verdict};
+use crate::signature;
 struct Rule {
     title: &'static str,
     scope: Scope,
@@ -181,6 +183,17 @@ pub fn documented_title(title: &str) -> Option<(Scope, Outcome)> {
         .iter()
         .find(|r| words(r.title) == wanted)
         .map(|r| (r.scope, r.outcome))
+}
+
+/// Verifies the one `ac_signature` against every secret (constant time, on the raw body),
+/// then parses and classifies the body.
+pub fn read(secrets: &[&[u8]], proofs: &[&str], body: &[u8]) -> Result<Parsed, Refused> {
+    signature::single_header(proofs)
+        .and_then(|h| signature::verify(secrets, body, h))
+        .map_err(|e| refusal(e, signature::HEADER, "64 hex digits"))?;
+    let envelope = Envelope::parse(body).map_err(|e| (Verdict::Malformed, e.to_string()))?;
+    let classification = classify(&envelope);
+    Ok((envelope, classification))
 }
 
 /// Classifies a parsed delivery. Total: every input gets a scope and an outcome.

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Headers, Origin, Read, Reading, Refused, first, refusal, text, values};
+use super::{Headers, Origin, Parsed, Reading, Refused, first, refusal, text, values};
 use crate::model::{Outcome, Provider, Scope, Subject, Verdict};
 use crate::signature;
 use crate::time::parse_liberal;
@@ -39,12 +39,20 @@ pub fn verify(
     }
     let header = signature::single_header(proofs).map_err(|e| refusal(e, NAME, FORM))?;
     let header = header.trim();
+    if header.is_empty() {
+        return Err(refusal(signature::SignatureError::Missing, NAME, FORM));
+    }
     let Some(hex) = header.strip_prefix(PREFIX) else {
-        let algorithm = header.split('=').next().unwrap_or_default();
-        return Err((
-            Verdict::BadSignature,
-            format!("{NAME} must start with {PREFIX}, not `{algorithm}=`"),
-        ));
+        // Named only when it is an algorithm's name (`sha1`), never the value itself.
+        let algorithm = header
+            .split_once('=')
+            .map(|(a, _)| a)
+            .filter(|a| a.len() <= 10 && a.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let why = match algorithm {
+            Some(a) => format!("{NAME} must start with {PREFIX}, not `{a}=`"),
+            None => format!("{NAME} must start with {PREFIX}"),
+        };
+        return Err((Verdict::BadSignature, why));
     };
     signature::verify(secrets, body, hex)
         .map(|_| ())
@@ -60,7 +68,7 @@ fn missing_reason(headers: &Headers) -> Option<String> {
 }
 
 /// Reads a proven delivery.
-pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Result<Read, Refused> {
+pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Result<Parsed, Refused> {
     let malformed = |why: String| (Verdict::Malformed, why);
     let delivery_id = first(headers, DELIVERY_HEADER)
         .ok_or_else(|| malformed("missing X-GitHub-Delivery header".into()))?
@@ -124,9 +132,9 @@ fn time(value: &Value, path: &[&str]) -> Option<DateTime<Utc>> {
 
 /// A run's, job's or check's outcome and the words for it, from its `status` and
 /// `conclusion`: anything not completed has started (queued, waiting, in progress); a
-/// completed one is what its conclusion says. `action_required` is a warning (it waits
-/// for someone, it did not fail), `neutral` a success, `stale` a cancellation, `skipped`
-/// no news.
+/// completed one is what its conclusion says. `action_required` is no news for the gate (it
+/// waits for someone's approval, it neither passed nor failed), `neutral` a success, `stale`
+/// a cancellation (it never finished), `skipped` no news.
 pub fn outcome(status: Option<&str>, conclusion: Option<&str>) -> (Outcome, String) {
     if status.is_some_and(|s| s != "completed") && conclusion.is_none() {
         let words = match status {
@@ -142,10 +150,13 @@ pub fn outcome(status: Option<&str>, conclusion: Option<&str>) -> (Outcome, Stri
         "startup_failure" => (Outcome::Failed, "failed to start"),
         "cancelled" => (Outcome::Canceled, "was cancelled"),
         "timed_out" => (Outcome::TimedOut, "timed out"),
-        "action_required" => (Outcome::Warning, "needs action"),
+        // Waiting for someone's approval: not an end the gate can pass or fail on.
+        "action_required" => (Outcome::Info, "needs action"),
         "neutral" => (Outcome::Succeeded, "ended neutral"),
         "stale" => (Outcome::Canceled, "went stale"),
         "skipped" => (Outcome::Info, "was skipped"),
+        // Check runs name these as conclusions too: not over yet.
+        "waiting" | "pending" => (Outcome::Started, "is waiting"),
         "" => (Outcome::Info, "completed"),
         other => return (Outcome::Info, format!("completed ({other})")),
     };
@@ -175,6 +186,17 @@ fn workflow_run(value: &Value, repo: Option<&str>) -> Reading {
         .or_else(|| workflow.clone());
     let run_id = text(run, &["id"]);
     let attempt = text(run, &["run_attempt"]).unwrap_or_else(|| "1".into());
+    // The repository's id keeps its streams when it is renamed.
+    let repo_key = text(value, &["repository", "id"]).or_else(|| repo.map(str::to_owned));
+    // A pull request from a fork runs on the fork's branch: `main` of a fork is not `main`.
+    let head_repo = text(run, &["head_repository", "full_name"]);
+    let branch = match (text(run, &["head_branch"]), head_repo) {
+        (Some(b), Some(fork)) if Some(fork.as_str()) != repo => {
+            let owner = fork.split('/').next().unwrap_or(&fork).to_owned();
+            Some(format!("{owner}:{b}"))
+        }
+        (b, _) => b,
+    };
     let started_at = time(run, &["run_started_at"]).or_else(|| time(run, &["created_at"]));
     let at = if outcome == Outcome::Started {
         started_at.or_else(|| time(run, &["updated_at"]))
@@ -197,15 +219,15 @@ fn workflow_run(value: &Value, repo: Option<&str>) -> Reading {
         outcome,
         scope: Scope::Build,
         subject: Subject {
-            profile_id: match (repo, workflow_key) {
+            profile_id: match (repo_key, workflow_key) {
                 (Some(r), Some(w)) => Some(format!("{r}/{w}")),
                 (_, w) => w,
             },
             profile_name: workflow_name(repo, workflow),
             branch_id: None,
-            branch_name: text(run, &["head_branch"]),
-            // One run attempt is one run: its start and end pair by it.
-            task_id: run_id.as_ref().map(|id| format!("{id}/{attempt}")),
+            branch_name: branch,
+            // One run attempt is one run: its start and end pair by it (and its jobs).
+            task_id: run_id.as_ref().map(|id| run_key(id, &attempt)),
             build_id: run_id,
             commit_id: text(run, &["head_sha"]),
         },
@@ -213,6 +235,12 @@ fn workflow_run(value: &Value, repo: Option<&str>) -> Reading {
         started_at,
         link: text(run, &["html_url"]),
     }
+}
+
+/// What a run attempt's events (its start, its end, its jobs) share: the run's key in the
+/// build runs, named so that no other provider's can be the same.
+fn run_key(run_id: &str, attempt: &str) -> String {
+    format!("github:{run_id}/{attempt}")
 }
 
 /// A job of a run: shown beside its run (same names), not a stream of its own.
@@ -232,9 +260,9 @@ fn workflow_job(value: &Value, repo: Option<&str>) -> Reading {
             profile_name: workflow_name(repo, text(job, &["workflow_name"])),
             branch_name: text(job, &["head_branch"]),
             task_id: text(job, &["run_id"]).map(|id| {
-                format!(
-                    "{id}/{}",
-                    text(job, &["run_attempt"]).unwrap_or_else(|| "1".into())
+                run_key(
+                    &id,
+                    &text(job, &["run_attempt"]).unwrap_or_else(|| "1".into()),
                 )
             }),
             build_id: text(job, &["id"]),
@@ -308,7 +336,7 @@ pub fn sample_workflow_run(
             "actor": {"login": "octocat"}, "triggering_actor": {"login": "octocat"}
         },
         "workflow": {"id": 161335, "name": "CI", "path": ".github/workflows/ci.yml"},
-        "repository": {"full_name": repo, "html_url": format!("https://github.com/{repo}")}
+        "repository": {"id": 1296269, "full_name": repo, "html_url": format!("https://github.com/{repo}")}
     })
 }
 
@@ -338,6 +366,15 @@ mod tests {
         let sha1 = "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59";
         let (_, why) = refused(&[sha1], &[secret]).expect("sha1");
         assert!(why.contains("not `sha1=`"), "{why}");
+        let (verdict, why) = refused(&[&format!("{bare}={bare}")], &[secret]).expect("odd");
+        assert_eq!(verdict, Verdict::BadSignature);
+        assert!(!why.contains(bare), "a value is never echoed: {why}");
+        let (verdict, _) = refused(&[" "], &[secret]).expect("empty");
+        assert_eq!(
+            verdict,
+            Verdict::MissingSignature,
+            "an empty header is none"
+        );
         let (_, why) = refused(&[good, good], &[secret]).expect("two");
         assert!(why.contains("more than one X-Hub-Signature-256"), "{why}");
         let (verdict, _) = refused(&[], &[secret]).expect("none");
@@ -359,7 +396,9 @@ mod tests {
         assert_eq!(done("startup_failure"), Outcome::Failed);
         assert_eq!(done("cancelled"), Outcome::Canceled);
         assert_eq!(done("timed_out"), Outcome::TimedOut);
-        assert_eq!(done("action_required"), Outcome::Warning);
+        assert_eq!(done("action_required"), Outcome::Info);
+        assert_eq!(done("waiting"), Outcome::Started);
+        assert_eq!(done("pending"), Outcome::Started);
         assert_eq!(done("neutral"), Outcome::Succeeded);
         assert_eq!(done("stale"), Outcome::Canceled);
         assert_eq!(done("skipped"), Outcome::Info);
@@ -390,15 +429,31 @@ mod tests {
         assert_eq!(c.subject.profile_name.as_deref(), Some("acme/app · CI"));
         assert_eq!(
             c.subject.profile_id.as_deref(),
-            Some("acme/app/.github/workflows/ci.yml")
+            Some("1296269/.github/workflows/ci.yml"),
+            "by the repository's id, which a rename keeps"
         );
         assert_eq!(c.subject.branch_name.as_deref(), Some("main"));
-        assert_eq!(c.subject.task_id.as_deref(), Some("7/1"));
+        assert_eq!(c.subject.task_id.as_deref(), Some("github:7/1"));
         assert_eq!(
             c.started_at.map(|s| (at - s).num_seconds()),
             Some(95),
             "the duration comes from run_started_at"
         );
+    }
+
+    #[test]
+    fn a_forks_branch_is_not_the_repositorys_own() {
+        let at = Utc::now();
+        let mut body = sample_workflow_run("acme/app", "main", 8, "completed", Some("failure"), at);
+        body["workflow_run"]["head_repository"] = json!({"full_name": "mallory/app"});
+        let body = serde_json::to_vec(&body).expect("json");
+        let (_, c) = read(&headers("workflow_run", "d-5"), &body, Utc::now()).expect("read");
+        assert_eq!(c.subject.branch_name.as_deref(), Some("mallory:main"));
+        let mut own = sample_workflow_run("acme/app", "main", 9, "completed", Some("success"), at);
+        own["workflow_run"]["head_repository"] = json!({"full_name": "acme/app"});
+        let own = serde_json::to_vec(&own).expect("json");
+        let (_, c) = read(&headers("workflow_run", "d-6"), &own, Utc::now()).expect("read");
+        assert_eq!(c.subject.branch_name.as_deref(), Some("main"));
     }
 
     #[test]

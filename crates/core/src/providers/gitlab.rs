@@ -7,9 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Headers, Origin, Read, Reading, Refused, first, refusal, sha256_hex, text};
+use super::{Headers, Origin, Parsed, Reading, Refused, first, refusal, sha256_hex, text};
 use crate::model::{Outcome, Provider, Scope, Subject, Verdict};
 use crate::signature::{self, SignatureError};
 use crate::time::parse_liberal;
@@ -19,6 +20,7 @@ pub const TOKEN_HEADER: &str = "x-gitlab-token";
 pub const EVENT_HEADER: &str = "x-gitlab-event";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub const UUID_HEADER: &str = "x-gitlab-event-uuid";
+pub const INSTANCE_HEADER: &str = "x-gitlab-instance";
 /// What a kept proof starts with: the token's SHA-256, never the token.
 const PROOF_PREFIX: &str = "sha256:";
 const NAME: &str = "X-Gitlab-Token";
@@ -37,13 +39,12 @@ pub fn verify(secrets: &[&[u8]], proofs: &[&str]) -> Result<(), Refused> {
         .strip_prefix(PROOF_PREFIX)
         .and_then(|h| hex::decode(h).ok())
         .ok_or_else(|| refusal(SignatureError::Malformed, NAME, FORM))?;
-    if digest == hex::decode(sha256_hex(b"")).unwrap_or_default() {
+    if digest.as_slice() == Sha256::digest(b"").as_slice() {
         return Err(refusal(SignatureError::Missing, NAME, FORM));
     }
     let mut matched = false;
     for secret in secrets {
-        let expected = hex::decode(sha256_hex(secret)).unwrap_or_default();
-        matched |= bool::from(expected.ct_eq(&digest));
+        matched |= bool::from(Sha256::digest(secret).as_slice().ct_eq(&digest));
     }
     if matched {
         Ok(())
@@ -53,7 +54,7 @@ pub fn verify(secrets: &[&[u8]], proofs: &[&str]) -> Result<(), Refused> {
 }
 
 /// Reads a proven delivery.
-pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Result<Read, Refused> {
+pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Result<Parsed, Refused> {
     let malformed = |why: String| (Verdict::Malformed, why);
     let delivery_id = first(headers, IDEMPOTENCY_HEADER)
         .or_else(|| first(headers, UUID_HEADER))
@@ -64,9 +65,16 @@ pub fn read(headers: &Headers, body: &[u8], received_at: DateTime<Utc>) -> Resul
     let kind = text(&value, &["object_kind"]);
     let project = text(&value, &["project", "path_with_namespace"])
         .or_else(|| text(&value, &["project_name"]));
+    // Two GitLab instances number their projects and pipelines each from 1.
+    let instance = first(headers, INSTANCE_HEADER)
+        .map(str::to_owned)
+        .or_else(|| text(&value, &["project", "web_url"]))
+        .or_else(|| text(&value, &["repository", "homepage"]))
+        .map(|url| host(&url))
+        .unwrap_or_else(|| "gitlab".into());
     let read = match kind.as_deref() {
-        Some("pipeline") => pipeline(&value, project),
-        Some("build") => job(&value, project),
+        Some("pipeline") => pipeline(&value, project, &instance),
+        Some("build") => job(&value, project, &instance),
         _ => Reading {
             title: event
                 .clone()
@@ -122,17 +130,39 @@ pub fn outcome(status: &str) -> (Outcome, &'static str) {
     }
 }
 
+/// The host of an instance's URL (`https://gitlab.example.com/` → `gitlab.example.com`).
+fn host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
+}
+
+/// What a pipeline's events (its start, its end, its jobs) share: its key in the build runs,
+/// with its instance and named so that no other provider's can be the same.
+fn run_key(instance: &str, pipeline: &str) -> String {
+    format!("gitlab:{instance}/{pipeline}")
+}
+
 /// A pipeline: the stream is project × ref.
-fn pipeline(value: &Value, project: Option<String>) -> Reading {
+fn pipeline(value: &Value, project: Option<String>, instance: &str) -> Reading {
     let attrs = value.get("object_attributes").unwrap_or(&Value::Null);
     let status = text(attrs, &["status"]).unwrap_or_default();
     let (outcome, words) = outcome(&status);
     let id = text(attrs, &["id"]);
-    let started_at = time(attrs, &["created_at"]);
+    let finished_at = time(attrs, &["finished_at"]);
+    // When it ran from: its end less its run time (not its queueing), else its creation.
+    let ran_for = attrs
+        .get("duration")
+        .and_then(Value::as_f64)
+        .map(|s| chrono::Duration::milliseconds((s * 1000.0) as i64));
+    let started_at = match (finished_at, ran_for) {
+        (Some(end), Some(d)) => Some(end - d),
+        _ => time(attrs, &["created_at"]),
+    };
+    // A running pipeline's news is now (a retried one was created before its last end).
     let at = if outcome == Outcome::Started {
-        started_at
+        None
     } else {
-        time(attrs, &["finished_at"]).or(started_at)
+        finished_at.or(started_at)
     };
     let link = text(attrs, &["url"]).or_else(|| {
         Some(format!(
@@ -155,11 +185,13 @@ fn pipeline(value: &Value, project: Option<String>) -> Reading {
         outcome,
         scope: Scope::Build,
         subject: Subject {
-            profile_id: text(value, &["project", "id"]).or_else(|| project.clone()),
+            profile_id: text(value, &["project", "id"])
+                .or_else(|| project.clone())
+                .map(|p| format!("{instance}/{p}")),
             profile_name: project,
             branch_id: None,
             branch_name: text(attrs, &["ref"]),
-            task_id: id.clone(),
+            task_id: id.as_ref().map(|i| run_key(instance, i)),
             build_id: id,
             commit_id: text(attrs, &["sha"]),
         },
@@ -170,7 +202,7 @@ fn pipeline(value: &Value, project: Option<String>) -> Reading {
 }
 
 /// A job of a pipeline: shown beside it (same names), not a stream of its own.
-fn job(value: &Value, project: Option<String>) -> Reading {
+fn job(value: &Value, project: Option<String>, instance: &str) -> Reading {
     let status = text(value, &["build_status"]).unwrap_or_default();
     let (outcome, words) = outcome(&status);
     let name = text(value, &["build_name"]).unwrap_or_else(|| "job".into());
@@ -191,7 +223,7 @@ fn job(value: &Value, project: Option<String>) -> Reading {
         subject: Subject {
             profile_name: project,
             branch_name: text(value, &["ref"]),
-            task_id: text(value, &["pipeline_id"]),
+            task_id: text(value, &["pipeline_id"]).map(|p| run_key(instance, &p)),
             build_id: text(value, &["build_id"]),
             commit_id: text(value, &["sha"]),
             ..Subject::default()
@@ -307,6 +339,24 @@ mod tests {
         );
         assert_eq!(c.subject.profile_name.as_deref(), Some("acme/backend"));
         assert_eq!(c.subject.branch_name.as_deref(), Some("main"));
+        assert_eq!(
+            c.subject.profile_id.as_deref(),
+            Some("gitlab.example.com/15"),
+            "the instance's project: two instances both count from 1"
+        );
+        assert_eq!(
+            c.subject.task_id.as_deref(),
+            Some("gitlab.example.com/31")
+                .map(|t| format!("gitlab:{t}"))
+                .as_deref()
+        );
+        // A running pipeline is news now; its end less its run time is when it started.
+        let running =
+            serde_json::to_vec(&sample_pipeline("acme/backend", "main", 31, "running", at))
+                .expect("json");
+        let now = Utc::now();
+        let (e, _) = read(&headers("Pipeline Hook"), &running, now).expect("read");
+        assert_eq!(e.timestamp, now);
         assert_eq!(c.started_at.map(|s| (at - s).num_seconds()), Some(130));
         let (e, _) = read(&headers("Pipeline Hook"), &body, Utc::now()).expect("read");
         assert_eq!(e.delivery_id, "uuid-1", "else the event UUID");

@@ -1,8 +1,9 @@
 //! The senders Gatehouse understands, one module each: how a request proves it came from
 //! the sender (header, algorithm, constant-time compare on the raw bytes), where its delivery
 //! id is (the dedupe key), whether it dates itself (a replay window), and how it reads into
-//! the shared model ([`crate::model`]). A fourth provider is one more module here and one
-//! more arm in each `match` below.
+//! the shared model ([`crate::model`]). A fourth provider is one more module here, its arm
+//! in each `match` below and in `samples` and `send` (its samples, how it signs), a
+//! `Provider` variant, and its label and set-up steps in the UI; the compiler lists each.
 
 pub mod appcircle;
 pub mod github;
@@ -40,7 +41,7 @@ pub fn first<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
 pub type Refused = (Verdict, String);
 
 /// A proven request, read: its envelope (id, time, words, links) and its classification.
-pub type Read = (Envelope, Classification);
+pub type Parsed = (Envelope, Classification);
 
 impl Provider {
     /// The header whose value proves where a request came from.
@@ -80,7 +81,7 @@ impl Provider {
         headers: &Headers,
         body: &[u8],
         received_at: DateTime<Utc>,
-    ) -> Result<Read, Refused> {
+    ) -> Result<Parsed, Refused> {
         match self {
             Provider::Appcircle => {
                 let checked = crate::signature::single_header(proofs)
@@ -154,7 +155,7 @@ pub(crate) struct Origin {
 
 impl Reading {
     /// A stored shape of one delivery: `item` is its body, kept whole.
-    pub(crate) fn into_read(self, origin: Origin, item: Value) -> Read {
+    pub(crate) fn into_read(self, origin: Origin, item: Value) -> Parsed {
         let mut links = Map::new();
         if let Some(url) = self
             .link

@@ -214,8 +214,7 @@ impl Store {
 
     // ----- writes: each resolves after its transaction commits -----
 
-    /// Creates an endpoint with its first secret.
-    /// An endpoint for Appcircle's deliveries.
+    /// Creates an endpoint for Appcircle's deliveries with its first secret.
     pub async fn add_endpoint(&self, name: &str, secret: &str) -> Result<EndpointInfo> {
         self.add_endpoint_for(crate::model::Provider::Appcircle, name, secret)
             .await

@@ -229,6 +229,9 @@ fn event_filter(conn: &Connection, q: &EventQuery) -> Result<(String, Vec<Box<dy
     // With a profile, its index is the way in: a unary `+` keeps the planner from picking
     // the scope or outcome index instead, which would fetch a row per event to test it.
     let plus = if q.profile.is_some() { "+" } else { "" };
+    if let Some(task) = &q.task {
+        f.add("e.task_id = ?", vec![Box::new(task.clone())]);
+    }
     if let Some(provider) = q.provider {
         f.add(
             &format!("{plus}e.provider = ?"),

@@ -113,6 +113,8 @@ pub struct UnmatchedCount {
 #[serde(default)]
 pub struct EventQuery {
     pub provider: Option<Provider>,
+    /// A run's key (`task_id`): with scope `other`, a GitHub or GitLab run's jobs and checks.
+    pub task: Option<String>,
     pub scope: Option<Scope>,
     pub outcome: Option<Outcome>,
     /// A profile id or name.

@@ -330,6 +330,14 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE events ADD COLUMN provider TEXT NOT NULL DEFAULT 'appcircle';
     "#,
+    // 12: a run's details (GitHub's jobs and checks, GitLab's jobs) by their run, and one
+    // sender's history. Partial indexes: an Appcircle delivery pays for neither.
+    r#"
+    CREATE INDEX events_details_by_run ON events(task_id, occurred_at)
+        WHERE scope = 'other' AND task_id IS NOT NULL;
+    CREATE INDEX events_by_provider ON events(provider, occurred_at, id)
+        WHERE provider <> 'appcircle';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -362,8 +362,9 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
 
 /// The pipeline's verdict on a stored body, against the endpoint's current secrets, with
 /// the replay window waived (the user asked for it) and nothing else.
-/// The proof kept is the one the request came with ([`Provider::proofs`]); the headers kept
-/// (secrets redacted) give the delivery id and event of GitHub's and GitLab's.
+///
+/// The proof is the one the request came with, as kept ([`Provider::proofs`]); the headers
+/// kept (secrets redacted) give GitHub's and GitLab's delivery id and event.
 fn judge_again(
     tx: &Tx<'_>,
     endpoint_id: i64,
@@ -546,9 +547,10 @@ fn insert_event(
     track(tx, c.scope, c.outcome, s, &key, event_id, &occurred_at)?;
     if let (Some(task), Some(started)) = (&s.task_id, c.started_at)
         && c.scope == Scope::Build
+        && c.outcome.is_finished()
     {
         // The delivery says when its run began (GitHub, GitLab): a run whose start
-        // event never came still has a duration.
+        // event never came still has a duration, and it is the run's own.
         tx.conn
             .prepare_cached(RUN_STARTED_AT)?
             .execute(params![task, to_text(started)])?;
@@ -557,9 +559,10 @@ fn insert_event(
     Ok(event_id)
 }
 
-/// A run's start as its end's delivery gives it, where no start event gave one.
-const RUN_STARTED_AT: &str =
-    "UPDATE builds SET started_at = ?2 WHERE task_id = ?1 AND started_at IS NULL";
+/// A finished run's start as its end's delivery gives it: the sender's own word, over when
+/// a start event happened to arrive (while it runs, that arrival is what "running since"
+/// shows: a retried GitLab pipeline keeps its first creation time).
+const RUN_STARTED_AT: &str = "UPDATE builds SET started_at = ?2 WHERE task_id = ?1";
 
 /// Logs a new event in the change log and announces it (whoever wrote it: the listener,
 /// an acceptance, a mirror).
