@@ -1,8 +1,43 @@
+use std::path::Path;
+use std::process::Command;
+
 fn main() {
     println!("cargo:rerun-if-changed=src-tauri/capabilities");
     println!("cargo:rerun-if-changed=tauri.conf.json");
+    commit();
     tauri_build::try_build(
         tauri_build::Attributes::new().capabilities_path_pattern("./src-tauri/capabilities/**/*"),
     )
     .expect("failed to run tauri-build");
+}
+
+/// The git commit `gatehouse --version` names: `GATEHOUSE_COMMIT` when the builder says it
+/// (a build from a source tarball), else the checkout's HEAD, else "unknown". Rebuilt when
+/// HEAD moves.
+fn commit() {
+    println!("cargo:rerun-if-env-changed=GATEHOUSE_COMMIT");
+    let head = Path::new(".git/HEAD");
+    if head.exists() {
+        println!("cargo:rerun-if-changed=.git/HEAD");
+        if let Ok(text) = std::fs::read_to_string(head)
+            && let Some(reference) = text.trim().strip_prefix("ref: ")
+        {
+            println!("cargo:rerun-if-changed=.git/{reference}");
+            println!("cargo:rerun-if-changed=.git/packed-refs");
+        }
+    }
+    let commit = std::env::var("GATEHOUSE_COMMIT")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .or_else(|| {
+            let out = Command::new("git")
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=GATEHOUSE_COMMIT={commit}");
 }

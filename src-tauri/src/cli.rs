@@ -16,10 +16,18 @@ use gatehouse_core::token::Role;
 use crate::error::{AppError, Result};
 use crate::{exit, listening, logging, print};
 
+/// The version and the commit it was built from (`gatehouse --version`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GATEHOUSE_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "gatehouse",
-    version,
+    version = VERSION,
     about = "Receives, verifies and stores Appcircle webhooks, and shows where your builds stand.",
     long_about = "Receives, verifies and stores Appcircle webhooks, and shows where your builds stand.\n\nWith no command, opens the desktop app (the listener runs inside it)."
 )]
@@ -62,6 +70,22 @@ pub enum OneShot {
     /// Connect an Appcircle account whose API fills the dashboard; sync it, see how it goes
     #[command(subcommand)]
     Account(crate::account::AccountCommand),
+    /// Print shell completions to standard output (e.g. `gatehouse completions bash >
+    /// /usr/share/bash-completion/completions/gatehouse`)
+    Completions { shell: CompletionShell },
+    /// Write the manual pages (gatehouse.1 and one per command) into a directory
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// The shells completions are made for.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand, Debug)]
@@ -362,7 +386,49 @@ pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
         OneShot::Status(a) => status(&open(data_dir)?, a),
         OneShot::Token(c) => token(&open(data_dir)?, c),
         OneShot::Account(c) => crate::account::run(open(data_dir)?, c),
+        OneShot::Completions { shell } => completions(shell),
+        OneShot::Man { out } => man_pages(&out),
     }
+}
+
+/// Completions from the same definitions as the parser, so they never drift from it.
+fn completions(shell: CompletionShell) -> Result<i32> {
+    use clap::CommandFactory;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(
+        shell,
+        &mut Args::command(),
+        "gatehouse",
+        &mut std::io::stdout(),
+    );
+    Ok(exit::OK)
+}
+
+/// gatehouse.1, and gatehouse-COMMAND.1 (gatehouse-endpoint-add.1, ...) for every command,
+/// from the parser's own definitions.
+fn man_pages(out: &Path) -> Result<i32> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(out)?;
+    let mut written = 0;
+    let mut pending = vec![("gatehouse".to_owned(), Args::command().version(VERSION))];
+    while let Some((name, command)) = pending.pop() {
+        for sub in command.get_subcommands() {
+            if sub.get_name() != "help" {
+                let sub = sub.clone().version(VERSION);
+                pending.push((format!("{name}-{}", sub.get_name()), sub));
+            }
+        }
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command.name(name.clone())).render(&mut page)?;
+        std::fs::write(out.join(format!("{name}.1")), page)?;
+        written += 1;
+    }
+    eprintln!("Wrote {written} manual pages to {}", out.display());
+    Ok(exit::OK)
 }
 
 fn token(store: &Store, command: TokenCommand) -> Result<i32> {
