@@ -70,6 +70,11 @@ pub enum OneShot {
     /// Connect an Appcircle account whose API fills the dashboard; sync it, see how it goes
     #[command(subcommand)]
     Account(crate::account::AccountCommand),
+    /// Write every event (or with --requests every request) matching the filters to standard
+    /// output, as JSON Lines or CSV, a page at a time
+    Export(crate::export::ExportArgs),
+    /// Copy the database to a new file, consistently, while serve or the app runs
+    Backup(crate::export::BackupArgs),
     /// Print shell completions to standard output (e.g. `gatehouse completions bash >
     /// /usr/share/bash-completion/completions/gatehouse`)
     Completions { shell: CompletionShell },
@@ -386,6 +391,8 @@ pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
         OneShot::Status(a) => status(&open(data_dir)?, a),
         OneShot::Token(c) => token(&open(data_dir)?, c),
         OneShot::Account(c) => crate::account::run(open(data_dir)?, c),
+        OneShot::Export(a) => crate::export::export(&open(data_dir)?, a),
+        OneShot::Backup(a) => crate::export::backup(&open(data_dir)?, a),
         OneShot::Completions { shell } => completions(shell),
         OneShot::Man { out } => man_pages(&out),
     }

@@ -5,6 +5,7 @@ mod account;
 mod cli;
 pub mod desktop;
 mod error;
+mod export;
 mod follow;
 mod listening;
 mod logging;

@@ -48,6 +48,9 @@ const SETTINGS_KEY: &str = "settings";
 /// How long a connection waits for another's lock (the CLI beside `serve`, say).
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Rows an export reads at once.
+const EXPORT_PAGE: u32 = 1000;
+
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gatehouse.db";
 
@@ -535,6 +538,80 @@ impl Store {
         self.writer
             .call(move |tx| write::save_settings(tx, SETTINGS_KEY, &json, now))
             .await
+    }
+
+    /// Every event `q` matches (its limit and offset aside), lowest id first, handed to
+    /// `each` one page at a time: an export of a million events holds one page in memory.
+    pub fn export_events(
+        &self,
+        q: &EventQuery,
+        mut each: impl FnMut(&EventRecord) -> Result<()>,
+    ) -> Result<u64> {
+        let mut after = 0;
+        let mut count = 0;
+        loop {
+            let page = self.read(|c| read::events_after(c, q, after, EXPORT_PAGE))?;
+            let Some(last) = page.last() else {
+                return Ok(count);
+            };
+            after = last.id;
+            for e in &page {
+                each(e)?;
+                count += 1;
+            }
+        }
+    }
+
+    /// Every request `q` matches, as [`Store::export_events`] (without bodies).
+    pub fn export_requests(
+        &self,
+        q: &RequestQuery,
+        mut each: impl FnMut(&RequestRecord) -> Result<()>,
+    ) -> Result<u64> {
+        let mut after = 0;
+        let mut count = 0;
+        loop {
+            let page = self.read(|c| read::requests_after(c, q, after, EXPORT_PAGE))?;
+            let Some(last) = page.last() else {
+                return Ok(count);
+            };
+            after = last.id;
+            for r in &page {
+                each(r)?;
+                count += 1;
+            }
+        }
+    }
+
+    /// A consistent copy of the database into `to` while others write: SQLite's online
+    /// backup in one step, inside one read transaction, so the copy is the database as of
+    /// one commit (in WAL mode a reader holds no writer up; steps would start over at every
+    /// write under load). `to` must not exist; it is made 0600 before a byte is written.
+    pub fn backup(&self, to: &Path) -> Result<()> {
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+        create.open(to).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Conflict(format!(
+                "{} exists already; a backup never overwrites a file",
+                to.display()
+            )),
+            _ => Error::from(e),
+        })?;
+        let source = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        source.busy_timeout(BUSY_TIMEOUT)?;
+        let mut target = Connection::open(to)?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut target)?;
+        loop {
+            // -1: every page in one step.
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => return Ok(()),
+                rusqlite::backup::StepResult::More => {}
+                // A writer holds a lock for a moment (the busy timeout covers most).
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
     }
 
     /// One event with its raw payload.

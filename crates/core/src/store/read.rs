@@ -314,6 +314,66 @@ pub fn events(conn: &Connection, q: &EventQuery) -> Result<Vec<EventRecord>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One page of an export: the events `q` matches whose id is above `after`, lowest id first.
+/// Keyset paging: each page is one index range, and memory holds one page whatever the
+/// history's size ([`crate::store::Store::export_events`]).
+pub fn events_after(
+    conn: &Connection,
+    q: &EventQuery,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<EventRecord>> {
+    let (filter, mut params) = event_filter(conn, q)?;
+    params.push(Box::new(after));
+    let after_clause = format!("e.id > ?{}", params.len());
+    params.push(Box::new(limit));
+    let sql = format!(
+        "{}{} ORDER BY e.id LIMIT ?{}",
+        event_select(false),
+        if filter.is_empty() {
+            format!(" WHERE {after_clause}")
+        } else {
+            format!("{filter} AND {after_clause}")
+        },
+        params.len()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let params: Vec<&dyn ToSql> = params.iter().map(|p| p.as_ref()).collect();
+    let rows = stmt.query_map(params.as_slice(), event_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One page of a request export, as [`events_after`] (bodies are not exported).
+pub fn requests_after(
+    conn: &Connection,
+    q: &RequestQuery,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<RequestRecord>> {
+    let mut f = Filter::default();
+    if let Some(verdict) = q.verdict {
+        f.add("r.verdict = ?", vec![Box::new(verdict.as_str())]);
+    }
+    if let Some(name) = &q.endpoint {
+        f.add(
+            "COALESCE(ep.name, r.endpoint_name) = ?",
+            vec![Box::new(name.clone())],
+        );
+    }
+    f.add("r.id > ?", vec![Box::new(after)]);
+    f.params.push(Box::new(limit));
+    let sql = format!(
+        "{}{} ORDER BY r.id LIMIT ?{}",
+        request_select(false),
+        f.sql(),
+        f.params.len()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let params: Vec<&dyn ToSql> = f.params.iter().map(|p| p.as_ref()).collect();
+    let rows = stmt.query_map(params.as_slice(), request_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn request_select(with_body: bool) -> String {
     format!(
         "SELECT r.id, COALESCE(ep.name, r.endpoint_name), r.received_at, r.method, r.path, r.remote_addr,
