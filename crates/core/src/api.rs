@@ -95,6 +95,11 @@ pub enum ApiRequest {
     SaveSettings {
         settings: Settings,
     },
+    /// The events `query` matches as CSV (the History view's export): at most
+    /// [`EXPORT_ROWS`], oldest first; `gatehouse export` streams any number.
+    ExportEvents {
+        query: EventQuery,
+    },
     /// Keeps the token the desktop follows the inbox at `url` with (the OS keyring when
     /// there is one); `None` forgets it. A token is kept for its URL only.
     SaveInboxToken {
@@ -136,6 +141,7 @@ impl ApiRequest {
             ApiRequest::Settings => "settings",
             ApiRequest::SaveSettings { .. } => "save_settings",
             ApiRequest::SaveInboxToken { .. } => "save_inbox_token",
+            ApiRequest::ExportEvents { .. } => "export_events",
             ApiRequest::ConnectAccount { .. } => "connect_account",
             ApiRequest::DisconnectAccount => "disconnect_account",
             ApiRequest::SyncAccount => "sync_account",
@@ -154,7 +160,8 @@ impl ApiRequest {
             | ApiRequest::Request { .. }
             | ApiRequest::Endpoints
             | ApiRequest::BuildRuns { .. }
-            | ApiRequest::Gate { .. } => Role::Read,
+            | ApiRequest::Gate { .. }
+            | ApiRequest::ExportEvents { .. } => Role::Read,
             ApiRequest::CreateEndpoint { .. }
             | ApiRequest::RenameEndpoint { .. }
             | ApiRequest::DeleteEndpoint { .. }
@@ -200,9 +207,23 @@ pub enum ApiResponse {
     SaveSettings(Settings),
     /// Where the token is kept now; `None` once forgotten.
     SaveInboxToken(Option<TokenPlace>),
+    ExportEvents(CsvExport),
     ConnectAccount(AccountStatus),
     DisconnectAccount(Done),
     SyncAccount(SyncReport),
+}
+
+/// The most rows the History view exports at once.
+pub const EXPORT_ROWS: u32 = 100_000;
+
+/// An export as text.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct CsvExport {
+    pub csv: String,
+    pub rows: u64,
+    /// [`EXPORT_ROWS`] were reached: more match (`gatehouse export` gives them all).
+    pub capped: bool,
 }
 
 /// An empty success.
@@ -503,6 +524,27 @@ impl<H: Host> Api<H> {
             ApiRequest::Gate { filter } => ApiResponse::Gate(Box::new(
                 blocking(move || Ok(gate::evaluate(store.streams()?, &filter))).await?,
             )),
+            ApiRequest::ExportEvents { query } => ApiResponse::ExportEvents(
+                blocking(move || {
+                    use crate::export::{EVENT_COLUMNS, csv_header, csv_line, event_row};
+                    let query = EventQuery {
+                        limit: Some(EXPORT_ROWS),
+                        offset: None,
+                        ..query
+                    };
+                    let mut csv = csv_header(&EVENT_COLUMNS);
+                    let rows = store.export_events(&query, |e| {
+                        csv.push_str(&csv_line(&event_row(e)));
+                        Ok(())
+                    })?;
+                    Ok(CsvExport {
+                        csv,
+                        rows,
+                        capped: rows >= u64::from(EXPORT_ROWS),
+                    })
+                })
+                .await?,
+            ),
             ApiRequest::Settings => {
                 ApiResponse::Settings(blocking(move || store.settings()).await?)
             }

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod envelope;
 pub mod error;
+pub mod export;
 pub mod gate;
 pub mod headers;
 pub mod inbox;

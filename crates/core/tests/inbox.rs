@@ -1203,3 +1203,41 @@ async fn every_answer_carries_the_security_headers_and_the_site_keeps_the_listen
     assert_eq!(status, 200);
     assert!(header(&headers, "set-cookie").is_some_and(|c| c.contains("; Secure")));
 }
+
+/// The History view's export over the API: a read token may take the current filter's
+/// events as CSV, oldest first, with the header the CLI's export has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_token_exports_the_filtered_history_as_csv() {
+    let inbox = start().await;
+    let token = inbox.token("desk", Role::Read).await;
+    let first = inbox.deliver(Sample::BuildFailed).await;
+    let second = inbox.deliver(Sample::BuildSucceeded).await;
+    let (status, _, body) = inbox
+        .rpc(
+            Some(&token),
+            json!({"method": "export_events", "params": {"query": {}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let csv = body["result"]["csv"].as_str().expect("csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(gatehouse_core::export::csv_header(&gatehouse_core::export::EVENT_COLUMNS).trim_end())
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[0].ends_with(&first) && rows[1].ends_with(&second),
+        "{rows:?}"
+    );
+    assert_eq!(body["result"]["rows"], 2);
+    assert_eq!(body["result"]["capped"], false);
+    let (_, _, failed) = inbox
+        .rpc(
+            Some(&token),
+            json!({"method": "export_events", "params": {"query": {"outcome": "failed"}}}),
+        )
+        .await;
+    assert_eq!(failed["result"]["rows"], 1, "the filter applies");
+}

@@ -1,4 +1,5 @@
-//! The window's two ways in: `rpc` for the whole API, `open_link` for the system browser.
+//! The window's ways in: `rpc` for the whole API, `open_link` for the system browser,
+//! `save_download` for an export (a browser downloads one itself).
 
 use gatehouse_core::api::{ApiError, ApiRequest, ApiResponse};
 use gatehouse_core::error::ErrorKind;
@@ -31,6 +32,67 @@ pub fn open_link<R: tauri::Runtime>(app: tauri::AppHandle<R>, url: String) -> Re
             kind: ErrorKind::Unavailable,
             message: format!("could not open the browser: {e}"),
         })
+}
+
+/// Saves an export (the History view's CSV) into the user's Downloads folder, under a name
+/// not taken yet; returns where. The name is a plain file name ending in `.csv`.
+#[tauri::command]
+pub fn save_download<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    name: String,
+    text: String,
+) -> Result<String, ApiError> {
+    use tauri::Manager;
+    let plain = name.ends_with(".csv")
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !plain {
+        return Err(ApiError {
+            kind: ErrorKind::Invalid,
+            message: format!("`{name}` is not a plain .csv file name"),
+        });
+    }
+    let unavailable = |message: String| ApiError {
+        kind: ErrorKind::Unavailable,
+        message,
+    };
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|e| unavailable(format!("no Downloads folder: {e}")))?;
+    save_into(&dir, &name, &text)
+        .map(|path| path.display().to_string())
+        .map_err(unavailable)
+}
+
+/// Writes `text` into `dir` as `name`, or `name-1`, `name-2`… when taken: an export never
+/// replaces a file.
+fn save_into(dir: &std::path::Path, name: &str, text: &str) -> Result<std::path::PathBuf, String> {
+    let stem = name.trim_end_matches(".csv");
+    for n in 0..1000 {
+        let file = match n {
+            0 => dir.join(name),
+            n => dir.join(format!("{stem}-{n}.csv")),
+        };
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create_new(true);
+        match create.open(&file) {
+            Ok(mut f) => {
+                std::io::Write::write_all(&mut f, text.as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("cannot create {}: {e}", file.display())),
+        }
+    }
+    Err(format!(
+        "{} holds 1,000 exports named {name} already",
+        dir.display()
+    ))
 }
 
 #[cfg(test)]
@@ -70,6 +132,16 @@ mod tests {
     }
 
     #[test]
+    fn an_export_is_saved_beside_earlier_ones_never_over_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = super::save_into(dir.path(), "h.csv", "a\n").expect("saved");
+        let second = super::save_into(dir.path(), "h.csv", "b\n").expect("saved");
+        assert_eq!(first, dir.path().join("h.csv"));
+        assert_eq!(second, dir.path().join("h-1.csv"));
+        assert_eq!(std::fs::read_to_string(first).expect("read"), "a\n");
+    }
+
+    #[test]
     fn the_rpc_command_serves_the_core_api_through_the_ipc_layer() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
@@ -83,7 +155,11 @@ mod tests {
             .manage(AppState {
                 api: Api::new(store, host),
             })
-            .invoke_handler(tauri::generate_handler![super::rpc, super::open_link])
+            .invoke_handler(tauri::generate_handler![
+                super::rpc,
+                super::open_link,
+                super::save_download
+            ])
             .build(mock_context(noop_assets()))
             .expect("mock app");
         let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
@@ -111,6 +187,17 @@ mod tests {
         let overview = rpc(json!({"method": "overview"})).expect("overview");
         assert_eq!(overview["result"]["gate"]["state"], "failing");
         assert_eq!(overview["result"]["total_events"], 1);
+
+        // Only a plain .csv name is saved: never a path out of the Downloads folder.
+        for name in ["../escape.csv", "notes.txt", ".hidden.csv", "a/b.csv"] {
+            let refused = invoke(
+                &webview,
+                "save_download",
+                json!({"name": name, "text": "x"}),
+            )
+            .expect_err(name);
+            assert_eq!(refused["kind"], "invalid", "{name}");
+        }
 
         let missing =
             rpc(json!({"method": "event", "params": {"id": 999}})).expect_err("no such event");

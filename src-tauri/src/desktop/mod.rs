@@ -44,7 +44,11 @@ pub fn run(data_dir: PathBuf) -> Result<i32> {
             None,
         ))
         .plugin(tauri_plugin_opener::init())
-        .invoke_handler(tauri::generate_handler![commands::rpc, commands::open_link])
+        .invoke_handler(tauri::generate_handler![
+            commands::rpc,
+            commands::open_link,
+            commands::save_download
+        ])
         .setup(move |app| {
             // After the single-instance check: a second launch only focuses the first.
             let host = tauri::async_runtime::block_on(DesktopHost::start(store.clone(), &settings));

@@ -80,6 +80,19 @@ export async function rpc<M extends Method>(
 }
 
 /** Opens an http(s) link: the system browser from the window, a new tab in a browser. */
+/** Saves `text` as `name` in the Downloads folder (the window) or downloads it (a browser);
+ * says where, when it knows. */
+export async function saveDownload(name: string, text: string): Promise<string | null> {
+  if (inWindow()) return invoke<string>("save_download", { name, text });
+  const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.click();
+  URL.revokeObjectURL(url);
+  return null;
+}
+
 export async function openLink(url: string): Promise<void> {
   if (!/^https?:\/\//i.test(url)) return;
   if (!inWindow()) {

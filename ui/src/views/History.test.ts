@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, fireEvent, render, screen, within } from "@testing-library/svelte";
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { EventPage } from "../bindings/EventPage";
 import type { EventQuery } from "../bindings/EventQuery";
 import { deferred, eventRecord } from "../testing/fixtures";
+import { app } from "../lib/state.svelte";
 import History from "./History.svelte";
 
 afterEach(() => {
@@ -114,5 +115,31 @@ describe("History", () => {
     expect(screen.getByTestId("history-total").textContent).toContain("2,000+ events");
     const older = screen.getByRole("button", { name: "Older" }) as HTMLButtonElement;
     expect(older.disabled).toBe(false);
+  });
+});
+
+describe("History export", () => {
+  it("exports the current filter as CSV into Downloads and says where", async () => {
+    const calls: { cmd: string; args: unknown }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "save_download") return "/home/me/Downloads/gatehouse-history.csv";
+      const request = (args as { request: { method: string } }).request;
+      if (request.method === "export_events") {
+        return { method: "export_events", result: { csv: "id,occurred_at\n1,2026\n", rows: 1, capped: false } };
+      }
+      return page("one");
+    });
+    render(History);
+    await screen.findByTestId("history");
+    await fireEvent.change(screen.getByTestId("history-provider"), { target: { value: "github" } });
+    await fireEvent.click(screen.getByTestId("history-export"));
+    await waitFor(() => expect(calls.some((c) => c.cmd === "save_download")).toBe(true));
+    const asked = calls.find((c) => (c.args as { request?: { method: string } }).request?.method === "export_events");
+    expect(asked?.args).toMatchObject({ request: { params: { query: { provider: "github" } } } });
+    const saved = calls.find((c) => c.cmd === "save_download")?.args as { name: string; text: string };
+    expect(saved.name).toMatch(/^gatehouse-history-\d{4}-\d{2}-\d{2}\.csv$/);
+    expect(saved.text).toBe("id,occurred_at\n1,2026\n");
+    await waitFor(() => expect(app.toast).toContain("Exported 1 event to /home/me/Downloads/gatehouse-history.csv"));
   });
 });

@@ -540,13 +540,15 @@ impl Store {
             .await
     }
 
-    /// Every event `q` matches (its limit and offset aside), lowest id first, handed to
-    /// `each` one page at a time: an export of a million events holds one page in memory.
+    /// Every event `q` matches, lowest id first, handed to `each` one page at a time: an
+    /// export of a million events holds one page in memory. `q.limit`, when set, is the most
+    /// it hands over (its offset is not used).
     pub fn export_events(
         &self,
         q: &EventQuery,
         mut each: impl FnMut(&EventRecord) -> Result<()>,
     ) -> Result<u64> {
+        let most = q.limit.map_or(u64::MAX, u64::from);
         let mut after = 0;
         let mut count = 0;
         loop {
@@ -556,6 +558,9 @@ impl Store {
             };
             after = last.id;
             for e in &page {
+                if count >= most {
+                    return Ok(count);
+                }
                 each(e)?;
                 count += 1;
             }
