@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
 	libayatana-appindicator3-dev librsvg2-dev libssl-dev \
 	xvfb xauth dbus dbus-x11 at-spi2-core webkit2gtk-driver dunst imagemagick \
-	libdbus-1-dev gnome-keyring chromium chromium-driver
+	libdbus-1-dev gnome-keyring chromium chromium-driver systemd
 NODE_MIN_MAJOR := 20
 BIN := target/debug/gatehouse
 

@@ -19,7 +19,7 @@ use crate::{exit, listening, logging};
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on: ADDR:PORT, a port, or an address [default: the saved setting, 127.0.0.1:8473]
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", env = "GATEHOUSE_LISTEN")]
     pub listen: Option<String>,
     /// Seconds a delivery's timestamp may differ from now, 1 to 2592000 [default: the saved setting, 600]
     #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
@@ -76,6 +76,8 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let base = status.base_url.clone().unwrap_or_default();
         host.set(status);
         // Only for the CLI's URLs: a full disk must not stop the listener (it answers 503).
+        let shutdown = Shutdown::listen();
+        tell_systemd(&format!("READY=1\nSTATUS=Listening on {base}"));
         if let Err(e) = listening::record(&store, bound, tls).await {
             tracing::warn!("could not record the listen address for the CLI: {e}");
         }
@@ -104,10 +106,11 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let account_sync = tokio::spawn(supervise("appcircle sync", move || {
             account.clone().run()
         }));
-        shutdown_signal().await;
+        shutdown.wait().await;
         retention.abort();
         account_sync.abort();
         tracing::info!("stopping: finishing requests in flight");
+        tell_systemd("STOPPING=1\nSTATUS=Finishing requests in flight");
         // Open streams never end on their own; they would hold the shutdown up.
         let _ = close_streams.send(true);
         running.stop().await?;
@@ -168,23 +171,75 @@ fn with_flags(mut s: Settings, a: &ServeArgs) -> Result<Settings> {
     Ok(s)
 }
 
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Tells systemd how the service stands (`Type=notify`): ready once it listens, stopping
+/// when it drains. Only under systemd (`NOTIFY_SOCKET`); a failure is logged, never fatal.
+fn tell_systemd(state: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+            return;
+        };
+        let bytes = path.as_bytes();
+        // `@name` is a socket in the abstract namespace.
+        let addr = match bytes.strip_prefix(b"@") {
+            Some(name) => SocketAddr::from_abstract_name(name),
+            None => SocketAddr::from_pathname(std::path::Path::new(&path)),
+        };
+        let sent = addr.and_then(|addr| {
+            let socket = UnixDatagram::unbound()?;
+            socket.send_to_addr(state.as_bytes(), &addr)
+        });
+        if let Err(e) = sent {
+            tracing::warn!(
+                "could not tell systemd ({}): {e}",
+                state.lines().next().unwrap_or_default()
+            );
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = state;
+}
+
+pub async fn shutdown_signal() {
+    Shutdown::listen().wait().await
+}
+
+/// SIGTERM (or Ctrl-C), listened for from the moment it is made: systemd may stop the
+/// service right after it said it was ready, and that SIGTERM must drain it, not kill it.
+pub struct Shutdown {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    pub fn listen() -> Shutdown {
+        Shutdown {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    pub async fn wait(self) {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match self.term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
     }
 }
