@@ -107,6 +107,7 @@ disk-full: build
 SOAK_ROUNDS ?= 60
 soak: deps ui
 	CRASH_ROUNDS=$(SOAK_ROUNDS) cargo test --locked --release --test crash -- --nocapture
+	cargo test --locked --release --test export -- --ignored --nocapture
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

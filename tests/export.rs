@@ -216,3 +216,113 @@ fn a_backup_under_load_holds_every_acknowledged_delivery() {
     assert_eq!(again.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
 }
+
+/// The figure the issue asks for: the export's peak memory (VmHWM) over 10,000 and over
+/// 100,000 events, side by side; bounded means about the same. About a minute to fill, so
+/// in `make soak`, not `make test`.
+#[test]
+#[ignore = "fills 100,000 events; run by `make soak`"]
+fn measure_the_exports_memory_over_10_000_and_100_000_events() {
+    let g = Gatehouse::new();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut peaks = Vec::new();
+    let mut filled = 0;
+    for total in [10_000, 100_000] {
+        rt.block_on(fill(g.data_dir(), filled, total));
+        filled = total;
+        let mut child = Command::new(BIN)
+            .args(["export", "--format", "csv"])
+            .env("GATEHOUSE_DATA_DIR", g.data_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("export");
+        let mut out = child.stdout.take().expect("stdout");
+        let reader = std::thread::spawn(move || {
+            let mut lines = 0u64;
+            let mut buf = [0u8; 65536];
+            loop {
+                match out.read(&mut buf) {
+                    Ok(0) | Err(_) => return lines,
+                    Ok(n) => lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64,
+                }
+            }
+        });
+        let mut peak = 0;
+        while child.try_wait().expect("wait").is_none() {
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+                for line in status.lines() {
+                    if let Some(kib) = line.strip_prefix("VmHWM:") {
+                        peak = kib
+                            .trim()
+                            .trim_end_matches(" kB")
+                            .trim()
+                            .parse()
+                            .unwrap_or(peak);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let lines = reader.join().expect("reader");
+        assert!(lines >= total as u64, "{lines} lines for {total} events");
+        peaks.push((total, peak));
+    }
+    eprintln!(
+        "measured: export --format csv peak RSS: {} KiB over {} events, {} KiB over {} events",
+        peaks[0].1, peaks[0].0, peaks[1].1, peaks[1].0
+    );
+}
+
+/// Stores deliveries `from..to` straight through the store (as the listener would), many
+/// at once so that they share commits.
+async fn fill(dir: &std::path::Path, from: usize, to: usize) {
+    use gatehouse_core::ingest::{Arrival, judge};
+    use gatehouse_core::store::Store;
+    let store = Arc::new(Store::open_dir(dir).expect("store"));
+    if store.endpoint("ci").is_err() {
+        store.add_endpoint("ci", SECRET).await.expect("endpoint");
+    }
+    for chunk in (from..to).collect::<Vec<_>>().chunks(500) {
+        let mut tasks = Vec::new();
+        for i in chunk {
+            let store = store.clone();
+            let i = *i;
+            tasks.push(tokio::spawn(async move {
+                let body = samples::build(
+                    Sample::BuildSucceeded,
+                    &SampleOptions {
+                        profile: Some(format!("P{}", i % 50)),
+                        branch: Some("main".into()),
+                        ..Default::default()
+                    },
+                )
+                .expect("sample");
+                let sig = sign(SECRET.as_bytes(), &body);
+                let judgment = judge(
+                    &[SECRET.as_bytes()],
+                    &[&sig],
+                    &body,
+                    chrono::Utc::now(),
+                    chrono::Duration::minutes(10),
+                );
+                let arrival = Arrival {
+                    endpoint: "ci".into(),
+                    method: "POST".into(),
+                    path: "/hooks/ci".into(),
+                    remote_addr: None,
+                    headers: Vec::new(),
+                    signature: Some(sig),
+                    body_size: body.len() as u64,
+                    body: Some(body),
+                    received_at: chrono::Utc::now(),
+                    source: gatehouse_core::model::Source::Live,
+                };
+                store.record(arrival, judgment).await.expect("recorded");
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+    }
+}
