@@ -350,16 +350,7 @@ pub fn requests_after(
     after: i64,
     limit: u32,
 ) -> Result<Vec<RequestRecord>> {
-    let mut f = Filter::default();
-    if let Some(verdict) = q.verdict {
-        f.add("r.verdict = ?", vec![Box::new(verdict.as_str())]);
-    }
-    if let Some(name) = &q.endpoint {
-        f.add(
-            "COALESCE(ep.name, r.endpoint_name) = ?",
-            vec![Box::new(name.clone())],
-        );
-    }
+    let mut f = request_filter(q);
     f.add("r.id > ?", vec![Box::new(after)]);
     f.params.push(Box::new(limit));
     let sql = format!(
@@ -414,7 +405,8 @@ pub fn request(conn: &Connection, id: i64, with_body: bool) -> Result<RequestRec
         .ok_or_else(|| Error::NotFound(format!("no request with id {id}")))
 }
 
-pub fn requests(conn: &Connection, q: &RequestQuery) -> Result<Vec<RequestRecord>> {
+/// The WHERE clause and parameters for a request query.
+fn request_filter(q: &RequestQuery) -> Filter {
     let mut f = Filter::default();
     if let Some(verdict) = q.verdict {
         f.add("r.verdict = ?", vec![Box::new(verdict.as_str())]);
@@ -425,6 +417,11 @@ pub fn requests(conn: &Connection, q: &RequestQuery) -> Result<Vec<RequestRecord
             vec![Box::new(name.clone())],
         );
     }
+    f
+}
+
+pub fn requests(conn: &Connection, q: &RequestQuery) -> Result<Vec<RequestRecord>> {
+    let mut f = request_filter(q);
     let page = f.page(q.limit, q.offset);
     let sql = format!(
         "{}{} ORDER BY r.id DESC{page}",
