@@ -232,37 +232,15 @@ impl AccountSync {
         self.reports.subscribe()
     }
 
-    /// The connected account; a stored one that does not parse (written by another version)
-    /// is logged and taken as none, so that it cannot break the dashboard: connecting again
-    /// replaces it.
-    fn settings(&self) -> Result<Option<AccountSettings>> {
-        let Some(json) = self.store.setting(ACCOUNT_KEY)? else {
-            return Ok(None);
-        };
-        match serde_json::from_str(&json) {
-            Ok(settings) => Ok(Some(settings)),
-            Err(e) => {
-                tracing::error!(
-                    "the stored Appcircle account does not parse ({e}); connect it again"
-                );
-                Ok(None)
-            }
-        }
-    }
-
     /// The connected account and how its syncs go; `None` when none is connected.
     pub fn status(&self) -> Result<Option<AccountStatus>> {
-        let Some(settings) = self.settings()? else {
+        let Some(settings) = stored_account(&self.store)? else {
             return Ok(None);
         };
-        Ok(Some(AccountStatus {
-            api_host: settings.api_host,
-            auth_host: settings.auth_host,
-            key: settings.key,
-            key_place: settings.key_place,
-            sync: parse_or_default(self.store.setting(STATUS_KEY)?),
-            syncing: self.syncing.load(Ordering::SeqCst),
-        }))
+        let sync = parse_or_default(self.store.setting(STATUS_KEY)?);
+        Ok(Some(
+            settings.status(sync, self.syncing.load(Ordering::SeqCst)),
+        ))
     }
 
     /// Checks the key against Appcircle at once (a token, then the build profiles), then
@@ -309,10 +287,11 @@ impl AccountSync {
         self.store
             .set_sync_status(to_json(&SyncStatus::default()))
             .await?;
-        *self.client.lock().map_err(|_| poisoned())? = Some((settings.connected_at, client));
+        *self.client.lock().map_err(|_| poisoned())? =
+            Some((settings.connected_at.clone(), client));
         self.kick.notify_one();
-        self.status()?
-            .ok_or_else(|| Error::StoreUnavailable("the account was not found after saving".into()))
+        // What was just stored, not read back.
+        Ok(settings.status(SyncStatus::default(), self.syncing.load(Ordering::SeqCst)))
     }
 
     /// Forgets the account and its key; what was synced stays in the history.
@@ -332,22 +311,18 @@ impl AccountSync {
     pub async fn sync_now(&self) -> Result<SyncReport> {
         let _one_at_a_time = self.one_at_a_time.lock().await;
         let store = self.store.clone();
-        let this_store = store.clone();
         let (settings, mut status, positions) = blocking(move || {
-            let status: SyncStatus = parse_or_default(this_store.setting(STATUS_KEY)?);
-            let positions: Positions = parse_or_default(this_store.setting(POSITIONS_KEY)?);
-            Ok((status, positions))
-        })
-        .await
-        .and_then(|(status, positions)| {
-            let settings = self.settings()?.ok_or_else(|| {
+            let settings = stored_account(&store)?.ok_or_else(|| {
                 Error::Conflict(
                     "no Appcircle account is connected (Settings, or `gatehouse account connect`)"
                         .into(),
                 )
             })?;
+            let status: SyncStatus = parse_or_default(store.setting(STATUS_KEY)?);
+            let positions: Positions = parse_or_default(store.setting(POSITIONS_KEY)?);
             Ok((settings, status, positions))
-        })?;
+        })
+        .await?;
         let result = {
             let _syncing = Syncing::start(&self.syncing);
             self.read(&settings, positions).await
@@ -450,8 +425,8 @@ impl AccountSync {
 
     /// Which connection is stored now (`None`: no account).
     async fn connection(self: &Arc<Self>) -> Result<Option<String>> {
-        let this = self.clone();
-        blocking(move || Ok(this.settings()?.map(|s| s.connected_at))).await
+        let store = self.store.clone();
+        blocking(move || Ok(stored_account(&store)?.map(|s| s.connected_at))).await
     }
 
     /// The schedule, until the store closes: a sync at start, when [`AccountSync::connect`]
@@ -553,6 +528,36 @@ impl Schedule {
             && let Some(due) = &mut self.due
         {
             *due = (*due).max(now + IDLE_SYNC);
+        }
+    }
+}
+
+impl AccountSettings {
+    /// The account as shown, with how its syncs go.
+    fn status(self, sync: SyncStatus, syncing: bool) -> AccountStatus {
+        AccountStatus {
+            api_host: self.api_host,
+            auth_host: self.auth_host,
+            key: self.key,
+            key_place: self.key_place,
+            sync,
+            syncing,
+        }
+    }
+}
+
+/// The connected account; a stored one that does not parse (written by another version) is
+/// logged and taken as none, so that it cannot break the dashboard: connecting again
+/// replaces it. Blocking (a settings read).
+fn stored_account(store: &Store) -> Result<Option<AccountSettings>> {
+    let Some(json) = store.setting(ACCOUNT_KEY)? else {
+        return Ok(None);
+    };
+    match serde_json::from_str(&json) {
+        Ok(settings) => Ok(Some(settings)),
+        Err(e) => {
+            tracing::error!("the stored Appcircle account does not parse ({e}); connect it again");
+            Ok(None)
         }
     }
 }
