@@ -277,7 +277,6 @@ fn measure_the_exports_memory_over_10_000_and_100_000_events() {
 /// Stores deliveries `from..to` straight through the store (as the listener would), many
 /// at once so that they share commits.
 async fn fill(dir: &std::path::Path, from: usize, to: usize) {
-    use gatehouse_core::ingest::{Arrival, judge};
     use gatehouse_core::store::Store;
     let store = Arc::new(Store::open_dir(dir).expect("store"));
     if store.endpoint("ci").is_err() {
@@ -298,26 +297,7 @@ async fn fill(dir: &std::path::Path, from: usize, to: usize) {
                     },
                 )
                 .expect("sample");
-                let sig = sign(SECRET.as_bytes(), &body);
-                let judgment = judge(
-                    &[SECRET.as_bytes()],
-                    &[&sig],
-                    &body,
-                    chrono::Utc::now(),
-                    chrono::Duration::minutes(10),
-                );
-                let arrival = Arrival {
-                    endpoint: "ci".into(),
-                    method: "POST".into(),
-                    path: "/hooks/ci".into(),
-                    remote_addr: None,
-                    headers: Vec::new(),
-                    signature: Some(sig),
-                    body_size: body.len() as u64,
-                    body: Some(body),
-                    received_at: chrono::Utc::now(),
-                    source: gatehouse_core::model::Source::Live,
-                };
+                let (arrival, judgment) = samples::live_arrival("ci", SECRET, body);
                 store.record(arrival, judgment).await.expect("recorded");
             }));
         }

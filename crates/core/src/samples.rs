@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::model::Provider;
+use crate::ingest::{Arrival, Judgment, judge};
+use crate::model::{Provider, Source};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,34 @@ pub struct SampleOptions {
     pub delivery_id: Option<String>,
     /// Pairs a build's start with its end.
     pub task_id: Option<String>,
+}
+
+/// An Appcircle `body` as the listener records it at `endpoint`: signed with `secret`,
+/// received now, judged with a 10-minute window. For tests, fixtures and benchmarks that
+/// fill a store without HTTP.
+pub fn live_arrival(endpoint: &str, secret: &str, body: Vec<u8>) -> (Arrival, Judgment) {
+    let sig = crate::signature::sign(secret.as_bytes(), &body);
+    let now = Utc::now();
+    let judgment = judge(
+        &[secret.as_bytes()],
+        &[&sig],
+        &body,
+        now,
+        chrono::Duration::minutes(10),
+    );
+    let arrival = Arrival {
+        endpoint: endpoint.into(),
+        method: "POST".into(),
+        path: format!("/hooks/{endpoint}"),
+        remote_addr: None,
+        headers: Vec::new(),
+        signature: Some(sig),
+        body_size: body.len() as u64,
+        body: Some(body),
+        received_at: now,
+        source: Source::Live,
+    };
+    (arrival, judgment)
 }
 
 /// A fresh random GUID (version 4).

@@ -416,9 +416,6 @@ async fn a_first_sync_fills_the_dashboard_and_a_second_adds_nothing() {
 /// Stores a signed webhook of `sample` (as the listener would, on endpoint `ac`, which it
 /// creates the first time); returns its body as JSON.
 async fn webhook(store: &Store, sample: Sample, options: SampleOptions) -> Value {
-    use gatehouse_core::ingest::{Arrival, judge};
-    use gatehouse_core::signature::sign;
-
     if store.endpoint("ac").is_err() {
         store
             .add_endpoint("ac", "hook-secret")
@@ -426,26 +423,7 @@ async fn webhook(store: &Store, sample: Sample, options: SampleOptions) -> Value
             .expect("endpoint");
     }
     let body = samples::build(sample, &options).expect("sample");
-    let sig = sign(b"hook-secret", &body);
-    let judgment = judge(
-        &[b"hook-secret"],
-        &[&sig],
-        &body,
-        Utc::now(),
-        chrono::Duration::minutes(10),
-    );
-    let arrival = Arrival {
-        endpoint: "ac".into(),
-        method: "POST".into(),
-        path: "/hooks/ac".into(),
-        remote_addr: None,
-        headers: Vec::new(),
-        signature: Some(sig),
-        body_size: body.len() as u64,
-        body: Some(body.clone()),
-        received_at: Utc::now(),
-        source: Source::Live,
-    };
+    let (arrival, judgment) = samples::live_arrival("ac", "hook-secret", body.clone());
     store
         .record(arrival, judgment)
         .await

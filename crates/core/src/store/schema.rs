@@ -521,7 +521,6 @@ mod tests {
     #[test]
     #[ignore = "writes the fixture; run by hand when a schema version is released"]
     fn write_the_schema_11_fixture() {
-        use crate::ingest::{Arrival, judge};
         use crate::samples::{self, Sample, SampleOptions};
         let dir = tempfile::tempdir().expect("tempdir");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -550,26 +549,7 @@ mod tests {
                     },
                 )
                 .expect("sample");
-                let sig = crate::signature::sign(b"fixture-secret", &body);
-                let judgment = judge(
-                    &[b"fixture-secret"],
-                    &[&sig],
-                    &body,
-                    chrono::Utc::now(),
-                    chrono::Duration::minutes(10),
-                );
-                let arrival = Arrival {
-                    endpoint: "ci".into(),
-                    method: "POST".into(),
-                    path: "/hooks/ci".into(),
-                    remote_addr: None,
-                    headers: Vec::new(),
-                    signature: Some(sig),
-                    body_size: body.len() as u64,
-                    body: Some(body),
-                    received_at: chrono::Utc::now(),
-                    source: crate::model::Source::Live,
-                };
+                let (arrival, judgment) = samples::live_arrival("ci", "fixture-secret", body);
                 store.record(arrival, judgment).await.expect("recorded");
             }
         });
