@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -358,6 +359,131 @@ fn serving_beyond_loopback_without_tls_is_warned_and_tls_flags_go_together() {
     ]);
     assert_eq!(missing.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--tls-cert none.pem"));
+}
+
+/// An HTTPS client that trusts only the certificate in `cert` (PEM).
+fn trusting(cert: &Path) -> ureq::Agent {
+    use ureq::rustls;
+    use ureq::rustls::pki_types::CertificateDer;
+    use ureq::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(cert).expect("a PEM certificate"))
+        .expect("a root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    ureq::AgentBuilder::new()
+        .tls_config(Arc::new(config))
+        .build()
+}
+
+/// `serve --tls-cert --tls-key` marks the web dashboard's session cookie `Secure` (beside
+/// HttpOnly, SameSite=Strict and Path=/api): a sign-in over real HTTPS to the binary, so the
+/// flag must reach the inbox from serve's own arguments. The certificate in tests/fixtures/tls
+/// is self-signed for 127.0.0.1 until 2126, made with `openssl req -x509 -newkey ec -pkeyopt
+/// ec_paramgen_curve:prime256v1 -nodes -days 36500 -subj /CN=127.0.0.1 -addext
+/// subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE -keyout key.pem
+/// -out cert.pem`.
+#[test]
+fn signing_in_over_https_to_serve_gives_a_secure_cookie() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
+    let g = Gatehouse::new();
+    let token = g.ok(&["token", "add", "wall"]).trim().to_owned();
+    let server = g.serve(&[
+        "--tls-cert",
+        cert.to_str().expect("path"),
+        "--tls-key",
+        key.to_str().expect("path"),
+    ]);
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let signed_in = trusting(&cert)
+        .post(&format!("{}/api/v1/session", server.base))
+        .set("X-Gatehouse-Request", "1")
+        .set("Content-Type", "application/json")
+        .send_string(&json!({ "token": token }).to_string())
+        .expect("signed in over HTTPS");
+    assert_eq!(signed_in.status(), 200);
+    let cookie = signed_in.header("set-cookie").expect("a session cookie");
+    let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    for wanted in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/api"] {
+        assert!(attributes.contains(&wanted), "no {wanted}: {cookie}");
+    }
+}
+
+/// Every refusal of the API is logged (issue 7), and never with the token: a wrong bearer
+/// token (401), a wrong token at the browser's sign-in (401, the token in the body) and a read
+/// token calling an admin method (403) each leave a line in serve's log, and no line holds
+/// either token's text.
+#[test]
+fn every_refusal_is_logged_without_the_token() {
+    let g = Gatehouse::new();
+    let read = g.ok(&["token", "add", "wall"]).trim().to_owned();
+    // Shaped like a real one, so nothing could tell it apart by its form.
+    let wrong = format!("gh_inbox_{}", "5eb63bbbe01eeed093cb22bb8f5acdc3".repeat(2));
+    let server = g.serve(&[]);
+    let rpc = format!("{}/api/v1/rpc", server.base);
+
+    let (status, _) = post(
+        &rpc,
+        &[("Authorization", &format!("Bearer {wrong}"))],
+        br#"{"method":"overview"}"#,
+    );
+    assert_eq!(status, 401);
+    let (status, _) = post(
+        &format!("{}/api/v1/session", server.base),
+        &[("X-Gatehouse-Request", "1")],
+        json!({ "token": wrong }).to_string().as_bytes(),
+    );
+    assert_eq!(status, 401);
+    let (status, _) = post(
+        &rpc,
+        &[("Authorization", &format!("Bearer {read}"))],
+        json!({"method": "secrets", "params": {"name": "ci"}})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(status, 403);
+
+    // Each refusal's line: what it was refused for, and not only that something was.
+    let refusals: [(&str, &[&str]); 3] = [
+        ("the wrong bearer token", &["refused a call", "not valid"]),
+        (
+            "the wrong token at sign-in",
+            &["refused a sign-in", "not valid"],
+        ),
+        ("the admin method", &["refused", "`secrets`", "`wall`"]),
+    ];
+    let missing = |log: &[String]| -> Vec<&str> {
+        refusals
+            .iter()
+            .filter(|(_, words)| !log.iter().any(|l| words.iter().all(|w| l.contains(w))))
+            .map(|(what, _)| *what)
+            .collect()
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut log = server.log();
+    while !missing(&log).is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+        log = server.log();
+    }
+    assert!(
+        missing(&log).is_empty(),
+        "no log line for {:?}: {log:#?}",
+        missing(&log)
+    );
+    // Not the token, nor its secret part without the prefix.
+    for secret in [&wrong, &wrong[9..], &read, &read[9..]] {
+        assert!(
+            log.iter().all(|l| !l.contains(secret)),
+            "a log line holds a token: {log:#?}"
+        );
+    }
 }
 
 /// An inbox whose database was replaced counts from seq 1 again: the mirror notices the new

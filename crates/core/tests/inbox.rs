@@ -1135,6 +1135,111 @@ async fn a_browser_session_is_a_cookie_that_needs_the_csrf_header_to_change_anyt
     assert_eq!(status, 401, "revoking the token ended the session");
 }
 
+/// A session is kept server-side only as the SHA-256 of the cookie's value, with an expiry
+/// the server enforces: the database (read here with SQLite itself) never holds the value a
+/// browser presents, and a session whose expiry has passed is refused though its row is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_stored_as_its_hash_and_refused_once_expired() {
+    use sha2::{Digest, Sha256};
+    let inbox = start().await;
+    let token = inbox.token("wall", Role::Read).await;
+    let (status, headers, body) = call(
+        inbox.url("/api/v1/session"),
+        "POST",
+        vec![
+            ("Content-Type", "application/json".to_owned()),
+            ("X-Gatehouse-Request", "1".to_owned()),
+        ],
+        Some(json!({ "token": token }).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = header(&headers, "set-cookie")
+        .and_then(|c| c.split(';').next())
+        .and_then(|kv| kv.strip_prefix("gatehouse_session="))
+        .expect("a session cookie")
+        .to_owned();
+    let cookie = vec![("Cookie", format!("gatehouse_session={id}"))];
+    let (status, _, _) = call(inbox.url("/api/v1/session"), "GET", cookie.clone(), None).await;
+    assert_eq!(status, 200, "the session is live");
+
+    let db = rusqlite::Connection::open(&inbox.path).expect("the database");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    let mut query = db.prepare("SELECT * FROM sessions").expect("sessions");
+    let columns = query.column_count();
+    let rows: Vec<Vec<rusqlite::types::Value>> = query
+        .query_map([], |row| (0..columns).map(|i| row.get(i)).collect())
+        .expect("rows")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    drop(query);
+    assert_eq!(rows.len(), 1, "one session");
+    let bytes = |v: &rusqlite::types::Value| match v {
+        rusqlite::types::Value::Text(t) => t.as_bytes().to_vec(),
+        rusqlite::types::Value::Blob(b) => b.clone(),
+        rusqlite::types::Value::Integer(n) => n.to_string().into_bytes(),
+        rusqlite::types::Value::Real(r) => r.to_string().into_bytes(),
+        rusqlite::types::Value::Null => Vec::new(),
+    };
+    let values: Vec<Vec<u8>> = rows[0].iter().map(bytes).collect();
+    let needle = id.as_bytes();
+    assert!(
+        values
+            .iter()
+            .all(|v| !v.windows(needle.len()).any(|w| w == needle)),
+        "the cookie's value is stored: {:?}",
+        rows[0]
+    );
+    let digest = Sha256::digest(needle).to_vec();
+    let hex_digest = hex::encode(&digest).into_bytes();
+    assert!(
+        values.iter().any(|v| *v == digest || *v == hex_digest),
+        "its SHA-256 is what is kept: {:?}",
+        rows[0]
+    );
+    for file in [inbox.path.clone(), inbox.path.with_extension("db-wal")] {
+        let content = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !content.windows(needle.len()).any(|w| w == needle),
+            "{} holds the cookie's value",
+            file.display()
+        );
+    }
+    let expires: String = db
+        .query_row("SELECT expires_at FROM sessions", [], |r| r.get(0))
+        .expect("an expiry");
+    let expires = gatehouse_core::time::from_text(&expires).expect("a time");
+    let now = chrono::Utc::now();
+    assert!(
+        expires > now && expires < now + chrono::Duration::days(366),
+        "a session ends: {expires}"
+    );
+
+    // Its expiry passes (the row stays): the cookie is refused.
+    let passed = gatehouse_core::time::to_text(now - chrono::Duration::seconds(1));
+    let changed = db
+        .execute(
+            "UPDATE sessions SET expires_at = ?1 WHERE hash = ?2",
+            rusqlite::params![passed, digest],
+        )
+        .expect("expired");
+    assert_eq!(changed, 1);
+    let (status, _, _) = call(inbox.url("/api/v1/session"), "GET", cookie.clone(), None).await;
+    assert_eq!(status, 401, "an expired session is over");
+    let mut with_csrf = cookie;
+    with_csrf.push(("X-Gatehouse-Request", "1".to_owned()));
+    with_csrf.push(("Content-Type", "application/json".to_owned()));
+    let (status, _, _) = call(
+        inbox.url("/api/v1/rpc"),
+        "POST",
+        with_csrf,
+        Some(json!({"method": "overview"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 401, "and calls nothing");
+}
+
 /// The security headers are on every answer (the page, a file, the API, a hook, the 404 of
 /// an unknown path), and a webhook posted to the bare address still gets the listener's 404,
 /// not the page's 405.
