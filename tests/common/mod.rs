@@ -126,12 +126,35 @@ impl Server {
 
     /// The server's resident memory, in KiB (Linux).
     pub fn rss_kib(&self) -> u64 {
+        self.memory_kib("VmRSS")
+    }
+
+    /// One of the server's memory figures from /proc/PID/status, in KiB (Linux): `VmRSS`
+    /// (resident now), `VmHWM` (the most it was ever resident); 0 if it cannot be read.
+    pub fn memory_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
+                    .find(|l| {
+                        l.strip_prefix(field)
+                            .is_some_and(|rest| rest.starts_with(':'))
+                    })
                     .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
+    /// How many sockets the server holds open (its listener and its connections; Linux).
+    pub fn open_sockets(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|fds| {
+                fds.filter_map(Result::ok)
+                    .filter(|fd| {
+                        std::fs::read_link(fd.path())
+                            .is_ok_and(|to| to.to_string_lossy().starts_with("socket:"))
+                    })
+                    .count()
             })
             .unwrap_or(0)
     }
