@@ -13,7 +13,7 @@ APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
 NODE_MIN_MAJOR := 20
 BIN := target/debug/gatehouse
 
-.PHONY: e2e web disk-full soak fuzz footprint web-memory bindings-check help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
+.PHONY: e2e web disk-full soak fuzz footprint web-memory bindings-check package package-size help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
 
 help:
 	@echo "make run    install what is missing, build, open the app"
@@ -21,6 +21,7 @@ help:
 	@echo "make test   install what is missing, then every check and test"
 	@echo "make bench  ingest, history at 1M events, refused-body disk use, window memory"
 	@echo "make soak   the crash test for many rounds (kill -9 under load), with figures"
+	@echo "make package  a release .deb in target/package/ (Tauri's bundler)"
 	@echo "make fuzz   the property/fuzz targets for FUZZ_SECONDS each (default 60)"
 
 deps: apt-deps tool-deps ui-deps
@@ -120,6 +121,28 @@ fuzz: deps
 
 test: deps ui ui-check check-fmt clippy cargo-test bindings-check disk-full e2e web
 
+# The .deb, through Tauri's bundler (@tauri-apps/cli from ui/'s npm packages; it and
+# @tauri-apps/api stay on the tauri crate's minor release, as `tauri build` demands), from the dist
+# profile (fat LTO, stripped). The bundler compiles, then runs scripts/package-companions.sh
+# (man pages and completions from the binary itself), then packs; the result is renamed to
+# Debian's package_version_arch.deb in target/package/.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+DEB := target/package/gatehouse_$(VERSION)_amd64.deb
+package: deps ui
+	ui/node_modules/.bin/tauri build --ci --bundles deb -- --locked --profile dist
+	@mkdir -p target/package
+	cp target/dist/bundle/deb/Gatehouse_$(VERSION)_amd64.deb $(DEB)
+	@ls -l target/dist/gatehouse $(DEB)
+
+# The shipped binary's size beside an empty Tauri 2 app with the same crates and plugins
+# (tools/empty-window), both built with the dist profile. In make bench, not make test.
+package-size: package
+	cargo build --locked --profile dist -p empty-window
+	@stat -c '%n %s' target/dist/empty-window target/dist/gatehouse | awk ' \
+	  { name[NR] = $$1; size[NR] = $$2 } \
+	  END { printf "%-28s %12s %9s\n", "binary (dist: LTO, stripped)", "bytes", "vs empty"; \
+	        for (i = 1; i <= NR; i++) printf "%-28s %12d %8.2fx\n", name[i], size[i], size[i] / size[1] }'
+
 # Ingest throughput (group commit vs. commit per delivery vs. the HTTP floor), history
 # queries over 1,000,000 events, unauthenticated disk use, and the window's memory.
 bench: deps ui
@@ -129,6 +152,7 @@ bench: deps ui
 	cargo bench --locked -p gatehouse-core --bench inbox
 	$(MAKE) web-memory
 	scripts/footprint.sh
+	$(MAKE) package-size
 
 # The window's memory against an empty Tauri window built the same way.
 footprint: deps ui
