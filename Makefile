@@ -9,11 +9,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config curl file libwebkit2gtk-4.1-dev \
 	libayatana-appindicator3-dev librsvg2-dev libssl-dev \
 	xvfb xauth dbus dbus-x11 at-spi2-core webkit2gtk-driver dunst imagemagick \
-	libdbus-1-dev gnome-keyring chromium chromium-driver systemd
+	libdbus-1-dev gnome-keyring chromium chromium-driver systemd \
+	desktop-file-utils appstream x11-utils man-db
 NODE_MIN_MAJOR := 20
 BIN := target/debug/gatehouse
 
-.PHONY: e2e web disk-full soak fuzz footprint web-memory bindings-check package package-size help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
+.PHONY: e2e web disk-full soak fuzz footprint web-memory bindings-check package package-size package-test help deps apt-deps tool-deps ui-deps ui build run serve test check-fmt clippy cargo-test ui-check bench clean
 
 help:
 	@echo "make run    install what is missing, build, open the app"
@@ -119,7 +120,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --locked --release -p gatehouse-core --test properties -- --nocapture --test-threads=1
 
-test: deps ui ui-check check-fmt clippy cargo-test bindings-check disk-full e2e web
+test: deps ui ui-check check-fmt clippy cargo-test bindings-check disk-full e2e web package-test
 
 # The .deb, through Tauri's bundler (@tauri-apps/cli from ui/'s npm packages; it and
 # @tauri-apps/api stay on the tauri crate's minor release, as `tauri build` demands), from the dist
@@ -142,6 +143,11 @@ package-size: package
 	  { name[NR] = $$1; size[NR] = $$2 } \
 	  END { printf "%-28s %12s %9s\n", "binary (dist: LTO, stripped)", "bytes", "vs empty"; \
 	        for (i = 1; i <= NR; i++) printf "%-28s %12d %8.2fx\n", name[i], size[i], size[i] / size[1] }'
+
+# Inspects, installs, runs, upgrades and removes that .deb on this machine (needs root or
+# sudo; scripts/package-test.sh says what it checks).
+package-test: package
+	scripts/package-test.sh $(DEB)
 
 # Ingest throughput (group commit vs. commit per delivery vs. the HTTP floor), history
 # queries over 1,000,000 events, unauthenticated disk use, and the window's memory.
