@@ -6,6 +6,8 @@
 # which like the other hooks runs in ui/, the directory with package.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The binary `make package` builds (dist profile); GATEHOUSE_PACKAGE_BIN names another, for
+# a `tauri build` with another profile.
 bin=${GATEHOUSE_PACKAGE_BIN:-target/dist/gatehouse}
 out=target/package/companions
 rm -rf "$out"
