@@ -122,3 +122,53 @@ fn serve_tells_systemd_when_it_is_ready_and_when_it_stops() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("STOPPING=1"));
     assert!(child.wait().expect("exit").success());
 }
+
+/// The README's TLS drop-in (`systemctl edit gatehouse`), as printed there, applied to the
+/// system unit: systemd accepts the two together. Without the README's `ExecStart=` line that
+/// clears the unit's own, systemd refuses them (two ExecStart= in a notify service).
+#[test]
+fn the_readmes_tls_drop_in_passes_systemd_analyze_verify() {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README");
+    let after = readme
+        .split_once("sudo systemctl edit gatehouse")
+        .expect("the README's drop-in section")
+        .1;
+    let block = after
+        .split_once("```ini\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("an ini block after it")
+        .0;
+    assert!(block.contains("LoadCredential=") && block.contains("ExecStart=\n"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = tempfile::tempdir().expect("runtime dir");
+    let unit = unit_with_this_binary(dir.path(), "packaging/systemd/gatehouse.service");
+    let drop_ins = dir.path().join("gatehouse.service.d");
+    std::fs::create_dir(&drop_ins).expect("dir");
+    let verify_with = |drop_in: &str| {
+        std::fs::write(
+            drop_ins.join("tls.conf"),
+            drop_in.replace("/usr/bin/gatehouse", BIN),
+        )
+        .expect("write");
+        Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&unit)
+            // Drop-ins are looked up along the unit path; the trailing `:` keeps the defaults.
+            .env("SYSTEMD_UNIT_PATH", format!("{}:", dir.path().display()))
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .output()
+            .expect("systemd-analyze")
+    };
+    let out = verify_with(block);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "the README's drop-in: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = verify_with(&block.replace("ExecStart=\n", ""));
+    assert!(
+        !out.status.success(),
+        "a second ExecStart= without the reset is refused"
+    );
+}
