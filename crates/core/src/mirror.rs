@@ -231,8 +231,13 @@ pub async fn follow(
         if sleep_or_wake(wait, &mut stop, &mut wake).await {
             return;
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        backoff = next_backoff(backoff);
     }
+}
+
+/// The wait after the next failure: twice this one, at most [`BACKOFF_MAX`] (1, 2, 4, … 60 s).
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(BACKOFF_MAX)
 }
 
 /// ±20% around `d`, so that many desktops do not reconnect in step after an inbox restart.
@@ -288,7 +293,7 @@ async fn connection(
     let (url, token) = (inbox.url.clone(), inbox.token.clone());
     // Blocking reads on a thread of their own; a connection given up (on waking) is left to
     // end by itself: its next send fails or the watchdog's read timeout ends it.
-    std::thread::spawn(move || read_stream(&url, &token, position, messages));
+    std::thread::spawn(move || read_stream(&url, &token, position, WATCHDOG, messages));
     let mut start: Option<(i64, i64)> = None; // (position at hello, newest at hello)
     let mut last = position;
     // Every change before the inbox's `caught_up` is backlog.
@@ -414,16 +419,18 @@ async fn apply(
     Ok(())
 }
 
-/// Reads the stream (blocking) and sends each message on; ends by sending why it ended.
+/// Reads the stream (blocking) and sends each message on; ends by sending why it ended. No
+/// byte for `watchdog` (the heartbeats included) ends it too.
 fn read_stream(
     url: &str,
     token: &str,
     after: i64,
+    watchdog: Duration,
     messages: mpsc::Sender<std::result::Result<Message, Ended>>,
 ) {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(10))
-        .timeout_read(WATCHDOG)
+        .timeout_read(watchdog)
         .build();
     let response = agent
         .get(&format!("{}/api/v1/stream", url.trim_end_matches('/')))
@@ -475,7 +482,7 @@ fn read_stream(
                     e.kind(),
                     std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
                 ) {
-                    format!("nothing arrived for {}s", WATCHDOG.as_secs())
+                    format!("nothing arrived for {}s", watchdog.as_secs())
                 } else {
                     format!("the connection failed: {e}")
                 };
@@ -611,6 +618,77 @@ mod tests {
             ),
             "Inbox ci.example.com:8473: token refused"
         );
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_one_second_up_to_a_minute() {
+        let mut waits = vec![BACKOFF_MIN];
+        while waits.len() < 9 {
+            waits.push(next_backoff(*waits.last().expect("one")));
+        }
+        let secs: Vec<u64> = waits.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    /// A fake inbox that answers the stream's request with `body`, written a piece at a time
+    /// `every` apart, then keeps the connection open and silent for `quiet`.
+    fn fake_stream(pieces: Vec<&'static str>, every: Duration, quiet: Duration) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut request = [0u8; 1024];
+            let _ = conn.read(&mut request);
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+            );
+            for piece in pieces {
+                let _ = conn.write_all(piece.as_bytes());
+                std::thread::sleep(every);
+            }
+            std::thread::sleep(quiet);
+        });
+        url
+    }
+
+    /// How `read_stream` ended against `url`, with a watchdog of `watchdog`.
+    fn how_it_ended(url: &str, watchdog: Duration) -> String {
+        let (messages, mut incoming) = mpsc::channel(16);
+        let url = url.to_owned();
+        std::thread::spawn(move || read_stream(&url, "gh_inbox_t", 0, watchdog, messages));
+        loop {
+            match incoming.blocking_recv() {
+                Some(Ok(_)) => continue,
+                Some(Err(Ended::Lost(why))) => return why,
+                Some(Err(_)) => return "refused or stopped".into(),
+                None => return "the reader vanished".into(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_silent_stream_is_given_up_after_the_watchdog() {
+        let url = fake_stream(
+            vec!["event: hello\ndata: {\"newest\":0,\"oldest\":1,\"log\":\"l\"}\n\n"],
+            Duration::ZERO,
+            Duration::from_secs(30),
+        );
+        let why = how_it_ended(&url, Duration::from_secs(1));
+        assert_eq!(why, "nothing arrived for 1s");
+    }
+
+    #[test]
+    fn heartbeats_keep_a_quiet_stream_open_past_the_watchdog() {
+        // Eight heartbeats 400 ms apart: 3.2 s of a stream that is quiet but for them, with a
+        // 1 s watchdog. It ends only when the fake closes it.
+        let url = fake_stream(
+            vec![": heartbeat\n\n"; 8],
+            Duration::from_millis(400),
+            Duration::ZERO,
+        );
+        let why = how_it_ended(&url, Duration::from_secs(1));
+        assert_eq!(why, "the inbox closed the stream");
     }
 
     #[test]

@@ -1346,3 +1346,52 @@ async fn a_read_token_exports_the_filtered_history_as_csv() {
         .await;
     assert_eq!(failed["result"]["rows"], 1, "the filter applies");
 }
+
+/// A stream with nothing to say still sends a comment every 15 s (the HEARTBEAT), which is
+/// what keeps a subscriber's 45 s watchdog and any proxy from giving it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_stream_carries_a_heartbeat() {
+    use std::io::Read;
+    let inbox = start().await;
+    let token = inbox.token("desk", Role::Read).await;
+    let addr = inbox.listener.local_addr();
+    let (seen, waited) = tokio::task::spawn_blocking(move || {
+        let mut stream = small_buffered_stream(addr, &token, "");
+        // Up to a heartbeat and a third: long enough for one, short enough to fail without.
+        let limit = gatehouse_core::inbox::HEARTBEAT + gatehouse_core::inbox::HEARTBEAT / 3;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        let started = Instant::now();
+        let mut seen = String::new();
+        let mut caught_up_at = None;
+        let mut buf = [0u8; 4096];
+        while started.elapsed() < limit {
+            if let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            if caught_up_at.is_none() && seen.contains("event: caught_up") {
+                caught_up_at = Some(Instant::now());
+            }
+            if seen.contains(": heartbeat") {
+                break;
+            }
+        }
+        (seen, caught_up_at.map(|t| t.elapsed()))
+    })
+    .await
+    .expect("reader");
+    assert!(
+        seen.contains("event: caught_up"),
+        "the stream opened: {seen}"
+    );
+    assert!(
+        seen.contains(": heartbeat\n"),
+        "a heartbeat comment within {}s of a quiet stream: {seen}",
+        (gatehouse_core::inbox::HEARTBEAT + gatehouse_core::inbox::HEARTBEAT / 3).as_secs()
+    );
+    eprintln!("heartbeat {waited:?} after caught_up");
+}

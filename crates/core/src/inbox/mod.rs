@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use tokio::sync::watch;
 
 pub use site::Site;
+pub use stream::HEARTBEAT;
 
 use crate::api::{Api, ApiError, ApiRequest, Host};
 use crate::offload::blocking;
