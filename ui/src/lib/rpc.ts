@@ -79,7 +79,6 @@ export async function rpc<M extends Method>(
   }
 }
 
-/** Opens an http(s) link: the system browser from the window, a new tab in a browser. */
 /** Saves `text` as `name` in the Downloads folder (the window) or downloads it (a browser);
  * says where, when it knows. */
 export async function saveDownload(name: string, text: string): Promise<string | null> {
@@ -93,6 +92,7 @@ export async function saveDownload(name: string, text: string): Promise<string |
   return null;
 }
 
+/** Opens an http(s) link: the system browser from the window, a new tab in a browser. */
 export async function openLink(url: string): Promise<void> {
   if (!/^https?:\/\//i.test(url)) return;
   if (!inWindow()) {
