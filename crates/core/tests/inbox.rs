@@ -1034,6 +1034,22 @@ async fn a_browser_session_is_a_cookie_that_needs_the_csrf_header_to_change_anyt
     )
     .await;
     assert_eq!(status, 403, "a read session cannot reveal secrets");
+    // Nor change anything: refused by role, with the CSRF header in order, and nothing made.
+    let (status, _, _) = rpc(
+        with_csrf.clone(),
+        json!({"method": "create_endpoint", "params": {"name": "web", "secret": null}}),
+    )
+    .await;
+    assert_eq!(status, 403, "a read session cannot create an endpoint");
+    assert!(
+        inbox
+            .store
+            .endpoints()
+            .expect("endpoints")
+            .iter()
+            .all(|e| e.name != "web"),
+        "nothing was created"
+    );
 
     // No CORS: a cross-origin caller gets no permission, and a preflight is not answered.
     let (_, headers, _) = rpc(
