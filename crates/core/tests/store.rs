@@ -1144,3 +1144,29 @@ async fn unknown_names_stored_are_bounded_over_many_flushes() {
     assert!(other > 0, "names past the bound are added up");
     assert!(names <= MAX_STORED_NAMES + 1, "{names} names stored");
 }
+
+/// Two processes starting at once on a data directory with no database yet (the app and a
+/// CLI command, a follower and `gatehouse events`) both create it and turn on WAL. Neither
+/// may fail with "database is locked": turning WAL on waits for the other as any lock does.
+#[test]
+fn stores_opened_at_once_on_a_new_file_all_open() {
+    for round in 0..40 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gatehouse.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open_with(&path, StoreOptions::default()).map(drop)
+                })
+            })
+            .collect();
+        for opener in openers {
+            if let Err(e) = opener.join().expect("opener") {
+                panic!("round {round}: a store opened beside others failed: {e}");
+            }
+        }
+    }
+}

@@ -689,6 +689,24 @@ fn warn_if_shared(dir: &Path) {
 /// The WAL size, in pages, past which a commit checkpoints (see `open_connection`).
 pub const WAL_AUTOCHECKPOINT_PAGES: i64 = 4000;
 
+/// Turns on WAL. On a new file, two processes starting at once (the app and a CLI command, a
+/// follower and `gatehouse events`) both do it, and SQLite answers the one that loses the
+/// race SQLITE_BUSY at once, without its busy handler; so wait here as the handler would.
+fn enable_wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            done => return done.map_err(Into::into),
+        }
+    }
+}
+
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -714,7 +732,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
     } else {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        enable_wal(&conn)?;
         // FULL: a commit is on disk before the HTTP answer says so.
         conn.pragma_update(None, "synchronous", "FULL")?;
         // SQLite's own checkpoint stays on: it is what lets the log start over under
