@@ -546,43 +546,53 @@ impl Store {
     pub fn export_events(
         &self,
         q: &EventQuery,
-        mut each: impl FnMut(&EventRecord) -> Result<()>,
+        each: impl FnMut(&EventRecord) -> Result<()>,
     ) -> Result<u64> {
         let most = q.limit.map_or(u64::MAX, u64::from);
-        let mut after = 0;
-        let mut count = 0;
-        loop {
-            let page = self.read(|c| read::events_after(c, q, after, EXPORT_PAGE))?;
-            let Some(last) = page.last() else {
-                return Ok(count);
-            };
-            after = last.id;
-            for e in &page {
-                if count >= most {
-                    return Ok(count);
-                }
-                each(e)?;
-                count += 1;
-            }
-        }
+        self.export_pages(
+            most,
+            |c, after| read::events_after(c, q, after, EXPORT_PAGE),
+            |e| e.id,
+            each,
+        )
     }
 
     /// Every request `q` matches, as [`Store::export_events`] (without bodies).
     pub fn export_requests(
         &self,
         q: &RequestQuery,
-        mut each: impl FnMut(&RequestRecord) -> Result<()>,
+        each: impl FnMut(&RequestRecord) -> Result<()>,
+    ) -> Result<u64> {
+        self.export_pages(
+            u64::MAX,
+            |c, after| read::requests_after(c, q, after, EXPORT_PAGE),
+            |r| r.id,
+            each,
+        )
+    }
+
+    /// The walk both exports make: pages by id (keyset, so each page is an index seek),
+    /// each row handed to `each`, until the rows run out or `most` were handed over.
+    fn export_pages<R>(
+        &self,
+        most: u64,
+        page_after: impl Fn(&Connection, i64) -> Result<Vec<R>>,
+        id: impl Fn(&R) -> i64,
+        mut each: impl FnMut(&R) -> Result<()>,
     ) -> Result<u64> {
         let mut after = 0;
         let mut count = 0;
         loop {
-            let page = self.read(|c| read::requests_after(c, q, after, EXPORT_PAGE))?;
+            let page = self.read(|c| page_after(c, after))?;
             let Some(last) = page.last() else {
                 return Ok(count);
             };
-            after = last.id;
-            for r in &page {
-                each(r)?;
+            after = id(last);
+            for row in &page {
+                if count >= most {
+                    return Ok(count);
+                }
+                each(row)?;
                 count += 1;
             }
         }
