@@ -6,7 +6,7 @@ mod common;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{BIN, Gatehouse};
@@ -25,17 +25,26 @@ fn unit_with_this_binary(dir: &Path, unit: &str) -> std::path::PathBuf {
     path
 }
 
-fn verify(unit: &Path, user: bool, runtime: &Path) {
+/// `systemd-analyze [--user] verify` of `unit`, with `unit_path` searched first for its
+/// drop-ins when given.
+fn analyze(unit: &Path, user: bool, runtime: &Path, unit_path: Option<&Path>) -> Output {
     let mut cmd = Command::new("systemd-analyze");
     if user {
         cmd.arg("--user");
     }
-    let out = cmd
-        .args(["verify", "--man=no"])
+    if let Some(dir) = unit_path {
+        // The trailing `:` keeps the default search path after it.
+        cmd.env("SYSTEMD_UNIT_PATH", format!("{}:", dir.display()));
+    }
+    cmd.args(["verify", "--man=no"])
         .arg(unit)
         .env("XDG_RUNTIME_DIR", runtime)
         .output()
-        .expect("systemd-analyze (apt install systemd; make test installs it)");
+        .expect("systemd-analyze (apt install systemd; make test installs it)")
+}
+
+fn verify(unit: &Path, user: bool, runtime: &Path) {
+    let out = analyze(unit, user, runtime, None);
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "systemd-analyze verify {}: {}",
@@ -79,12 +88,7 @@ fn the_units_pass_systemd_analyze_verify_and_stay_hardened() {
     // A broken unit is caught: the check can fail.
     let broken = system.join("broken.service");
     std::fs::write(&broken, text.replace("Type=notify", "Type=notifyy")).expect("write");
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&broken)
-        .env("XDG_RUNTIME_DIR", runtime.path())
-        .output()
-        .expect("systemd-analyze");
+    let out = analyze(&broken, false, runtime.path(), None);
     assert!(!out.status.success() || !out.stderr.is_empty());
 }
 
@@ -151,14 +155,8 @@ fn the_readmes_tls_drop_in_passes_systemd_analyze_verify() {
             drop_in.replace("/usr/bin/gatehouse", BIN),
         )
         .expect("write");
-        Command::new("systemd-analyze")
-            .args(["verify", "--man=no"])
-            .arg(&unit)
-            // Drop-ins are looked up along the unit path; the trailing `:` keeps the defaults.
-            .env("SYSTEMD_UNIT_PATH", format!("{}:", dir.path().display()))
-            .env("XDG_RUNTIME_DIR", runtime.path())
-            .output()
-            .expect("systemd-analyze")
+        // Drop-ins are looked up along the unit path.
+        analyze(&unit, false, runtime.path(), Some(dir.path()))
     };
     let out = verify_with(block);
     assert!(
