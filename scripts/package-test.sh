@@ -53,6 +53,15 @@ if grep -rs '^path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d >/dev/null; then
     fail "dpkg here leaves out /usr/share/man (path-exclude in /etc/dpkg/dpkg.cfg.d), so the man pages cannot be checked"
 fi
 
+# apt-get ARGS..., quietly and without questions; its output is shown only when it fails.
+apt_get() {
+    local log="$work/apt-get.log"
+    if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -y -qq "$@" > "$log" 2>&1; then
+        cat "$log" >&2
+        return 1
+    fi
+}
+
 # Everything on the system a package could leave behind, apart from dpkg's and apt's own
 # bookkeeping, caches and logs.
 system_files() {
@@ -170,8 +179,7 @@ chmod 700 "$data" && chmod 600 "$data/gatehouse.db"
 user() { env -u XDG_DATA_HOME -u GATEHOUSE_DATA_DIR HOME="$home" "$@"; }
 
 system_files > "$work/before"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" \
-    > "$work/apt-install.log" 2>&1 || { cat "$work/apt-install.log"; fail "apt-get install ./$(basename "$deb") failed"; }
+apt_get install --no-install-recommends "$deb" || fail "apt-get install ./$(basename "$deb") failed"
 dpkg-query -W -f='${Status} ${Version}' gatehouse | grep -x "install ok installed $version" >/dev/null \
     || fail "dpkg says: $(dpkg-query -W -f='${Status} ${Version}' gatehouse)"
 [ "$(command -v gatehouse)" = /usr/bin/gatehouse ] || fail "gatehouse on PATH is $(command -v gatehouse)"
@@ -263,9 +271,7 @@ sum_data > "$work/data.sum"
 dpkg-deb -R "$deb" "$work/up"
 sed -i "s/^Version: .*/Version: $version+upgrade/" "$work/up/DEBIAN/control"
 dpkg-deb --root-owner-group -Zgzip -b "$work/up" "$work/gatehouse_upgrade_amd64.deb" >/dev/null
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "$work/gatehouse_upgrade_amd64.deb" > "$work/apt-upgrade.log" 2>&1 \
-    || { cat "$work/apt-upgrade.log"; fail "the upgrade failed"; }
+apt_get install --no-install-recommends "$work/gatehouse_upgrade_amd64.deb" || fail "the upgrade failed"
 dpkg-query -W -f='${Version}' gatehouse | grep -x "$version+upgrade" >/dev/null || fail "the upgrade did not install"
 sum_data | diff - "$work/data.sum" >/dev/null || fail "the upgrade changed the user's database"
 [ "$(count_events)" = "$after" ] \
@@ -275,8 +281,7 @@ sum_data > "$work/data.sum" # reading it may have checkpointed its log
 
 # ---------------------------------------------------------------------------------------------
 # 6. Remove, then purge
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq gatehouse > "$work/apt-remove.log" 2>&1 \
-    || { cat "$work/apt-remove.log"; fail "apt-get remove failed"; }
+apt_get remove gatehouse || fail "apt-get remove failed"
 while read -r path; do
     [ -d "$path" ] && continue
     [ ! -e "$path" ] && [ ! -L "$path" ] || fail "$path is still there after remove"
