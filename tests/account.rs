@@ -12,15 +12,17 @@ use std::time::{Duration, Instant};
 
 use common::Gatehouse;
 use fake_appcircle::{KEY_NAME, KEY_SECRET, PERSONAL_ACCESS_KEY};
+use gatehouse_core::clock::Clock;
 use serde_json::Value;
 
-/// The fake on its own runtime, for as long as the test holds it.
+/// The fake on its own runtime, for as long as the test holds it; its dates are offsets from
+/// the system's clock, which the binary under test reads.
 fn fake(
     profiles: usize,
     branches: usize,
 ) -> (tokio::runtime::Runtime, fake_appcircle::Shared, SocketAddr) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (fake, addr) = rt.block_on(fake_appcircle::start(profiles, branches));
+    let (fake, addr) = rt.block_on(fake_appcircle::start(profiles, branches, Clock::system()));
     (rt, fake, addr)
 }
 
@@ -188,8 +190,8 @@ fn serve_syncs_on_its_own_schedule() {
     {
         let mut account = fake.account.lock().expect("lock");
         let profile = &mut account.profiles[0];
-        profile.last_build_date = "2026-11-29T11:00:00Z".into();
-        profile.branches[0].last_build_date = "2026-11-29T11:00:00Z".into();
+        profile.last_build_date = fake.minutes_ago(1);
+        profile.branches[0].last_build_date = fake.minutes_ago(1);
         profile.branches[0].build_id = "p0b0-next".into();
         profile.branches[0].status = 0;
     }
@@ -199,7 +201,7 @@ fn serve_syncs_on_its_own_schedule() {
 
     // Another account, connected by the CLI beside the running serve: serve drops the old
     // account's client and reads the new one within seconds.
-    let other = rt.block_on(fake_appcircle::start(1, 1));
+    let other = rt.block_on(fake_appcircle::start(1, 1, Clock::system()));
     {
         let mut account = other.0.account.lock().expect("lock");
         let p = &mut account.profiles[0];

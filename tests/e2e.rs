@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::webdriver::Session;
 use common::{BIN, free_port};
+use gatehouse_core::clock::Clock;
 use serde_json::{Value, json};
 
 /// The window, through tauri-driver; WebDriver calls go to its [`Session`].
@@ -618,7 +619,7 @@ fn the_desktop_follows_an_inbox_and_says_when_it_is_offline() {
 #[ignore = "needs Xvfb, D-Bus, dunst, gnome-keyring and tauri-driver: run `make e2e`"]
 fn an_appcircle_account_connected_in_settings_fills_the_dashboard() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (fake, addr) = rt.block_on(fake_appcircle::start(2, 1));
+    let (fake, addr) = rt.block_on(fake_appcircle::start(2, 1, Clock::system()));
     {
         let mut account = fake.account.lock().expect("lock");
         for p in &mut account.profiles {
@@ -626,7 +627,7 @@ fn an_appcircle_account_connected_in_settings_fills_the_dashboard() {
         }
         // App 0 failed, App 1 succeeded; a certificate expires in 3 days.
         account.profiles[1].branches[0].status = 0;
-        let expires = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+        let expires = fake_appcircle::stamp(fake.clock.now() + chrono::Duration::days(3));
         account.signing.insert(
             "certificates".into(),
             vec![json!({"id": "c1", "name": "Apple Distribution: E2E", "expireDate": expires})],
@@ -683,8 +684,8 @@ fn an_appcircle_account_connected_in_settings_fills_the_dashboard() {
     {
         let mut account = fake.account.lock().expect("lock");
         let p = &mut account.profiles[0];
-        p.last_build_date = "2026-11-29T11:00:00Z".into();
-        p.branches[0].last_build_date = "2026-11-29T11:00:00Z".into();
+        p.last_build_date = fake.minutes_ago(1);
+        p.branches[0].last_build_date = fake.minutes_ago(1);
         p.branches[0].build_id = "p0b0-next".into();
         p.branches[0].status = 0;
     }

@@ -297,7 +297,8 @@ async fn fill(dir: &std::path::Path, from: usize, to: usize) {
                     },
                 )
                 .expect("sample");
-                let (arrival, judgment) = samples::live_arrival("ci", SECRET, body);
+                let (arrival, judgment) =
+                    samples::live_arrival("ci", SECRET, body, store.clock().now());
                 store.record(arrival, judgment).await.expect("recorded");
             }));
         }

@@ -77,7 +77,7 @@ fn every_kind_of_request_gets_its_verdict_and_the_cli_reports_it() {
     assert!(String::from_utf8_lossy(&bad.stdout).starts_with("401 "));
 
     // Missing header.
-    let body = br#"{"deliveryId":"m1","timestamp":"2030-01-01T00:00:00Z"}"#;
+    let body = br#"{"deliveryId":"m1","timestamp":"an unsigned body: never read"}"#;
     let (status, json) = post(&url, &[("content-type", "application/json")], body);
     assert_eq!(
         (status, json["status"].as_str()),
@@ -85,6 +85,7 @@ fn every_kind_of_request_gets_its_verdict_and_the_cli_reports_it() {
     );
 
     // Stale: the documented vector, validly signed with `test` by Appcircle in 2022.
+    // Fixed dates on purpose: a recorded payload's own date, stale on every day after it.
     g.ok(&["endpoint", "add", "documented", "--secret", "test"]);
     let vector_path = vector();
     let stale = g.run(&[

@@ -11,5 +11,7 @@ export default defineConfig({
   test: {
     environment: "jsdom",
     include: ["src/**/*.test.ts"],
+    // A fixed date for every test (testing/setup.ts); fixtures are offsets from it.
+    setupFiles: ["src/testing/setup.ts"],
   },
 });

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand};
+use gatehouse_core::clock::Clock;
 use gatehouse_core::endpoint::{WEAK_SECRET_LEN, generate_secret};
 use gatehouse_core::gate::{self, GateFilter};
 use gatehouse_core::model::Verdict;
@@ -680,7 +681,7 @@ fn send(a: SendArgs) -> Result<i32> {
                 timestamp: a
                     .timestamp
                     .as_deref()
-                    .map(|t| parse_time(t, Utc::now()))
+                    .map(|t| parse_time(t, Clock::system().now()))
                     .transpose()?,
                 delivery_id: a.delivery_id.clone(),
                 task_id: a.task_id.clone(),
@@ -782,7 +783,7 @@ fn remote_status(a: StatusArgs) -> Result<i32> {
     if a.json {
         print::json(&gate)?;
     } else {
-        print::gate(&gate);
+        print::gate(&gate, Clock::system().now());
     }
     Ok(gate.state.exit_code())
 }
@@ -884,7 +885,7 @@ fn status(store: &Store, a: StatusArgs) -> Result<i32> {
     if a.json {
         print::json(&gate)?;
     } else {
-        print::gate(&gate);
+        print::gate(&gate, store.clock().now());
     }
     Ok(gate.state.exit_code())
 }
@@ -895,7 +896,8 @@ mod tests {
 
     #[test]
     fn relative_times() {
-        let now = Utc::now();
+        // A fixed now: "-15m" is read against it, and an absolute time needs no now at all.
+        let now = gatehouse_core::time::from_text("2028-02-29T23:50:00Z").expect("a fixed now");
         assert_eq!(
             parse_time("-15m", now).ok(),
             Some(now - Duration::minutes(15))

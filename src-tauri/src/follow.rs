@@ -69,7 +69,7 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
         let (reports, mut reported) = tokio::sync::mpsc::unbounded_channel::<Report>();
         let (stop, stopping) = tokio::sync::watch::channel(false);
         tracing::info!("following {} into {}", inbox.url, data_dir.display());
-        let url = inbox.url.clone();
+        let (url, clock) = (inbox.url.clone(), store.clock().clone());
         let task = tokio::spawn(mirror::follow(
             store.clone(),
             inbox,
@@ -85,7 +85,7 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
                         if changed.is_err() {
                             return;
                         }
-                        tracing::info!("{}", describe(&url, &states.borrow()));
+                        tracing::info!("{}", describe(&url, &states.borrow(), clock.now()));
                     }
                     report = reported.recv() => match report {
                         Some(Report::Applied { applied, catch_up: true }) => {
@@ -119,8 +119,8 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
 }
 
 /// The state as the dashboard header says it, with the reason when it is not following.
-fn describe(url: &str, state: &MirrorState) -> String {
-    let line = mirror::headline(url, state);
+fn describe(url: &str, state: &MirrorState, now: chrono::DateTime<chrono::Utc>) -> String {
+    let line = mirror::headline(url, state, now);
     match state {
         MirrorState::Offline { reason, .. } => format!("{line} ({reason})"),
         MirrorState::TokenRefused { message } | MirrorState::NoToken { message } => {

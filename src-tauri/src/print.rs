@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use gatehouse_core::gate::{Gate, GateState};
+use chrono::{DateTime, Utc};
+use gatehouse_core::gate::{Gate, GateState, Stream, stale_words};
 use gatehouse_core::model::subject_name;
 use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord, TokenInfo};
 use gatehouse_core::text::{is_unsafe, neutralise as terminal_text};
@@ -346,16 +347,19 @@ pub fn request_detail(r: &RequestRecord) {
     );
 }
 
-fn mark(state: GateState, running: bool) -> &'static str {
-    match (state, running) {
+fn mark(s: &Stream) -> &'static str {
+    match (s.state, s.running) {
         (GateState::Failing, _) => "✗",
         (_, true) => "●",
+        // A start whose end never came: neither running nor the result beside it.
+        _ if s.stale => "~",
         (GateState::Passing, _) => "✓",
         (GateState::Unknown, _) => "?",
     }
 }
 
-pub fn gate(g: &Gate) {
+/// The gate as a table; `now` words a stale start ("running for 2 days?").
+pub fn gate(g: &Gate, now: DateTime<Utc>) {
     let failing = g.failing().count();
     let passing = g
         .streams
@@ -363,8 +367,14 @@ pub fn gate(g: &Gate) {
         .filter(|s| s.state == GateState::Passing)
         .count();
     let running = g.streams.iter().filter(|s| s.running).count();
+    let stale = g.streams.iter().filter(|s| s.stale).count();
+    let stale = if stale > 0 {
+        format!(", {stale} stale")
+    } else {
+        String::new()
+    };
     println!(
-        "Gate: {} ({failing} failing, {passing} passing, {running} running)",
+        "Gate: {} ({failing} failing, {passing} passing, {running} running{stale})",
         g.state.as_str().to_uppercase()
     );
     if g.streams.is_empty() {
@@ -378,13 +388,16 @@ pub fn gate(g: &Gate) {
             let who = subject_name(&s.profile_name, &s.profile_id, &s.branch_name, &s.branch_id)
                 .unwrap_or_else(|| "-".into());
             vec![
-                mark(s.state, s.running).to_owned(),
+                mark(s).to_owned(),
                 s.scope.as_str().to_owned(),
                 who,
                 s.outcome
                     .map(|o| o.as_str().to_owned())
                     .unwrap_or_else(|| "-".into()),
-                opt(&s.title),
+                match (&s.running_since, s.stale) {
+                    (Some(since), true) => stale_words(since, now),
+                    _ => opt(&s.title),
+                },
                 s.occurred_at.as_deref().map(short_time).unwrap_or_default(),
                 s.duration_ms.map(duration).unwrap_or_default(),
             ]

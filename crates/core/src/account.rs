@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast};
 use ts_rs::TS;
@@ -262,11 +261,12 @@ impl AccountSync {
             auth_host,
             key: c.key,
             key_place: TokenPlace::Keyring,
-            connected_at: to_text(Utc::now()),
+            connected_at: to_text(self.store.clock().now()),
         };
         let mut client = Client::with_pace(
             account(&settings, secret.clone()),
             pace_for(&settings.api_host),
+            self.store.clock().clone(),
         );
         let client = blocking(move || {
             client.get::<Vec<appcircle::BuildProfile>>(
@@ -327,7 +327,7 @@ impl AccountSync {
             let _syncing = Syncing::start(&self.syncing);
             self.read(&settings, positions).await
         };
-        let now = to_text(Utc::now());
+        let now = to_text(self.store.clock().now());
         status.last_attempt = Some(now.clone());
         let (reading, client) = match result {
             Ok(read) => read,
@@ -413,11 +413,16 @@ impl AccountSync {
                         )
                     })?
                     .secret;
-                Client::with_pace(account(settings, secret), pace_for(&settings.api_host))
+                Client::with_pace(
+                    account(settings, secret),
+                    pace_for(&settings.api_host),
+                    self.store.clock().clone(),
+                )
             }
         };
+        let now = self.store.clock().now();
         blocking(move || {
-            let reading = sync::read(&mut client, &positions, Utc::now())?;
+            let reading = sync::read(&mut client, &positions, now)?;
             Ok((reading, client))
         })
         .await

@@ -493,7 +493,11 @@ impl<H: Host> Api<H> {
                     let (store, name) = (store.clone(), endpoint.clone());
                     blocking(move || store.endpoint(&name)).await?.provider
                 };
-                let outgoing = samples::outgoing(provider, &sample, &SampleOptions::default())?;
+                let options = SampleOptions {
+                    timestamp: Some(store.clock().now()),
+                    ..Default::default()
+                };
+                let outgoing = samples::outgoing(provider, &sample, &options)?;
                 let secret = secrets(&store, endpoint.clone())
                     .await?
                     .pop()
@@ -591,7 +595,7 @@ fn overview(
     account: Option<AccountStatus>,
 ) -> Result<Overview> {
     let gate = gate::evaluate(store.streams()?, &GateFilter::default());
-    let since = crate::time::to_text(chrono::Utc::now() - chrono::Duration::days(30));
+    let since = crate::time::to_text(store.clock().now() - chrono::Duration::days(30));
     let expiring = store
         .events(&EventQuery {
             scope: Some(crate::model::Scope::SigningIdentity),

@@ -7,12 +7,15 @@
 //!
 //! Blocking (ureq): callers run it off the async threads.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
 use crate::model::Outcome;
 use crate::{Error, Result};
 
@@ -22,7 +25,7 @@ pub const AUTH_HOST: &str = "https://auth.appcircle.io";
 /// Two requests a second at most: no rate limit is documented, so stay polite.
 pub const PACE: Duration = Duration::from_millis(500);
 /// A token this close to its expiry is replaced before it is used.
-const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+const REFRESH_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 /// Attempts of one GET answered 429, 5xx or not at all, before giving up.
 const ATTEMPTS: u32 = 4;
 /// The longest `Retry-After` honoured; a longer one is an outage, reported as such.
@@ -71,7 +74,7 @@ pub struct Account {
 /// A bearer token and when it expires (from its JWT `exp`, when it has one).
 struct Bearer {
     token: String,
-    expires: Option<SystemTime>,
+    expires: Option<DateTime<Utc>>,
 }
 
 /// A signed-in client of one account.
@@ -83,6 +86,8 @@ pub struct Client {
     pace: Duration,
     last: Option<Instant>,
     requests: u64,
+    /// What a token's expiry is compared with.
+    clock: Clock,
 }
 
 #[derive(Deserialize)]
@@ -91,17 +96,24 @@ struct TokenAnswer {
 }
 
 impl Client {
-    pub fn new(account: Account) -> Client {
-        Client::with_pace(account, PACE)
+    /// `clock` says when a token has expired: the store's, so that a test's clock rules
+    /// the refresh as it rules everything else.
+    pub fn new(account: Account, clock: Clock) -> Client {
+        Client::with_pace(account, PACE, clock)
     }
 
     /// With another pace (the tests' fake answers at once).
-    pub fn with_pace(account: Account, pace: Duration) -> Client {
-        Client::with_timeout(account, pace, READ_TIMEOUT)
+    pub fn with_pace(account: Account, pace: Duration, clock: Clock) -> Client {
+        Client::with_timeout(account, pace, READ_TIMEOUT, clock)
     }
 
     /// With another pace and read timeout (the tests' fake can stall).
-    pub fn with_timeout(account: Account, pace: Duration, read_timeout: Duration) -> Client {
+    pub fn with_timeout(
+        account: Account,
+        pace: Duration,
+        read_timeout: Duration,
+        clock: Clock,
+    ) -> Client {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(read_timeout)
@@ -113,6 +125,7 @@ impl Client {
             pace,
             last: None,
             requests: 0,
+            clock,
         }
     }
 
@@ -198,7 +211,7 @@ impl Client {
             None => true,
             Some(b) => b
                 .expires
-                .is_some_and(|at| at <= SystemTime::now() + REFRESH_MARGIN),
+                .is_some_and(|at| at <= self.clock.now() + REFRESH_MARGIN),
         };
         if stale {
             self.exchange()?;
@@ -292,7 +305,7 @@ fn retry_after(value: Option<&str>) -> Option<Duration> {
 
 /// When a JWT expires: its payload's `exp`, if it has one (the signature is not checked:
 /// the token is only passed back to the server that made it).
-fn jwt_expiry(token: &str) -> Option<SystemTime> {
+fn jwt_expiry(token: &str) -> Option<DateTime<Utc>> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
@@ -300,8 +313,8 @@ fn jwt_expiry(token: &str) -> Option<SystemTime> {
     let exp = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()?
         .get("exp")?
-        .as_u64()?;
-    Some(UNIX_EPOCH + Duration::from_secs(exp))
+        .as_i64()?;
+    DateTime::from_timestamp(exp, 0)
 }
 
 /// A build profile (`GET build/v2/profiles`); missing fields are tolerated.
@@ -488,7 +501,7 @@ mod tests {
         let token = format!("eyJhbGciOiJub25lIn0.{payload}.sig");
         assert_eq!(
             jwt_expiry(&token),
-            Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
+            DateTime::from_timestamp(2_000_000_000, 0)
         );
         assert_eq!(jwt_expiry("opaque-token"), None);
         assert_eq!(jwt_expiry("a.!!!.c"), None);

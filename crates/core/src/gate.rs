@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{Outcome, Provider, Scope};
 use crate::store::{EventRecord, RecentOutcome, StreamRow};
 
@@ -56,7 +58,12 @@ pub struct Stream {
     /// The latest finished outcome.
     pub outcome: Option<Outcome>,
     pub rejected: bool,
+    /// A build started after the latest end, within the running limit (24 hours).
     pub running: bool,
+    /// A build started after the latest end longer ago than that, and never ended: shown as
+    /// "running for 2 days?", neither running nor a result; `state` stays the last result's.
+    pub stale: bool,
+    /// When the unfinished build started (running or stale).
     pub running_since: Option<String>,
     /// How long a run usually takes: the median of recent successful runs.
     pub expected_duration_ms: Option<i64>,
@@ -155,7 +162,8 @@ fn stream(row: StreamRow) -> Stream {
         branch_name: row.branch_name,
         outcome: last.as_ref().map(|e| e.outcome),
         rejected: last.as_ref().is_some_and(|e| e.rejected),
-        running: row.running_since.is_some(),
+        running: row.running_since.is_some() && !row.stale,
+        stale: row.stale,
         running_since: row.running_since,
         expected_duration_ms: row.expected_duration_ms,
         event_id: last.as_ref().map(|e| e.id),
@@ -165,5 +173,34 @@ fn stream(row: StreamRow) -> Stream {
         duration_ms: last.as_ref().and_then(|e| e.duration_ms),
         last_event: row.last_event,
         recent: row.recent,
+    }
+}
+
+/// A stale start in words, as of `now`: "running for 30 h?", "running for 2 days?". The
+/// question mark is the point: its end was probably never told.
+pub fn stale_words(since: &str, now: DateTime<Utc>) -> String {
+    let Some(since) = crate::time::from_text(since) else {
+        return "running for a long time?".into();
+    };
+    let hours = (now - since).num_hours().max(0);
+    if hours < 48 {
+        format!("running for {hours} h?")
+    } else {
+        format!("running for {} days?", hours / 24)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_start_says_how_long_with_a_question() {
+        let now = crate::time::from_text("2028-03-01T00:05:00Z").expect("a fixed now");
+        let ago = |h: i64| crate::time::to_text(now - chrono::Duration::hours(h));
+        assert_eq!(stale_words(&ago(30), now), "running for 30 h?");
+        assert_eq!(stale_words(&ago(49), now), "running for 2 days?");
+        assert_eq!(stale_words(&ago(24 * 9 + 3), now), "running for 9 days?");
+        assert_eq!(stale_words("garbage", now), "running for a long time?");
     }
 }

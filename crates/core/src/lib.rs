@@ -9,6 +9,7 @@
 pub mod account;
 pub mod api;
 pub mod appcircle;
+pub mod clock;
 pub mod credentials;
 pub mod endpoint;
 pub mod envelope;

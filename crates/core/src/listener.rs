@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::serve::ListenerExt;
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
@@ -260,7 +260,7 @@ async fn handle(
     remote: SocketAddr,
     request: Request,
 ) -> std::result::Result<Recorded, Refusal> {
-    let received_at = Utc::now();
+    let received_at = shared.store.clock().now();
     // From memory, checked against a one-row generation read: no hop to the blocking pool.
     let found = shared
         .store

@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use ts_rs::TS;
@@ -80,9 +81,15 @@ pub struct InboxStatus {
 }
 
 impl InboxStatus {
-    pub fn new(url: &str, state: MirrorState, token: Option<TokenPlace>) -> InboxStatus {
+    /// `now`: what "today" is for the times in the headline.
+    pub fn new(
+        url: &str,
+        state: MirrorState,
+        token: Option<TokenPlace>,
+        now: DateTime<Utc>,
+    ) -> InboxStatus {
         InboxStatus {
-            headline: headline(url, &state),
+            headline: headline(url, &state, now),
             url: url.to_owned(),
             state,
             token,
@@ -91,8 +98,8 @@ impl InboxStatus {
 }
 
 /// "Inbox ci.example.com: up to date", "Catching up: 340 of 1,200", "Offline since 22:10,
-/// retrying in 30 s", "Token refused".
-pub fn headline(url: &str, state: &MirrorState) -> String {
+/// retrying in 30 s", "Token refused". `now` says which day is today.
+pub fn headline(url: &str, state: &MirrorState, now: DateTime<Utc>) -> String {
     let host = url
         .split("://")
         .nth(1)
@@ -112,7 +119,7 @@ pub fn headline(url: &str, state: &MirrorState) -> String {
             ..
         } => format!(
             "Offline since {}, retrying in {retry_in_secs} s",
-            local_clock(since)
+            local_clock(since, now)
         ),
         MirrorState::TokenRefused { .. } => format!("Inbox {host}: token refused"),
         MirrorState::NoToken { .. } => format!("Inbox {host}: no token"),
@@ -133,12 +140,12 @@ fn grouped(n: u64) -> String {
 }
 
 /// A stored UTC time as the local wall clock: "22:10" today, "Nov 28 22:10" before.
-fn local_clock(utc: &str) -> String {
+fn local_clock(utc: &str, now: DateTime<Utc>) -> String {
     let Some(t) = crate::time::from_text(utc) else {
         return utc.to_owned();
     };
     let local = t.with_timezone(&chrono::Local);
-    if local.date_naive() == chrono::Local::now().date_naive() {
+    if local.date_naive() == now.with_timezone(&chrono::Local).date_naive() {
         local.format("%H:%M").to_string()
     } else {
         local.format("%b %-d %H:%M").to_string()
@@ -223,7 +230,7 @@ pub async fn follow(
         );
         if !matches!(*state.borrow(), MirrorState::TokenRefused { .. }) {
             state.send_replace(MirrorState::Offline {
-                since: to_text(chrono::Utc::now()),
+                since: to_text(store.clock().now()),
                 retry_in_secs: wait.as_secs(),
                 reason,
             });
@@ -385,7 +392,7 @@ async fn connection(
                 of: (newest - from).max(0) as u64,
             },
             Some(_) => MirrorState::UpToDate {
-                since: to_text(chrono::Utc::now()),
+                since: to_text(store.clock().now()),
             },
             None => MirrorState::Connecting,
         };
@@ -577,9 +584,11 @@ mod tests {
 
     #[test]
     fn headlines_say_the_state_in_one_line() {
+        // A fixed time: the headline names the day only when it is not today's.
+        let now = crate::time::from_text("2026-02-28T23:30:00Z").expect("a fixed now");
         let url = "https://ci.example.com:8473";
         assert_eq!(
-            headline(url, &MirrorState::UpToDate { since: "x".into() }),
+            headline(url, &MirrorState::UpToDate { since: "x".into() }, now),
             "Inbox ci.example.com:8473: up to date"
         );
         assert_eq!(
@@ -588,33 +597,50 @@ mod tests {
                 &MirrorState::CatchingUp {
                     done: 340,
                     of: 1200
-                }
+                },
+                now
             ),
             "Catching up: 340 of 1,200"
         );
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(999), "999");
-        let since = to_text(chrono::Utc::now());
-        let offline = headline(
-            url,
-            &MirrorState::Offline {
-                since,
-                retry_in_secs: 30,
-                reason: "refused".into(),
-            },
-        );
+        let offline = |at: DateTime<Utc>| {
+            headline(
+                url,
+                &MirrorState::Offline {
+                    since: to_text(now),
+                    retry_in_secs: 30,
+                    reason: "refused".into(),
+                },
+                at,
+            )
+        };
+        let today = offline(now);
         assert!(
-            offline.starts_with("Offline since ") && offline.ends_with(", retrying in 30 s"),
-            "{offline}"
+            today.starts_with("Offline since ") && today.ends_with(", retrying in 30 s"),
+            "{today}"
         );
-        let clock = &offline["Offline since ".len()..offline.len() - ", retrying in 30 s".len()];
-        assert_eq!(clock.len(), 5, "today is HH:MM: {clock}");
+        let clock = |line: &str| {
+            line["Offline since ".len()..line.len() - ", retrying in 30 s".len()].to_owned()
+        };
+        let local = now.with_timezone(&chrono::Local);
+        assert_eq!(
+            clock(&today),
+            local.format("%H:%M").to_string(),
+            "today is HH:MM"
+        );
+        assert_eq!(
+            clock(&offline(now + chrono::Duration::days(2))),
+            local.format("%b %-d %H:%M").to_string(),
+            "an earlier day is named"
+        );
         assert_eq!(
             headline(
                 url,
                 &MirrorState::TokenRefused {
                     message: "m".into()
-                }
+                },
+                now
             ),
             "Inbox ci.example.com:8473: token refused"
         );

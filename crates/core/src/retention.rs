@@ -48,7 +48,7 @@ pub async fn run(store: Arc<Store>) -> Result<()> {
         let settings = tokio::task::spawn_blocking(move || s.settings())
             .await
             .map_err(|e| crate::Error::StoreUnavailable(format!("reading settings: {e}")))??;
-        let removed = apply(&store, &settings, Utc::now()).await?;
+        let removed = apply(&store, &settings, store.clock().now()).await?;
         if removed != Removed::default() {
             tracing::info!(
                 "retention: removed {} events, {} requests, {} rejected requests",

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::ingest::{Arrival, Judgment, judge};
 use crate::model::{Provider, Source};
 use crate::{Error, Result};
@@ -104,6 +105,8 @@ pub struct SampleOptions {
     pub profile: Option<String>,
     pub branch: Option<String>,
     pub message: Option<String>,
+    /// When it happened. `None`: now by the system's clock (a sample sent by hand, from
+    /// the CLI); the API's test delivery and tests on a manual clock give the clock's.
     pub timestamp: Option<DateTime<Utc>>,
     pub delivery_id: Option<String>,
     /// Pairs a build's start with its end.
@@ -111,11 +114,15 @@ pub struct SampleOptions {
 }
 
 /// An Appcircle `body` as the listener records it at `endpoint`: signed with `secret`,
-/// received now, judged with a 10-minute window. For tests, fixtures and benchmarks that
-/// fill a store without HTTP.
-pub fn live_arrival(endpoint: &str, secret: &str, body: Vec<u8>) -> (Arrival, Judgment) {
+/// received at `now`, judged with a 10-minute window. For tests, fixtures and benchmarks
+/// that fill a store without HTTP.
+pub fn live_arrival(
+    endpoint: &str,
+    secret: &str,
+    body: Vec<u8>,
+    now: DateTime<Utc>,
+) -> (Arrival, Judgment) {
     let sig = crate::signature::sign(secret.as_bytes(), &body);
-    let now = Utc::now();
     let judgment = judge(
         &[secret.as_bytes()],
         &[&sig],
@@ -219,7 +226,7 @@ pub fn outgoing(provider: Provider, name: &str, options: &SampleOptions) -> Resu
             names(provider).join(", ")
         ))
     };
-    let at = options.timestamp.unwrap_or_else(Utc::now);
+    let at = options.timestamp.unwrap_or_else(|| Clock::system().now());
     let delivery_id = match &options.delivery_id {
         Some(id) => id.clone(),
         None => random_guid()?,
@@ -366,7 +373,7 @@ pub fn build(sample: Sample, options: &SampleOptions) -> Result<Vec<u8>> {
         Some(id) => id.clone(),
         None => random_guid()?,
     };
-    let timestamp = dotnet_timestamp(options.timestamp.unwrap_or_else(Utc::now));
+    let timestamp = dotnet_timestamp(options.timestamp.unwrap_or_else(|| Clock::system().now()));
     let detail = format!("https://my.appcircle.io/build/detail/{profile_id}");
     let (action, title, message, item, links) = if let Some((action, title, verb)) =
         sample.build_words()
@@ -469,6 +476,7 @@ fn other_sample(
 
 #[cfg(test)]
 mod tests {
+    // Fixed dates on purpose: how one instant is written in .NET's format; no clock is read.
     use super::*;
     use crate::envelope::Envelope;
     use crate::model::{Outcome, Scope};

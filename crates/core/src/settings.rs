@@ -260,6 +260,16 @@ impl QuietHours {
 }
 
 impl Settings {
+    /// Whether `now` (the clock's, in this machine's time zone) is inside the quiet hours.
+    pub fn in_quiet_hours(&self, now: chrono::DateTime<chrono::Local>) -> bool {
+        use chrono::Timelike;
+        self.quiet_hours
+            .as_ref()
+            .is_some_and(|q| q.contains(now.hour() * 60 + now.minute()))
+    }
+}
+
+impl Settings {
     /// Refuses values the app could not run with, with a message for the form.
     pub fn validate(&self) -> Result<()> {
         parse_listen(&self.listen)?;
@@ -351,6 +361,21 @@ mod tests {
             end: "13:00".into(),
         };
         assert!(day.contains(12 * 60 + 30) && !day.contains(13 * 60));
+        // Read at the clock's local time: 23:00 is quiet, noon is not.
+        let settings = Settings {
+            quiet_hours: Some(q),
+            ..Settings::default()
+        };
+        let local = |h: u32| {
+            use chrono::TimeZone;
+            chrono::Local
+                .with_ymd_and_hms(2026, 6, 1, h, 0, 0)
+                .earliest()
+                .expect("a local time")
+        };
+        assert!(settings.in_quiet_hours(local(23)));
+        assert!(!settings.in_quiet_hours(local(12)));
+        assert!(!Settings::default().in_quiet_hours(local(23)), "none set");
     }
 
     #[test]
@@ -417,7 +442,8 @@ mod tests {
         };
         assert!(edge.validate().is_ok());
         // The largest accepted retention still subtracts from now without overflow.
-        let _ = chrono::Utc::now() - check_retention_days(MAX_RETENTION_DAYS, "r").expect("ok");
+        let _ = crate::clock::Clock::system().now()
+            - check_retention_days(MAX_RETENTION_DAYS, "r").expect("ok");
     }
 
     #[test]

@@ -539,7 +539,7 @@ mod tests {
         assert_eq!(reminder(1).as_deref(), Some("1"));
         assert_eq!(reminder(0).as_deref(), Some("expired"));
         assert_eq!(reminder(-1).as_deref(), Some("expired"));
-        let now = Utc::now();
+        let now = crate::time::from_text("2028-02-28T23:00:00Z").expect("a fixed now");
         let days = |d: i64, h: i64| {
             days_left(
                 now + chrono::Duration::days(d) + chrono::Duration::hours(h),

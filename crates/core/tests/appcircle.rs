@@ -1,5 +1,9 @@
 //! The Appcircle client and the account sync against a fake Appcircle (fake_appcircle: an
 //! axum server on loopback built strictly from the shapes in ../shared/appcircle/API.md).
+//!
+//! Each test runs on a manual clock that starts at the real now and moves only when the test
+//! moves it; the store, the client and the fake all read it, and the fake's dates are
+//! offsets from it. The suite passes on any date (make test runs it shifted by faketime).
 
 mod fake_appcircle;
 
@@ -8,19 +12,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use fake_appcircle::{KEY_NAME, KEY_SECRET};
+use fake_appcircle::{KEY_NAME, KEY_SECRET, stamp};
 use gatehouse_core::account::{AccountKey, AccountSync, Connection};
 use gatehouse_core::appcircle::{self, Account, Client, Key};
+use gatehouse_core::clock::{Clock, ClockHand};
 use gatehouse_core::gate::{self, GateFilter, GateState};
 use gatehouse_core::model::Source;
 use gatehouse_core::model::{Outcome, Scope};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::store::{EventQuery, Store};
+use gatehouse_core::store::{EventQuery, Store, StoreOptions};
 use gatehouse_core::sync::{self, Positions};
 use serde_json::{Value, json};
 
-async fn start_fake(profiles: usize, branches: usize) -> (fake_appcircle::Shared, SocketAddr) {
-    fake_appcircle::start(profiles, branches).await
+/// A test's clock: the real now, standing still until the test moves it.
+fn clock() -> (Clock, ClockHand) {
+    Clock::manual(Utc::now())
+}
+
+async fn start_fake(
+    profiles: usize,
+    branches: usize,
+    clock: &Clock,
+) -> (fake_appcircle::Shared, SocketAddr) {
+    fake_appcircle::start(profiles, branches, clock.clone()).await
 }
 
 fn account(addr: SocketAddr, secret: &str) -> Account {
@@ -46,10 +60,12 @@ const LIST_READS: u64 = 1 + 1 + 2 + 1 + 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_read_walks_every_branch_and_a_second_only_what_moved() {
-    let (fake, addr) = start_fake(3, 2).await;
+    let (clock, hand) = clock();
+    let (fake, addr) = start_fake(3, 2, &clock).await;
+    let now = clock.now();
     let (first, mut client) = off(move || {
-        let mut client = Client::with_pace(account(addr, KEY_SECRET), Duration::ZERO);
-        let reading = sync::read(&mut client, &Positions::new(), Utc::now()).expect("read");
+        let mut client = Client::with_pace(account(addr, KEY_SECRET), Duration::ZERO, clock);
+        let reading = sync::read(&mut client, &Positions::new(), now).expect("read");
         (reading, client)
     })
     .await;
@@ -76,17 +92,20 @@ async fn a_first_read_walks_every_branch_and_a_second_only_what_moved() {
         assert!(f.subject.profile_name.is_some() && f.subject.branch_name.is_some());
     }
 
-    // One branch builds again: the second read takes the lists, that profile and that branch.
+    // Half an hour later (the hour-long token still good) one branch built again: the second
+    // read takes the lists, that profile and that branch.
+    hand.advance(chrono::Duration::minutes(30));
     {
         let mut account = fake.account.lock().expect("lock");
-        account.profiles[1].last_build_date = "2026-11-29T11:00:00Z".into();
+        account.profiles[1].last_build_date = fake.minutes_ago(10);
         let branch = &mut account.profiles[1].branches[1];
-        branch.last_build_date = "2026-11-29T11:00:00Z".into();
+        branch.last_build_date = fake.minutes_ago(10);
         branch.build_id = "p1b1-next".into();
         branch.status = 3;
     }
     let positions = first.positions.clone();
-    let second = off(move || sync::read(&mut client, &positions, Utc::now()).expect("read")).await;
+    let now = hand.now();
+    let second = off(move || sync::read(&mut client, &positions, now).expect("read")).await;
     assert_eq!(second.requests, LIST_READS + 2, "{}", second.requests);
     assert_eq!(second.facts.len(), 1);
     assert_eq!(second.facts[0].subject.branch_id.as_deref(), Some("p1b1"));
@@ -95,12 +114,13 @@ async fn a_first_read_walks_every_branch_and_a_second_only_what_moved() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_refreshed_before_they_expire_and_once_on_a_401() {
-    let (fake, addr) = start_fake(1, 1).await;
+    let (clock, hand) = clock();
+    let (fake, addr) = start_fake(1, 1, &clock).await;
     // Tokens that expire within the refresh margin are replaced before every use.
     fake.behaviour.lock().expect("lock").token_lifetime = 30;
     let f = fake.clone();
     off(move || {
-        let mut client = Client::with_pace(account(addr, KEY_SECRET), Duration::ZERO);
+        let mut client = Client::with_pace(account(addr, KEY_SECRET), Duration::ZERO, clock);
         for _ in 0..3 {
             let _: Value = client.get("build/v2/profiles", "a list").expect("listed");
         }
@@ -115,15 +135,24 @@ async fn tokens_are_refreshed_before_they_expire_and_once_on_a_401() {
             .get("build/v2/profiles", "a list")
             .expect("after a refresh");
         assert_eq!(f.tokens(), 5);
+        // By the clock, the hour-long token is kept until a minute before its `exp`, then
+        // replaced before it is used.
+        hand.advance(chrono::Duration::minutes(58));
+        let _: Value = client.get("build/v2/profiles", "a list").expect("listed");
+        assert_eq!(f.tokens(), 5, "58 minutes in: still good");
+        hand.advance(chrono::Duration::seconds(90));
+        let _: Value = client.get("build/v2/profiles", "a list").expect("listed");
+        assert_eq!(f.tokens(), 6, "59.5 minutes in: refreshed before use");
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_key_says_so_without_the_secret() {
-    let (_fake, addr) = start_fake(1, 1).await;
+    let (clock, _) = clock();
+    let (_fake, addr) = start_fake(1, 1, &clock).await;
     let err = off(move || {
-        let mut client = Client::with_pace(account(addr, "wrong-secret"), Duration::ZERO);
+        let mut client = Client::with_pace(account(addr, "wrong-secret"), Duration::ZERO, clock);
         client
             .get::<Value>("build/v2/profiles", "a list")
             .expect_err("refused")
@@ -139,11 +168,12 @@ async fn a_refused_key_says_so_without_the_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_and_failing_answers_are_waited_out_and_then_reported() {
-    let (fake, addr) = start_fake(1, 1).await;
+    let (clock, _) = clock();
+    let (fake, addr) = start_fake(1, 1, &clock).await;
     fake.behaviour.lock().expect("lock").too_many = 1;
     let f = fake.clone();
     let (took, listed) = off(move || {
-        let mut client = Client::with_pace(account(addr, KEY_SECRET), Duration::ZERO);
+        let mut client = Client::with_pace(account(addr, KEY_SECRET), Duration::ZERO, clock);
         let started = Instant::now();
         let listed: Vec<appcircle::BuildProfile> = client
             .get("build/v2/profiles", "a list of build profiles")
@@ -171,13 +201,16 @@ async fn busy_and_failing_answers_are_waited_out_and_then_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_answer_is_retried_and_an_unreachable_host_is_said_plainly() {
-    let (fake, addr) = start_fake(1, 1).await;
+    let (clock, _) = clock();
+    let (fake, addr) = start_fake(1, 1, &clock).await;
     fake.behaviour.lock().expect("lock").stalling = 1;
+    let stalled_clock = clock.clone();
     let took = off(move || {
         let mut client = Client::with_timeout(
             account(addr, KEY_SECRET),
             Duration::ZERO,
             Duration::from_secs(1),
+            stalled_clock,
         );
         let started = Instant::now();
         let listed: Vec<appcircle::BuildProfile> = client
@@ -197,7 +230,7 @@ async fn a_stalled_answer_is_retried_and_an_unreachable_host_is_said_plainly() {
     let gone = closed.local_addr().expect("addr");
     drop(closed);
     let err = off(move || {
-        let mut client = Client::with_pace(account(gone, KEY_SECRET), Duration::ZERO);
+        let mut client = Client::with_pace(account(gone, KEY_SECRET), Duration::ZERO, clock);
         client
             .get::<Value>("build/v2/profiles", "a list")
             .expect_err("unreachable")
@@ -212,11 +245,13 @@ async fn a_stalled_answer_is_retried_and_an_unreachable_host_is_said_plainly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unexpected_shape_is_a_clear_error() {
-    let (fake, addr) = start_fake(1, 1).await;
+    let (clock, _) = clock();
+    let (fake, addr) = start_fake(1, 1, &clock).await;
     fake.behaviour.lock().expect("lock").odd_shape = true;
+    let now = clock.now();
     let err = off(move || {
-        let mut client = Client::with_pace(account(addr, KEY_SECRET), Duration::ZERO);
-        sync::read(&mut client, &Positions::new(), Utc::now()).expect_err("odd shape")
+        let mut client = Client::with_pace(account(addr, KEY_SECRET), Duration::ZERO, clock);
+        sync::read(&mut client, &Positions::new(), now).expect_err("odd shape")
     })
     .await;
     let text = err.to_string();
@@ -231,9 +266,10 @@ async fn an_unexpected_shape_is_a_clear_error() {
 /// The pace holds: at most two requests a second by default.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_keeps_to_two_requests_a_second() {
-    let (_fake, addr) = start_fake(1, 1).await;
+    let (clock, _) = clock();
+    let (_fake, addr) = start_fake(1, 1, &clock).await;
     let took = off(move || {
-        let mut client = Client::new(account(addr, KEY_SECRET));
+        let mut client = Client::new(account(addr, KEY_SECRET), clock);
         let started = Instant::now();
         for _ in 0..3 {
             let _: Value = client.get("build/v2/profiles", "a list").expect("listed");
@@ -246,12 +282,25 @@ async fn the_client_keeps_to_two_requests_a_second() {
     assert!(took.0 >= Duration::from_millis(1500), "{:?}", took.0);
 }
 
-/// A store in a temporary directory, with an account connected to the fake. The key goes
-/// to the keyring when a session bus is there (an entry of this data directory's own,
-/// removed by [`disconnect`]), else to the database.
-async fn connected(addr: SocketAddr) -> (tempfile::TempDir, Arc<Store>, Arc<AccountSync>) {
+/// A store on `clock` in a temporary directory.
+fn store_on(clock: &Clock) -> (tempfile::TempDir, Arc<Store>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+    let options = StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(Store::open_dir_with(dir.path(), options).expect("store"));
+    (dir, store)
+}
+
+/// A store on `clock` with an account connected to the fake. The key goes to the keyring
+/// when a session bus is there (an entry of this data directory's own, removed by
+/// [`disconnect`]), else to the database.
+async fn connected(
+    addr: SocketAddr,
+    clock: &Clock,
+) -> (tempfile::TempDir, Arc<Store>, Arc<AccountSync>) {
+    let (dir, store) = store_on(clock);
     let account = Arc::new(AccountSync::new(store.clone()));
     account
         .connect(connection(addr, KEY_SECRET))
@@ -276,18 +325,17 @@ async fn disconnect(account: &AccountSync) {
     account.disconnect().await.expect("disconnected");
 }
 
-fn days_from_now(days: i64) -> String {
-    (Utc::now() + chrono::Duration::days(days)).to_rfc3339()
-}
-
-/// Fills the fake's lists besides builds: a distribution profile, a publish profile whose
-/// latest version's flow failed, an Enterprise App Store profile, a certificate expiring in
-/// 5 days, one in 100 days, and a keystore that expired 2 days ago.
+/// Fills the fake's lists besides builds, dated from its clock: a distribution profile, a
+/// publish profile whose latest version's flow failed, an Enterprise App Store profile, a
+/// certificate expiring in 5 days, one in 100 days, and a keystore that expired 2 days ago.
 fn fill_lists(fake: &fake_appcircle::Fake) {
+    let now = fake.clock.now();
+    let days_from_now = |days: i64| stamp(now + chrono::Duration::days(days));
+    let hours_ago = |hours: i64| stamp(now - chrono::Duration::hours(hours));
     let mut account = fake.account.lock().expect("lock");
     account.distribution = vec![json!({
         "id": "d1", "name": "Testers", "pinned": false, "iOSVersion": "1.1", "androidVersion": null,
-        "updateDate": "2026-11-29T09:00:00Z", "lastAppVersionSharedDate": "2026-11-29T09:00:00Z",
+        "updateDate": hours_ago(3), "lastAppVersionSharedDate": hours_ago(3),
         "settings": {"authenticationType": 1}, "testingGroupIds": []
     })];
     account.publish.insert(
@@ -296,17 +344,17 @@ fn fill_lists(fake: &fake_appcircle::Fake) {
             json!({"id": "pub1", "name": "Store App"}),
             vec![
                 json!({"id": "v1", "version": "1.0", "versionCode": "10", "name": "Store App",
-                       "createDate": "2026-11-01T00:00:00Z", "updateDate": "2026-11-01T00:00:00Z",
+                       "createDate": days_from_now(-30), "updateDate": days_from_now(-30),
                        "releaseCandidate": true, "latestFlowStatus": 0, "uniqueName": "a"}),
                 json!({"id": "v2", "version": "1.1", "versionCode": "11", "name": "Store App",
-                       "createDate": "2026-11-29T00:00:00Z", "updateDate": "2026-11-29T08:00:00Z",
+                       "createDate": hours_ago(12), "updateDate": hours_ago(4),
                        "releaseCandidate": true, "latestFlowStatus": 1, "uniqueName": "b"}),
             ],
         )],
     );
     account.store = vec![json!({
         "id": "s1", "name": "Enterprise App", "version": "2.0", "totalDownloadCount": 3,
-        "latestPublishDate": "2026-11-28T00:00:00Z", "lastBinaryReceivedDate": "2026-11-27T00:00:00Z"
+        "latestPublishDate": days_from_now(-2), "lastBinaryReceivedDate": days_from_now(-3)
     })];
     account.signing.insert(
         "certificates".into(),
@@ -323,9 +371,10 @@ fn fill_lists(fake: &fake_appcircle::Fake) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_sync_fills_the_dashboard_and_a_second_adds_nothing() {
-    let (fake, addr) = start_fake(3, 2).await;
+    let (clock, _) = clock();
+    let (fake, addr) = start_fake(3, 2, &clock).await;
     fill_lists(&fake);
-    let (_dir, store, account) = connected(addr).await;
+    let (_dir, store, account) = connected(addr, &clock).await;
     let report = account.sync_now().await.expect("synced");
     // 6 builds, a share with testers, a failed publish flow, a store release, 2 reminders.
     assert_eq!(report.events, 6 + 1 + 1 + 1 + 2, "{report:?}");
@@ -422,8 +471,13 @@ async fn webhook(store: &Store, sample: Sample, options: SampleOptions) -> Value
             .await
             .expect("endpoint");
     }
+    let now = store.clock().now();
+    let options = SampleOptions {
+        timestamp: options.timestamp.or(Some(now)),
+        ..options
+    };
     let body = samples::build(sample, &options).expect("sample");
-    let (arrival, judgment) = samples::live_arrival("ac", "hook-secret", body.clone());
+    let (arrival, judgment) = samples::live_arrival("ac", "hook-secret", body.clone(), now);
     store
         .record(arrival, judgment)
         .await
@@ -433,8 +487,9 @@ async fn webhook(store: &Store, sample: Sample, options: SampleOptions) -> Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_builds_are_synced_and_a_build_a_webhook_told_of_is_not_stored_twice() {
-    let (fake, addr) = start_fake(1, 2).await;
-    let (_dir, store, account) = connected(addr).await;
+    let (clock, _) = clock();
+    let (fake, addr) = start_fake(1, 2, &clock).await;
+    let (_dir, store, account) = connected(addr, &clock).await;
     account.sync_now().await.expect("first sync");
 
     // A webhook tells of a failed build of branch-1; Appcircle's API then lists that build.
@@ -450,9 +505,9 @@ async fn new_builds_are_synced_and_a_build_a_webhook_told_of_is_not_stored_twice
         let mut account = fake.account.lock().expect("lock");
         let profile = &mut account.profiles[0];
         profile.id = item["profileId"].as_str().expect("profile").into();
-        profile.last_build_date = "2026-11-29T12:00:00Z".into();
+        profile.last_build_date = fake.minutes_ago(0);
         for b in &mut profile.branches {
-            b.last_build_date = "2026-11-29T12:00:00Z".into();
+            b.last_build_date = fake.minutes_ago(0);
         }
         let branch = &mut profile.branches[1];
         branch.id = item["branchId"].as_str().expect("branch").into();
@@ -481,13 +536,25 @@ async fn new_builds_are_synced_and_a_build_a_webhook_told_of_is_not_stored_twice
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_build_is_read_again_until_it_ends() {
-    let (fake, addr) = start_fake(1, 1).await;
+    let (clock, hand) = clock();
+    let (fake, addr) = start_fake(1, 1, &clock).await;
     fake.account.lock().expect("lock").profiles[0].branches[0].status = 91;
-    let (_dir, store, account) = connected(addr).await;
+    let (_dir, store, account) = connected(addr, &clock).await;
     let first = account.sync_now().await.expect("synced");
     assert_eq!(first.events, 1);
     let g = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
     assert!(g.streams[0].running, "a running build shows as running");
+
+    // Two days on, its end never seen: past the running limit (by the store's clock), the
+    // start is stale, not running; the branch is still read until it ends.
+    hand.advance(chrono::Duration::days(2));
+    assert_eq!(account.sync_now().await.expect("synced").events, 0);
+    let g = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
+    assert!(
+        g.streams[0].stale && !g.streams[0].running,
+        "{:?}",
+        g.streams[0]
+    );
 
     // The build ends; Appcircle's dates need not move for the sync to see it.
     fake.account.lock().expect("lock").profiles[0].branches[0].status = 0;
@@ -495,7 +562,7 @@ async fn a_running_build_is_read_again_until_it_ends() {
     assert_eq!(second.events, 1, "its end");
     let g = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
     assert_eq!(g.streams[0].state, GateState::Passing);
-    assert!(!g.streams[0].running);
+    assert!(!g.streams[0].running && !g.streams[0].stale);
 
     // Ended and seen: the branch is not read again.
     let calls = fake.api_calls();
@@ -506,8 +573,8 @@ async fn a_running_build_is_read_again_until_it_ends() {
     {
         let mut account = fake.account.lock().expect("lock");
         let profile = &mut account.profiles[0];
-        profile.last_build_date = "2026-11-29T12:00:00Z".into();
-        profile.branches[0].last_build_date = "2026-11-29T12:00:00Z".into();
+        profile.last_build_date = fake.minutes_ago(0);
+        profile.branches[0].last_build_date = fake.minutes_ago(0);
         profile.branches[0].build_id = "p0b0-skipped".into();
         profile.branches[0].status = 100;
     }
@@ -520,9 +587,9 @@ async fn a_running_build_is_read_again_until_it_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_key_is_not_kept_and_a_failed_sync_says_why() {
-    let (fake, addr) = start_fake(1, 1).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+    let (clock, _) = clock();
+    let (fake, addr) = start_fake(1, 1, &clock).await;
+    let (_dir, store) = store_on(&clock);
     let account = AccountSync::new(store.clone());
     let err = account
         .connect(connection(addr, "wrong-secret"))
@@ -552,9 +619,9 @@ async fn a_refused_key_is_not_kept_and_a_failed_sync_says_why() {
 /// The schedule syncs at start and when an account is connected, without being asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schedule_syncs_a_newly_connected_account_at_once() {
-    let (_fake, addr) = start_fake(1, 1).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+    let (clock, _) = clock();
+    let (_fake, addr) = start_fake(1, 1, &clock).await;
+    let (_dir, store) = store_on(&clock);
     let account = Arc::new(AccountSync::new(store.clone()));
     let schedule = tokio::spawn(account.clone().run());
     account
@@ -582,8 +649,9 @@ async fn the_schedule_syncs_a_newly_connected_account_at_once() {
 /// webhook has no build id: Appcircle sends the empty GUID at start) and a share with testers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn news_a_webhook_told_is_not_synced_again() {
-    let (fake, addr) = start_fake(1, 1).await;
-    let (_dir, store, account) = connected(addr).await;
+    let (clock, _) = clock();
+    let (fake, addr) = start_fake(1, 1, &clock).await;
+    let (_dir, store, account) = connected(addr, &clock).await;
     let options = SampleOptions {
         profile: Some("App 0".into()),
         branch: Some("main".into()),
@@ -600,7 +668,7 @@ async fn news_a_webhook_told_is_not_synced_again() {
         },
     )
     .await;
-    let now = Utc::now().to_rfc3339();
+    let now = fake.minutes_ago(0);
     {
         let mut account = fake.account.lock().expect("lock");
         let profile = &mut account.profiles[0];
@@ -629,10 +697,11 @@ async fn news_a_webhook_told_is_not_synced_again() {
 /// sync says which part failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_part_the_key_may_not_read_is_reported_and_the_rest_is_stored() {
-    let (fake, addr) = start_fake(2, 1).await;
+    let (clock, _) = clock();
+    let (fake, addr) = start_fake(2, 1, &clock).await;
     fill_lists(&fake);
     fake.behaviour.lock().expect("lock").forbid_publish = true;
-    let (_dir, store, account) = connected(addr).await;
+    let (_dir, store, account) = connected(addr, &clock).await;
     let err = account.sync_now().await.expect_err("partly");
     let text = err.to_string();
     assert!(
@@ -667,11 +736,13 @@ async fn a_part_the_key_may_not_read_is_reported_and_the_rest_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "takes about 150 s at Appcircle's pace; run by hand for the figure"]
 async fn measure_a_first_sync_of_50_profiles_by_5_branches() {
-    let (_fake, addr) = start_fake(50, 5).await;
+    let (clock, _) = clock();
+    let (_fake, addr) = start_fake(50, 5, &clock).await;
+    let now = clock.now();
     let (found, requests, took) = off(move || {
-        let mut client = Client::new(account(addr, KEY_SECRET));
+        let mut client = Client::new(account(addr, KEY_SECRET), clock);
         let started = Instant::now();
-        let reading = sync::read(&mut client, &Positions::new(), Utc::now()).expect("read");
+        let reading = sync::read(&mut client, &Positions::new(), now).expect("read");
         (reading.facts.len(), reading.requests, started.elapsed())
     })
     .await;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::api::{Api, Host};
+use gatehouse_core::clock::Clock;
 use gatehouse_core::inbox;
 use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
@@ -50,9 +51,18 @@ async fn start_with(config: ListenerConfig) -> Inbox {
 }
 
 async fn start_serving(config: ListenerConfig, options: inbox::Options) -> Inbox {
+    start_on(Clock::system(), config, options).await
+}
+
+/// An inbox whose store (and so its sessions, tokens and listener) reads `clock`.
+async fn start_on(clock: Clock, config: ListenerConfig, options: inbox::Options) -> Inbox {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("inbox.db");
-    let store = Arc::new(Store::open_with(&path, StoreOptions::default()).expect("store"));
+    let store_options = StoreOptions {
+        clock,
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(Store::open_with(&path, store_options).expect("store"));
     store.add_endpoint("ci", SECRET).await.expect("endpoint");
     let (close, closing) = tokio::sync::watch::channel(false);
     // The host's address is only shown in overviews; the listener's own is what tests use.
@@ -1153,11 +1163,18 @@ async fn a_browser_session_is_a_cookie_that_needs_the_csrf_header_to_change_anyt
 
 /// A session is kept server-side only as the SHA-256 of the cookie's value, with an expiry
 /// the server enforces: the database (read here with SQLite itself) never holds the value a
-/// browser presents, and a session whose expiry has passed is refused though its row is there.
+/// browser presents, and a session is refused once its 30 days have passed on the inbox's
+/// clock, though its row is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_is_stored_as_its_hash_and_refused_once_expired() {
     use sha2::{Digest, Sha256};
-    let inbox = start().await;
+    let (clock, hand) = Clock::manual(chrono::Utc::now());
+    let inbox = start_on(
+        clock.clone(),
+        ListenerConfig::default(),
+        inbox::Options::default(),
+    )
+    .await;
     let token = inbox.token("wall", Role::Read).await;
     let (status, headers, body) = call(
         inbox.url("/api/v1/session"),
@@ -1225,22 +1242,21 @@ async fn a_session_is_stored_as_its_hash_and_refused_once_expired() {
     let expires: String = db
         .query_row("SELECT expires_at FROM sessions", [], |r| r.get(0))
         .expect("an expiry");
-    let expires = gatehouse_core::time::from_text(&expires).expect("a time");
-    let now = chrono::Utc::now();
-    assert!(
-        expires > now && expires < now + chrono::Duration::days(366),
-        "a session ends: {expires}"
+    assert_eq!(
+        expires,
+        gatehouse_core::time::to_text(clock.now() + chrono::Duration::days(30)),
+        "a session lasts 30 days by the inbox's clock"
     );
 
-    // Its expiry passes (the row stays): the cookie is refused.
-    let passed = gatehouse_core::time::to_text(now - chrono::Duration::seconds(1));
-    let changed = db
-        .execute(
-            "UPDATE sessions SET expires_at = ?1 WHERE hash = ?2",
-            rusqlite::params![passed, digest],
-        )
-        .expect("expired");
-    assert_eq!(changed, 1);
+    // 29 days on it is still live; 30 days and a second on, it is over (the row stays).
+    hand.advance(chrono::Duration::days(29));
+    let (status, _, _) = call(inbox.url("/api/v1/session"), "GET", cookie.clone(), None).await;
+    assert_eq!(status, 200, "29 days in");
+    hand.advance(chrono::Duration::days(1) + chrono::Duration::seconds(1));
+    let left: i64 = db
+        .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(left, 1, "the row is still there");
     let (status, _, _) = call(inbox.url("/api/v1/session"), "GET", cookie.clone(), None).await;
     assert_eq!(status, 401, "an expired session is over");
     let mut with_csrf = cookie;

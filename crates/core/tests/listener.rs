@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
+use gatehouse_core::clock::Clock;
 use gatehouse_core::listener::{ListenerConfig, RunningListener};
 use gatehouse_core::samples::{self, Sample, SampleOptions};
 use gatehouse_core::signature::sign;
@@ -94,6 +95,7 @@ async fn a_store_that_cannot_commit_answers_503_and_never_acknowledges_a_loss() 
         StoreOptions {
             max_batch: 8,
             max_pages: Some(48),
+            ..StoreOptions::default()
         },
         ListenerConfig::default(),
     )
@@ -154,6 +156,58 @@ async fn a_store_that_cannot_commit_answers_503_and_never_acknowledges_a_loss() 
     let body = fresh(Sample::BuildSucceeded);
     let (status, _, _) = post(h.url("/hooks/ci"), signed(&body, SECRET), body).await;
     assert_eq!(status, 200);
+}
+
+/// The replay window is measured from the store's clock: a delivery dated at the clock's now
+/// is accepted; the same kind of delivery dated then, arriving after the clock moved on past
+/// the window, is refused as stale (and kept, to be accepted by hand).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_window_is_measured_from_the_stores_clock() {
+    let (clock, hand) = Clock::manual(chrono::Utc::now() - chrono::Duration::days(400));
+    let h = start(
+        StoreOptions {
+            clock: clock.clone(),
+            ..StoreOptions::default()
+        },
+        ListenerConfig::default(),
+    )
+    .await;
+    let dated = |delivery: &str| {
+        samples::build(
+            Sample::BuildFailed,
+            &SampleOptions {
+                timestamp: Some(clock.now()),
+                delivery_id: Some(delivery.into()),
+                ..Default::default()
+            },
+        )
+        .expect("sample")
+    };
+    let on_time = dated("on-time");
+    let (status, _, json) = post(h.url("/hooks/ci"), signed(&on_time, SECRET), on_time).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (200, Some("accepted")),
+        "{json}"
+    );
+
+    let late = dated("late");
+    hand.advance(chrono::Duration::minutes(11));
+    let (status, _, json) = post(h.url("/hooks/ci"), signed(&late, SECRET), late).await;
+    assert_eq!(
+        (status, json["status"].as_str()),
+        (400, Some("stale")),
+        "{json}"
+    );
+    let requests = h
+        .store
+        .requests(&RequestQuery::default())
+        .expect("requests");
+    assert_eq!(
+        requests[0].received_at,
+        gatehouse_core::time::to_text(clock.now()),
+        "received at the clock's time"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,10 @@
 //! The store against a real SQLite file: recording, dedupe, acceptance, queries, the gate.
+//! Deliveries are judged and received at the store's clock; a test about time opens the
+//! store on a manual clock and moves it.
 
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::Error;
+use gatehouse_core::clock::Clock;
 use gatehouse_core::gate::{self, GateFilter, GateState};
 use gatehouse_core::ingest::{Arrival, Judgment, judge};
 use gatehouse_core::model::Verdict;
@@ -17,7 +20,15 @@ fn open(dir: &tempfile::TempDir) -> Store {
     Store::open_dir(dir.path()).expect("store opens")
 }
 
-fn arrival(endpoint: &str, body: &[u8], sig: &str) -> Arrival {
+fn open_on(dir: &tempfile::TempDir, clock: &Clock) -> Store {
+    let options = StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::default()
+    };
+    Store::open_dir_with(dir.path(), options).expect("store opens")
+}
+
+fn arrival(endpoint: &str, body: &[u8], sig: &str, received_at: DateTime<Utc>) -> Arrival {
     Arrival {
         endpoint: endpoint.into(),
         method: "POST".into(),
@@ -27,7 +38,7 @@ fn arrival(endpoint: &str, body: &[u8], sig: &str) -> Arrival {
         signature: Some(sig.into()),
         body: Some(body.to_vec()),
         body_size: body.len() as u64,
-        received_at: Utc::now(),
+        received_at,
         source: Source::Live,
     }
 }
@@ -60,11 +71,10 @@ async fn deliver_received_at(
         &[SECRET.as_bytes()],
         &[&sig],
         body,
-        Utc::now(),
+        store.clock().now(),
         Duration::minutes(10),
     );
-    let mut arrival = arrival(endpoint, body, &sig);
-    arrival.received_at = received_at;
+    let arrival = arrival(endpoint, body, &sig, received_at);
     store.record(arrival, judgment).await.expect("recorded");
 }
 
@@ -76,8 +86,11 @@ async fn try_deliver(
     window: Duration,
 ) -> gatehouse_core::Result<gatehouse_core::store::Recorded> {
     let sig = sign(SECRET.as_bytes(), body);
-    let judgment = judge(&[SECRET.as_bytes()], &[&sig], body, Utc::now(), window);
-    store.record(arrival(endpoint, body, &sig), judgment).await
+    let now = store.clock().now();
+    let judgment = judge(&[SECRET.as_bytes()], &[&sig], body, now, window);
+    store
+        .record(arrival(endpoint, body, &sig, now), judgment)
+        .await
 }
 
 /// A fresh build failure of profile `i` (its own stream and task), for filling a store.
@@ -292,7 +305,7 @@ async fn rejections_are_recorded_without_events() {
     let body = b"{}".to_vec();
     let rec = store
         .record(
-            arrival("ci", &body, "00"),
+            arrival("ci", &body, "00", store.clock().now()),
             Judgment::reject(Verdict::BadSignature, "nope"),
         )
         .await
@@ -318,7 +331,7 @@ async fn rejections_are_recorded_without_events() {
     // A request for an endpoint removed meanwhile is refused, not recorded against nothing.
     let missing = store
         .record(
-            arrival("gone", &body, "00"),
+            arrival("gone", &body, "00", store.clock().now()),
             Judgment::reject(Verdict::BadSignature, "x"),
         )
         .await;
@@ -594,6 +607,54 @@ async fn the_gate_follows_latest_ends_per_stream() {
     );
 }
 
+/// A start whose end never comes runs until the running limit, by the store's clock; past
+/// it the stream is stale ("running for 2 days?"), not running, and keeps its last result.
+#[tokio::test]
+async fn a_start_past_the_running_limit_is_stale_and_keeps_the_last_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (clock, hand) = Clock::manual(Utc::now());
+    let store = open_on(&dir, &clock);
+    store.add_endpoint("ci", SECRET).await.expect("added");
+    let t = clock.now();
+    for (kind, task, at) in [
+        (Sample::BuildSucceeded, "t1", t - Duration::hours(3)),
+        (Sample::BuildStarted, "t2", t - Duration::hours(1)),
+    ] {
+        deliver_within(&store, "ci", &sample(kind, "iOS", "main", task, at), DAY).await;
+    }
+    let stream = || {
+        let g = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
+        assert_eq!(g.streams.len(), 1);
+        (g.running, g.streams[0].clone())
+    };
+    let (running, s) = stream();
+    assert!(running && s.running && !s.stale, "{s:?}");
+    assert_eq!(s.state, GateState::Passing);
+
+    // 22 hours later (23 h since the start): still running.
+    hand.advance(Duration::hours(22));
+    let (_, s) = stream();
+    assert!(s.running && !s.stale, "{s:?}");
+
+    // Two days on: stale, neither running nor a new result; the last result stands.
+    hand.advance(Duration::hours(27));
+    let (running, s) = stream();
+    assert!(!running && !s.running && s.stale, "{s:?}");
+    assert_eq!(
+        (s.state, s.outcome),
+        (GateState::Passing, Some(Outcome::Succeeded))
+    );
+    let since = s.running_since.as_deref().expect("since");
+    assert_eq!(gate::stale_words(since, clock.now()), "running for 2 days?");
+
+    // Its end arrives at last: a result again, nothing stale.
+    let end = sample(Sample::BuildFailed, "iOS", "main", "t2", clock.now());
+    deliver(&store, "ci", &end).await;
+    let (_, s) = stream();
+    assert!(!s.running && !s.stale, "{s:?}");
+    assert_eq!(s.state, GateState::Failing);
+}
+
 #[tokio::test]
 async fn reopening_keeps_everything_and_does_not_migrate_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -624,6 +685,7 @@ async fn a_full_disk_fails_the_write_and_keeps_what_was_committed() {
         StoreOptions {
             max_batch: 16,
             max_pages: Some(40),
+            ..StoreOptions::default()
         },
     )
     .expect("opens");
@@ -746,7 +808,7 @@ async fn a_replay_goes_through_the_pipeline_again_and_dedupes() {
     // A rejected request has nothing valid to replay into an event.
     let bad = store
         .record(
-            arrival("ci", b"{}", "00"),
+            arrival("ci", b"{}", "00", store.clock().now()),
             Judgment::reject(Verdict::BadSignature, "x"),
         )
         .await
@@ -765,6 +827,7 @@ async fn a_disk_filling_up_in_the_middle_of_batches_answers_every_caller_consist
             StoreOptions {
                 max_batch: 64,
                 max_pages: Some(60),
+                ..StoreOptions::default()
             },
         )
         .expect("opens"),
@@ -844,7 +907,7 @@ async fn rejected_requests_expire_and_events_stay() {
     store.add_endpoint("ci", SECRET).await.expect("added");
     let old = Utc::now() - Duration::days(40);
     let body = sample(Sample::BuildFailed, "A", "main", "t1", Utc::now());
-    let mut refused = arrival("ci", b"not signed", "00");
+    let mut refused = arrival("ci", b"not signed", "00", store.clock().now());
     refused.received_at = old;
     store
         .record(refused, Judgment::reject(Verdict::BadSignature, "bad"))
@@ -974,7 +1037,7 @@ async fn tallies_match_the_rows_through_inserts_prunes_and_removals() {
     }
     store
         .record(
-            arrival("b", b"x", "00"),
+            arrival("b", b"x", "00", store.clock().now()),
             Judgment::reject(Verdict::BadSignature, "bad"),
         )
         .await

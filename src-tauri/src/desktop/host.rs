@@ -307,7 +307,12 @@ impl Host for DesktopHost {
     fn inbox(&self) -> Option<InboxStatus> {
         let (url, token) = self.inbox.lock().ok()?.clone()?;
         let state = self.mirror_state.borrow().clone();
-        Some(InboxStatus::new(&url, state, token))
+        Some(InboxStatus::new(
+            &url,
+            state,
+            token,
+            self.store.clock().now(),
+        ))
     }
 
     async fn save_inbox_token(

@@ -142,7 +142,7 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
                 }
             }
             _ = tick.tick() => {
-                let quiet = notifier::quiet(&app, &live.settings);
+                let quiet = notifier::quiet(&app, &live.settings, store.clock().now_local());
                 if let Some(n) = live.notifications.flush(quiet, Instant::now()) {
                     notifier::show(&app, n);
                 }
@@ -182,7 +182,8 @@ impl Live {
             Notice::Event { event, .. } => {
                 refresh_gate(&self.app, &self.store, &mut self.gate).await;
                 self.settings = current_settings(&self.store).await;
-                let quiet = notifier::quiet(&self.app, &self.settings);
+                let quiet =
+                    notifier::quiet(&self.app, &self.settings, self.store.clock().now_local());
                 let now = Instant::now();
                 for n in self
                     .notifications
@@ -211,7 +212,7 @@ impl Live {
         }
         refresh_gate(&self.app, &self.store, &mut self.gate).await;
         self.settings = current_settings(&self.store).await;
-        let quiet = notifier::quiet(&self.app, &self.settings);
+        let quiet = notifier::quiet(&self.app, &self.settings, self.store.clock().now_local());
         if let Some(backlog) = self.caught.take()
             && let Some(n) =
                 self.notifications

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use chrono::Timelike;
 use gatehouse_core::notify::Notification;
 use gatehouse_core::settings::Settings;
 use tauri::{AppHandle, Manager};
@@ -12,18 +11,12 @@ use tauri::{AppHandle, Manager};
 #[derive(Default)]
 pub struct Paused(pub AtomicBool);
 
-/// Paused, or inside the quiet hours (local time).
-pub fn quiet(app: &AppHandle, settings: &Settings) -> bool {
+/// Paused, or inside the quiet hours at `now` (the store's clock, local time).
+pub fn quiet(app: &AppHandle, settings: &Settings, now: chrono::DateTime<chrono::Local>) -> bool {
     let paused = app
         .try_state::<Paused>()
         .is_some_and(|p| p.0.load(Ordering::Relaxed));
-    let now = chrono::Local::now();
-    let minute = now.hour() * 60 + now.minute();
-    paused
-        || settings
-            .quiet_hours
-            .as_ref()
-            .is_some_and(|q| q.contains(minute))
+    paused || settings.in_quiet_hours(now)
 }
 
 /// Notification servers may read markup in the body, and any of them renders bidi

@@ -17,7 +17,20 @@ profile_key: string, branch_key: string, profile_id: string | null, profile_name
 /**
  * The latest finished outcome.
  */
-outcome: Outcome | null, rejected: boolean, running: boolean, running_since: string | null, 
+outcome: Outcome | null, rejected: boolean, 
+/**
+ * A build started after the latest end, within the running limit (24 hours).
+ */
+running: boolean, 
+/**
+ * A build started after the latest end longer ago than that, and never ended: shown as
+ * "running for 2 days?", neither running nor a result; `state` stays the last result's.
+ */
+stale: boolean, 
+/**
+ * When the unfinished build started (running or stale).
+ */
+running_since: string | null, 
 /**
  * How long a run usually takes: the median of recent successful runs.
  */

@@ -1,7 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { debounce } from "./debounce";
 
-beforeEach(() => vi.useFakeTimers());
+// Timers faked too: testing/setup.ts fakes only Date (at the run's fixed now), and a clock
+// installed over it keeps that narrower set, so this one is installed afresh.
+beforeEach(() => {
+  const now = Date.now();
+  vi.useRealTimers();
+  vi.useFakeTimers({ now, toFake: ["setTimeout", "clearTimeout", "Date"] });
+});
 afterEach(() => vi.useRealTimers());
 
 describe("debounce", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { about, ago, duration, eventLinks, gateCheck, outcomeCheck, rollingPassRate, streamCheck, streamName } from "./format";
+import { daysAgo, hoursAgo } from "../testing/clock";
+import { about, ago, duration, eventLinks, gateCheck, outcomeCheck, rollingPassRate, staleWords, streamCheck, streamName } from "./format";
 
 describe("format", () => {
   it("maps outcomes to checks, rejected first", () => {
@@ -47,6 +48,13 @@ describe("format", () => {
     expect(ago("2026-01-01T09:00:00Z", now)).toBe("3 h ago");
     expect(ago("2025-12-31T12:00:00Z", now)).toBe("yesterday");
     expect(ago("garbage", now)).toBe("");
+  });
+
+  it("words a stale start as a question, from the clock's now", () => {
+    expect(staleWords(hoursAgo(30))).toBe("running for 30 h?");
+    expect(staleWords(hoursAgo(49))).toBe("running for 2 days?");
+    expect(staleWords(daysAgo(9))).toBe("running for 9 days?");
+    expect(staleWords(null)).toBe("running for a long time?");
   });
 
   it("offers only http(s) links, detail first", () => {

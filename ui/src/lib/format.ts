@@ -25,8 +25,11 @@ export const SCOPE_LABELS: Record<Scope, string> = {
 
 export const OUTCOMES: Outcome[] = ["started", "succeeded", "warning", "failed", "canceled", "timed_out", "info"];
 
-/** The check a row shows, GitHub style. */
-export type Check = "passing" | "failing" | "running" | "warning" | "neutral";
+/**
+ * The check a row shows, GitHub style. "stale": a build started and its end never came
+ * within a day, so it is shown as a question ("running for 2 days?"), not as a result.
+ */
+export type Check = "passing" | "failing" | "running" | "stale" | "warning" | "neutral";
 
 export function outcomeCheck(outcome: Outcome | null, rejected = false): Check {
   if (rejected) return "failing";
@@ -46,9 +49,10 @@ export function outcomeCheck(outcome: Outcome | null, rejected = false): Check {
   }
 }
 
-/** A stream's row: a build under way shows as running; the last result is shown beside it. */
-export function streamCheck(s: Pick<Stream, "state" | "running">): Check {
+/** A stream's row: a build under way shows as running (or stale past a day); the last result is shown beside it. */
+export function streamCheck(s: Pick<Stream, "state" | "running"> & Partial<Pick<Stream, "stale">>): Check {
   if (s.running) return "running";
+  if (s.stale) return "stale";
   if (s.state === "failing") return "failing";
   if (s.state === "passing") return "passing";
   return "neutral";
@@ -95,6 +99,14 @@ export function duration(ms: number | null): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
   return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/** A start whose end never came, as a question: "running for 30 h?", "running for 2 days?". */
+export function staleWords(since: string | null, now: Date = new Date()): string {
+  const t = since ? Date.parse(since) : NaN;
+  if (Number.isNaN(t)) return "running for a long time?";
+  const hours = Math.max(0, Math.floor((now.getTime() - t) / 3_600_000));
+  return hours < 48 ? `running for ${hours} h?` : `running for ${Math.floor(hours / 24)} days?`;
 }
 
 /** "~12m", "~1h 35m": an expectation, so to the minute (at least one). */

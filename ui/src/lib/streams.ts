@@ -8,8 +8,8 @@ import { streamCheck, streamName, type Check } from "./format";
 const collator = new Intl.Collator(undefined, { numeric: true });
 export const naturalOrder = (a: string, b: string): number => collator.compare(a, b);
 
-// Failing rows, then running ones, then the rest (in name order, whatever their state).
-const ATTENTION: Record<Check, number> = { failing: 0, running: 1, warning: 2, passing: 2, neutral: 2 };
+// Failing rows, then running (and stale) ones, then the rest (in name order, whatever their state).
+const ATTENTION: Record<Check, number> = { failing: 0, running: 1, stale: 1, warning: 2, passing: 2, neutral: 2 };
 
 export function attentionFirst(streams: Stream[]): Stream[] {
   return [...streams].sort(
@@ -59,9 +59,9 @@ export interface ProfileGroup {
   counts: CheckCounts;
 }
 
-const WORST_FIRST: Check[] = ["failing", "running", "warning", "neutral", "passing"];
+const WORST_FIRST: Check[] = ["failing", "running", "stale", "warning", "neutral", "passing"];
 const CHECK_WORDS: Record<Check, string> = {
-  failing: "failing", running: "running", warning: "warning", neutral: "no result", passing: "passing",
+  failing: "failing", running: "running", stale: "stale", warning: "warning", neutral: "no result", passing: "passing",
 };
 
 /** "1 failing, 2 passing", worst first. */

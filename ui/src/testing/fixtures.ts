@@ -1,4 +1,5 @@
 // Typed builders for what the backend answers, so view tests state only what they are about.
+// Times are offsets from the tests' fixed now (testing/clock.ts), never calendar dates.
 import type { AccountStatus } from "../bindings/AccountStatus";
 import type { EndpointInfo } from "../bindings/EndpointInfo";
 import type { EventRecord } from "../bindings/EventRecord";
@@ -8,6 +9,7 @@ import type { Overview } from "../bindings/Overview";
 import type { RequestRecord } from "../bindings/RequestRecord";
 import type { Settings } from "../bindings/Settings";
 import type { Stream } from "../bindings/Stream";
+import { daysAgo, minutesAgo } from "./clock";
 
 export function eventRecord(over: Partial<EventRecord> = {}): EventRecord {
   const now = new Date().toISOString();
@@ -30,7 +32,7 @@ export function stream(over: Partial<Stream> = {}): Stream {
   });
   return {
     provider: last.provider, scope: "build", state: "failing", profile_key: "p", branch_key: "b", profile_id: "p", profile_name: "App",
-    branch_id: "b", branch_name: "develop", outcome: "failed", rejected: false, running: false, running_since: null,
+    branch_id: "b", branch_name: "develop", outcome: "failed", rejected: false, running: false, stale: false, running_since: null,
     event_id: last.id, title: last.title, message: last.message, occurred_at: last.occurred_at, duration_ms: 125000,
     last_event: last, recent: [], expected_duration_ms: null,
     ...over,
@@ -57,7 +59,7 @@ export const LISTENER_OFF: ListenerStatus = {
 
 export function inboxStatus(over: Partial<InboxStatus> = {}): InboxStatus {
   return {
-    url: "https://ci.example.com", state: { state: "up_to_date", since: "2026-11-30T10:00:00Z" },
+    url: "https://ci.example.com", state: { state: "up_to_date", since: minutesAgo(5) },
     token: { place: "keyring" }, headline: "Inbox ci.example.com: up to date",
     ...over,
   };
@@ -65,8 +67,8 @@ export function inboxStatus(over: Partial<InboxStatus> = {}): InboxStatus {
 
 export function endpointInfo(over: Partial<EndpointInfo> = {}): EndpointInfo {
   return {
-    id: 1, name: "ci", provider: "appcircle", secret_count: 1, created_at: "2026-01-01T00:00:00Z",
-    updated_at: "2026-01-01T00:00:00Z", request_count: 0, event_count: 0, last_request_at: null,
+    id: 1, name: "ci", provider: "appcircle", secret_count: 1, created_at: daysAgo(30),
+    updated_at: daysAgo(30), request_count: 0, event_count: 0, last_request_at: null,
     ...over,
   };
 }
@@ -115,11 +117,11 @@ export const BRANCHES = ["main", "develop", "release"];
 
 /**
  * 90 build streams: profiles app1..app30 with three branches each. The first 70 (in that
- * order) are failing, each a minute later than the one before; app30/main and app30/develop
- * are passing with a build running.
+ * order) are failing, each a minute later than the one before (the first 2 hours ago);
+ * app30/main and app30/develop are passing with a build running.
  */
 export function fleet(): Stream[] {
-  const start = Date.parse("2026-01-01T00:00:00Z");
+  const start = Date.parse(minutesAgo(120));
   const streams: Stream[] = [];
   for (let p = 1; p <= 30; p++) {
     BRANCHES.forEach((branch, b) => {
@@ -140,7 +142,7 @@ export function fleet(): Stream[] {
 
 /** An Appcircle account connected with an API key, synced a minute ago. */
 export function accountStatus(over: Partial<AccountStatus> = {}): AccountStatus {
-  const minuteAgo = new Date(Date.now() - 60_000).toISOString();
+  const minuteAgo = minutesAgo(1);
   return {
     api_host: "https://api.appcircle.io", auth_host: "https://auth.appcircle.io",
     key: { kind: "api_key", name: "gatehouse", organization: null }, key_place: { place: "keyring" },

@@ -1,9 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { Overview } from "../bindings/Overview";
 import { app } from "../lib/state.svelte";
 import { accountStatus, eventRecord, fleet, inboxStatus, LISTENER_OFF, overview, PORT_TAKEN, stream } from "../testing/fixtures";
+import { hoursAgo, minutesAgo } from "../testing/clock";
 import Dashboard from "./Dashboard.svelte";
 
 afterEach(() => {
@@ -145,6 +146,21 @@ describe("Dashboard with many quiet profiles", () => {
 });
 
 describe("Dashboard running builds", () => {
+  it("asks \"running for 2 days?\" of a start whose end never came, beside its last result", async () => {
+    const since = hoursAgo(50);
+    const started = eventRecord({ id: 6, outcome: "started", title: "Build Started", occurred_at: since });
+    answer(overview([
+      stream({ state: "passing", outcome: "succeeded", running: false, stale: true, running_since: since, last_event: started }),
+    ]));
+    render(Dashboard);
+    const row = await screen.findByTestId("stream-row");
+    expect(row.dataset.state).toBe("stale");
+    expect(row.querySelector("[data-check]")?.getAttribute("data-check")).toBe("stale");
+    expect(within(row).getByTestId("stale").textContent).toBe("running for 2 days?");
+    expect(row.textContent).toContain("last: succeeded");
+    expect(row.textContent).not.toMatch(/running \d/);
+  });
+
   it("shows a build that started after a failure as running, with elapsed, expected and last result", async () => {
     const since = new Date(Date.now() - 65_000).toISOString();
     const started = eventRecord({ id: 5, outcome: "started", title: "Build Started", occurred_at: since });
@@ -158,10 +174,10 @@ describe("Dashboard running builds", () => {
     expect(row.textContent).toContain("Build Started");
     expect(row.textContent).toContain("expected ~12m");
     expect(row.textContent).toContain("last: failed");
-    const elapsed = within(row).getByTestId("elapsed");
-    expect(elapsed.textContent).toMatch(/running 1m 0\d/);
-    const first = elapsed.textContent;
-    await waitFor(() => expect(within(row).getByTestId("elapsed").textContent).not.toBe(first), { timeout: 2500 });
+    expect(within(row).getByTestId("elapsed").textContent).toBe("running 1m 05s");
+    // A minute on the clock: the view's once-a-second tick shows it.
+    vi.setSystemTime(Date.now() + 60_000);
+    await waitFor(() => expect(within(row).getByTestId("elapsed").textContent).toBe("running 2m 05s"), { timeout: 2500 });
   });
 });
 
@@ -215,7 +231,7 @@ describe("Dashboard inbox state", () => {
     answer(overview([], {
       listener: LISTENER_OFF,
       inbox: inboxStatus({
-        state: { state: "offline", since: "2026-11-30T22:10:00Z", retry_in_secs: 30, reason: "cannot reach the inbox: connection refused" },
+        state: { state: "offline", since: minutesAgo(3), retry_in_secs: 30, reason: "cannot reach the inbox: connection refused" },
         headline: "Offline since 22:10, retrying in 30 s",
       }),
     }));

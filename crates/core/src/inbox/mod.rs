@@ -206,7 +206,7 @@ fn touch(store: &Arc<Store>, token: &TokenInfo) {
         .last_used_at
         .as_deref()
         .and_then(crate::time::from_text)
-        .is_none_or(|at| chrono::Utc::now() - at >= TOUCH_EVERY);
+        .is_none_or(|at| store.clock().now() - at >= TOUCH_EVERY);
     if stale {
         let (store, id) = (store.clone(), token.id);
         tokio::spawn(async move {

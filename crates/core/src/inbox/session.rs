@@ -106,7 +106,7 @@ pub(super) async fn open<H: Host>(
         ))
         .into_response();
     };
-    let expires = chrono::Utc::now() + chrono::Duration::days(SESSION_DAYS);
+    let expires = store.clock().now() + chrono::Duration::days(SESSION_DAYS);
     let secret = match store.open_session(token.id, expires).await {
         Ok(secret) => secret,
         Err(e) => return Answer(e).into_response(),

@@ -435,6 +435,8 @@ fn clean_name(raw: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    // Fixed dates on purpose: classification reads the envelope's words, never its date, and
+    // nothing here reads a clock.
     use super::*;
     use serde_json::json;
 

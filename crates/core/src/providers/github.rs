@@ -344,6 +344,11 @@ pub fn sample_workflow_run(
 mod tests {
     use super::*;
 
+    /// The clock these readings are made at: a fixed time, handed to `read` as its now.
+    fn now() -> DateTime<Utc> {
+        parse_liberal("2026-11-30T10:05:00Z").expect("a fixed now")
+    }
+
     fn headers(event: &str, delivery: &str) -> Vec<(String, String)> {
         vec![
             (EVENT_HEADER.into(), event.into()),
@@ -411,10 +416,10 @@ mod tests {
 
     #[test]
     fn a_workflow_run_is_a_build_of_its_workflow_on_its_branch() {
-        let at = parse_liberal("2026-11-30T10:00:00Z").expect("time");
+        let at = now() - chrono::Duration::minutes(5);
         let body = sample_workflow_run("acme/app", "main", 7, "completed", Some("failure"), at);
         let body = serde_json::to_vec(&body).expect("json");
-        let (envelope, c) = read(&headers("workflow_run", "d-1"), &body, Utc::now()).expect("read");
+        let (envelope, c) = read(&headers("workflow_run", "d-1"), &body, now()).expect("read");
         assert_eq!(envelope.delivery_id, "d-1");
         assert_eq!(envelope.timestamp, at, "dated by the run's updated_at");
         assert_eq!(envelope.title.as_deref(), Some("Workflow failed"));
@@ -443,16 +448,16 @@ mod tests {
 
     #[test]
     fn a_forks_branch_is_not_the_repositorys_own() {
-        let at = Utc::now();
+        let at = now();
         let mut body = sample_workflow_run("acme/app", "main", 8, "completed", Some("failure"), at);
         body["workflow_run"]["head_repository"] = json!({"full_name": "mallory/app"});
         let body = serde_json::to_vec(&body).expect("json");
-        let (_, c) = read(&headers("workflow_run", "d-5"), &body, Utc::now()).expect("read");
+        let (_, c) = read(&headers("workflow_run", "d-5"), &body, now()).expect("read");
         assert_eq!(c.subject.branch_name.as_deref(), Some("mallory:main"));
         let mut own = sample_workflow_run("acme/app", "main", 9, "completed", Some("success"), at);
         own["workflow_run"]["head_repository"] = json!({"full_name": "acme/app"});
         let own = serde_json::to_vec(&own).expect("json");
-        let (_, c) = read(&headers("workflow_run", "d-6"), &own, Utc::now()).expect("read");
+        let (_, c) = read(&headers("workflow_run", "d-6"), &own, now()).expect("read");
         assert_eq!(c.subject.branch_name.as_deref(), Some("main"));
     }
 
@@ -460,11 +465,11 @@ mod tests {
     fn ping_jobs_and_unknown_events_are_shown_not_gated() {
         let ping =
             br#"{"zen":"Keep it logically awesome.","hook_id":1,"hook":{"type":"Repository"}}"#;
-        let (e, c) = read(&headers("ping", "d-2"), ping, Utc::now()).expect("ping");
+        let (e, c) = read(&headers("ping", "d-2"), ping, now()).expect("ping");
         assert_eq!(e.title.as_deref(), Some("Webhook connected"));
         assert_eq!((c.scope, c.outcome), (Scope::Other, Outcome::Info));
         let job = br#"{"action":"completed","workflow_job":{"id":9,"run_id":7,"name":"test","status":"completed","conclusion":"failure","workflow_name":"CI","head_branch":"main"},"repository":{"full_name":"acme/app"}}"#;
-        let (e, c) = read(&headers("workflow_job", "d-3"), job, Utc::now()).expect("job");
+        let (e, c) = read(&headers("workflow_job", "d-3"), job, now()).expect("job");
         assert_eq!(e.title.as_deref(), Some("Job test failed"));
         assert_eq!((c.scope, c.outcome), (Scope::Other, Outcome::Failed));
         assert_eq!(
@@ -473,7 +478,7 @@ mod tests {
             "under its run"
         );
         let push = br#"{"ref":"refs/heads/main","repository":{"full_name":"acme/app"}}"#;
-        let (e, c) = read(&headers("push", "d-4"), push, Utc::now()).expect("push");
+        let (e, c) = read(&headers("push", "d-4"), push, now()).expect("push");
         assert_eq!(e.title.as_deref(), Some("push"));
         assert_eq!((c.scope, c.outcome), (Scope::Other, Outcome::Info));
     }
@@ -483,18 +488,16 @@ mod tests {
         let body = b"{}";
         let no_id = vec![(EVENT_HEADER.to_owned(), "push".to_owned())];
         assert_eq!(
-            read(&no_id, body, Utc::now()).err().map(|e| e.0),
+            read(&no_id, body, now()).err().map(|e| e.0),
             Some(Verdict::Malformed)
         );
         let no_event = vec![(DELIVERY_HEADER.to_owned(), "d".to_owned())];
         assert_eq!(
-            read(&no_event, body, Utc::now()).err().map(|e| e.0),
+            read(&no_event, body, now()).err().map(|e| e.0),
             Some(Verdict::Malformed)
         );
         assert_eq!(
-            read(&headers("push", "d"), b"[]", Utc::now())
-                .err()
-                .map(|e| e.0),
+            read(&headers("push", "d"), b"[]", now()).err().map(|e| e.0),
             Some(Verdict::Malformed)
         );
     }

@@ -267,6 +267,11 @@ pub fn sample_pipeline(
 mod tests {
     use super::*;
 
+    /// The clock these readings are made at: a fixed time, handed to `read` as its now.
+    fn now() -> DateTime<Utc> {
+        parse_liberal("2026-11-30T10:05:00Z").expect("a fixed now")
+    }
+
     fn headers(event: &str) -> Vec<(String, String)> {
         vec![
             (EVENT_HEADER.into(), event.into()),
@@ -320,12 +325,12 @@ mod tests {
 
     #[test]
     fn a_pipeline_is_a_build_of_its_project_on_its_ref() {
-        let at = parse_liberal("2026-11-30T10:00:00Z").expect("time");
+        let at = now() - chrono::Duration::minutes(5);
         let body = serde_json::to_vec(&sample_pipeline("acme/backend", "main", 31, "failed", at))
             .expect("json");
         let mut h = headers("Pipeline Hook");
         h.push((IDEMPOTENCY_HEADER.into(), "idem-1".into()));
-        let (e, c) = read(&h, &body, Utc::now()).expect("read");
+        let (e, c) = read(&h, &body, now()).expect("read");
         assert_eq!(e.delivery_id, "idem-1", "Idempotency-Key first");
         assert_eq!(e.timestamp, at, "dated by finished_at");
         assert_eq!(e.title.as_deref(), Some("Pipeline failed"));
@@ -354,28 +359,28 @@ mod tests {
         let running =
             serde_json::to_vec(&sample_pipeline("acme/backend", "main", 31, "running", at))
                 .expect("json");
-        let now = Utc::now();
-        let (e, _) = read(&headers("Pipeline Hook"), &running, now).expect("read");
-        assert_eq!(e.timestamp, now);
+        let read_at = now() + chrono::Duration::minutes(1);
+        let (e, _) = read(&headers("Pipeline Hook"), &running, read_at).expect("read");
+        assert_eq!(e.timestamp, read_at);
         assert_eq!(c.started_at.map(|s| (at - s).num_seconds()), Some(130));
-        let (e, _) = read(&headers("Pipeline Hook"), &body, Utc::now()).expect("read");
+        let (e, _) = read(&headers("Pipeline Hook"), &body, now()).expect("read");
         assert_eq!(e.delivery_id, "uuid-1", "else the event UUID");
     }
 
     #[test]
     fn jobs_and_unknown_events_are_shown_not_gated() {
         let job = br#"{"object_kind":"build","build_id":5,"build_name":"test","build_status":"failed","build_failure_reason":"script_failure","pipeline_id":31,"ref":"main","project_name":"acme/backend"}"#;
-        let (e, c) = read(&headers("Job Hook"), job, Utc::now()).expect("job");
+        let (e, c) = read(&headers("Job Hook"), job, now()).expect("job");
         assert_eq!(e.title.as_deref(), Some("Job test failed"));
         assert_eq!(e.message.as_deref(), Some("in pipeline 31: script_failure"));
         assert_eq!((c.scope, c.outcome), (Scope::Other, Outcome::Failed));
         let push = br#"{"object_kind":"push","project":{"path_with_namespace":"acme/backend"}}"#;
-        let (e, c) = read(&headers("Push Hook"), push, Utc::now()).expect("push");
+        let (e, c) = read(&headers("Push Hook"), push, now()).expect("push");
         assert_eq!(e.title.as_deref(), Some("Push Hook"));
         assert_eq!((c.scope, c.outcome), (Scope::Other, Outcome::Info));
         let no_id = vec![(EVENT_HEADER.to_owned(), "Push Hook".to_owned())];
         assert_eq!(
-            read(&no_id, push, Utc::now()).err().map(|e| e.0),
+            read(&no_id, push, now()).err().map(|e| e.0),
             Some(Verdict::Malformed)
         );
     }

@@ -28,7 +28,9 @@ use checkpointer::Checkpointer;
 pub use endpoint_cache::CachedEndpoint;
 use endpoint_cache::EndpointCache;
 pub use mirror::{Applied, Incoming};
-pub use read::{BuildRun, COUNT_CAP, EventCount, RECENT_OUTCOMES, RecentOutcome, StreamRow};
+pub use read::{
+    BuildRun, COUNT_CAP, EventCount, RECENT_OUTCOMES, RUNNING_LIMIT_HOURS, RecentOutcome, StreamRow,
+};
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use synced::{ACCOUNT_ENDPOINT, Fact, POSITIONS_KEY, STATUS_KEY, Stored};
@@ -38,6 +40,7 @@ pub use unmatched::{MAX_DISTINCT_NAMES, MAX_STORED_NAMES, OTHER_NAMES};
 pub use write::{Pruned, REJECTED_BODY_KEPT, Recorded};
 use writer::{Health, Isolation, Writer};
 
+use crate::clock::Clock;
 use crate::ingest::{Arrival, Judgment};
 use crate::token::Role;
 use crate::{Error, Result};
@@ -106,6 +109,9 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Caps the database size in pages: how tests make SQLite report a full disk.
     pub max_pages: Option<u64>,
+    /// Where "now" comes from for everything that writes or reads by time, here and in
+    /// whatever is built on the store ([`Store::clock`]): the system's, or a test's.
+    pub clock: Clock,
 }
 
 impl Default for StoreOptions {
@@ -113,6 +119,7 @@ impl Default for StoreOptions {
         StoreOptions {
             max_batch: 512,
             max_pages: None,
+            clock: Clock::system(),
         }
     }
 }
@@ -127,6 +134,7 @@ pub struct Store {
     unmatched: Arc<UnmatchedTally>,
     health: Health,
     endpoints: EndpointCache,
+    clock: Clock,
     /// Declared last: dropped after the writer has committed what was queued.
     _checkpointer: Checkpointer,
 }
@@ -136,6 +144,11 @@ impl Store {
     /// The database holds endpoint secrets: a new directory is made private to the user,
     /// the database files are always 0600, and a directory others can read draws a warning.
     pub fn open_dir(data_dir: &Path) -> Result<Store> {
+        Store::open_dir_with(data_dir, StoreOptions::default())
+    }
+
+    /// As [`Store::open_dir`], with `options` (a test's clock, say).
+    pub fn open_dir_with(data_dir: &Path, options: StoreOptions) -> Result<Store> {
         if !data_dir.exists() {
             std::fs::create_dir_all(data_dir)?;
             #[cfg(unix)]
@@ -146,7 +159,7 @@ impl Store {
         }
         #[cfg(unix)]
         warn_if_shared(data_dir);
-        Store::open_with(&data_dir.join(DB_FILE), StoreOptions::default())
+        Store::open_with(&data_dir.join(DB_FILE), options)
     }
 
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store> {
@@ -177,6 +190,7 @@ impl Store {
             unmatched,
             health,
             endpoints: EndpointCache::new(open_connection(path, true)?),
+            clock: options.clock,
             _checkpointer: Checkpointer::start(path)?,
         })
     }
@@ -195,6 +209,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The clock this store was opened with: what everything built on it reads "now" from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Everything committed from now on.
@@ -231,7 +250,7 @@ impl Store {
         secret: &str,
     ) -> Result<EndpointInfo> {
         let (name, secret) = (name.to_owned(), secret.to_owned());
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| write::add_endpoint(tx, &name, provider, &secret, now))
             .await
@@ -239,14 +258,15 @@ impl Store {
 
     pub async fn remove_endpoint(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
+        let now = self.clock.now();
         self.writer
-            .call(move |tx| write::remove_endpoint(tx, &name))
+            .call(move |tx| write::remove_endpoint(tx, &name, now))
             .await
     }
 
     pub async fn rename_endpoint(&self, name: &str, new_name: &str) -> Result<EndpointInfo> {
         let (name, new_name) = (name.to_owned(), new_name.to_owned());
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| write::rename_endpoint(tx, &name, &new_name, now))
             .await
@@ -255,7 +275,7 @@ impl Store {
     /// Adds a second secret beside the current one (the start of a rotation).
     pub async fn add_secret(&self, name: &str, secret: &str) -> Result<()> {
         let (name, secret) = (name.to_owned(), secret.to_owned());
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| write::add_secret(tx, &name, &secret, now))
             .await
@@ -264,7 +284,7 @@ impl Store {
     /// Drops the oldest secret (the end of a rotation); the newest always stays.
     pub async fn retire_secret(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| write::retire_secret(tx, &name, now))
             .await
@@ -274,9 +294,10 @@ impl Store {
     /// Runs without a savepoint (see [`writer::Isolation`]): `write::record` refuses only
     /// before it writes.
     pub async fn record(&self, arrival: Arrival, judgment: Judgment) -> Result<Recorded> {
+        let now = self.clock.now();
         self.writer
             .call_with(Isolation::Unguarded, move |tx| {
-                write::record(tx, arrival, judgment)
+                write::record(tx, arrival, judgment, now)
             })
             .await
     }
@@ -289,7 +310,7 @@ impl Store {
 
     /// Accepts a stale request: its signature is checked again, the window is not.
     pub async fn accept_stale(&self, request_id: i64) -> Result<Recorded> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| write::accept_stale(tx, request_id, now))
             .await
@@ -297,7 +318,7 @@ impl Store {
 
     /// Feeds a stored request through the pipeline again; it must dedupe.
     pub async fn replay(&self, request_id: i64) -> Result<Recorded> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| write::replay(tx, request_id, now))
             .await
@@ -399,7 +420,7 @@ impl Store {
     pub async fn add_token(&self, name: &str, role: Role) -> Result<(TokenInfo, String)> {
         let secret = crate::token::generate()?;
         let (name, kept) = (name.to_owned(), secret.clone());
-        let now = Utc::now();
+        let now = self.clock.now();
         let info = self
             .writer
             .call(move |tx| tokens::add(tx, &name, role, &kept, now))
@@ -414,7 +435,7 @@ impl Store {
 
     /// Notes that a token was used (the caller decides how often that is worth a write).
     pub async fn touch_token(&self, id: i64) -> Result<()> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer.call(move |tx| tokens::touch(tx, id, now)).await
     }
 
@@ -432,7 +453,7 @@ impl Store {
     pub async fn open_session(&self, token_id: i64, expires: DateTime<Utc>) -> Result<String> {
         let secret = crate::token::random_hex()?;
         let kept = secret.clone();
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| sessions::open(tx, token_id, &kept, now, expires))
             .await?;
@@ -441,7 +462,7 @@ impl Store {
 
     /// The token behind a live session, if `secret` is one.
     pub fn find_session(&self, secret: &str) -> Result<Option<TokenInfo>> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.read(|c| sessions::find(c, secret, now))
     }
 
@@ -467,7 +488,7 @@ impl Store {
         positions: String,
         status: impl FnOnce(Stored) -> String + Send + 'static,
     ) -> Result<Stored> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| synced::apply(tx, facts, &positions, status, now))
             .await
@@ -475,7 +496,7 @@ impl Store {
 
     /// Stores an account sync's status alone (announced, so every view shows it).
     pub async fn set_sync_status(&self, status: String) -> Result<()> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| synced::set_status(tx, &status, now))
             .await
@@ -490,7 +511,7 @@ impl Store {
         catch_up: bool,
     ) -> Result<Applied> {
         let inbox = inbox.to_owned();
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| mirror::apply(tx, &inbox, batch, catch_up, now))
             .await
@@ -500,7 +521,7 @@ impl Store {
     /// is another log than the one followed so far, or ends before the position).
     pub async fn begin_mirror(&self, inbox: &str, log: &str, newest: i64) -> Result<i64> {
         let (inbox, log) = (inbox.to_owned(), log.to_owned());
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| mirror::begin(tx, &inbox, &log, newest, now))
             .await
@@ -509,7 +530,7 @@ impl Store {
     /// After a `gap`: moves the mirror of `inbox` to `seq` (what was pruned there is gone).
     pub async fn skip_mirror_to(&self, inbox: &str, seq: i64) -> Result<()> {
         let inbox = inbox.to_owned();
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| mirror::skip_to(tx, &inbox, seq, now))
             .await
@@ -534,7 +555,7 @@ impl Store {
         settings.validate()?;
         let json = serde_json::to_string(settings)
             .map_err(|e| Error::Invalid(format!("cannot store settings: {e}")))?;
-        let now = Utc::now();
+        let now = self.clock.now();
         self.writer
             .call(move |tx| write::save_settings(tx, SETTINGS_KEY, &json, now))
             .await
@@ -657,7 +678,7 @@ impl Store {
 
     /// Every stream the gate considers, with its latest finished event and whether it runs.
     pub fn streams(&self) -> Result<Vec<StreamRow>> {
-        let now = Utc::now();
+        let now = self.clock.now();
         self.read(|c| read::streams(c, now))
     }
 }

@@ -476,6 +476,9 @@ pub struct StreamRow {
     pub last_finished: Option<EventRecord>,
     /// A build started after the latest end and has not finished (builds only).
     pub running_since: Option<String>,
+    /// That start is more than [`RUNNING_LIMIT_HOURS`] old: its end was probably never told,
+    /// so it is no longer counted as running ("running for 2 days?").
+    pub stale: bool,
     /// The median duration of recent successful runs (builds only).
     pub expected_duration_ms: Option<i64>,
     /// The latest finished outcomes, newest first (at most [`RECENT_OUTCOMES`]).
@@ -494,7 +497,8 @@ pub struct RecentOutcome {
 /// How many past outcomes a stream carries.
 pub const RECENT_OUTCOMES: u32 = 10;
 
-/// How long a build may go without its end before we stop calling it running.
+/// How long a build may go without its end before we stop calling it running: past it, the
+/// stream shows the start as stale and keeps its last finished outcome.
 pub const RUNNING_LIMIT_HOURS: i64 = 24;
 
 const STREAMS: &str = "
@@ -502,11 +506,12 @@ const STREAMS: &str = "
         last_finished_event_id, last_finished_at, last_event_id
     FROM streams";
 
-/// The newest build start of a stream after its latest end, within the running limit.
+/// The newest build start of a stream after its latest end (however old: the caller tells
+/// running from stale).
 const RUNNING_SINCE: &str = "
     SELECT MAX(started_at) FROM builds
     WHERE profile_key = ?1 AND branch_key = ?2 AND finished_at IS NULL
-      AND started_at IS NOT NULL AND started_at > ?3 AND (?4 IS NULL OR started_at > ?4)";
+      AND started_at IS NOT NULL AND (?3 IS NULL OR started_at > ?3)";
 
 /// A stream's latest finished outcomes: one range of the `events_by_stream` index.
 const RECENT_OUTCOMES_SQL: &str = "
@@ -571,8 +576,8 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
             .collect::<Result<Vec<_>, _>>()?;
         let (running_since, expected_duration_ms) = if scope == Scope::Build {
             (
-                running.query_row(params![profile_key, branch_key, horizon, last_at], |r| {
-                    r.get(0)
+                running.query_row(params![profile_key, branch_key, last_at], |r| {
+                    r.get::<_, Option<String>>(0)
                 })?,
                 expected_duration(conn, &profile_key, &branch_key)?,
             )
@@ -590,6 +595,9 @@ pub fn streams(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<StreamRow>> 
             branch_name,
             last_event,
             last_finished,
+            stale: running_since
+                .as_ref()
+                .is_some_and(|since| *since <= horizon),
             running_since,
             expected_duration_ms,
             recent,

@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn distinct_names_are_bounded_and_no_hit_is_lost() {
         let tally = UnmatchedTally::default();
-        let now = Utc::now();
+        let now = crate::clock::Clock::system().now();
         for i in 0..10_000 {
             tally.count(&format!("probe-{i}"), now);
         }

@@ -70,26 +70,26 @@ pub fn add_endpoint(
             "an endpoint named `{name}` already exists"
         )));
     }
-    let now = to_text(now);
+    let at = to_text(now);
     tx.conn.prepare_cached(
         "INSERT INTO endpoints (name, provider, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)")?
-            .execute(params![name, provider.as_str(), now],
+            .execute(params![name, provider.as_str(), at],
     )?;
     let id = tx.conn.last_insert_rowid();
     tx.conn
         .prepare_cached(
             "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
         )?
-        .execute(params![id, secret, now])?;
-    endpoints_changed(tx)?;
+        .execute(params![id, secret, at])?;
+    endpoints_changed(tx, now)?;
     read::endpoint(tx.conn, name)
 }
 
-pub fn remove_endpoint(tx: &mut Tx<'_>, name: &str) -> Result<()> {
+pub fn remove_endpoint(tx: &mut Tx<'_>, name: &str, now: DateTime<Utc>) -> Result<()> {
     let id = require_endpoint(tx, name)?;
     tx.conn
         .execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
-    endpoints_changed(tx)?;
+    endpoints_changed(tx, now)?;
     Ok(())
 }
 
@@ -109,7 +109,7 @@ pub fn rename_endpoint(
     tx.conn
         .prepare_cached("UPDATE endpoints SET name = ?1, updated_at = ?2 WHERE id = ?3")?
         .execute(params![new_name, to_text(now), id])?;
-    endpoints_changed(tx)?;
+    endpoints_changed(tx, now)?;
     read::endpoint(tx.conn, new_name)
 }
 
@@ -127,16 +127,16 @@ pub fn add_secret(tx: &mut Tx<'_>, name: &str, secret: &str, now: DateTime<Utc>)
             "endpoint `{name}` already has that secret"
         )));
     }
-    let now = to_text(now);
+    let at = to_text(now);
     tx.conn
         .prepare_cached(
             "INSERT INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
         )?
-        .execute(params![id, secret, now])?;
+        .execute(params![id, secret, at])?;
     tx.conn
         .prepare_cached("UPDATE endpoints SET updated_at = ?1 WHERE id = ?2")?
-        .execute(params![now, id])?;
-    endpoints_changed(tx)?;
+        .execute(params![at, id])?;
+    endpoints_changed(tx, now)?;
     Ok(())
 }
 
@@ -153,7 +153,7 @@ pub fn retire_secret(tx: &mut Tx<'_>, name: &str, now: DateTime<Utc>) -> Result<
     tx.conn
         .prepare_cached("UPDATE endpoints SET updated_at = ?1 WHERE id = ?2")?
         .execute(params![to_text(now), id])?;
-    endpoints_changed(tx)?;
+    endpoints_changed(tx, now)?;
     Ok(())
 }
 
@@ -193,7 +193,12 @@ pub fn delete_setting(tx: &mut Tx<'_>, key: &str) -> Result<()> {
 /// happens here, inside the single writer, so concurrent repeats cannot both be stored.
 /// Everything it can refuse is checked before its first write: the listener runs it
 /// without a savepoint ([`super::writer::Isolation::Unguarded`]).
-pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<Recorded> {
+pub fn record(
+    tx: &mut Tx<'_>,
+    arrival: Arrival,
+    judgment: Judgment,
+    now: DateTime<Utc>,
+) -> Result<Recorded> {
     let endpoint_id = endpoint_id(tx, &arrival.endpoint)?
         .ok_or_else(|| Error::NotFound(format!("no endpoint named `{}`", arrival.endpoint)))?;
     // `stored` is the event a repeat points at.
@@ -275,7 +280,7 @@ pub fn record(tx: &mut Tx<'_>, arrival: Arrival, judgment: Judgment) -> Result<R
         body_truncated,
         event_id,
     ])?;
-    request_recorded(tx, request_id, Utc::now())?;
+    request_recorded(tx, request_id, now)?;
     Ok(Recorded {
         request_id,
         verdict,
@@ -350,7 +355,7 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         "UPDATE requests SET verdict = ?1, event_id = ?2, accepted_at = ?3, error = NULL WHERE id = ?4")?
             .execute(params![verdict.as_str(), event_id, to_text(now), request_id],
     )?;
-    request_recorded(tx, request_id, Utc::now())?;
+    request_recorded(tx, request_id, now)?;
     Ok(Recorded {
         request_id,
         verdict,
@@ -436,7 +441,7 @@ pub fn replay(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Re
         received_at: now,
         source: Source::Replayed,
     };
-    record(tx, arrival, judgment)
+    record(tx, arrival, judgment, now)
 }
 
 /// How many rows a prune removed.
@@ -663,8 +668,8 @@ pub(super) fn request_recorded(tx: &mut Tx<'_>, request_id: i64, at: DateTime<Ut
 }
 
 /// Logs and announces a change to endpoints or their secrets.
-fn endpoints_changed(tx: &mut Tx<'_>) -> Result<()> {
-    let seq = changes::append(tx.conn, ChangeKind::Endpoints, None, Utc::now())?;
+fn endpoints_changed(tx: &mut Tx<'_>, now: DateTime<Utc>) -> Result<()> {
+    let seq = changes::append(tx.conn, ChangeKind::Endpoints, None, now)?;
     tx.notify(Notice::Endpoints { seq });
     Ok(())
 }

@@ -3,13 +3,16 @@
 //! builds, testing distribution, publish and Enterprise App Store profiles, signing
 //! identities). It counts requests and can refuse keys, expire tokens, answer 429 and 500,
 //! or answer a shape nobody expects. Shared by the core's tests and the binary's (CLI, window).
+//!
+//! Its dates are offsets from the clock it is started with ("last built 2 hours ago"), and
+//! its tokens expire by that clock: the core's tests hand it their manual clock, the
+//! binary's tests (whose process reads the system's) hand it the system's.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
+use chrono::{DateTime, Utc};
+use gatehouse_core::clock::Clock;
 use serde_json::{Value, json};
 
 /// The API key and personal access key the fake accepts.
@@ -78,6 +83,8 @@ pub struct Account {
 
 #[derive(Default)]
 pub struct Fake {
+    /// What "now" is for its dates and its tokens' expiry.
+    pub clock: Clock,
     pub behaviour: Mutex<Behaviour>,
     pub account: Mutex<Account>,
     pub tokens_issued: AtomicU64,
@@ -95,6 +102,16 @@ impl Fake {
     pub fn tokens(&self) -> u64 {
         self.tokens_issued.load(Ordering::SeqCst)
     }
+
+    /// Its clock's now, less `minutes`, as Appcircle writes dates.
+    pub fn minutes_ago(&self, minutes: i64) -> String {
+        stamp(self.clock.now() - chrono::Duration::minutes(minutes))
+    }
+}
+
+/// A time as Appcircle's API writes it (RFC 3339).
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339()
 }
 
 fn jwt(exp: u64, n: u64) -> String {
@@ -109,10 +126,7 @@ fn jwt(exp: u64, n: u64) -> String {
 fn issue(fake: &Fake) -> Response {
     let n = fake.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
     let lifetime = fake.behaviour.lock().expect("lock").token_lifetime;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let now = u64::try_from(fake.clock.now().timestamp()).expect("after 1970");
     let token = jwt(now + lifetime, n);
     fake.valid.lock().expect("lock").push(token.clone());
     Json(json!({"access_token": token, "token_type": "Bearer"})).into_response()
@@ -246,12 +260,15 @@ async fn builds(
         return Json(json!([])).into_response();
     };
     // An older success, then the latest build (listed first: the client must sort).
+    let month_ago = stamp(fake.clock.now() - chrono::Duration::days(30));
+    let month_ago_plus_a_minute =
+        stamp(fake.clock.now() - chrono::Duration::days(30) + chrono::Duration::minutes(1));
     Json(json!([
         {"id": b.build_id, "hash": "abc", "hasWarning": b.has_warning, "status": b.status,
          "startDate": b.last_build_date, "endDate": b.last_build_date, "duration": 60,
          "isDistributable": false, "commitId": "c2"},
         {"id": format!("{}-older", b.id), "hash": "abd", "hasWarning": false, "status": 0,
-         "startDate": "2026-01-01T00:00:00Z", "endDate": "2026-01-01T00:01:00Z", "duration": 60,
+         "startDate": month_ago, "endDate": month_ago_plus_a_minute, "duration": 60,
          "isDistributable": false, "commitId": "c1"},
     ]))
     .into_response()
@@ -337,19 +354,20 @@ async fn signing(
 }
 
 /// `profiles` x `branches` build profiles ("p0" … with branches "p0b0" …), every branch
-/// last built at 10:00 on 2026-11-29; each profile's first branch failed, the others
+/// last built 2 hours before `now`; each profile's first branch failed, the others
 /// succeeded. The other lists start empty.
-pub fn build_profiles(profiles: usize, branches: usize) -> Vec<FakeProfile> {
+pub fn build_profiles(profiles: usize, branches: usize, now: DateTime<Utc>) -> Vec<FakeProfile> {
+    let built = stamp(now - chrono::Duration::hours(2));
     (0..profiles)
         .map(|p| FakeProfile {
             id: format!("p{p}"),
             name: format!("App {p}"),
-            last_build_date: "2026-11-29T10:00:00Z".into(),
+            last_build_date: built.clone(),
             branches: (0..branches)
                 .map(|b| FakeBranch {
                     id: format!("p{p}b{b}"),
                     name: format!("branch-{b}"),
-                    last_build_date: "2026-11-29T10:00:00Z".into(),
+                    last_build_date: built.clone(),
                     build_id: format!("p{p}b{b}-latest"),
                     status: if b == 0 { 1 } else { 0 },
                     has_warning: false,
@@ -359,11 +377,20 @@ pub fn build_profiles(profiles: usize, branches: usize) -> Vec<FakeProfile> {
         .collect()
 }
 
-/// Starts a fake whose account has [`build_profiles`]; tokens live an hour.
-pub async fn start(profile_count: usize, branch_count: usize) -> (Shared, SocketAddr) {
-    let fake = Arc::new(Fake::default());
+/// Starts a fake whose account has [`build_profiles`] as of `clock`'s now; tokens live an
+/// hour by that clock.
+pub async fn start(
+    profile_count: usize,
+    branch_count: usize,
+    clock: Clock,
+) -> (Shared, SocketAddr) {
+    let listed = build_profiles(profile_count, branch_count, clock.now());
+    let fake = Arc::new(Fake {
+        clock,
+        ..Fake::default()
+    });
     fake.behaviour.lock().expect("lock").token_lifetime = 3600;
-    fake.account.lock().expect("lock").profiles = build_profiles(profile_count, branch_count);
+    fake.account.lock().expect("lock").profiles = listed;
     let app = Router::new()
         .route("/auth/v1/api-key/token", post(api_key_token))
         .route("/auth/v3/token", post(personal_token))
