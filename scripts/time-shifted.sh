@@ -18,14 +18,17 @@ command -v faketime >/dev/null || { echo "faketime is missing (make deps install
 # faketime's start times: its clock then runs on from there, the monotonic one too.
 SHIFTS=("+400 days" "2028-03-01 00:05:00")
 
-# name<TAB>path of each core test binary, from cargo's own account of what it built.
+# name<TAB>path of each core test binary, from cargo's own account of what it built. Built
+# for the whole workspace, as make test's cargo-test step builds them (with -p alone, feature
+# unification differs and the core would be compiled a second time).
 mapfile -t binaries < <(
-  cargo test --locked -p gatehouse-core --no-run --message-format=json 2>/dev/null |
+  cargo test --locked --workspace --no-run --message-format=json 2>/dev/null |
     python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+    if (m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]
+            and "/crates/core#" in m["package_id"]):
         print(m["target"]["name"] + "\t" + m["executable"])
 '
 )
