@@ -428,9 +428,17 @@ impl Store {
         Ok((info, secret))
     }
 
+    /// Deletes the token named `name` and its browser sessions, in one transaction; its
+    /// open streams end at their next check.
     pub async fn revoke_token(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
-        self.writer.call(move |tx| tokens::revoke(tx, &name)).await
+        self.writer
+            .call(move |tx| {
+                let id = tokens::id_by_name(tx.conn, &name)?;
+                sessions::close_all(tx, id)?;
+                tokens::delete(tx, id)
+            })
+            .await
     }
 
     /// Notes that a token was used (the caller decides how often that is worth a write).

@@ -71,18 +71,17 @@ pub fn add(
     by_id(tx.conn, tx.conn.last_insert_rowid())
 }
 
-/// Deletes the token named `name` and its browser sessions; its open streams end at their
-/// next check.
-pub fn revoke(tx: &mut Tx<'_>, name: &str) -> Result<()> {
-    let id: Option<i64> = tx
-        .conn
-        .prepare_cached("SELECT id FROM tokens WHERE name = ?1")?
+/// The id of the token named `name`.
+pub fn id_by_name(conn: &Connection, name: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT id FROM tokens WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
-        .optional()?;
-    let Some(id) = id else {
-        return Err(Error::NotFound(format!("no token named `{name}`")));
-    };
-    super::sessions::close_all(tx, id)?;
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("no token named `{name}`")))
+}
+
+/// Deletes the token with `id`. Its browser sessions are closed by the caller first
+/// ([`super::Store::revoke_token`]); its open streams end at their next check.
+pub fn delete(tx: &mut Tx<'_>, id: i64) -> Result<()> {
     tx.conn
         .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
         .execute([id])?;
