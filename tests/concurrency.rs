@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::thread;
 
 use common::{Gatehouse, post};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature::sign;
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 
 const SECRET: &str = "concurrency-test-secret";
 const CLIENTS: usize = 8;

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{Gatehouse, free_port};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature::sign;
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use gatehouse_core::store::{EventQuery, Store};
 
 const SECRET: &str = "crash-test-secret-of-some-length";

@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use common::{Server, post};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature::sign;
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use gatehouse_core::store::{EventQuery, Store};
 
 const SECRET: &str = "disk-full-test-secret-of-length";

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Gatehouse, post};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature::sign;
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use serde_json::{Value, json};
 
 #[test]

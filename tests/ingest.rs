@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Gatehouse, post, vector};
-use gatehouse_core::signature::sign;
+use gatehouse_core::receive::signature::sign;
 use serde_json::Value;
 
 const SECRET: &str = "a-test-secret-of-decent-length";
@@ -675,7 +675,7 @@ fn github_and_gitlab_endpoints_feed_the_same_gate() {
     let pipeline = send("gitlab", "api", "pipeline-succeeded", &[]);
     assert_eq!(pipeline["response"]["status"], "accepted");
     // A file sent as GitHub sends it: signed, with its event and delivery headers.
-    let body = gatehouse_core::providers::github::sample_workflow_run(
+    let body = gatehouse_core::receive::providers::github::sample_workflow_run(
         "acme/app",
         "release",
         900,

@@ -1,12 +1,12 @@
 //! `gatehouse account`: connect an Appcircle account, sync it once, show how its syncs go,
 //! disconnect it. A running `serve` or app syncs on its own schedule
-//! ([`gatehouse_core::account`]); these commands work on the same database beside it.
+//! ([`gatehouse_core::accounts`]); these commands work on the same database beside it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Subcommand;
-use gatehouse_core::account::{AccountKey, AccountStatus, AccountSync, Connection};
+use gatehouse_core::accounts::{AccountKey, AccountStatus, AccountSync, Connection};
 use gatehouse_core::credentials::TokenPlace;
 use gatehouse_core::store::Store;
 

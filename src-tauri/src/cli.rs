@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand};
 use gatehouse_core::clock::Clock;
-use gatehouse_core::endpoint::{WEAK_SECRET_LEN, generate_secret};
-use gatehouse_core::gate::{self, GateFilter};
 use gatehouse_core::model::Verdict;
 use gatehouse_core::model::{Outcome, Provider, Scope};
-use gatehouse_core::samples::{self, SampleOptions};
+use gatehouse_core::receive::endpoint::{WEAK_SECRET_LEN, generate_secret};
+use gatehouse_core::rules::gate::{self, GateFilter};
+use gatehouse_core::send::samples::{self, SampleOptions};
+use gatehouse_core::serve::token::Role;
 use gatehouse_core::store::{EventQuery, MAX_LIMIT, RequestQuery, Store};
-use gatehouse_core::token::Role;
 
 use crate::error::{AppError, Result};
 use crate::{exit, listening, logging, print};
@@ -750,7 +750,7 @@ fn remote_events(a: EventsArgs) -> Result<i32> {
     };
     if let Some(ShowCommand::Show { json, .. }) = a.show {
         let event: gatehouse_core::store::EventRecord =
-            gatehouse_core::remote::call(&url, &token, &request)?;
+            gatehouse_core::follow::remote::call(&url, &token, &request)?;
         if json {
             print::json(&event)?;
         } else {
@@ -759,7 +759,7 @@ fn remote_events(a: EventsArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
     let page: gatehouse_core::api::EventPage =
-        gatehouse_core::remote::call(&url, &token, &request)?;
+        gatehouse_core::follow::remote::call(&url, &token, &request)?;
     if a.json {
         print::json(&page.events)?;
     } else {
@@ -779,7 +779,8 @@ fn remote_status(a: StatusArgs) -> Result<i32> {
         branch: a.branch,
     };
     let request = serde_json::json!({"method": "gate", "params": {"filter": filter}});
-    let gate: gatehouse_core::gate::Gate = gatehouse_core::remote::call(&url, &token, &request)?;
+    let gate: gatehouse_core::rules::gate::Gate =
+        gatehouse_core::follow::remote::call(&url, &token, &request)?;
     if a.json {
         print::json(&gate)?;
     } else {

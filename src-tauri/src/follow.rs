@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gatehouse_core::mirror::{self, Inbox, MirrorState, Report};
+use gatehouse_core::follow::mirror::{self, Inbox, MirrorState, Report};
 use gatehouse_core::store::{Applied, Store};
 
 use crate::error::{AppError, Result};

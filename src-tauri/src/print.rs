@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
-use gatehouse_core::gate::{Gate, GateState, Stream, stale_words};
 use gatehouse_core::model::subject_name;
+use gatehouse_core::rules::gate::{Gate, GateState, Stream, stale_words};
 use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord, TokenInfo};
 use gatehouse_core::text::{is_unsafe, neutralise as terminal_text};
 use serde::Serialize;

@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gatehouse_core::api::{Api, Host};
-use gatehouse_core::inbox;
-use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
-use gatehouse_core::retention;
+use gatehouse_core::receive::listener::{ListenerConfig, ListenerStatus, RunningListener};
+use gatehouse_core::receive::tls::TlsConfig;
+use gatehouse_core::rules::retention;
+use gatehouse_core::serve;
 use gatehouse_core::settings::{self, Settings};
 use gatehouse_core::store::Store;
 use gatehouse_core::supervise::supervise;
-use gatehouse_core::tls::TlsConfig;
 
 use crate::error::Result;
 use crate::{exit, listening, logging};
@@ -60,7 +60,7 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         if !site.has_index() {
             tracing::warn!("this build has no web dashboard (ui/dist was empty when it was built)");
         }
-        let options = inbox::Options {
+        let options = serve::Options {
             site: Some(site),
             secure_cookies: tls || a.secure_cookies,
         };
@@ -68,7 +68,7 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
             settings.listen_addr()?,
             store.clone(),
             config,
-            inbox::router_with(api, closing, options),
+            serve::router_with(api, closing, options),
         )
         .await?;
         let bound = running.local_addr();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::inbox::Site;
+use gatehouse_core::serve::Site;
 
 /// The front end's files, as the window has them.
 pub fn site() -> Arc<Site> {

@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use gatehouse_core::api::{Api, ApiRequest, Host};
-use gatehouse_core::gate::{self, GateFilter};
-use gatehouse_core::ingest::{Arrival, judge};
-use gatehouse_core::listener::ListenerStatus;
 use gatehouse_core::model::Source;
-use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::receive::ingest::{Arrival, judge};
+use gatehouse_core::receive::listener::ListenerStatus;
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::rules::gate::{self, GateFilter};
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use gatehouse_core::settings::Settings;
-use gatehouse_core::signature::sign;
 use gatehouse_core::store::{EventQuery, Store, StoreOptions};
 
 const SECRET: &str = "history-benchmark-secret";

@@ -12,11 +12,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_core::mirror::{self, Inbox, MirrorState};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature::sign;
+use gatehouse_core::follow::mirror::{self, Inbox, MirrorState};
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
+use gatehouse_core::serve::token::Role;
 use gatehouse_core::store::{Notice, Store};
-use gatehouse_core::token::Role;
 
 const SECRET: &str = "benchmark-secret-0123456789";
 

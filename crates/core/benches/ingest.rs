@@ -25,12 +25,12 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
-use gatehouse_core::ingest::{Judgment, judge};
-use gatehouse_core::listener::RunningListener;
-use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature::sign;
+use gatehouse_core::receive::ingest::{Judgment, judge};
+use gatehouse_core::receive::listener::RunningListener;
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
+use gatehouse_core::serve::token::Role;
 use gatehouse_core::store::{EventQuery, Store, StoreOptions};
-use gatehouse_core::token::Role;
 
 const SECRET: &str = "benchmark-secret-0123456789";
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use gatehouse_core::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
 use gatehouse_core::store::{RequestQuery, Store, StoreOptions};
 
 const CLIENTS: usize = 4;

@@ -7,23 +7,23 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::account::{AccountStatus, AccountSync, Connection, SyncReport};
+use crate::accounts::{AccountStatus, AccountSync, Connection, SyncReport};
 use crate::credentials::TokenPlace;
-use crate::endpoint::generate_secret;
 use crate::error::ErrorKind;
-use crate::gate::{self, Gate, GateFilter};
-use crate::listener::ListenerStatus;
-use crate::mirror::InboxStatus;
+use crate::follow::mirror::InboxStatus;
 use crate::model::Provider;
 use crate::offload::blocking;
-use crate::samples::{self, SampleOptions};
+use crate::receive::endpoint::generate_secret;
+use crate::receive::listener::ListenerStatus;
+use crate::rules::gate::{self, Gate, GateFilter};
+use crate::send::samples::{self, SampleOptions};
 use crate::send::{self, SendOutcome};
+use crate::serve::token::Role;
 use crate::settings::Settings;
 use crate::store::{
     BuildRun, EndpointInfo, EventQuery, EventRecord, Recorded, RequestQuery, RequestRecord, Secret,
     Store, UnmatchedCount,
 };
-use crate::token::Role;
 use crate::{Error, Result};
 
 /// Everything the front end can ask for.

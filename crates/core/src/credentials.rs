@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::serve::token::PREFIX;
 use crate::store::Store;
-use crate::token::PREFIX;
 use crate::{Error, Result};
 
 /// The keyring's service name for every Gatehouse secret.

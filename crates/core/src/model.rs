@@ -2,7 +2,7 @@
 //! sent a delivery ([`Provider`]), what it is about ([`Scope`], [`Subject`]), what happened
 //! ([`Outcome`]), the stream the gate judges ([`StreamKey`]), and what became of the request
 //! ([`Verdict`]) and how its event entered the store ([`Source`]). No provider's wire format
-//! lives here (see [`crate::providers`]).
+//! lives here (see [`crate::receive::providers`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// Who sends deliveries to an endpoint: each signs, names and shapes them its own way
-/// ([`crate::providers`]).
+/// ([`crate::receive::providers`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[derive(ts_rs::TS)]

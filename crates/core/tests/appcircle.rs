@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use fake_appcircle::{KEY_NAME, KEY_SECRET, stamp};
-use gatehouse_core::account::{AccountKey, AccountSync, Connection};
-use gatehouse_core::appcircle::{self, Account, Client, Key};
+use gatehouse_core::accounts::appcircle::{self, Account, Client, Key};
+use gatehouse_core::accounts::sync::{self, Positions};
+use gatehouse_core::accounts::{AccountKey, AccountSync, Connection};
 use gatehouse_core::clock::{Clock, ClockHand};
-use gatehouse_core::gate::{self, GateFilter, GateState};
 use gatehouse_core::model::Source;
 use gatehouse_core::model::{Outcome, Scope};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::rules::gate::{self, GateFilter, GateState};
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use gatehouse_core::store::{EventQuery, Store, StoreOptions};
-use gatehouse_core::sync::{self, Positions};
 use serde_json::{Value, json};
 
 /// A test's clock: the real now, standing still until the test moves it.

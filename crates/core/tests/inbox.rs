@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::api::{Api, Host};
 use gatehouse_core::clock::Clock;
-use gatehouse_core::inbox;
-use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::receive::listener::{ListenerConfig, ListenerStatus, RunningListener};
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
+use gatehouse_core::serve;
+use gatehouse_core::serve::token::Role;
 use gatehouse_core::settings::Settings;
-use gatehouse_core::signature::sign;
 use gatehouse_core::store::{Store, StoreOptions};
-use gatehouse_core::token::Role;
 use serde_json::{Value, json};
 
 const SECRET: &str = "inbox-test-secret";
@@ -47,15 +47,15 @@ async fn start() -> Inbox {
 }
 
 async fn start_with(config: ListenerConfig) -> Inbox {
-    start_serving(config, inbox::Options::default()).await
+    start_serving(config, serve::Options::default()).await
 }
 
-async fn start_serving(config: ListenerConfig, options: inbox::Options) -> Inbox {
+async fn start_serving(config: ListenerConfig, options: serve::Options) -> Inbox {
     start_on(Clock::system(), config, options).await
 }
 
 /// An inbox whose store (and so its sessions, tokens and listener) reads `clock`.
-async fn start_on(clock: Clock, config: ListenerConfig, options: inbox::Options) -> Inbox {
+async fn start_on(clock: Clock, config: ListenerConfig, options: serve::Options) -> Inbox {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("inbox.db");
     let store_options = StoreOptions {
@@ -72,7 +72,7 @@ async fn start_on(clock: Clock, config: ListenerConfig, options: inbox::Options)
         "127.0.0.1:0".parse().expect("addr"),
         store.clone(),
         config,
-        inbox::router_with(api, closing, options),
+        serve::router_with(api, closing, options),
     )
     .await
     .expect("listening");
@@ -559,7 +559,7 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_ingest_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_serves_https_with_the_certificate_it_is_given() {
-    use gatehouse_core::tls::TlsConfig;
+    use gatehouse_core::receive::tls::TlsConfig;
     let dir = tempfile::tempdir().expect("tempdir");
     let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -823,7 +823,7 @@ async fn revoking_a_token_ends_its_stream_during_the_backlog() {
 /// end of the backlog only after every notice of it was broadcast; what follows is live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mirror_marks_its_backlog_and_reports_its_end_after_the_notices() {
-    use gatehouse_core::mirror::{self, MirrorState, Report};
+    use gatehouse_core::follow::mirror::{self, MirrorState, Report};
     use gatehouse_core::store::Notice;
     let inbox = start().await;
     let token = inbox.token("desk", Role::Read).await;
@@ -1172,7 +1172,7 @@ async fn a_session_is_stored_as_its_hash_and_refused_once_expired() {
     let inbox = start_on(
         clock.clone(),
         ListenerConfig::default(),
-        inbox::Options::default(),
+        serve::Options::default(),
     )
     .await;
     let token = inbox.token("wall", Role::Read).await;
@@ -1277,7 +1277,7 @@ async fn a_session_is_stored_as_its_hash_and_refused_once_expired() {
 /// not the page's 405.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_the_security_headers_and_the_site_keeps_the_listeners_404() {
-    let site = inbox::Site::new([
+    let site = serve::Site::new([
         (
             "index.html".to_owned(),
             b"<!doctype html><title>g</title>".to_vec(),
@@ -1289,7 +1289,7 @@ async fn every_answer_carries_the_security_headers_and_the_site_keeps_the_listen
     ]);
     let served = start_serving(
         ListenerConfig::default(),
-        inbox::Options {
+        serve::Options {
             site: Some(Arc::new(site)),
             secure_cookies: true,
         },
@@ -1390,7 +1390,7 @@ async fn a_quiet_stream_carries_a_heartbeat() {
     let (seen, waited) = tokio::task::spawn_blocking(move || {
         let mut stream = small_buffered_stream(addr, &token, "");
         // Up to a heartbeat and a third: long enough for one, short enough to fail without.
-        let limit = gatehouse_core::inbox::HEARTBEAT + gatehouse_core::inbox::HEARTBEAT / 3;
+        let limit = gatehouse_core::serve::HEARTBEAT + gatehouse_core::serve::HEARTBEAT / 3;
         stream
             .set_read_timeout(Some(Duration::from_millis(500)))
             .expect("timeout");
@@ -1423,7 +1423,7 @@ async fn a_quiet_stream_carries_a_heartbeat() {
     assert!(
         seen.contains(": heartbeat\n"),
         "a heartbeat comment within {}s of a quiet stream: {seen}",
-        (gatehouse_core::inbox::HEARTBEAT + gatehouse_core::inbox::HEARTBEAT / 3).as_secs()
+        (gatehouse_core::serve::HEARTBEAT + gatehouse_core::serve::HEARTBEAT / 3).as_secs()
     );
     eprintln!("heartbeat {waited:?} after caught_up");
 }

@@ -31,7 +31,7 @@ fn db_holds(dir: &std::path::Path, token: &str) -> bool {
 async fn the_token_lives_in_the_keyring_or_says_it_is_in_the_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
-    let token = gatehouse_core::token::generate().expect("token");
+    let token = gatehouse_core::serve::token::generate().expect("token");
     let required = std::env::var("GATEHOUSE_KEYRING_TEST").is_ok_and(|v| v == "1");
     let bus: Vec<(&str, Option<std::ffi::OsString>)> =
         BUS_VARS.iter().map(|v| (*v, std::env::var_os(v))).collect();

@@ -5,9 +5,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use gatehouse_core::clock::Clock;
-use gatehouse_core::listener::{ListenerConfig, RunningListener};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature::sign;
+use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use gatehouse_core::store::{EventQuery, Notice, RequestQuery, Store, StoreOptions};
 use serde_json::Value;
 

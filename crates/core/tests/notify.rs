@@ -3,13 +3,13 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gatehouse_core::gate::{self, Gate, GateFilter};
-use gatehouse_core::ingest::{Arrival, judge};
 use gatehouse_core::model::Source;
-use gatehouse_core::notify::{BURST_WINDOW, CatchUp, Notifier};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
+use gatehouse_core::receive::ingest::{Arrival, judge};
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::rules::gate::{self, Gate, GateFilter};
+use gatehouse_core::rules::notify::{BURST_WINDOW, CatchUp, Notifier};
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use gatehouse_core::settings::Settings;
-use gatehouse_core::signature::sign;
 use gatehouse_core::store::{EventRecord, Store};
 
 const SECRET: &str = "notify-test-secret";

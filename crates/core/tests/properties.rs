@@ -8,11 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse_core::envelope::Envelope;
-use gatehouse_core::ingest::{Judgment, judge};
 use gatehouse_core::model::Verdict;
-use gatehouse_core::providers::appcircle::classify;
-use gatehouse_core::signature::{self, SignatureError, sign};
+use gatehouse_core::receive::envelope::Envelope;
+use gatehouse_core::receive::ingest::{Judgment, judge};
+use gatehouse_core::receive::providers::appcircle::classify;
+use gatehouse_core::receive::signature::{self, SignatureError, sign};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 

@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gatehouse_core::gate::{self, GateFilter, GateState};
-use gatehouse_core::listener::{ListenerConfig, RunningListener};
 use gatehouse_core::model::{Outcome, Provider, Scope, Verdict};
-use gatehouse_core::samples::{self, Outgoing, SampleOptions};
+use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::rules::gate::{self, GateFilter, GateState};
 use gatehouse_core::send;
+use gatehouse_core::send::samples::{self, Outgoing, SampleOptions};
 use gatehouse_core::store::{EventQuery, RequestQuery, Store};
 
 const SECRET: &str = "providers-test-secret";
@@ -121,7 +121,7 @@ async fn github_deliveries_are_proven_by_their_signature_and_deduplicated_by_the
             ("X-Hub-Signature-256", sig),
         ]
     };
-    let hex = gatehouse_core::signature::sign(SECRET.as_bytes(), &failed.body);
+    let hex = gatehouse_core::receive::signature::sign(SECRET.as_bytes(), &failed.body);
     assert_eq!(
         post(h.hook("gh"), headers(hex.clone()), failed.body.clone()).await,
         401,
@@ -202,7 +202,7 @@ async fn github_deliveries_are_proven_by_their_signature_and_deduplicated_by_the
     let job = br#"{"action":"completed","workflow_job":{"id":9001,"run_id":501,"run_attempt":1,"name":"unit tests","status":"completed","conclusion":"failure","workflow_name":"CI","head_branch":"main","html_url":"https://github.com/acme/app/actions/runs/501/job/9001"},"repository":{"id":1296269,"full_name":"acme/app"}}"#.to_vec();
     let signed = format!(
         "sha256={}",
-        gatehouse_core::signature::sign(SECRET.as_bytes(), &job)
+        gatehouse_core::receive::signature::sign(SECRET.as_bytes(), &job)
     );
     let job_headers = vec![
         ("X-GitHub-Event", "workflow_job".to_owned()),
@@ -316,7 +316,7 @@ async fn gitlab_tokens_are_compared_never_kept_and_deliveries_deduplicated_by_th
         .expect("rows")
         .collect::<Result<_, _>>()
         .expect("read");
-    let digest = gatehouse_core::providers::gitlab::token_proof(GL_TOKEN);
+    let digest = gatehouse_core::receive::providers::gitlab::token_proof(GL_TOKEN);
     assert_eq!(
         proofs.remove(2),
         ("bad_signature".to_owned(), None),

@@ -5,12 +5,12 @@
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::Error;
 use gatehouse_core::clock::Clock;
-use gatehouse_core::gate::{self, GateFilter, GateState};
-use gatehouse_core::ingest::{Arrival, Judgment, judge};
 use gatehouse_core::model::Verdict;
 use gatehouse_core::model::{Outcome, Scope};
-use gatehouse_core::samples::{self, Sample, SampleOptions};
-use gatehouse_core::signature::sign;
+use gatehouse_core::receive::ingest::{Arrival, Judgment, judge};
+use gatehouse_core::receive::signature::sign;
+use gatehouse_core::rules::gate::{self, GateFilter, GateState};
+use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use gatehouse_core::store::{EventQuery, Notice, RequestQuery, Source, Store, StoreOptions};
 
 const SECRET: &str = "store-test-secret";
@@ -914,7 +914,7 @@ async fn rejected_requests_expire_and_events_stay() {
         .await
         .expect("recorded");
     deliver_received_at(&store, "ci", &body, old).await;
-    let removed = gatehouse_core::retention::apply(
+    let removed = gatehouse_core::rules::retention::apply(
         &store,
         &gatehouse_core::settings::Settings::default(),
         Utc::now(),

@@ -358,7 +358,7 @@ mod host_tests {
     /// An inbox to follow: a real store, listener and API over loopback.
     struct TestInbox {
         url: String,
-        listener: gatehouse_core::listener::RunningListener,
+        listener: gatehouse_core::receive::listener::RunningListener,
         close: tokio::sync::watch::Sender<bool>,
         _dir: tempfile::TempDir,
     }
@@ -366,8 +366,8 @@ mod host_tests {
     struct InboxHost;
 
     impl Host for InboxHost {
-        fn listener(&self) -> gatehouse_core::listener::ListenerStatus {
-            gatehouse_core::listener::ListenerStatus::stopped("")
+        fn listener(&self) -> gatehouse_core::receive::listener::ListenerStatus {
+            gatehouse_core::receive::listener::ListenerStatus::stopped("")
         }
         async fn apply_settings(&self, _: Settings) -> gatehouse_core::Result<()> {
             Ok(())
@@ -377,12 +377,12 @@ mod host_tests {
     /// Starts an inbox with an endpoint `ci` (secret `s3cret`) and returns it with a read token.
     async fn start_inbox() -> (TestInbox, String) {
         use gatehouse_core::api::Api;
-        use gatehouse_core::listener::{ListenerConfig, RunningListener};
+        use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
         store.add_endpoint("ci", "s3cret").await.expect("endpoint");
         let (_, token) = store
-            .add_token("desk", gatehouse_core::token::Role::Read)
+            .add_token("desk", gatehouse_core::serve::token::Role::Read)
             .await
             .expect("token");
         let (close, closing) = tokio::sync::watch::channel(false);
@@ -391,7 +391,7 @@ mod host_tests {
             "127.0.0.1:0".parse().expect("addr"),
             store,
             ListenerConfig::default(),
-            gatehouse_core::inbox::router(api, closing),
+            gatehouse_core::serve::router(api, closing),
         )
         .await
         .expect("inbox listens");
@@ -423,8 +423,8 @@ mod host_tests {
     #[test]
     fn inbox_mode_turns_the_listener_off_and_follows_with_the_saved_token() {
         use gatehouse_core::api::{Api, ApiRequest, ApiResponse};
-        use gatehouse_core::mirror::MirrorState;
-        use gatehouse_core::samples::{self, Sample, SampleOptions};
+        use gatehouse_core::follow::mirror::MirrorState;
+        use gatehouse_core::send::samples::{self, Sample, SampleOptions};
         use gatehouse_core::settings::SourceMode;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(Store::open_dir(dir.path()).expect("store"));

@@ -1,13 +1,13 @@
 //! What the API needs from the desktop: where builds come from. This machine's listener,
-//! restarted when its settings change, and the task that follows an inbox (core::mirror),
+//! restarted when its settings change, and the task that follows an inbox (core::follow::mirror),
 //! restarted when its URL or token changes; Settings choose one or both.
 
 use std::sync::Arc;
 
 use gatehouse_core::api::Host;
 use gatehouse_core::credentials::{self, Credential, TokenPlace};
-use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
-use gatehouse_core::mirror::{self, InboxStatus, MirrorState, Report};
+use gatehouse_core::follow::mirror::{self, InboxStatus, MirrorState, Report};
+use gatehouse_core::receive::listener::{ListenerConfig, ListenerStatus, RunningListener};
 use gatehouse_core::settings::Settings;
 use gatehouse_core::store::Store;
 use gatehouse_core::{Error, Result};

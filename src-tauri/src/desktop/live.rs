@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_core::api::Host;
-use gatehouse_core::gate::{self, Gate, GateFilter};
-use gatehouse_core::mirror::{MirrorState, Report};
-use gatehouse_core::notify::{CatchUp, Notifier};
-use gatehouse_core::retention;
+use gatehouse_core::follow::mirror::{MirrorState, Report};
+use gatehouse_core::rules::gate::{self, Gate, GateFilter};
+use gatehouse_core::rules::notify::{CatchUp, Notifier};
+use gatehouse_core::rules::retention;
 use gatehouse_core::settings::Settings;
 use gatehouse_core::store::{Notice, Store};
 use gatehouse_core::supervise::supervise;
@@ -24,7 +24,7 @@ pub const NOTICE: &str = "gatehouse://notice";
 pub const GATE: &str = "gatehouse://gate";
 /// Asks the window to show one event (notification or tray click).
 pub const OPEN_EVENT: &str = "gatehouse://open-event";
-/// The inbox followed and its state ([`gatehouse_core::mirror::InboxStatus`]), or null.
+/// The inbox followed and its state ([`gatehouse_core::follow::mirror::InboxStatus`]), or null.
 pub const INBOX: &str = "gatehouse://inbox";
 /// How often a token the keyring could not give is asked for again.
 const TOKEN_RETRY: Duration = Duration::from_secs(30);

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use gatehouse_core::notify::Notification;
+use gatehouse_core::rules::notify::Notification;
 use gatehouse_core::settings::Settings;
 use tauri::{AppHandle, Manager};
 

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use gatehouse_core::api::Host;
-use gatehouse_core::gate::{Gate, GateState};
 use gatehouse_core::model::subject_name;
+use gatehouse_core::rules::gate::{Gate, GateState};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -103,7 +103,7 @@ fn menu<R: Runtime>(app: &AppHandle<R>, gate: &Gate) -> tauri::Result<Menu<R>> {
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     app.manage(Paused::default());
-    let unknown = gatehouse_core::gate::evaluate(Vec::new(), &Default::default());
+    let unknown = gatehouse_core::rules::gate::evaluate(Vec::new(), &Default::default());
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(&unknown)?)
         .tooltip(tooltip(&unknown))
@@ -154,7 +154,7 @@ mod tests {
     use super::super::{AppState, DesktopHost};
 
     fn texts<R: tauri::Runtime>(app: &tauri::AppHandle<R>) -> Vec<String> {
-        let gate = gatehouse_core::gate::evaluate(Vec::new(), &Default::default());
+        let gate = gatehouse_core::rules::gate::evaluate(Vec::new(), &Default::default());
         super::menu(app, &gate)
             .expect("menu")
             .items()

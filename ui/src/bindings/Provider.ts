@@ -2,6 +2,6 @@
 
 /**
  * Who sends deliveries to an endpoint: each signs, names and shapes them its own way
- * ([`crate::providers`]).
+ * ([`crate::receive::providers`]).
  */
 export type Provider = "appcircle" | "github" | "gitlab";

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatehouse_core::api::{Api, Host};
-use gatehouse_core::inbox;
-use gatehouse_core::listener::{ListenerConfig, ListenerStatus, RunningListener};
+use gatehouse_core::receive::listener::{ListenerConfig, ListenerStatus, RunningListener};
+use gatehouse_core::serve;
 use gatehouse_core::settings::Settings;
 use gatehouse_core::store::Store;
 use tokio::sync::watch;
@@ -32,7 +32,7 @@ pub async fn start_inbox(store: &Arc<Store>) -> (RunningListener, watch::Sender<
         any,
         store.clone(),
         ListenerConfig::default(),
-        inbox::router(api, closing),
+        serve::router(api, closing),
     )
     .await
     .expect("listener");

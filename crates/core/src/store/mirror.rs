@@ -1,4 +1,4 @@
-//! Rows copied from an inbox's stream into this store (see [`crate::mirror`]), applied in
+//! Rows copied from an inbox's stream into this store (see [`crate::follow::mirror`]), applied in
 //! one transaction with the position they bring the mirror to, so a change is applied once
 //! whatever is interrupted. Events are also deduplicated by (endpoint, deliveryId) against
 //! what this machine's own listener stored.

@@ -41,8 +41,8 @@ pub use write::{Pruned, REJECTED_BODY_KEPT, Recorded};
 use writer::{Health, Isolation, Writer};
 
 use crate::clock::Clock;
-use crate::ingest::{Arrival, Judgment};
-use crate::token::Role;
+use crate::receive::ingest::{Arrival, Judgment};
+use crate::serve::token::Role;
 use crate::{Error, Result};
 
 /// Settings key of the user's [`crate::settings::Settings`] document.
@@ -418,7 +418,7 @@ impl Store {
     /// Creates an access token for the inbox's API; returns it with the token itself, which
     /// is not stored (only its SHA-256) and cannot be shown again.
     pub async fn add_token(&self, name: &str, role: Role) -> Result<(TokenInfo, String)> {
-        let secret = crate::token::generate()?;
+        let secret = crate::serve::token::generate()?;
         let (name, kept) = (name.to_owned(), secret.clone());
         let now = self.clock.now();
         let info = self
@@ -459,7 +459,7 @@ impl Store {
     /// Opens a browser session for the token `token_id` until `expires`; returns the
     /// session's id (kept only as its SHA-256), for the cookie.
     pub async fn open_session(&self, token_id: i64, expires: DateTime<Utc>) -> Result<String> {
-        let secret = crate::token::random_hex()?;
+        let secret = crate::serve::token::random_hex()?;
         let kept = secret.clone();
         let now = self.clock.now();
         self.writer

@@ -282,7 +282,7 @@ const MIGRATIONS: &[&str] = &[
         at          TEXT NOT NULL
     );
     "#,
-    // 8: mirrors of inboxes (crate::mirror). A row copied from an inbox keeps where it came
+    // 8: mirrors of inboxes (crate::follow::mirror). A row copied from an inbox keeps where it came
     // from (origin: the inbox's URL; origin_id: its id there), so a change applied twice is
     // applied once; the indexes are partial, so the local listener's rows cost nothing more.
     // `mirrors` holds the last seq applied per inbox, written with the rows it covers.
@@ -510,8 +510,9 @@ mod tests {
             .events(&crate::store::EventQuery::default())
             .expect("events");
         assert_eq!(events.len(), 3, "every event of the old file");
-        let gate = crate::gate::evaluate(store.streams().expect("streams"), &Default::default());
-        assert_eq!(gate.state, crate::gate::GateState::Failing);
+        let gate =
+            crate::rules::gate::evaluate(store.streams().expect("streams"), &Default::default());
+        assert_eq!(gate.state, crate::rules::gate::GateState::Failing);
         assert_eq!(store.tokens().expect("tokens").len(), 1);
         assert_eq!(store.endpoints().expect("endpoints")[0].name, "ci");
     }
@@ -522,7 +523,7 @@ mod tests {
     #[test]
     #[ignore = "writes the fixture; run by hand when a schema version is released"]
     fn write_the_schema_11_fixture() {
-        use crate::samples::{self, Sample, SampleOptions};
+        use crate::send::samples::{self, Sample, SampleOptions};
         let dir = tempfile::tempdir().expect("tempdir");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
@@ -532,7 +533,7 @@ mod tests {
                 .await
                 .expect("endpoint");
             store
-                .add_token("desk", crate::token::Role::Read)
+                .add_token("desk", crate::serve::token::Role::Read)
                 .await
                 .expect("token");
             for (sample, profile) in [

@@ -1,5 +1,5 @@
 //! Browser sessions of the web dashboard, opened with an access token (see
-//! [`crate::inbox`]): kept by the SHA-256 of their id only, ended by sign-out, by expiry, or
+//! [`crate::serve`]): kept by the SHA-256 of their id only, ended by sign-out, by expiry, or
 //! by revoking their token.
 
 use chrono::{DateTime, Utc};
@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::tokens::{self, TokenInfo};
 use super::writer::Tx;
 use crate::Result;
+use crate::serve::token;
 use crate::time::to_text;
-use crate::token;
 
 const INSERT_SESSION: &str = "
     INSERT INTO sessions (hash, token_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";

@@ -1,4 +1,4 @@
-//! Facts read from Appcircle's API by the account sync ([`crate::sync`]), stored as events
+//! Facts read from Appcircle's API by the account sync ([`crate::accounts::sync`]), stored as events
 //! with source `synced`, in one transaction with the walk's new positions and the sync's
 //! status: a sync interrupted half-way stores nothing and walks again from where the last
 //! complete one ended.

@@ -1,12 +1,12 @@
-//! The inbox's access tokens: stored by their SHA-256 only (see [`crate::token`]).
+//! The inbox's access tokens: stored by their SHA-256 only (see [`crate::serve::token`]).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::writer::Tx;
+use crate::serve::token::{self, Role};
 use crate::time::to_text;
-use crate::token::{self, Role};
 use crate::{Error, Result};
 
 /// A token as listed: never the token itself.

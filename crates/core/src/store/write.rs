@@ -11,9 +11,9 @@ use super::changes::{self, ChangeKind};
 use super::records::{EndpointInfo, Source};
 use super::writer::Tx;
 use super::{Notice, read};
-use crate::endpoint;
-use crate::ingest::{Arrival, Delivery, Judgment, judge_delivery};
 use crate::model::{Outcome, Provider, Scope, StreamKey, Subject, Verdict, is_gated};
+use crate::receive::endpoint;
+use crate::receive::ingest::{Arrival, Delivery, Judgment, judge_delivery};
 use crate::time::to_text;
 use crate::{Error, Result};
 

@@ -5,7 +5,7 @@
 //! dropped connection resumes exactly after it: nothing twice, nothing missed. A connection
 //! that goes quiet is given up after [`WATCHDOG`] (the inbox sends a heartbeat every 15 s);
 //! one that fails is retried with exponential backoff and jitter; waking from sleep or a
-//! change of network ([`crate::wake`]) reconnects at once.
+//! change of network ([`crate::follow::wake`]) reconnects at once.
 
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
@@ -17,10 +17,10 @@ use tokio::sync::{mpsc, watch};
 use ts_rs::TS;
 
 use crate::credentials::TokenPlace;
+use crate::follow::wake::Wake;
 use crate::offload::blocking;
 use crate::store::{Applied, Incoming, Store};
 use crate::time::to_text;
-use crate::wake::Wake;
 use crate::{Error, Result};
 
 /// No byte for this long (heartbeats included) and the connection is given up.

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::envelope::Envelope;
 use crate::model::{Classification, Outcome, Provider, Scope, Subject, Verdict};
-use crate::signature::SignatureError;
+use crate::receive::envelope::Envelope;
+use crate::receive::signature::SignatureError;
 
 /// A request's headers as the providers read them: lowercase names, values as text.
 pub type Headers = [(String, String)];
@@ -47,7 +47,7 @@ impl Provider {
     /// The header whose value proves where a request came from.
     pub fn proof_header(self) -> &'static str {
         match self {
-            Provider::Appcircle => crate::signature::HEADER,
+            Provider::Appcircle => crate::receive::signature::HEADER,
             Provider::Github => github::SIGNATURE_HEADER,
             Provider::Gitlab => gitlab::TOKEN_HEADER,
         }
@@ -84,8 +84,8 @@ impl Provider {
     ) -> Result<Parsed, Refused> {
         match self {
             Provider::Appcircle => {
-                let checked = crate::signature::single_header(proofs)
-                    .and_then(|h| crate::signature::verify(secrets, body, h));
+                let checked = crate::receive::signature::single_header(proofs)
+                    .and_then(|h| crate::receive::signature::verify(secrets, body, h));
                 checked.map_err(|e| refusal(e, self.proof_header(), "64 hex digits"))?;
                 let envelope =
                     Envelope::parse(body).map_err(|e| (Verdict::Malformed, e.to_string()))?;

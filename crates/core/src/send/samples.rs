@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::ingest::{Arrival, Judgment, judge};
 use crate::model::{Provider, Source};
+use crate::receive::ingest::{Arrival, Judgment, judge};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub fn live_arrival(
     body: Vec<u8>,
     now: DateTime<Utc>,
 ) -> (Arrival, Judgment) {
-    let sig = crate::signature::sign(secret.as_bytes(), &body);
+    let sig = crate::receive::signature::sign(secret.as_bytes(), &body);
     let judgment = judge(
         &[secret.as_bytes()],
         &[&sig],
@@ -267,7 +267,7 @@ pub fn outgoing(provider: Provider, name: &str, options: &SampleOptions) -> Resu
                 }
                 _ => return Err(unknown()),
             };
-            let body = crate::providers::github::sample_workflow_run(
+            let body = crate::receive::providers::github::sample_workflow_run(
                 &repo, &branch, run, status, conclusion, at,
             );
             (body, "workflow_run")
@@ -284,8 +284,9 @@ pub fn outgoing(provider: Provider, name: &str, options: &SampleOptions) -> Resu
                 "pipeline-canceled" | "pipeline-cancelled" => "canceled",
                 _ => return Err(unknown()),
             };
-            let body =
-                crate::providers::gitlab::sample_pipeline(&project, &branch, run, status, at);
+            let body = crate::receive::providers::gitlab::sample_pipeline(
+                &project, &branch, run, status, at,
+            );
             return Ok(Outgoing {
                 body: to_vec(&body)?,
                 headers: vec![
@@ -478,9 +479,9 @@ fn other_sample(
 mod tests {
     // Fixed dates on purpose: how one instant is written in .NET's format; no clock is read.
     use super::*;
-    use crate::envelope::Envelope;
     use crate::model::{Outcome, Scope};
-    use crate::providers::appcircle::classify;
+    use crate::receive::envelope::Envelope;
+    use crate::receive::providers::appcircle::classify;
 
     #[test]
     fn every_sample_parses_and_classifies_as_intended() {

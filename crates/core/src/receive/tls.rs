@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::write_stall::Guarded;
+use crate::receive::write_stall::Guarded;
 use crate::{Error, Result};
 
 /// A handshake not done by then is dropped.

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::envelope::Envelope;
 use crate::model::{Classification, Provider, Source, Verdict};
-use crate::providers::Headers;
+use crate::receive::envelope::Envelope;
+use crate::receive::providers::Headers;
 
 /// A request to an existing endpoint, as it will be recorded.
 #[derive(Debug, Clone)]
@@ -148,7 +148,7 @@ pub const REDACTED: &str = "[redacted]";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::sign;
+    use crate::receive::signature::sign;
 
     fn at(s: &str) -> DateTime<Utc> {
         crate::time::parse_liberal(s).expect("test time")

@@ -66,10 +66,10 @@ pub fn hash(token: &str) -> [u8; 32] {
 
 /// Token names follow endpoint names: letters, digits, `-`, `_`, `.`.
 pub fn validate_name(name: &str) -> Result<()> {
-    crate::endpoint::validate_name(name)
+    crate::receive::endpoint::validate_name(name)
         .map_err(|_| Error::Invalid(format!(
             "invalid token name `{name}`: use 1 to {} letters, digits, '-', '_' or '.', not starting with '.'",
-            crate::endpoint::MAX_NAME_LEN
+            crate::receive::endpoint::MAX_NAME_LEN
         )))
 }
 

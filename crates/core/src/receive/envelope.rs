@@ -137,7 +137,7 @@ mod tests {
     // parsing reads no clock.
     use super::*;
 
-    const VECTOR: &[u8] = include_bytes!("../tests/vectors/appcircle-build-started.json");
+    const VECTOR: &[u8] = include_bytes!("../../tests/vectors/appcircle-build-started.json");
 
     #[test]
     fn documented_example() {

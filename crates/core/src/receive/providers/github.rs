@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Headers, Origin, Parsed, Reading, Refused, first, refusal, text, values};
 use crate::model::{Outcome, Provider, Scope, Subject, Verdict};
-use crate::signature;
+use crate::receive::signature;
 use crate::time::parse_liberal;
 
 /// The signature header (lowercase, as headers are read).
@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn the_published_vector_verifies_with_its_prefix_and_nothing_else_does() {
-        let body = include_bytes!("../../tests/vectors/github-hello-world.txt");
+        let body = include_bytes!("../../../tests/vectors/github-hello-world.txt");
         let secret: &[u8] = b"It's a Secret to Everybody";
         let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         assert_eq!(verify(&[secret], &[good], &[], body), Ok(()));

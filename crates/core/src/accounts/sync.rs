@@ -14,12 +14,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::Result;
-use crate::appcircle::{
+use crate::accounts::appcircle::{
     self, AppVersion, Branch, Build, BuildProfile, BuildProfileDetail, Client, DistributionProfile,
     PUBLISH_PLATFORMS, PublishProfile, SIGNING_LISTS, SigningItem, StoreProfile,
 };
 use crate::model::{Outcome, Scope, Subject};
-use crate::providers::appcircle::documented_title;
+use crate::receive::providers::appcircle::documented_title;
 use crate::store::Fact;
 use crate::time::parse_liberal;
 

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::{Headers, Origin, Parsed, Reading, Refused, first, refusal, sha256_hex, text};
 use crate::model::{Outcome, Provider, Scope, Subject, Verdict};
-use crate::signature::{self, SignatureError};
+use crate::receive::signature::{self, SignatureError};
 use crate::time::parse_liberal;
 
 /// The token header (lowercase, as headers are read).

@@ -1,10 +1,13 @@
 //! The connected Appcircle account: where its API is, its key (kept by
-//! [`crate::credentials`]), and the sync that reads it ([`crate::sync`]) on its own
+//! [`crate::credentials`]), and the sync that reads it ([`crate::accounts::sync`]) on its own
 //! schedule: at start, on connect, on wake and after a network change, and every 10
 //! minutes while no webhook has arrived (webhooks keep the dashboard live; the sync fills
 //! what they missed). One sync runs at a time. Its status is stored, so `gatehouse account
 //! status` beside a running `serve` sees it, and announced as a settings change, so every
 //! view shows it.
+
+pub mod appcircle;
+pub mod sync;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,15 +19,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast};
 use ts_rs::TS;
 
-use crate::appcircle::{self, Account, Client, Key};
 use crate::credentials::{self, Credential, TokenPlace};
+use crate::follow::wake::Wake;
 use crate::model::Source;
 use crate::offload::blocking;
 use crate::store::{Notice, POSITIONS_KEY, STATUS_KEY, Store};
-use crate::sync::{self, Positions};
 use crate::time::to_text;
-use crate::wake::Wake;
 use crate::{Error, Result};
+use appcircle::{Account, Client, Key};
+use sync::Positions;
 
 /// The settings key of the connected account ([`AccountSettings`]).
 const ACCOUNT_KEY: &str = "appcircle_account";

@@ -2,13 +2,14 @@
 //! `rpc` command takes, and `GET /api/v1/stream` follows the change log ([`stream`]). Both
 //! want `Authorization: Bearer <token>` or a browser session ([`session`]); the API is off
 //! until a token exists. The web dashboard's files are served beside them ([`site`]); the
-//! listener adds the security headers to every answer ([`crate::headers`]). Errors become
+//! listener adds the security headers to every answer ([`crate::receive::headers`]). Errors become
 //! HTTP statuses in one place
 //! ([`crate::error::ErrorKind::http_status`]).
 
 pub mod session;
 pub mod site;
 mod stream;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,7 +77,7 @@ pub fn router_with<H: Host>(
     if options.site.is_some() {
         // Other methods on these paths (a webhook posted to the bare address) get the
         // listener's own 404, as without a site.
-        let file = || get(page::<H>).fallback(crate::listener::no_route);
+        let file = || get(page::<H>).fallback(crate::receive::listener::no_route);
         routes = routes
             .route("/", file())
             .route("/assets/{*path}", file())

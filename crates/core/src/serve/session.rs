@@ -20,7 +20,7 @@ use ts_rs::TS;
 use super::{Answer, Host, Shared};
 use crate::Error;
 use crate::offload::blocking;
-use crate::token::Role;
+use crate::serve::token::Role;
 
 /// The cookie that carries a session's id.
 pub const SESSION_COOKIE: &str = "gatehouse_session";

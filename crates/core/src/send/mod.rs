@@ -1,12 +1,14 @@
 //! Signs a body as its provider does (or adds GitLab's token) and POSTs it: `gatehouse
 //! send` and the app's "send a test delivery" both go through here.
 
+pub mod samples;
+
 use serde::Serialize;
 use ts_rs::TS;
 
 use crate::model::Provider;
-use crate::samples::Outgoing;
-use crate::signature;
+use crate::receive::signature;
+use crate::send::samples::Outgoing;
 use crate::{Error, Result};
 
 /// What the receiving end answered.

@@ -19,12 +19,12 @@ use chrono::Duration;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 
-use crate::ingest::{Arrival, Judgment, REDACTED, is_secret_header, judge_delivery};
 use crate::model::{Source, Verdict};
+use crate::receive::ingest::{Arrival, Judgment, REDACTED, is_secret_header, judge_delivery};
+use crate::receive::tls::{TlsConfig, TlsListener};
+use crate::receive::write_stall::GuardedListener;
 use crate::settings::{DEFAULT_BODY_LIMIT, DEFAULT_REPLAY_WINDOW_SECS};
 use crate::store::{Recorded, Store};
-use crate::tls::{TlsConfig, TlsListener};
-use crate::write_stall::GuardedListener;
 use crate::{Error, Result};
 
 /// Seconds a sender is asked to wait after a 503.
@@ -38,7 +38,7 @@ pub struct ListenerConfig {
     /// A body that has not fully arrived by then is dropped as incomplete.
     pub body_timeout: std::time::Duration,
     /// A connection whose peer has read nothing for this long while an answer waits is
-    /// closed ([`crate::write_stall`]): a stalled stream subscriber above all.
+    /// closed ([`crate::receive::write_stall`]): a stalled stream subscriber above all.
     pub write_stall: std::time::Duration,
     /// Serve HTTPS with this certificate instead of plain HTTP.
     pub tls: Option<TlsConfig>,
@@ -100,7 +100,9 @@ pub async fn serve(
     // After the merge, so that the 404 of a path nobody serves gets them too.
     let app = extra
         .merge(router(store, config))
-        .layer(axum::middleware::map_response(crate::headers::secure))
+        .layer(axum::middleware::map_response(
+            crate::receive::headers::secure,
+        ))
         .into_make_service_with_connect_info::<SocketAddr>();
     // `tap_io` only so that axum's connect info (the peer's address) applies to our listeners.
     match tls {

@@ -1,6 +1,6 @@
 //! HMAC-SHA256 of the raw body, in hex, checked in constant time: Appcircle's `ac_signature`
 //! and GitHub's `X-Hub-Signature-256` (after its `sha256=`). The errors' wording names
-//! Appcircle's header; the providers word their own ([`crate::providers::refusal`]).
+//! Appcircle's header; the providers word their own ([`crate::receive::providers::refusal`]).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -74,7 +74,7 @@ fn mac(secret: &[u8], body: &[u8]) -> HmacSha256 {
 mod tests {
     use super::*;
 
-    const VECTOR: &[u8] = include_bytes!("../tests/vectors/appcircle-build-started.json");
+    const VECTOR: &[u8] = include_bytes!("../../tests/vectors/appcircle-build-started.json");
     const VECTOR_SIG: &str = "8470172a1c60447abd7dce97227448da2b369b17d54d128306625979eca6476b";
     const VECTOR_NEWLINE_SIG: &str =
         "f40bb743e38d4fe860748ff43e8e8aaeae1ef1e0450b9d703b046d18aba7ee52";
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn github_published_vector_uses_the_same_hmac() {
-        let body = include_bytes!("../tests/vectors/github-hello-world.txt");
+        let body = include_bytes!("../../tests/vectors/github-hello-world.txt");
         assert_eq!(
             sign(b"It's a Secret to Everybody", body),
             "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"

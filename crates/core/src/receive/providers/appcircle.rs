@@ -14,9 +14,9 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::{Parsed, Refused, refusal};
-use crate::envelope::{Envelope, field, scalar_text};
 use crate::model::{Classification, Outcome, Provider, Scope, Subject, Verdict};
-use crate::signature;
+use crate::receive::envelope::{Envelope, field, scalar_text};
+use crate::receive::signature;
 struct Rule {
     title: &'static str,
     scope: Scope,
@@ -463,7 +463,7 @@ mod tests {
     #[test]
     fn documented_example_is_a_build_start_with_names() {
         let e = Envelope::parse(include_bytes!(
-            "../../tests/vectors/appcircle-build-started.json"
+            "../../../tests/vectors/appcircle-build-started.json"
         ))
         .expect("parses");
         let c = classify(&e);

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::gate::{Gate, GateState, Stream};
 use crate::model::Source;
 use crate::model::{Outcome, Provider, Scope, subject_name};
+use crate::rules::gate::{Gate, GateState, Stream};
 use crate::settings::Settings;
 use crate::store::EventRecord;
 
