@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { daysAgo, hoursAgo } from "../testing/clock";
-import { about, ago, duration, eventLinks, gateCheck, outcomeCheck, rollingPassRate, staleWords, streamCheck, streamName } from "./format";
+import { about, ago, duration, eventLinks, gateCheck, localTime, outcomeCheck, rollingPassRate, staleWords, streamCheck, streamName } from "./format";
 
 describe("format", () => {
   it("maps outcomes to checks, rejected first", () => {
@@ -69,5 +69,21 @@ describe("format", () => {
 
   it("rolling pass rate", () => {
     expect(rollingPassRate(["succeeded", "failed", "succeeded", "warning"], 2)).toEqual([100, 50, 50, 100]);
+  });
+
+  it("local times read as toLocaleString's, from one formatter rather than one per call", () => {
+    const at = hoursAgo(3);
+    const expected = new Date(at).toLocaleString();
+    // Each toLocaleString() builds an ICU formatter that WebKit holds outside the JS heap;
+    // the dashboard calls this for every outcome dot.
+    const perCall = vi.spyOn(Date.prototype, "toLocaleString");
+    try {
+      expect(localTime(at)).toBe(expected);
+      expect(localTime(null)).toBe("");
+      expect(localTime("not a date")).toBe("not a date");
+      expect(perCall).not.toHaveBeenCalled();
+    } finally {
+      perCall.mockRestore();
+    }
   });
 });
