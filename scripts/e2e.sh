@@ -5,7 +5,8 @@
 # Screenshots land in target/e2e/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
+# The window as it ships: it turns WebKit's GPU compositing off itself (desktop/mod.rs).
+export NO_AT_BRIDGE=1
 export PATH="$HOME/.cargo/bin:$PATH"
 exec xvfb-run -a -s "-screen 0 1180x780x24" dbus-run-session -- bash -c '
   set -euo pipefail

@@ -30,6 +30,11 @@ impl std::ops::Deref for Driver {
 
 impl Driver {
     fn start(data_dir: &std::path::Path, listen: &str) -> Driver {
+        Driver::start_with(data_dir, listen, &[])
+    }
+
+    /// The window with `env` set for it (for example `GATEHOUSE_WEBVIEW_GPU`).
+    fn start_with(data_dir: &std::path::Path, listen: &str, env: &[(&str, &str)]) -> Driver {
         let port = free_port();
         let native = free_port();
         let tauri_driver =
@@ -42,7 +47,7 @@ impl Driver {
                 ])
                 .env("GATEHOUSE_DATA_DIR", data_dir)
                 .env("GATEHOUSE_LISTEN", listen)
-                .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+                .envs(env.iter().copied())
                 .env("NO_AT_BRIDGE", "1")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -147,6 +152,77 @@ fn send_failure(url: &str, secret: &str, profile: &str, message: &str) {
 }
 
 const ROW: &str = r#"document.querySelector('[data-testid=stream-row][data-name="E2E App / develop"]')?.dataset.state ?? null"#;
+
+/// The thread names of the window's web content processes (WebKitWebProcess under the app).
+fn web_process_threads() -> Vec<String> {
+    let read = |path: String| std::fs::read_to_string(path).unwrap_or_default();
+    let parent = |pid: &str| -> Option<String> {
+        let stat = read(format!("/proc/{pid}/stat"));
+        // The fields after the command's closing parenthesis: state, then the parent's pid.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)
+            .map(str::to_owned)
+    };
+    let under_app = |pid: &str| {
+        let mut at = parent(pid);
+        while let Some(p) = at.filter(|p| p != "0" && p != "1") {
+            if read(format!("/proc/{p}/comm")).trim() == "gatehouse" {
+                return true;
+            }
+            at = parent(&p);
+        }
+        false
+    };
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit())
+            || read(format!("/proc/{pid}/comm")).trim() != "WebKitWebProces"
+            || !under_app(&pid)
+        {
+            continue;
+        }
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            threads.push(
+                read(format!("{}/comm", task.path().display()))
+                    .trim()
+                    .to_owned(),
+            );
+        }
+    }
+    threads
+}
+
+/// WebKit 2.50 rasterises with Skia; its GPU worker thread exists only while it paints on
+/// the GPU.
+const GPU_PAINTER: &str = "SkiaGPUWorker";
+
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst and tauri-driver: run `make e2e`"]
+fn the_window_paints_without_gpu_compositing_unless_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (env, gpu) in [
+        (&[][..], false),
+        (&[("GATEHOUSE_WEBVIEW_GPU", "1")][..], true),
+    ] {
+        let d = Driver::start_with(dir.path(), &format!("127.0.0.1:{}", free_port()), env);
+        d.find("[data-testid=empty-state]");
+        std::thread::sleep(Duration::from_secs(1));
+        let threads = web_process_threads();
+        assert!(!threads.is_empty(), "the window's web process is found");
+        assert_eq!(
+            threads.iter().any(|t| t == GPU_PAINTER),
+            gpu,
+            "GATEHOUSE_WEBVIEW_GPU {env:?}: web process threads {threads:?}"
+        );
+    }
+}
 
 #[test]
 #[ignore = "needs Xvfb, D-Bus, dunst and tauri-driver: run `make e2e`"]
