@@ -271,7 +271,21 @@ fn every_kind_of_request_gets_its_verdict_and_the_cli_reports_it() {
         "ee81f55b-fd14-4f95-9e1f-f5bce3ad29e4"
     );
     assert_eq!(documented[0]["profile_name"], "pr_mr_tag_test");
-    assert_eq!(documented[0]["occurred_at"], "2022-10-26T14:55:08.462275Z");
+    // The payload's own instant (read from the vector, not written here), kept to the
+    // microsecond the store holds.
+    let sent: Value =
+        serde_json::from_slice(&std::fs::read(vector()).expect("vector")).expect("vector json");
+    let instant = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a timestamp"))
+            .expect("rfc3339")
+            .to_utc()
+    };
+    let stored_at = instant(&documented[0]["occurred_at"]);
+    let sent_at = instant(&sent["timestamp"]);
+    assert!(
+        (stored_at - sent_at).num_microseconds().map(i64::abs) < Some(1),
+        "occurred_at {stored_at} is the payload's {sent_at}"
+    );
     assert_eq!(
         g.json(&[
             "events",

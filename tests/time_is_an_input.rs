@@ -10,6 +10,9 @@
 //!    function that takes it. A file whose dates are data that no clock ever reads (a parser's
 //!    input, a recorded third-party payload, rows of an old schema) says so with the words
 //!    `Fixed dates on purpose:` and why. Everything else states times as offsets from now.
+//!
+//! This file skips itself in check 2. Fixed dates on purpose: the dates in its own tests are
+//! the checker's inputs (lines it must flag or pass), strings that no clock ever reads.
 
 use std::path::{Path, PathBuf};
 

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use gatehouse_core::clock::Clock;
 use gatehouse_core::model::Verdict;
 use gatehouse_core::receive::envelope::Envelope;
 use gatehouse_core::receive::ingest::{Judgment, judge};
@@ -17,9 +18,16 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 const SECRET: &[u8] = b"property-test-secret";
-/// The time `judge` runs at: fixed, and one of the timestamps the envelopes carry, so that
-/// some generated deliveries fall inside the replay window.
+/// Where the test's clock stands (`Clock::manual`): `judge` runs at this instant, and it is
+/// one of the timestamps the envelopes carry, so that some generated deliveries fall inside
+/// the replay window. Nothing here reads the system's clock, so the date never goes stale.
 const NOW: &str = "2026-11-29T10:00:00Z";
+
+/// The test's clock, set to [`NOW`].
+fn clock() -> Clock {
+    let at = gatehouse_core::time::from_text(NOW).expect("a fixed now");
+    Clock::manual(at).0
+}
 
 /// Runs `property` over `strategy`: PROPTEST_CASES inputs, or for FUZZ_SECONDS.
 fn run<S: Strategy>(
@@ -168,7 +176,7 @@ fn parsing_and_classifying_any_body_never_panics() {
 
 #[test]
 fn judge_delivers_only_what_is_signed_and_never_panics() {
-    let now = gatehouse_core::time::from_text(NOW).expect("a fixed now");
+    let now = clock().now();
     run(
         "judge",
         (
