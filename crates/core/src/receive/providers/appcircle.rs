@@ -8,9 +8,8 @@
 //! scope comes from the action's module when it names one. Anything unrecognised is kept
 //! as `info` under its module, never dropped.
 
-use std::sync::LazyLock;
+mod message;
 
-use regex::Regex;
 use serde_json::Value;
 
 use super::{Parsed, Refused, refusal};
@@ -372,17 +371,6 @@ fn outcome_from_words(w: &[String]) -> Outcome {
     }
 }
 
-/// `for the develop branch for the profile pr_mr_tag_test https://…`
-static BRANCH_AND_PROFILE: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
-    Regex::new(r"(?i)\bfor the (.+?) branch for the profile (.+?)(?:\s+https?://\S*)?\s*$")
-        .expect("valid regex")
-});
-static PROFILE_ONLY: LazyLock<Regex> = LazyLock::new(|| {
-    #[allow(clippy::expect_used)]
-    Regex::new(r"(?i)\bfor the profile (.+?)(?:\s+https?://\S*)?\s*$").expect("valid regex")
-});
-
 const EMPTY_GUID: &str = "00000000-0000-0000-0000-000000000000";
 
 fn subject(envelope: &Envelope, scope: Scope) -> Subject {
@@ -406,13 +394,11 @@ fn subject(envelope: &Envelope, scope: Scope) -> Subject {
         })
     };
     let (mut branch_name, mut profile_name) = (id("branchName"), id("profileName"));
-    if let Some(message) = envelope.message.as_deref() {
-        if let Some(c) = BRANCH_AND_PROFILE.captures(message) {
-            branch_name = branch_name.or_else(|| clean_name(&c[1]));
-            profile_name = profile_name.or_else(|| clean_name(&c[2]));
-        } else if let Some(c) = PROFILE_ONLY.captures(message) {
-            profile_name = profile_name.or_else(|| clean_name(&c[1]));
-        }
+    if let Some(message) = envelope.message.as_deref()
+        && let Some((branch, profile)) = message::names(message)
+    {
+        branch_name = branch_name.or_else(|| branch.and_then(clean_name));
+        profile_name = profile_name.or_else(|| clean_name(profile));
     }
     Subject {
         profile_id: id("profileId").or_else(any_profile_id),
