@@ -25,31 +25,46 @@ pub fn names(message: &str) -> Option<(Option<&str>, &str)> {
 }
 
 /// A message with what every match needs worked out once: its ASCII-lowercased copy (same
-/// byte offsets) for finding the literals, and where a profile name may end.
+/// byte offsets) for finding the literals, and where a profile name may end, so that each
+/// candidate is judged in constant time.
 struct Text<'a> {
     original: &'a str,
     lower: String,
     /// The profile may end where only whitespace follows...
     trimmed_end: usize,
     /// ...or anywhere in the whitespace before a trailing `http(s)://` link.
-    link_gap: Option<(usize, usize)>,
+    link_gap: Option<LinkGap>,
+    /// The last line break before `trimmed_end`: a name ending there must start after it.
+    break_before_end: Option<usize>,
+}
+
+/// The whitespace between a profile name and the link that ends the message.
+struct LinkGap {
+    start: usize,
+    link: usize,
+    /// The last line break before `start`.
+    break_before: Option<usize>,
 }
 
 impl<'a> Text<'a> {
     fn new(original: &'a str) -> Self {
+        let lower = original.to_ascii_lowercase();
         let trimmed = original.trim_end();
-        let last_token = trimmed
-            .rfind(char::is_whitespace)
-            .map(|i| i + trimmed[i..].chars().next().map_or(1, char::len_utf8))
-            .unwrap_or(0);
-        let token = trimmed[last_token..].to_ascii_lowercase();
+        let last_break = |before: usize| original[..before].rfind('\n');
+        let link = trimmed.trim_end_matches(|c: char| !c.is_whitespace()).len();
+        let token = &lower[link..trimmed.len()];
+        let gap_start = trimmed[..link].trim_end().len();
         let is_link = token.starts_with("http://") || token.starts_with("https://");
-        let gap_start = trimmed[..last_token].trim_end().len();
         Self {
-            original,
-            lower: original.to_ascii_lowercase(),
+            link_gap: (is_link && gap_start < link).then(|| LinkGap {
+                start: gap_start,
+                link,
+                break_before: last_break(gap_start),
+            }),
+            break_before_end: last_break(trimmed.len()),
             trimmed_end: trimmed.len(),
-            link_gap: (is_link && gap_start < last_token).then_some((gap_start, last_token)),
+            original,
+            lower,
         }
     }
 
@@ -62,11 +77,14 @@ impl<'a> Text<'a> {
             return None;
         }
         let min = start + first.len_utf8();
-        let end = match self.link_gap {
-            Some((gap, link)) if min < link => min.max(gap),
-            _ => min.max(self.trimmed_end),
+        // The end, and the last line break before it (none past `first` when it is `min`).
+        let (end, last_break) = match &self.link_gap {
+            Some(gap) if min < gap.link && min <= gap.start => (gap.start, gap.break_before),
+            Some(gap) if min < gap.link => (min, None),
+            _ if min < self.trimmed_end => (self.trimmed_end, self.break_before_end),
+            _ => (min, None),
         };
-        (!self.original[start..end].contains('\n')).then_some(end)
+        last_break.is_none_or(|at| at < start).then_some(end)
     }
 
     /// The first `for the X branch for the profile Y` that reaches the end of the text.
@@ -204,6 +222,10 @@ mod tests {
             "for the profile a \n b",
             "for the  branch for the profile x",
             "for the x branch for the profile ",
+            "for the profile a for the profile b\nc",
+            "for the profile a\n https://x",
+            "for the profile a \n\thttps://x",
+            "for the x branch for the profile a\n https://x",
         ] {
             assert_eq!(names(message), by_regex(&both, message), "{message:?}");
         }
