@@ -371,6 +371,39 @@ mod tests {
     // Fixed dates on purpose: rows as an earlier schema held them; migrating reads no clock.
     use super::*;
 
+    /// The bundled SQLite is built as .cargo/config.toml asks: without the features nothing
+    /// here uses (which weigh 0.3 MB of the binary). If a dependency update or a lost config
+    /// brought them back, this says so; if a query ever needs one, it fails in every test.
+    #[test]
+    fn sqlite_is_built_without_the_unused_features() {
+        let conn = Connection::open_in_memory().expect("open");
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .expect("pragma")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<std::result::Result<_, _>>()
+            .expect("rows");
+        for unused in [
+            "ENABLE_FTS3",
+            "ENABLE_FTS5",
+            "ENABLE_RTREE",
+            "ENABLE_DBSTAT_VTAB",
+        ] {
+            assert!(
+                !options.iter().any(|o| o == unused),
+                "{unused} in {options:?}"
+            );
+        }
+        for omitted in ["OMIT_LOAD_EXTENSION", "OMIT_JSON"] {
+            assert!(
+                options.iter().any(|o| o == omitted),
+                "no {omitted} in {options:?}"
+            );
+        }
+        assert!(options.iter().any(|o| o == "THREADSAFE=1"), "{options:?}");
+    }
+
     /// A database written by the first release, with one event holding its payload inline,
     /// migrates to the current schema and reads the same.
     #[test]
