@@ -83,7 +83,7 @@ if dpkg-deb -f "$deb" Description | awk 'length > 80' | grep . >/dev/null; then
     fail "a Description line is over 80 columns"
 fi
 depends=$(field Depends)
-for need in libwebkit2gtk-4.1-0 libgtk-3-0 libayatana-appindicator3-1 libdbus-1-3; do
+for need in libwebkit2gtk-4.1-0 libgtk-3-0 libayatana-appindicator3-1 libdbus-1-3 libssl3; do
     grep -qE "(^|, )$need( |,|$)" <<<"$depends" || fail "Depends lacks $need: $depends"
 done
 ok "control: gatehouse $version amd64, Depends: $depends"

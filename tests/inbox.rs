@@ -416,6 +416,62 @@ fn signing_in_over_https_to_serve_gives_a_secure_cookie() {
     }
 }
 
+/// Outbound HTTPS goes through the system's TLS and trust store (crates/core/src/outbound.rs):
+/// `status --remote` reaches an inbox behind a certificate the system trusts (here by
+/// SSL_CERT_FILE, as a company's CA would be installed), and refuses the same inbox, with
+/// exit 3 and a reason, when the system does not trust it.
+#[test]
+fn remote_calls_over_https_trust_what_the_system_trusts() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
+    let inbox = Gatehouse::new();
+    let token = set_up_inbox(&inbox, "ci-job");
+    let server = inbox.serve(&[
+        "--tls-cert",
+        cert.to_str().expect("path"),
+        "--tls-key",
+        key.to_str().expect("path"),
+    ]);
+    let job = Gatehouse::new();
+    let token_file = job.data_dir().join("token");
+    std::fs::write(&token_file, &token).expect("token file");
+    let status = |trusted: Option<&Path>| {
+        let mut command = Command::new(common::BIN);
+        command
+            .args(["status", "--json", "--remote", &server.base, "--token-file"])
+            .arg(&token_file)
+            .env("GATEHOUSE_DATA_DIR", job.data_dir())
+            .env_remove("RUST_LOG")
+            .env_remove("SSL_CERT_DIR");
+        match trusted {
+            Some(cert) => command.env("SSL_CERT_FILE", cert),
+            None => command.env_remove("SSL_CERT_FILE"),
+        };
+        command.output().expect("gatehouse runs")
+    };
+
+    let trusted = status(Some(&cert));
+    let gate: Value = serde_json::from_slice(&trusted.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no gate ({e}): {}",
+            String::from_utf8_lossy(&trusted.stderr)
+        )
+    });
+    assert_eq!(
+        gate["state"], "unknown",
+        "an inbox with nothing delivered yet"
+    );
+
+    let untrusted = status(None);
+    assert_eq!(
+        untrusted.status.code(),
+        Some(3),
+        "not trusted by the system"
+    );
+    let said = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(said.contains("certificate"), "{said}");
+}
+
 /// Every refusal of the API is logged (issue 7), and never with the token: a wrong bearer
 /// token (401), a wrong token at the browser's sign-in (401, the token in the body) and a read
 /// token calling an admin method (403) each leave a line in serve's log, and no line holds

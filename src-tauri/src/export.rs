@@ -104,9 +104,12 @@ pub fn export(store: &Store, a: ExportArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// One JSON line, made with `to_vec` as the API's answers are (one copy of each type's
+/// serializer in the binary, not one per writer).
 fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    out.write_all(b"\n")
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    out.write_all(&line)
 }
 
 #[derive(clap::Args, Debug)]

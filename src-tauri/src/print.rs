@@ -14,13 +14,19 @@ use crate::error::{AppError, Result};
 /// Pretty JSON on stdout; field names are the stable snake_case ones documented in the README.
 /// Characters a terminal would act on are written as `\uXXXX` escapes: the same JSON value,
 /// byte for byte what a parser reads, but nothing that moves the cursor or reverses text.
+///
+/// The value is written compact first, as the API writes its answers, and that JSON is printed
+/// again: each type's serializer is large, and a formatter of its own would put a second copy
+/// of every one in the binary, where this way only `Value`'s goes through it (field order is
+/// kept: the workspace builds serde_json with `preserve_order`).
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let invalid = |e: serde_json::Error| AppError::Invalid(format!("cannot write JSON: {e}"));
+    let compact = serde_json::to_vec(value).map_err(invalid)?;
+    let value: serde_json::Value = serde_json::from_slice(&compact).map_err(invalid)?;
     let mut out = std::io::stdout().lock();
     let mut serializer =
         serde_json::Serializer::with_formatter(&mut out, TerminalSafeFormatter::default());
-    value
-        .serialize(&mut serializer)
-        .map_err(|e| AppError::Invalid(format!("cannot write JSON: {e}")))?;
+    value.serialize(&mut serializer).map_err(invalid)?;
     writeln!(out)?;
     Ok(())
 }

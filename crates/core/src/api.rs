@@ -118,6 +118,16 @@ pub enum ApiRequest {
 }
 
 impl ApiRequest {
+    /// Reads a request. The window's `rpc` and the inbox's HTTP both read it through here,
+    /// from a [`serde_json::Value`]: the request's deserializer is large (one arm per
+    /// method) and each JSON source would otherwise get a copy of its own in the binary
+    /// (about 60 KB each).
+    pub fn from_json(
+        value: serde_json::Value,
+    ) -> std::result::Result<ApiRequest, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+
     /// Its name on the wire (for logs: never the parameters, which may hold secrets).
     pub fn method(&self) -> &'static str {
         match self {

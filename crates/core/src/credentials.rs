@@ -200,7 +200,7 @@ async fn keyring_call<T: Send + 'static>(
     if !keyring_reachable() {
         return Err("no D-Bus session bus, so no Secret Service".into());
     }
-    let task = tokio::task::spawn_blocking(call);
+    let task = crate::offload::run(call);
     match tokio::time::timeout(KEYRING_TIMEOUT, task).await {
         Ok(Ok(Ok(value))) => Ok(value),
         Ok(Ok(Err(keyring::Error::NoEntry))) => Err(NO_ENTRY.into()),

@@ -576,6 +576,26 @@ async fn the_inbox_serves_https_with_the_certificate_it_is_given() {
     );
     let missing = TlsConfig::load(&dir.path().join("none.pem"), &key).expect_err("no file");
     assert!(missing.to_string().contains("--tls-cert"), "{missing}");
+    let not_pem = TlsConfig::load(&key, &key).expect_err("a key is no certificate");
+    assert!(
+        not_pem.to_string().contains("no PEM certificate"),
+        "{not_pem}"
+    );
+    let not_key = TlsConfig::load(&cert, &cert).expect_err("a certificate is no key");
+    assert!(
+        not_key.to_string().contains("not a PEM private key"),
+        "{not_key}"
+    );
+    // The same key in the older SEC1 form (`BEGIN EC PRIVATE KEY`), as `openssl ecparam
+    // -genkey` writes it, is served as well as PKCS#8.
+    let sec1 = openssl::pkey::PKey::private_key_from_pem(made.key_pair.serialize_pem().as_bytes())
+        .and_then(|k| k.ec_key())
+        .and_then(|k| k.private_key_to_pem())
+        .expect("SEC1");
+    assert!(sec1.starts_with(b"-----BEGIN EC PRIVATE KEY-----"));
+    let sec1_key = dir.path().join("sec1.pem");
+    std::fs::write(&sec1_key, &sec1).expect("key file");
+    TlsConfig::load(&cert, &sec1_key).expect("a SEC1 key loads");
 
     let inbox = start_with(ListenerConfig {
         tls: Some(TlsConfig::load(&cert, &key).expect("loads")),
@@ -600,17 +620,21 @@ async fn the_inbox_serves_https_with_the_certificate_it_is_given() {
         .tls_config(Arc::new(client))
         .build();
     let addr = inbox.listener.local_addr();
-    let (status, body) = tokio::task::spawn_blocking(move || {
+    let (status, kind, body) = tokio::task::spawn_blocking(move || {
         let resp = agent
             .post(&format!("https://{addr}/api/v1/rpc"))
             .set("Authorization", &format!("Bearer {token}"))
             .send_string(r#"{"method":"overview"}"#)
             .expect("https answers");
-        (resp.status(), resp.into_string().unwrap_or_default())
+        let kind = resp.content_type().to_owned();
+        (resp.status(), kind, resp.into_string().unwrap_or_default())
     })
     .await
     .expect("client");
     assert_eq!(status, 200, "{body}");
+    assert_eq!(kind, "application/json");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(answer["method"], "overview", "{body}");
     let plain = format!("http://{addr}/healthz");
     let refused = tokio::task::spawn_blocking(move || ureq::get(&plain).call().is_err())
         .await

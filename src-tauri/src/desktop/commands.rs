@@ -8,12 +8,18 @@ use tauri_plugin_opener::OpenerExt;
 use super::AppState;
 
 /// The single entry point to the backend; requests and responses are the TypeScript
-/// types generated from `gatehouse_core::api`.
+/// types generated from `gatehouse_core::api`. The request arrives as JSON and is read by
+/// [`ApiRequest::from_json`], as the inbox reads it (one deserializer in the binary); one
+/// that is not a request is an `invalid` error like any other.
 #[tauri::command]
 pub async fn rpc(
     state: tauri::State<'_, AppState>,
-    request: ApiRequest,
+    request: serde_json::Value,
 ) -> Result<ApiResponse, ApiError> {
+    let request = ApiRequest::from_json(request).map_err(|e| ApiError {
+        kind: ErrorKind::Invalid,
+        message: format!("not an API request: {e}"),
+    })?;
     state.api.call(request).await.map_err(ApiError::from)
 }
 
@@ -202,8 +208,17 @@ mod tests {
         let missing =
             rpc(json!({"method": "event", "params": {"id": 999}})).expect_err("no such event");
         assert_eq!(missing["kind"], "not_found");
-        let bad = rpc(json!({"method": "no_such_method"}));
-        assert!(bad.is_err(), "unknown methods are refused");
+        let bad = rpc(json!({"method": "no_such_method"})).expect_err("unknown method");
+        assert_eq!(
+            bad["kind"], "invalid",
+            "unknown methods are refused as such: {bad}"
+        );
+        assert!(
+            bad["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not an API request")),
+            "{bad}"
+        );
         let unparsable = rpc(json!({"method": "save_settings", "params": {"settings": {"listen": "not an address"}}}))
             .expect_err("invalid settings");
         assert_eq!(unparsable["kind"], "invalid");

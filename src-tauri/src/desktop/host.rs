@@ -117,7 +117,7 @@ impl DesktopHost {
     /// The settings as stored (off the async threads).
     async fn saved_settings(&self) -> Result<Settings> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.settings())
+        gatehouse_core::offload::run(move || store.settings())
             .await
             .map_err(|e| Error::System(format!("reading the settings failed: {e}")))?
     }

@@ -31,7 +31,7 @@ const TOKEN_RETRY: Duration = Duration::from_secs(30);
 
 async fn current_gate(store: &Arc<Store>) -> Option<Gate> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || store.streams().ok())
+    gatehouse_core::offload::run(move || store.streams().ok())
         .await
         .ok()
         .flatten()
@@ -49,7 +49,7 @@ async fn refresh_gate(app: &AppHandle, store: &Arc<Store>, gate: &mut Gate) {
 
 async fn current_settings(store: &Arc<Store>) -> Settings {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || store.settings().ok())
+    gatehouse_core::offload::run(move || store.settings().ok())
         .await
         .ok()
         .flatten()

@@ -114,7 +114,7 @@ impl Client {
         read_timeout: Duration,
         clock: Clock,
     ) -> Client {
-        let agent = ureq::AgentBuilder::new()
+        let agent = crate::outbound::agent()
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(read_timeout)
             .build();

@@ -561,7 +561,7 @@ fn stored_account(store: &Store) -> Result<Option<AccountSettings>> {
     let Some(json) = store.setting(ACCOUNT_KEY)? else {
         return Ok(None);
     };
-    match serde_json::from_str(&json) {
+    match crate::json::read(&json) {
         Ok(settings) => Ok(Some(settings)),
         Err(e) => {
             tracing::error!("the stored Appcircle account does not parse ({e}); connect it again");
@@ -573,7 +573,7 @@ fn stored_account(store: &Store) -> Result<Option<AccountSettings>> {
 /// A stored JSON document, or the default when there is none or it does not parse (it is
 /// rewritten by the next sync).
 fn parse_or_default<T: serde::de::DeserializeOwned + Default>(json: Option<String>) -> T {
-    json.and_then(|j| serde_json::from_str(&j).ok())
+    json.and_then(|j| crate::json::read(&j).ok())
         .unwrap_or_default()
 }
 

@@ -435,7 +435,7 @@ fn read_stream(
     watchdog: Duration,
     messages: mpsc::Sender<std::result::Result<Message, Ended>>,
 ) {
-    let agent = ureq::AgentBuilder::new()
+    let agent = crate::outbound::agent()
         .timeout_connect(Duration::from_secs(10))
         .timeout_read(watchdog)
         .build();
@@ -450,7 +450,7 @@ fn read_stream(
             let message = r
                 .into_string()
                 .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|t| crate::json::value(&t).ok())
                 .and_then(|v| v["message"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| format!("HTTP {code}"));
             let _ =
@@ -540,7 +540,7 @@ fn read_stream(
 /// older desktop keeps following a newer inbox).
 fn parse(id: Option<i64>, kind: &str, data: &str) -> Result<Option<Message>> {
     let json = |what: &str| -> Result<serde_json::Value> {
-        serde_json::from_str(data)
+        crate::json::value(data)
             .map_err(|e| Error::Invalid(format!("a `{what}` message is not JSON: {e}")))
     };
     let seq = || id.ok_or_else(|| Error::Invalid(format!("a `{kind}` message has no id")));
@@ -559,13 +559,13 @@ fn parse(id: Option<i64>, kind: &str, data: &str) -> Result<Option<Message>> {
         },
         "event" => Message::Change(
             seq()?,
-            Incoming::Event(Box::new(serde_json::from_str(data).map_err(|e| {
+            Incoming::Event(Box::new(crate::json::read(data).map_err(|e| {
                 Error::Invalid(format!("an `event` message does not hold an event: {e}"))
             })?)),
         ),
         "request" => Message::Change(
             seq()?,
-            Incoming::Request(Box::new(serde_json::from_str(data).map_err(|e| {
+            Incoming::Request(Box::new(crate::json::read(data).map_err(|e| {
                 Error::Invalid(format!("a `request` message does not hold a request: {e}"))
             })?)),
         ),

@@ -10,7 +10,7 @@ use crate::{Error, Result};
 /// Sends `request` (an `ApiRequest` as JSON) to `url`'s rpc and returns its `result` as `T`;
 /// the inbox's errors come back as the same kinds of [`Error`].
 pub fn call<T: DeserializeOwned>(url: &str, token: &str, request: &serde_json::Value) -> Result<T> {
-    let agent = ureq::AgentBuilder::new()
+    let agent = crate::outbound::agent()
         .timeout_connect(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .build();
@@ -27,7 +27,7 @@ pub fn call<T: DeserializeOwned>(url: &str, token: &str, request: &serde_json::V
     };
     let text =
         text.map_err(|e| Error::Transport(format!("{endpoint}: the answer was cut off: {e}")))?;
-    let body: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+    let body = crate::json::value(&text).map_err(|_| {
         Error::Transport(format!(
             "{endpoint} answered HTTP {status} with something that is not Gatehouse's API"
         ))

@@ -158,7 +158,20 @@ fn retry_later(mut response: Response) -> Response {
 }
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, axum::Json(body)).into_response()
+    json(status, &body)
+}
+
+/// A JSON answer, written with `serde_json::to_vec` as the window's `rpc` (Tauri) writes
+/// its own: every answer type's serializer is large, and writing some through `axum::Json`'s
+/// writer put a second copy of each in the binary. The inbox's API answers through here too.
+pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => {
+            tracing::error!("an answer could not be written as JSON: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 fn verdict_response(r: &Recorded) -> Response {

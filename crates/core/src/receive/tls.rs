@@ -8,12 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use openssl::pkey::PKey;
+use openssl::ssl::{Ssl, SslAcceptor, SslMethod};
+use openssl::x509::X509;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+use tokio_openssl::SslStream;
 
 use crate::receive::write_stall::Guarded;
 use crate::{Error, Result};
@@ -26,9 +26,12 @@ const READY: usize = 64;
 /// clients must not be able to hold sockets and tasks without bound).
 const HANDSHAKING: usize = 256;
 
+/// A connection whose handshake is done.
+pub type TlsStream = SslStream<TcpStream>;
+
 /// A certificate chain and its key, ready to serve.
 #[derive(Clone)]
-pub struct TlsConfig(Arc<rustls::ServerConfig>);
+pub struct TlsConfig(Arc<SslAcceptor>);
 
 impl std::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,34 +40,57 @@ impl std::fmt::Debug for TlsConfig {
 }
 
 impl TlsConfig {
-    /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
+    /// Reads a PEM certificate chain (the server's own first) and a PEM private key
+    /// (PKCS#8, PKCS#1 or SEC1), and checks that they belong together: a wrong pair is told
+    /// at start, not as failed handshakes later. Protocols and ciphers are Mozilla's
+    /// "intermediate" profile (TLS 1.2 and 1.3).
     pub fn load(cert: &Path, key: &Path) -> Result<TlsConfig> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| Error::Invalid(format!("--tls-cert {}: {e}", cert.display())))?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::Invalid(format!("--tls-cert {}: {e}", cert.display())))?;
-        if chain.is_empty() {
-            return Err(Error::Invalid(format!(
-                "--tls-cert {}: no PEM certificate in it",
-                cert.display()
-            )));
+        let cert_error = |e: &dyn std::fmt::Display| {
+            Error::Invalid(format!("--tls-cert {}: {e}", cert.display()))
+        };
+        let key_error =
+            |e: &dyn std::fmt::Display| Error::Invalid(format!("--tls-key {}: {e}", key.display()));
+        let chain = std::fs::read(cert).map_err(|e| cert_error(&e))?;
+        let chain = X509::stack_from_pem(&chain).map_err(|e| cert_error(&e))?;
+        let Some((leaf, rest)) = chain.split_first() else {
+            return Err(cert_error(&"no PEM certificate in it"));
+        };
+        let pem = std::fs::read(key).map_err(|e| key_error(&e))?;
+        let private = PKey::private_key_from_pem(&pem)
+            .map_err(|e| key_error(&format!("not a PEM private key ({e})")))?;
+        let tls = |e: openssl::error::ErrorStack| Error::Invalid(format!("TLS: {e}"));
+        let mut acceptor =
+            SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(tls)?;
+        acceptor.set_certificate(leaf).map_err(tls)?;
+        for intermediate in rest {
+            acceptor
+                .add_extra_chain_cert(intermediate.clone())
+                .map_err(tls)?;
         }
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| Error::Invalid(format!("--tls-key {}: {e}", key.display())))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Invalid(format!("TLS: {e}")))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| Error::Invalid(format!("--tls-cert/--tls-key do not make a pair: {e}")))?;
-        Ok(TlsConfig(Arc::new(config)))
+        // OpenSSL checks the key against the certificate as it takes it, and again here.
+        let not_a_pair = |e: openssl::error::ErrorStack| {
+            Error::Invalid(format!("--tls-cert/--tls-key do not make a pair: {e}"))
+        };
+        acceptor.set_private_key(&private).map_err(not_a_pair)?;
+        acceptor.check_private_key().map_err(not_a_pair)?;
+        Ok(TlsConfig(Arc::new(acceptor.build())))
+    }
+
+    /// The handshake with one client, as the server.
+    async fn accept(&self, tcp: TcpStream) -> std::result::Result<TlsStream, String> {
+        let ssl = Ssl::new(self.0.context()).map_err(|e| e.to_string())?;
+        let mut stream = SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
+        std::pin::Pin::new(&mut stream)
+            .accept()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(stream)
     }
 }
 
 /// Accepts TCP connections and hands out those whose TLS handshake succeeded.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(Guarded<TlsStream<TcpStream>>, SocketAddr)>,
+    ready: mpsc::Receiver<(Guarded<TlsStream>, SocketAddr)>,
     addr: SocketAddr,
     accepting: tokio::task::JoinHandle<()>,
 }
@@ -72,7 +98,7 @@ pub struct TlsListener {
 impl TlsListener {
     pub fn new(inner: TcpListener, config: &TlsConfig, stall: Duration) -> io::Result<TlsListener> {
         let addr = inner.local_addr()?;
-        let acceptor = TlsAcceptor::from(config.0.clone());
+        let acceptor = config.clone();
         let (sender, ready) = mpsc::channel(READY);
         let mut inner = inner;
         let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKING));
@@ -114,7 +140,7 @@ impl Drop for TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = Guarded<TlsStream<TcpStream>>;
+    type Io = Guarded<TlsStream>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -45,7 +45,7 @@ pub async fn run(store: Arc<Store>) -> Result<()> {
     loop {
         tick.tick().await;
         let s = store.clone();
-        let settings = tokio::task::spawn_blocking(move || s.settings())
+        let settings = crate::offload::run(move || s.settings())
             .await
             .map_err(|e| crate::Error::StoreUnavailable(format!("reading settings: {e}")))??;
         let removed = apply(&store, &settings, store.clock().now()).await?;

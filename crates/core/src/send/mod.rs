@@ -49,7 +49,7 @@ pub fn deliver_as(
                     .map(str::to_owned)
             })
     });
-    let agent = ureq::AgentBuilder::new()
+    let agent = crate::outbound::agent()
         .timeout(std::time::Duration::from_secs(30))
         .build();
     let signed = signature::sign(secret.as_bytes(), body);
@@ -77,7 +77,7 @@ pub fn deliver_as(
             return Err(Error::Transport(format!("could not deliver to {url}: {t}")));
         }
     };
-    let response = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    let response = crate::json::value(&text).unwrap_or(serde_json::Value::String(text));
     Ok(SendOutcome {
         status_code,
         delivery_id,

@@ -27,6 +27,7 @@ pub use stream::HEARTBEAT;
 
 use crate::api::{Api, ApiError, ApiRequest, Host};
 use crate::offload::blocking;
+use crate::receive::listener::json;
 use crate::store::{Store, TokenInfo};
 use crate::{Error, Result};
 
@@ -112,7 +113,7 @@ impl IntoResponse for Answer {
         let error = ApiError::from(self.0);
         let status = StatusCode::from_u16(error.kind.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(error)).into_response();
+        let mut response = json(status, &error);
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -229,7 +230,7 @@ async fn rpc<H: Host>(
         Ok(caller) => caller.token,
         Err(e) => return Answer(e).into_response(),
     };
-    let request: ApiRequest = match serde_json::from_slice(&body) {
+    let request = match serde_json::from_slice(&body).and_then(ApiRequest::from_json) {
         Ok(r) => r,
         Err(e) => {
             return Answer(Error::Invalid(format!("not an API request: {e}"))).into_response();
@@ -237,7 +238,7 @@ async fn rpc<H: Host>(
     };
     let method = request.method();
     match inbox.api.call_as(token.role, request).await {
-        Ok(response) => axum::Json(response).into_response(),
+        Ok(response) => json(StatusCode::OK, &response),
         Err(e) => {
             if matches!(e, Error::Forbidden(_)) {
                 tracing::warn!(

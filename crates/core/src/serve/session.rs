@@ -123,7 +123,7 @@ pub(super) async fn open<H: Host>(
         role: token.role,
         expires_at: Some(crate::time::to_text(expires)),
     };
-    let mut response = (StatusCode::OK, axum::Json(info)).into_response();
+    let mut response = crate::receive::listener::json(StatusCode::OK, &info);
     response.headers_mut().insert(
         header::SET_COOKIE,
         cookie(&secret, SESSION_DAYS * 86_400, inbox.secure_cookies),
@@ -139,12 +139,14 @@ pub(super) async fn current<H: Host>(
 ) -> Response {
     let store = inbox.api.store().clone();
     match super::authenticate(&store, &headers, from, false).await {
-        Ok(caller) => axum::Json(SessionInfo {
-            name: caller.token.name,
-            role: caller.token.role,
-            expires_at: None,
-        })
-        .into_response(),
+        Ok(caller) => crate::receive::listener::json(
+            StatusCode::OK,
+            &SessionInfo {
+                name: caller.token.name,
+                role: caller.token.role,
+                expires_at: None,
+            },
+        ),
         Err(e) => Answer(e).into_response(),
     }
 }

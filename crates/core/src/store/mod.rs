@@ -401,7 +401,7 @@ impl Store {
         let Some(json) = self.setting(SETTINGS_KEY)? else {
             return Ok(Default::default());
         };
-        let settings: crate::settings::Settings = match serde_json::from_str(&json) {
+        let settings: crate::settings::Settings = match crate::json::read(&json) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("the saved settings do not parse ({e}); using the defaults");

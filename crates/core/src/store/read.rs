@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// Stored JSON that no longer parses (a damaged row, a hand edit) is logged and read as
 /// empty, so one bad row cannot hide the rest of a listing, and never goes unnoticed.
 pub fn stored_json<T: serde::de::DeserializeOwned + Default>(json: &str, what: &str) -> T {
-    serde_json::from_str(json).unwrap_or_else(|e| {
+    crate::json::read(json).unwrap_or_else(|e| {
         tracing::warn!("stored {what} do not parse ({e}); shown as empty");
         T::default()
     })

@@ -325,7 +325,7 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         ))
     })?;
     let body = body.unwrap_or_default();
-    let headers: Vec<(String, String)> = serde_json::from_str(&headers).unwrap_or_default();
+    let headers: Vec<(String, String)> = crate::json::read(&headers).unwrap_or_default();
     let delivery = match judge_again(tx, endpoint_id, signature.as_deref(), &headers, &body, now)? {
         Judgment::Deliver(d) => d,
         Judgment::Reject { error, .. } => {
@@ -427,7 +427,7 @@ pub fn replay(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Result<Re
     let body = body.ok_or_else(|| {
         Error::Conflict(format!("request {request_id} has no stored body to replay"))
     })?;
-    let headers: Vec<(String, String)> = serde_json::from_str(&headers).unwrap_or_default();
+    let headers: Vec<(String, String)> = crate::json::read(&headers).unwrap_or_default();
     let judgment = judge_again(tx, endpoint_id, signature.as_deref(), &headers, &body, now)?;
     let arrival = Arrival {
         endpoint: read::endpoint_name(tx.conn, endpoint_id)?,
