@@ -22,8 +22,18 @@ fn commit() {
         if let Ok(text) = std::fs::read_to_string(head)
             && let Some(reference) = text.trim().strip_prefix("ref: ")
         {
-            println!("cargo:rerun-if-changed=.git/{reference}");
-            println!("cargo:rerun-if-changed=.git/packed-refs");
+            // Cargo takes a path that does not exist as changed, which rebuilt the app on
+            // every cargo run in a checkout without packed-refs; so only what exists is
+            // named. The branch's folder sees a commit write its ref there (where a fresh
+            // clone may hold it in packed-refs alone).
+            let reference = Path::new(".git").join(reference);
+            let watched = [
+                reference.parent().map(Path::to_path_buf),
+                Some(Path::new(".git/packed-refs").to_path_buf()),
+            ];
+            for path in watched.into_iter().flatten().filter(|p| p.exists()) {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
     }
     let commit = std::env::var("GATEHOUSE_COMMIT")
