@@ -110,6 +110,7 @@ fn main() {
     }
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     let filled = if reused {
+        let data = data.canonicalize().unwrap_or(data);
         format!("kept from an earlier run in {}", data.display())
     } else {
         format!(
