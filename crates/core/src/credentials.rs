@@ -27,6 +27,8 @@ pub enum Credential<'a> {
     InboxToken(&'a str),
     /// The connected Appcircle account's API key secret or personal access key.
     AppcircleKey,
+    /// The access token of the CI account with this id (GitHub, GitLab).
+    ApiToken(&'a str),
 }
 
 impl Credential<'_> {
@@ -35,6 +37,7 @@ impl Credential<'_> {
         match self {
             Credential::InboxToken(url) => format!("inbox_token {url}"),
             Credential::AppcircleKey => "appcircle_key".into(),
+            Credential::ApiToken(account) => format!("api_token {account}"),
         }
     }
 
@@ -45,6 +48,7 @@ impl Credential<'_> {
         match self {
             Credential::InboxToken(url) => format!("inbox token for {dir} from {url}"),
             Credential::AppcircleKey => format!("Appcircle key for {dir}"),
+            Credential::ApiToken(account) => format!("{account} token for {dir}"),
         }
     }
 
@@ -53,6 +57,7 @@ impl Credential<'_> {
         match self {
             Credential::InboxToken(_) => "the inbox token",
             Credential::AppcircleKey => "the Appcircle key",
+            Credential::ApiToken(_) => "the access token",
         }
     }
 
@@ -60,10 +65,10 @@ impl Credential<'_> {
     fn check(self, secret: &str) -> Result<&str> {
         match self {
             Credential::InboxToken(_) => check_token(secret),
-            Credential::AppcircleKey => {
+            Credential::AppcircleKey | Credential::ApiToken(_) => {
                 let secret = secret.trim();
                 if secret.is_empty() {
-                    return Err(Error::Invalid("the Appcircle key is empty".into()));
+                    return Err(Error::Invalid(format!("{} is empty", self.what())));
                 }
                 Ok(secret)
             }

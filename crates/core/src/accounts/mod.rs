@@ -1,12 +1,16 @@
-//! The connected Appcircle account: where its API is, its key (kept by
-//! [`crate::credentials`]), and the sync that reads it ([`crate::accounts::sync`]) on its own
-//! schedule: at start, on connect, on wake and after a network change, and every 10
-//! minutes while no webhook has arrived (webhooks keep the dashboard live; the sync fills
-//! what they missed). One sync runs at a time. Its status is stored, so `gatehouse account
+//! The connected accounts whose APIs Gatehouse reads: the Appcircle account here (where its
+//! API is, its key, kept by [`crate::credentials`], and the sync that reads it,
+//! [`crate::accounts::sync`]), and the CI accounts read by repository (GitHub Actions,
+//! [`crate::accounts::ci`]). Every account is read on the one [`schedule`]: at start, on
+//! connect, on wake and after a network change, every 15 s while one of its runs runs, and
+//! less often as things go quiet or webhooks deliver. One sync of an account runs at a time. Its status is stored, so `gatehouse account
 //! status` beside a running `serve` sees it, and announced as a settings change, so every
 //! view shows it.
 
 pub mod appcircle;
+pub mod ci;
+pub mod github;
+pub mod schedule;
 pub mod sync;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,20 +25,17 @@ use ts_rs::TS;
 
 use crate::credentials::{self, Credential, TokenPlace};
 use crate::follow::wake::Wake;
-use crate::model::Source;
+use crate::model::{Provider, Source};
 use crate::offload::blocking;
 use crate::store::{Notice, POSITIONS_KEY, STATUS_KEY, Store};
 use crate::time::to_text;
 use crate::{Error, Result};
 use appcircle::{Account, Client, Key};
+use schedule::{ReadOutcome, Schedule};
 use sync::Positions;
 
 /// The settings key of the connected account ([`AccountSettings`]).
 const ACCOUNT_KEY: &str = "appcircle_account";
-/// A sync this long after the last sync or webhook, whichever is later.
-pub const IDLE_SYNC: Duration = Duration::from_secs(600);
-/// The first wait after a failed sync; it doubles up to [`IDLE_SYNC`].
-const RETRY_FIRST: Duration = Duration::from_secs(60);
 /// How often the schedule looks at which account is connected: one connected (or
 /// disconnected) by `gatehouse account connect` beside a running `serve` is another
 /// process's write, which this one hears nothing of. One settings row read.
@@ -135,6 +136,8 @@ pub struct AccountSync {
     store: Arc<Store>,
     one_at_a_time: tokio::sync::Mutex<()>,
     syncing: AtomicBool,
+    /// The last read saw a build running (the schedule reads fast until it ends).
+    running: AtomicBool,
     /// Kept between syncs so its token is reused until it expires, with the connection it
     /// was made for ([`AccountSettings::connected_at`]).
     client: Mutex<Option<(String, Client)>>,
@@ -223,6 +226,7 @@ impl AccountSync {
             store,
             one_at_a_time: tokio::sync::Mutex::new(()),
             syncing: AtomicBool::new(false),
+            running: AtomicBool::new(false),
             client: Mutex::new(None),
             kick: Notify::new(),
             reports: broadcast::channel(16).0,
@@ -337,6 +341,7 @@ impl AccountSync {
             Err(e) => return Err(self.failed(status, e).await),
         };
         *self.client.lock().map_err(|_| poisoned())? = Some((settings.connected_at, client));
+        self.running.store(reading.running, Ordering::SeqCst);
         let partly = (!reading.failed.is_empty()).then(|| {
             let parts: Vec<String> = reading.failed.iter().map(ToString::to_string).collect();
             parts.join("; ")
@@ -439,7 +444,8 @@ impl AccountSync {
 
     /// The schedule, until the store closes: a sync at start, when [`AccountSync::connect`]
     /// asks or another process connected an account (looked for every [`ACCOUNT_CHECK`]),
-    /// on wake or a network change, and as [`Schedule`] says after syncs and webhooks.
+    /// on wake or a network change, and as [`Schedule`] says after syncs and Appcircle's
+    /// webhooks.
     pub async fn run(self: Arc<Self>) -> Result<()> {
         let mut notices = self.store.subscribe();
         let mut wake = Wake::new();
@@ -466,7 +472,10 @@ impl AccountSync {
                         }
                     }
                     received = notices.recv() => match received {
-                        Ok(Notice::Event { event, .. }) if event.source == Source::Live => {
+                        Ok(Notice::Event { event, .. })
+                            if event.source == Source::Live
+                                && event.provider == Provider::Appcircle =>
+                        {
                             schedule.webhook(Instant::now());
                         }
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -482,60 +491,16 @@ impl AccountSync {
                 schedule.idle();
                 continue;
             }
-            let ok = self.sync_now().await.is_ok();
-            schedule.synced(ok, Instant::now());
-        }
-    }
-}
-
-/// When the next scheduled sync is due: [`IDLE_SYNC`] after the last sync or webhook,
-/// whichever came later (webhooks keep the dashboard live; the sync fills what they
-/// missed); after a failure sooner, 1 minute doubling up to [`IDLE_SYNC`].
-#[derive(Debug)]
-struct Schedule {
-    /// `None`: nothing to sync (no account); only a connection starts one.
-    due: Option<Instant>,
-    failures: u32,
-}
-
-impl Default for Schedule {
-    /// Due at once: the sync at start.
-    fn default() -> Self {
-        Schedule {
-            due: Some(Instant::now()),
-            failures: 0,
-        }
-    }
-}
-
-impl Schedule {
-    fn is_due(&self, now: Instant) -> bool {
-        self.due.is_some_and(|d| d <= now)
-    }
-
-    fn idle(&mut self) {
-        self.due = None;
-        self.failures = 0;
-    }
-
-    fn synced(&mut self, ok: bool, now: Instant) {
-        if ok {
-            self.failures = 0;
-            self.due = Some(now + IDLE_SYNC);
-        } else {
-            self.failures = self.failures.saturating_add(1);
-            let wait = RETRY_FIRST.saturating_mul(1 << (self.failures - 1).min(4));
-            self.due = Some(now + wait.min(IDLE_SYNC));
-        }
-    }
-
-    /// A webhook arrived: the next idle sync waits for a quiet spell (a failed sync's retry
-    /// is not put off).
-    fn webhook(&mut self, now: Instant) {
-        if self.failures == 0
-            && let Some(due) = &mut self.due
-        {
-            *due = (*due).max(now + IDLE_SYNC);
+            let result = self.sync_now().await;
+            schedule.read(
+                ReadOutcome {
+                    ok: result.is_ok(),
+                    running: self.running.load(Ordering::SeqCst),
+                    changed: result.as_ref().is_ok_and(|r| r.events > 0),
+                    hold_until: None,
+                },
+                Instant::now(),
+            );
         }
     }
 }
@@ -588,41 +553,6 @@ fn poisoned() -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn syncs_come_every_ten_minutes_after_the_last_sync_or_webhook() {
-        let mut s = Schedule::default();
-        let start = Instant::now();
-        assert!(s.is_due(start), "at start");
-        s.synced(true, start);
-        assert!(!s.is_due(start + IDLE_SYNC - Duration::from_secs(1)));
-        assert!(s.is_due(start + IDLE_SYNC));
-        // A webhook 5 minutes in puts the next sync 10 minutes after it.
-        s.webhook(start + Duration::from_secs(300));
-        assert!(!s.is_due(start + IDLE_SYNC));
-        assert!(s.is_due(start + Duration::from_secs(300) + IDLE_SYNC));
-        // No account: nothing is due until one is connected.
-        s.idle();
-        assert!(!s.is_due(start + Duration::from_secs(100_000)));
-    }
-
-    #[test]
-    fn a_failed_sync_is_retried_after_1_2_4_8_minutes_then_every_10() {
-        let start = Instant::now();
-        let mut s = Schedule::default();
-        let mut waits = Vec::new();
-        for _ in 0..6 {
-            s.synced(false, start);
-            let due = s.due.expect("due");
-            waits.push((due - start).as_secs() / 60);
-        }
-        assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
-        // A webhook does not put a retry off.
-        s.webhook(start);
-        assert_eq!(s.due.map(|d| (d - start).as_secs() / 60), Some(10));
-        s.synced(true, start);
-        assert_eq!(s.failures, 0);
-    }
 
     #[test]
     fn the_key_goes_in_clear_text_only_to_this_machine() {

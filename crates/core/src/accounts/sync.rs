@@ -41,6 +41,8 @@ pub struct Reading {
     pub positions: Positions,
     /// Requests it took (token exchanges included).
     pub requests: u64,
+    /// A build is running or queued (read again until it ends).
+    pub running: bool,
     /// The parts that could not be read (a key without the permission for publish, say),
     /// while the rest was: what was read is kept, and these are reported.
     pub failed: Vec<crate::Error>,
@@ -157,6 +159,7 @@ fn builds(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Res
             // news for the gate, and nothing to wait for.
             if outcome == Outcome::Started {
                 settled = false;
+                reading.running = true;
             } else {
                 reading.positions.insert(branch_key, branch_date);
             }

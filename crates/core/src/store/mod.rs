@@ -33,7 +33,7 @@ pub use read::{
 };
 pub use records::*;
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use synced::{ACCOUNT_ENDPOINT, Fact, POSITIONS_KEY, STATUS_KEY, Stored};
+pub use synced::{ACCOUNT_ENDPOINT, Fact, POSITIONS_KEY, RunsRead, STATUS_KEY, Stored};
 pub use tokens::TokenInfo;
 use unmatched::UnmatchedTally;
 pub use unmatched::{MAX_DISTINCT_NAMES, MAX_STORED_NAMES, OTHER_NAMES};
@@ -502,11 +502,28 @@ impl Store {
             .await
     }
 
-    /// Stores an account sync's status alone (announced, so every view shows it).
+    /// Stores the Appcircle account sync's status alone (announced, so every view shows it).
     pub async fn set_sync_status(&self, status: String) -> Result<()> {
+        self.set_account_status(STATUS_KEY.to_owned(), status).await
+    }
+
+    /// Stores an account's sync status under `key` alone (announced).
+    pub async fn set_account_status(&self, key: String, status: String) -> Result<()> {
         let now = self.clock.now();
         self.writer
-            .call(move |tx| synced::set_status(tx, &status, now))
+            .call(move |tx| synced::set_status(tx, &key, &status, now))
+            .await
+    }
+
+    /// Stores what an account's read of a CI system's API found (see [`synced::apply_runs`]).
+    pub async fn apply_runs(
+        &self,
+        read: RunsRead,
+        status: impl FnOnce(Stored) -> String + Send + 'static,
+    ) -> Result<Stored> {
+        let now = self.clock.now();
+        self.writer
+            .call(move |tx| synced::apply_runs(tx, read, status, now))
             .await
     }
 

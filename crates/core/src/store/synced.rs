@@ -14,10 +14,13 @@ use serde::Serialize;
 
 use super::Notice;
 use super::changes::{self, ChangeKind};
-use super::write::{DELIVERY_WITHOUT_ENDPOINT, event_recorded, set_setting, track};
+use super::write::{
+    DELIVERY_WITHOUT_ENDPOINT, Provenance, event_recorded, insert_event, set_setting, track,
+};
 use super::writer::Tx;
 use crate::Result;
 use crate::model::{Outcome, Provider, Scope, Source, StreamKey, Subject};
+use crate::receive::ingest::Delivery;
 use crate::time::to_text;
 
 /// The endpoint name synced events carry: not an endpoint (it has a space, which no
@@ -200,9 +203,88 @@ pub fn apply(
     Ok(stored)
 }
 
+/// What an account's read of a CI system's API found, to be stored in one transaction:
+/// each run as the webhook for it would have been read ([`Delivery`]), and where the read
+/// stands and how it went (settings, under the account's own keys).
+pub struct RunsRead {
+    /// The account's name, which its events carry in place of an endpoint's
+    /// ("GitHub account"): with the delivery id, what an earlier read stored is found by.
+    pub account: String,
+    /// Oldest first.
+    pub runs: Vec<Delivery>,
+    pub positions_key: String,
+    pub positions: String,
+    pub status_key: String,
+}
+
+/// A run's point already stored, by a webhook or an earlier read: ?1 the run's task id,
+/// ?2 whether the read tells its end (a run seen at all has started). Through builds'
+/// primary key.
+const RUN_TOLD: &str = "
+    SELECT 1 FROM builds WHERE task_id = ?1 AND (?2 = 0 OR finished_event_id IS NOT NULL)";
+
+/// Stores a read's runs that are news (see [`RUN_TOLD`]) as `synced` events, with its
+/// positions and status (worded by `status` from what was stored), announced as a settings
+/// change. A run without a task id is stored once by its delivery id.
+pub fn apply_runs(
+    tx: &mut Tx<'_>,
+    read: RunsRead,
+    status: impl FnOnce(Stored) -> String,
+    now: DateTime<Utc>,
+) -> Result<Stored> {
+    let mut stored = Stored::default();
+    for run in &read.runs {
+        let c = &run.classification;
+        let earlier = tx
+            .conn
+            .prepare_cached(DELIVERY_WITHOUT_ENDPOINT)?
+            .query_row(params![read.account, run.envelope.delivery_id], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            .is_some();
+        let told = match (&c.subject.task_id, c.scope) {
+            (Some(task), Scope::Build) => tx
+                .conn
+                .prepare_cached(RUN_TOLD)?
+                .query_row(params![task, c.outcome.is_finished()], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .optional()?
+                .is_some(),
+            _ => false,
+        };
+        if earlier || told {
+            stored.known += 1;
+            continue;
+        }
+        let payload = serde_json::to_vec(&run.envelope.item).unwrap_or_default();
+        let event_id = insert_event(
+            tx,
+            run,
+            &Provenance {
+                endpoint_id: None,
+                endpoint_name: &read.account,
+                request_id: None,
+                received_at: now,
+                source: Source::Synced,
+                payload: Some(&payload),
+                catch_up: true,
+            },
+        )?;
+        stored.events += 1;
+        stored.event_ids.push(event_id);
+    }
+    set_setting(tx, &read.positions_key, &read.positions)?;
+    set_setting(tx, &read.status_key, &status(stored.clone()))?;
+    let seq = changes::append(tx.conn, ChangeKind::Settings, None, now)?;
+    tx.notify(Notice::Settings { seq });
+    Ok(stored)
+}
+
 /// Stores a sync's status alone (it failed, or the account was connected).
-pub fn set_status(tx: &mut Tx<'_>, status: &str, now: DateTime<Utc>) -> Result<()> {
-    set_setting(tx, STATUS_KEY, status)?;
+pub fn set_status(tx: &mut Tx<'_>, key: &str, status: &str, now: DateTime<Utc>) -> Result<()> {
+    set_setting(tx, key, status)?;
     let seq = changes::append(tx.conn, ChangeKind::Settings, None, now)?;
     tx.notify(Notice::Settings { seq });
     Ok(())

@@ -207,12 +207,15 @@ pub fn record(
         Judgment::Deliver(delivery) => {
             // A repeat of a stored delivery is a duplicate even when late: the sender is
             // retrying something we already have, and a 200 stops it.
-            let stored = existing_event(
+            let stored = match existing_event(
                 tx,
                 endpoint_id,
                 &arrival.endpoint,
                 &delivery.envelope.delivery_id,
-            )?;
+            )? {
+                Some(id) => Some(id),
+                None => run_read_before(tx, &delivery)?,
+            };
             let verdict = if stored.is_some() {
                 Verdict::Duplicate
             } else if delivery.stale.is_some() {
@@ -251,12 +254,16 @@ pub fn record(
     let event_id = match (&delivery, verdict) {
         (Some(d), Verdict::Accepted) => Some(insert_event(
             tx,
-            endpoint_id,
-            &arrival.endpoint,
-            request_id,
             d,
-            arrival.received_at,
-            arrival.source,
+            &Provenance {
+                endpoint_id: Some(endpoint_id),
+                endpoint_name: &arrival.endpoint,
+                request_id: Some(request_id),
+                received_at: arrival.received_at,
+                source: arrival.source,
+                payload: None,
+                catch_up: false,
+            },
         )?),
         (Some(_), Verdict::Duplicate) => stored,
         _ => None,
@@ -335,18 +342,26 @@ pub fn accept_stale(tx: &mut Tx<'_>, request_id: i64, now: DateTime<Utc>) -> Res
         }
     };
     let delivery_id = delivery.envelope.delivery_id.clone();
-    let (verdict, event_id) = match existing_event(tx, endpoint_id, &endpoint_name, &delivery_id)? {
+    let stored = match existing_event(tx, endpoint_id, &endpoint_name, &delivery_id)? {
+        Some(id) => Some(id),
+        None => run_read_before(tx, &delivery)?,
+    };
+    let (verdict, event_id) = match stored {
         Some(id) => (Verdict::Duplicate, id),
         None => {
             let received_at = crate::time::from_text(&received_at).unwrap_or(now);
             let id = insert_event(
                 tx,
-                endpoint_id,
-                &endpoint_name,
-                request_id,
                 &delivery,
-                received_at,
-                Source::Accepted,
+                &Provenance {
+                    endpoint_id: Some(endpoint_id),
+                    endpoint_name: &endpoint_name,
+                    request_id: Some(request_id),
+                    received_at,
+                    source: Source::Accepted,
+                    payload: None,
+                    catch_up: false,
+                },
             )?;
             (Verdict::Accepted, id)
         }
@@ -502,16 +517,21 @@ const PRUNE_REJECTED: &str = "
       AND received_at < ?1
       AND event_id IS NULL";
 
-#[allow(clippy::too_many_arguments)]
-fn insert_event(
-    tx: &mut Tx<'_>,
-    endpoint_id: i64,
-    endpoint_name: &str,
-    request_id: i64,
-    d: &Delivery,
-    received_at: DateTime<Utc>,
-    source: Source,
-) -> Result<i64> {
+/// Where a new event comes from: a request to an endpoint here, or an account's read of a
+/// CI system's API (no endpoint and no request, so the event keeps its payload itself).
+pub(super) struct Provenance<'a> {
+    pub endpoint_id: Option<i64>,
+    pub endpoint_name: &'a str,
+    pub request_id: Option<i64>,
+    pub received_at: DateTime<Utc>,
+    pub source: Source,
+    /// The payload, when no request keeps it.
+    pub payload: Option<&'a [u8]>,
+    /// One of a batch (an account's read): announced as a catch-up, never one by one.
+    pub catch_up: bool,
+}
+
+pub(super) fn insert_event(tx: &mut Tx<'_>, d: &Delivery, from: &Provenance<'_>) -> Result<i64> {
     let c = &d.classification;
     let s = &c.subject;
     let e = &d.envelope;
@@ -519,11 +539,11 @@ fn insert_event(
     let links = serde_json::Value::Object(e.links.clone()).to_string();
     let key = StreamKey::of(c.provider, c.scope, s);
     tx.conn.prepare_cached(INSERT_EVENT)?.execute(params![
-        endpoint_id,
-        endpoint_name,
-        request_id,
+        from.endpoint_id,
+        from.endpoint_name,
+        from.request_id,
         e.delivery_id,
-        source.as_str(),
+        from.source.as_str(),
         c.scope.as_str(),
         c.outcome.as_str(),
         c.module,
@@ -541,9 +561,10 @@ fn insert_event(
         c.expiring,
         links,
         occurred_at,
-        to_text(received_at),
-        // Stored once, in the request (read back through `request_id`).
-        None::<&[u8]>,
+        to_text(from.received_at),
+        // A request's payload is stored once, in the request (read back through
+        // `request_id`).
+        from.payload,
         key.profile,
         key.branch,
         c.provider.as_str(),
@@ -560,9 +581,40 @@ fn insert_event(
             .prepare_cached(RUN_STARTED_AT)?
             .execute(params![task, to_text(started)])?;
     }
-    event_recorded(tx, event_id, false, received_at)?;
+    event_recorded(tx, event_id, from.catch_up, from.received_at)?;
     Ok(event_id)
 }
+
+/// The event an account's read of the CI system's API already stored for this delivery's
+/// run (GitHub's run attempt, GitLab's pipeline) at this point of its life: a webhook that
+/// arrives after the poll told the same news is a duplicate of it, as a redelivery is.
+/// A stored end stands for the start as well (a start told after the end is old news).
+fn run_read_before(tx: &Tx<'_>, d: &Delivery) -> Result<Option<i64>> {
+    let c = &d.classification;
+    let (Scope::Build, Some(task)) = (c.scope, &c.subject.task_id) else {
+        return Ok(None);
+    };
+    if c.provider == Provider::Appcircle {
+        return Ok(None);
+    }
+    Ok(tx
+        .conn
+        .prepare_cached(RUN_READ_BEFORE)?
+        .query_row(params![task, c.outcome.is_finished()], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()?
+        .flatten())
+}
+
+/// ?1 the run's task id, ?2 whether the delivery tells its end: the read event for that
+/// end, or for its start or end when it tells the start. Through builds' primary key.
+const RUN_READ_BEFORE: &str = "
+    SELECT COALESCE(f.id, CASE WHEN ?2 THEN NULL ELSE s.id END)
+    FROM builds b
+    LEFT JOIN events f ON f.id = b.finished_event_id AND f.source = 'synced'
+    LEFT JOIN events s ON s.id = b.started_event_id AND s.source = 'synced'
+    WHERE b.task_id = ?1";
 
 /// A finished run's start as its end's delivery gives it: the sender's own word, over when
 /// a start event happened to arrive (while it runs, that arrival is what "running since"

@@ -1,0 +1,611 @@
+//! The CI accounts read by repository, with an access token alone: GitHub Actions
+//! ([`crate::accounts::github`]). With one, a laptop with no public URL and no inbox sees
+//! its builds; a webhook is then the upgrade to instant delivery, not the price of entry.
+//!
+//! An account is a provider, its API host, its repositories and its token (kept by
+//! [`crate::credentials`]). Each is read on the one [`Schedule`] every account keeps, its
+//! runs stored as the webhooks for them would have been ([`Store::apply_runs`]): a run told
+//! by a webhook and by a read is one event, whichever came first.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+use ts_rs::TS;
+
+use super::schedule::{ReadOutcome, Schedule};
+use super::{SyncReport, SyncStatus, check_host, parse_or_default, to_json};
+use crate::accounts::github;
+use crate::credentials::{self, Credential, TokenPlace};
+use crate::follow::wake::Wake;
+use crate::model::{Provider, Source};
+use crate::offload::blocking;
+use crate::store::{Notice, RunsRead, Store};
+use crate::time::to_text;
+use crate::{Error, Result};
+
+/// The settings key of the connected CI accounts (a list of [`Stored`]).
+const ACCOUNTS_KEY: &str = "ci_accounts";
+/// How often the schedule looks for accounts connected or disconnected by another process
+/// (`gatehouse account connect` beside a running `serve`).
+const ACCOUNTS_CHECK: Duration = Duration::from_secs(5);
+/// Most repositories an account reads: each costs a request per read.
+pub const MAX_REPOS: usize = 50;
+
+/// What Settings or `gatehouse account connect --provider github` connect with.
+#[derive(Clone, Deserialize, TS)]
+#[ts(export)]
+pub struct CiConnection {
+    pub provider: Provider,
+    /// `None`: the provider's hosted service (GitHub: `https://api.github.com`).
+    pub api_host: Option<String>,
+    /// `OWNER/NAME` each.
+    pub repos: Vec<String>,
+    pub token: String,
+}
+
+/// Without the token: a `{:?}` anywhere must not print it.
+impl std::fmt::Debug for CiConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CiConnection")
+            .field("provider", &self.provider)
+            .field("api_host", &self.api_host)
+            .field("repos", &self.repos)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A connected account as stored (no token in it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    provider: Provider,
+    api_host: String,
+    repos: Vec<String>,
+    token_place: TokenPlace,
+    /// When it was connected: a kept client of an older connection is not reused.
+    connected_at: String,
+}
+
+/// A CI account as Settings, the dashboard and `account status` show it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct CiAccountStatus {
+    /// What names it in `account sync|disconnect --account` and the API.
+    pub id: String,
+    /// What its events carry as their source ("GitHub account").
+    pub name: String,
+    pub provider: Provider,
+    pub api_host: String,
+    pub repos: Vec<String>,
+    pub token_place: TokenPlace,
+    pub sync: SyncStatus,
+    pub syncing: bool,
+}
+
+impl Stored {
+    /// `github https://api.github.com`: one account per provider and host.
+    fn id(&self) -> String {
+        format!("{} {}", self.provider.as_str(), self.api_host)
+    }
+
+    /// "GitHub account", or "GitHub account at ghe.acme.com" for another host.
+    fn name(&self) -> String {
+        // The company, not the product: the token is GitHub's, for more than Actions.
+        let label = match self.provider {
+            Provider::Github => "GitHub",
+            Provider::Gitlab => "GitLab",
+            Provider::Appcircle => "Appcircle",
+        };
+        if self.api_host == default_host(self.provider) {
+            format!("{label} account")
+        } else {
+            let host = url::Url::parse(&self.api_host)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| self.api_host.clone());
+            format!("{label} account at {host}")
+        }
+    }
+
+    fn positions_key(&self) -> String {
+        format!("ci_positions {}", self.id())
+    }
+
+    fn status_key(&self) -> String {
+        format!("ci_sync {}", self.id())
+    }
+
+    fn status(&self, sync: SyncStatus, syncing: bool) -> CiAccountStatus {
+        CiAccountStatus {
+            id: self.id(),
+            name: self.name(),
+            provider: self.provider,
+            api_host: self.api_host.clone(),
+            repos: self.repos.clone(),
+            token_place: self.token_place.clone(),
+            sync,
+            syncing,
+        }
+    }
+}
+
+fn default_host(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Github => github::API_HOST,
+        // Not read by repository: refused at connect.
+        Provider::Appcircle | Provider::Gitlab => "",
+    }
+}
+
+/// `OWNER/NAME`, as GitHub names a repository: letters, digits, `-`, `_` and `.`, so that
+/// it goes into a URL path as it is.
+fn check_repo(repo: &str) -> Result<String> {
+    let repo = repo.trim().trim_end_matches(".git").trim_matches('/');
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if ok(owner) && ok(name) => Ok(repo.to_owned()),
+        _ => Err(Error::Invalid(format!(
+            "`{repo}` is not a repository: give it as OWNER/NAME, such as octocat/hello-world"
+        ))),
+    }
+}
+
+/// The connected CI accounts and their reads, shared by the API and the schedule.
+pub struct CiAccounts {
+    store: Arc<Store>,
+    /// One read (or connect, or disconnect) at a time: a rate limit is per token, and
+    /// GitHub asks for requests one after another.
+    one_at_a_time: tokio::sync::Mutex<()>,
+    /// The account being read now.
+    syncing: Mutex<Option<String>>,
+    /// Kept between reads, so the rate limit it saw is honoured, with the connection it
+    /// was made for.
+    clients: Mutex<HashMap<String, (String, github::Client)>>,
+    /// A read asked for (connect, "Sync now" elsewhere); the schedule runs it.
+    kick: Notify,
+    reports: broadcast::Sender<SyncReport>,
+}
+
+impl CiAccounts {
+    pub fn new(store: Arc<Store>) -> CiAccounts {
+        CiAccounts {
+            store,
+            one_at_a_time: tokio::sync::Mutex::new(()),
+            syncing: Mutex::new(None),
+            clients: Mutex::new(HashMap::new()),
+            kick: Notify::new(),
+            reports: broadcast::channel(16).0,
+        }
+    }
+
+    /// Every finished read's report (the desktop turns one into a summary notification).
+    pub fn reports(&self) -> broadcast::Receiver<SyncReport> {
+        self.reports.subscribe()
+    }
+
+    /// The connected accounts and how their reads go. Blocking (settings reads).
+    pub fn list(&self) -> Result<Vec<CiAccountStatus>> {
+        let syncing = self.syncing.lock().map_err(|_| poisoned())?.clone();
+        stored(&self.store)?
+            .iter()
+            .map(|a| {
+                let sync = parse_or_default(self.store.setting(&a.status_key())?);
+                Ok(a.status(sync, syncing.as_deref() == Some(a.id().as_str())))
+            })
+            .collect()
+    }
+
+    /// Checks the token against every repository at once (one run of each), then keeps it
+    /// and starts a first read. A refused token or an unknown repository is an error and
+    /// nothing is kept. Connecting the same provider and host again replaces that account.
+    pub async fn connect(&self, c: CiConnection) -> Result<CiAccountStatus> {
+        if c.provider != Provider::Github {
+            return Err(Error::Invalid(format!(
+                "{} is not read by repository; GitHub is",
+                c.provider.label()
+            )));
+        }
+        let api_host = check_host(c.api_host.as_deref(), default_host(c.provider), "API host")?;
+        let mut repos = Vec::new();
+        for repo in &c.repos {
+            let repo = check_repo(repo)?;
+            if !repos.contains(&repo) {
+                repos.push(repo);
+            }
+        }
+        if repos.is_empty() {
+            return Err(Error::Invalid(
+                "name at least one repository to read (OWNER/NAME)".into(),
+            ));
+        }
+        if repos.len() > MAX_REPOS {
+            return Err(Error::Invalid(format!(
+                "{} repositories is more than the {MAX_REPOS} an account reads",
+                repos.len()
+            )));
+        }
+        let token = c.token.trim().to_owned();
+        if token.is_empty() {
+            return Err(Error::Invalid("the access token is empty".into()));
+        }
+        let mut account = Stored {
+            provider: c.provider,
+            api_host,
+            repos,
+            token_place: TokenPlace::Keyring,
+            connected_at: to_text(self.store.clock().now()),
+        };
+        let mut client = github::Client::new(&account.api_host, token.clone());
+        let now = self.store.clock().now();
+        let check = account.repos.clone();
+        let client = blocking(move || {
+            for repo in &check {
+                client.get(
+                    &format!("repos/{repo}/actions/runs?per_page=1&exclude_pull_requests=true"),
+                    None,
+                    &format!("the workflow runs of {repo}"),
+                    now,
+                )?;
+            }
+            Ok(client)
+        })
+        .await?;
+        let _one_at_a_time = self.one_at_a_time.lock().await;
+        let id = account.id();
+        account.token_place =
+            credentials::save(&self.store, Credential::ApiToken(&id), &token).await?;
+        let mut accounts = self.stored().await?;
+        accounts.retain(|a| a.id() != id);
+        accounts.push(account.clone());
+        // The same account again is read from the start.
+        self.store.delete_setting(&account.positions_key()).await?;
+        self.store
+            .set_setting(ACCOUNTS_KEY, &to_json(&accounts))
+            .await?;
+        self.store
+            .set_account_status(account.status_key(), to_json(&SyncStatus::default()))
+            .await?;
+        self.clients
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(id, (account.connected_at.clone(), client));
+        self.kick.notify_one();
+        Ok(account.status(SyncStatus::default(), false))
+    }
+
+    /// Forgets the account `id` and its token; what was read stays in the history.
+    pub async fn disconnect(&self, id: &str) -> Result<()> {
+        let _one_at_a_time = self.one_at_a_time.lock().await;
+        let mut accounts = self.stored().await?;
+        let Some(at) = accounts.iter().position(|a| a.id() == id) else {
+            return Err(not_connected(id));
+        };
+        let account = accounts.remove(at);
+        credentials::forget(&self.store, Credential::ApiToken(id)).await?;
+        self.store
+            .set_setting(ACCOUNTS_KEY, &to_json(&accounts))
+            .await?;
+        self.store.delete_setting(&account.positions_key()).await?;
+        self.clients.lock().map_err(|_| poisoned())?.remove(id);
+        // Announced like a status change, so every view drops the account.
+        self.store
+            .set_account_status(account.status_key(), String::new())
+            .await?;
+        self.store.delete_setting(&account.status_key()).await
+    }
+
+    /// Reads the account `id` now (after the read running, if any). What was read is
+    /// stored even when a repository could not be; the read is then still an error, naming
+    /// it.
+    pub async fn sync_now(&self, id: &str) -> Result<SyncReport> {
+        self.sync(id).await.0
+    }
+
+    /// One read of `id`, and what the schedule needs of it.
+    async fn sync(&self, id: &str) -> (Result<SyncReport>, ReadOutcome) {
+        let mut outcome = ReadOutcome::default();
+        let result = self.sync_inner(id, &mut outcome).await;
+        outcome.ok = result.is_ok();
+        outcome.changed = result.as_ref().is_ok_and(|r| r.events > 0);
+        (result, outcome)
+    }
+
+    async fn sync_inner(&self, id: &str, outcome: &mut ReadOutcome) -> Result<SyncReport> {
+        let _one_at_a_time = self.one_at_a_time.lock().await;
+        let account = self
+            .stored()
+            .await?
+            .into_iter()
+            .find(|a| a.id() == id)
+            .ok_or_else(|| not_connected(id))?;
+        let store = self.store.clone();
+        let keys = (account.status_key(), account.positions_key());
+        let (mut status, positions): (SyncStatus, github::Positions) = blocking(move || {
+            Ok((
+                parse_or_default(store.setting(&keys.0)?),
+                parse_or_default(store.setting(&keys.1)?),
+            ))
+        })
+        .await?;
+        let mut client = self.client(&account).await?;
+        let now = self.store.clock().now();
+        let repos = account.repos.clone();
+        *self.syncing.lock().map_err(|_| poisoned())? = Some(id.to_owned());
+        let read = blocking(move || {
+            let reading = github::read(&mut client, &repos, &positions, now);
+            Ok((reading, client))
+        })
+        .await;
+        *self.syncing.lock().map_err(|_| poisoned())? = None;
+        let (reading, client) = read?;
+        let clock_now = self.store.clock().now();
+        outcome.hold_until = client
+            .held_until(clock_now)
+            .map(|until| Instant::now() + (until - clock_now).to_std().unwrap_or(Duration::ZERO));
+        self.clients
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(id.to_owned(), (account.connected_at.clone(), client));
+        status.last_attempt = Some(to_text(clock_now));
+        let reading = match reading {
+            Ok(reading) => reading,
+            Err(e) => return Err(self.failed(&account, status, e).await),
+        };
+        outcome.running = reading.running;
+        let partly = (!reading.failed.is_empty()).then(|| {
+            let parts: Vec<String> = reading.failed.iter().map(ToString::to_string).collect();
+            parts.join("; ")
+        });
+        status.last_success = Some(to_text(clock_now));
+        status.error = partly.clone();
+        status.requests = reading.requests;
+        let read = RunsRead {
+            account: account.name(),
+            runs: reading.runs,
+            positions_key: account.positions_key(),
+            positions: to_json(&reading.positions),
+            status_key: account.status_key(),
+        };
+        let stored = match self
+            .store
+            .apply_runs(read, {
+                let mut status = status.clone();
+                move |stored| {
+                    status.events = stored.events;
+                    to_json(&status)
+                }
+            })
+            .await
+        {
+            Ok(stored) => stored,
+            Err(e) => return Err(self.failed(&account, status, e).await),
+        };
+        let report = SyncReport {
+            events: stored.events,
+            event_ids: stored.event_ids,
+            known: stored.known,
+            requests: reading.requests,
+        };
+        tracing::info!(
+            "{} sync: {} new events, {} known, {} requests ({} unchanged)",
+            account.provider.as_str(),
+            report.events,
+            report.known,
+            report.requests,
+            reading.unchanged
+        );
+        let _ = self.reports.send(report.clone());
+        match partly {
+            None => Ok(report),
+            Some(parts) => Err(Error::Upstream(format!(
+                "{} new events stored, but part of the account could not be read: {parts}",
+                report.events
+            ))),
+        }
+    }
+
+    /// The kept client of this connection, or a new one from the kept token.
+    async fn client(&self, account: &Stored) -> Result<github::Client> {
+        let kept = self
+            .clients
+            .lock()
+            .map_err(|_| poisoned())?
+            .remove(&account.id())
+            .filter(|(connection, _)| *connection == account.connected_at);
+        if let Some((_, client)) = kept {
+            return Ok(client);
+        }
+        let id = account.id();
+        let token = credentials::load(&self.store, Credential::ApiToken(&id))
+            .await?
+            .ok_or_else(|| {
+                Error::Conflict(format!(
+                    "the token of the {} is not in the keyring or the database: connect it again",
+                    account.name()
+                ))
+            })?
+            .secret;
+        Ok(github::Client::new(&account.api_host, token))
+    }
+
+    /// Keeps a failed read's reason in its status (best effort) and gives the error back.
+    async fn failed(&self, account: &Stored, mut status: SyncStatus, e: Error) -> Error {
+        tracing::warn!("{} sync failed: {e}", account.provider.as_str());
+        status.error = Some(e.to_string());
+        if let Err(stored) = self
+            .store
+            .set_account_status(account.status_key(), to_json(&status))
+            .await
+        {
+            tracing::error!("cannot store the failed read's status: {stored}");
+        }
+        e
+    }
+
+    async fn stored(&self) -> Result<Vec<Stored>> {
+        let store = self.store.clone();
+        blocking(move || stored(&store)).await
+    }
+
+    /// The schedule, until the store closes: each account read at start, when
+    /// [`CiAccounts::connect`] asks or another process connected one (looked for every
+    /// [`ACCOUNTS_CHECK`]), on wake or a network change, and as its [`Schedule`] says after
+    /// reads and its provider's webhooks.
+    pub async fn run(self: Arc<Self>) -> Result<()> {
+        let mut notices = self.store.subscribe();
+        let mut wake = Wake::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut check = tokio::time::interval(ACCOUNTS_CHECK);
+        let mut schedules: HashMap<String, (Provider, String, Schedule)> = HashMap::new();
+        loop {
+            // Which accounts are connected, each with its schedule (a new one due at once).
+            let accounts = self.stored().await?;
+            schedules.retain(|id, (_, connected, _)| {
+                accounts
+                    .iter()
+                    .any(|a| a.id() == *id && a.connected_at == *connected)
+            });
+            for a in &accounts {
+                schedules
+                    .entry(a.id())
+                    .or_insert_with(|| (a.provider, a.connected_at.clone(), Schedule::default()));
+            }
+            let now = Instant::now();
+            let due: Vec<String> = schedules
+                .iter()
+                .filter(|(_, (_, _, s))| s.is_due(now))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in due {
+                let (_, outcome) = self.sync(&id).await;
+                if let Some((_, _, schedule)) = schedules.get_mut(&id) {
+                    schedule.read(outcome, Instant::now());
+                }
+            }
+            let next = schedules.values().filter_map(|(_, _, s)| s.due()).min();
+            let sleep = next.map_or(ACCOUNTS_CHECK, |n| {
+                n.saturating_duration_since(Instant::now())
+                    .min(ACCOUNTS_CHECK)
+            });
+            tokio::select! {
+                () = self.kick.notified() => {
+                    for (_, _, s) in schedules.values_mut() {
+                        s.now(Instant::now());
+                    }
+                }
+                () = tokio::time::sleep(sleep) => {}
+                _ = tick.tick() => {
+                    if let Some(moved) = wake.check() {
+                        tracing::info!("ci accounts: {}", moved.describe());
+                        for (_, _, s) in schedules.values_mut() {
+                            s.now(Instant::now());
+                        }
+                    }
+                }
+                _ = check.tick() => {}
+                received = notices.recv() => match received {
+                    Ok(Notice::Event { event, .. }) if event.source == Source::Live => {
+                        for (provider, _, s) in schedules.values_mut() {
+                            if *provider == event.provider {
+                                s.webhook(Instant::now());
+                            }
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+            }
+        }
+    }
+}
+
+/// The connected accounts; a stored list that does not parse (written by another version)
+/// is logged and taken as none: connecting again replaces it. Blocking.
+fn stored(store: &Store) -> Result<Vec<Stored>> {
+    let Some(json) = store.setting(ACCOUNTS_KEY)? else {
+        return Ok(Vec::new());
+    };
+    match crate::json::read(&json) {
+        Ok(accounts) => Ok(accounts),
+        Err(e) => {
+            tracing::error!("the stored CI accounts do not parse ({e}); connect them again");
+            Ok(Vec::new())
+        }
+    }
+}
+
+fn not_connected(id: &str) -> Error {
+    Error::NotFound(format!(
+        "no account `{id}` is connected (`gatehouse account status` lists them)"
+    ))
+}
+
+fn poisoned() -> Error {
+    Error::System("the CI accounts' lock was poisoned".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_are_owner_slash_name() {
+        assert_eq!(
+            check_repo(" acme/app.git ").ok().as_deref(),
+            Some("acme/app")
+        );
+        assert_eq!(
+            check_repo("acme/my_app-2.x").ok().as_deref(),
+            Some("acme/my_app-2.x")
+        );
+        for bad in [
+            "acme",
+            "acme/app/extra",
+            "../etc",
+            "acme/..",
+            "a b/c",
+            "acme/app?x=1",
+        ] {
+            let err = check_repo(bad).expect_err(bad);
+            assert!(err.to_string().contains("OWNER/NAME"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_connection_never_prints_its_token() {
+        let c = CiConnection {
+            provider: Provider::Github,
+            api_host: None,
+            repos: vec!["acme/app".into()],
+            token: "ghp_secret123".into(),
+        };
+        let text = format!("{c:?}");
+        assert!(!text.contains("ghp_secret") && text.contains("[redacted]"));
+    }
+
+    #[test]
+    fn an_account_is_named_by_its_provider_and_host() {
+        let mut a = Stored {
+            provider: Provider::Github,
+            api_host: github::API_HOST.into(),
+            repos: vec![],
+            token_place: TokenPlace::Keyring,
+            connected_at: String::new(),
+        };
+        assert_eq!(a.name(), "GitHub account");
+        assert_eq!(a.id(), "github https://api.github.com");
+        a.api_host = "https://ghe.acme.com/api/v3".into();
+        assert_eq!(a.name(), "GitHub account at ghe.acme.com");
+    }
+}

@@ -1,0 +1,406 @@
+//! GitHub Actions read from GitHub's REST API with a personal access token, for a user
+//! with no public URL for webhooks (docs/PROVIDER_APIS.md holds every fact relied on here,
+//! with its source). Each read asks for each repository's newest workflow runs; each run
+//! becomes exactly what its `workflow_run` webhook would have been (the webhook's own reader
+//! reads it: same stream, scope, outcome and duration), so a run told both ways is one fact.
+//!
+//! Its manners: `If-None-Match` with the ETag of the last answer, so that an unchanged
+//! repository is a 304, which GitHub does not count against the rate limit; the rate limit's
+//! headers are read on every answer and no request is made while it is used up; a 403 or
+//! 429 of a secondary limit waits its `Retry-After`; timeouts and 5xx are tried again, as
+//! the Appcircle client does, and every other answer becomes one clear error naming the
+//! status and what was expected.
+//!
+//! Blocking (ureq): callers run it off the async threads.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::receive::ingest::Delivery;
+use crate::receive::providers::github;
+use crate::{Error, Result};
+
+/// GitHub's hosted API; GitHub Enterprise Server's is `https://HOST/api/v3`.
+pub const API_HOST: &str = "https://api.github.com";
+/// The newest runs asked for per repository and read: a page of `gh run list`'s size.
+const PER_PAGE: u32 = 30;
+/// The REST API version the fields were read from (docs/PROVIDER_APIS.md).
+const API_VERSION: &str = "2022-11-28";
+/// Attempts of one GET answered 5xx or not at all, before giving up until the next read.
+const ATTEMPTS: u32 = 3;
+/// How long an answer may take.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A secondary rate limit's wait when GitHub gives no `Retry-After` (octokit's fallback).
+const SECONDARY_WAIT: chrono::Duration = chrono::Duration::seconds(60);
+
+/// What a GET gave.
+#[derive(Debug)]
+pub enum Answer {
+    /// A new answer and its ETag.
+    Fresh { body: Value, etag: Option<String> },
+    /// 304: the same as the answer whose ETag was sent.
+    Unchanged,
+}
+
+/// The rate limit as the last answer's headers gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub remaining: u64,
+    pub reset: DateTime<Utc>,
+}
+
+/// A client of one account: its host and token.
+pub struct Client {
+    api_host: String,
+    token: String,
+    agent: ureq::Agent,
+    /// Requests made, 304s included.
+    requests: u64,
+    /// Answered 304 (free of the rate limit).
+    unchanged: u64,
+    limit: Option<RateLimit>,
+    /// No request before this (a secondary limit's `Retry-After`, or the primary's reset).
+    hold_until: Option<DateTime<Utc>>,
+}
+
+/// Without the token: a `{:?}` anywhere must not print it.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("api_host", &self.api_host)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn new(api_host: &str, token: String) -> Client {
+        Client::with_timeout(api_host, token, READ_TIMEOUT)
+    }
+
+    /// With another read timeout (the tests' fake can stall).
+    pub fn with_timeout(api_host: &str, token: String, read_timeout: Duration) -> Client {
+        let agent = crate::outbound::agent()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout_read(read_timeout)
+            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Client {
+            api_host: api_host.trim_end_matches('/').to_owned(),
+            token,
+            agent,
+            requests: 0,
+            unchanged: 0,
+            limit: None,
+            hold_until: None,
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Requests answered 304.
+    pub fn unchanged(&self) -> u64 {
+        self.unchanged
+    }
+
+    /// The rate limit as last seen.
+    pub fn limit(&self) -> Option<RateLimit> {
+        self.limit
+    }
+
+    /// When requests may be made again, if not now.
+    pub fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let primary = self
+            .limit
+            .filter(|l| l.remaining == 0 && l.reset > now)
+            .map(|l| l.reset);
+        primary
+            .into_iter()
+            .chain(self.hold_until.filter(|h| *h > now))
+            .max()
+    }
+
+    /// `GET {api}/{path}`, conditional on `etag`; `what` names what was expected.
+    pub fn get(
+        &mut self,
+        path: &str,
+        etag: Option<&str>,
+        what: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Answer> {
+        let url = format!("{}/{}", self.api_host, path.trim_start_matches('/'));
+        if let Some(until) = self.held_until(now) {
+            return Err(Error::Upstream(format!(
+                "GitHub's rate limit allows no request to {url} before {}; waiting for it",
+                crate::time::to_text(until)
+            )));
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.requests += 1;
+            let mut request = self
+                .agent
+                .get(&url)
+                .set("Authorization", &format!("Bearer {}", self.token))
+                .set("Accept", "application/vnd.github+json")
+                .set("X-GitHub-Api-Version", API_VERSION);
+            if let Some(etag) = etag {
+                request = request.set("If-None-Match", etag);
+            }
+            let answer = match request.call() {
+                Ok(answer) | Err(ureq::Error::Status(_, answer)) => answer,
+                Err(e) => {
+                    if attempt >= ATTEMPTS {
+                        return Err(Error::Transport(format!("cannot reach {url}: {e}")));
+                    }
+                    std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
+                    continue;
+                }
+            };
+            self.note_limit(&answer);
+            let status = answer.status();
+            match status {
+                200 => {
+                    let etag = answer.header("ETag").map(str::to_owned);
+                    let text = answer.into_string().map_err(|e| {
+                        Error::Transport(format!("GET {url}: the answer broke off: {e}"))
+                    })?;
+                    let body = serde_json::from_str(&text).map_err(|e| {
+                        Error::Upstream(format!(
+                            "GET {url} answered HTTP 200 with something other than {what}: {e}"
+                        ))
+                    })?;
+                    return Ok(Answer::Fresh { body, etag });
+                }
+                304 => {
+                    self.unchanged += 1;
+                    return Ok(Answer::Unchanged);
+                }
+                401 => {
+                    return Err(Error::Upstream(format!(
+                        "GitHub refused the token (HTTP 401 from {url}): it may be wrong, expired or revoked; connect the account again with a new one"
+                    )));
+                }
+                403 | 429 => return Err(self.limited(status, answer, &url, now)),
+                404 => {
+                    return Err(Error::Upstream(format!(
+                        "GitHub answered HTTP 404 for {url}; expected {what}: the repository does not exist, or the token cannot see it (a private one needs the token's Actions read permission)"
+                    )));
+                }
+                500..=599 if attempt < ATTEMPTS => {
+                    std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
+                }
+                500..=599 => {
+                    return Err(Error::Upstream(format!(
+                        "GET {url} answered HTTP {status} {attempt} times; trying again at the next read"
+                    )));
+                }
+                other => {
+                    return Err(Error::Upstream(format!(
+                        "GET {url} answered HTTP {other}; expected {what}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Keeps what an answer says of the rate limit (`X-RateLimit-Remaining`/`-Reset`).
+    fn note_limit(&mut self, answer: &ureq::Response) {
+        let number = |name: &str| {
+            answer
+                .header(name)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        if let (Some(remaining), Some(reset)) =
+            (number("X-RateLimit-Remaining"), number("X-RateLimit-Reset"))
+            && let Some(reset) = DateTime::from_timestamp(reset, 0)
+        {
+            self.limit = Some(RateLimit {
+                remaining: remaining.max(0) as u64,
+                reset,
+            });
+        }
+    }
+
+    /// A 403 or 429: the primary limit used up (remaining 0: wait for its reset), a
+    /// secondary one (its `Retry-After`, else a minute), or a refusal of the token.
+    fn limited(
+        &mut self,
+        status: u16,
+        answer: ureq::Response,
+        url: &str,
+        now: DateTime<Utc>,
+    ) -> Error {
+        let retry_after = answer
+            .header("Retry-After")
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        let message = answer.into_string().unwrap_or_default();
+        let secondary = message.to_ascii_lowercase().contains("secondary rate");
+        let primary = self.limit.is_some_and(|l| l.remaining == 0);
+        if secondary || retry_after.is_some() {
+            let wait = retry_after
+                .map(chrono::Duration::seconds)
+                .unwrap_or(SECONDARY_WAIT);
+            self.hold_until = Some(now + wait);
+            return Error::Upstream(format!(
+                "GitHub's secondary rate limit (HTTP {status} from {url}): waiting {} s",
+                wait.num_seconds()
+            ));
+        }
+        if primary && let Some(limit) = self.limit {
+            return Error::Upstream(format!(
+                "GitHub's rate limit is used up (HTTP {status} from {url}); no request before {}",
+                crate::time::to_text(limit.reset)
+            ));
+        }
+        Error::Upstream(format!(
+            "GitHub refused access to {url} (HTTP {status}): the token may lack the Actions read permission, or SSO authorisation for its organisation"
+        ))
+    }
+}
+
+/// Where the last read stood: per repository, the ETag of its last answer ("etag
+/// OWNER/NAME") and whether a run was running or queued in it ("running OWNER/NAME"), which
+/// a 304 leaves as it was.
+pub type Positions = BTreeMap<String, String>;
+
+/// What one read found.
+#[derive(Debug, Default)]
+pub struct Reading {
+    /// Oldest first.
+    pub runs: Vec<Delivery>,
+    pub positions: Positions,
+    pub requests: u64,
+    /// Of them, answered 304.
+    pub unchanged: u64,
+    /// A run of the account is running or queued (the schedule then polls fast).
+    pub running: bool,
+    /// No request before this (the rate limit).
+    pub held_until: Option<DateTime<Utc>>,
+    /// The repositories that could not be read while others were.
+    pub failed: Vec<Error>,
+    pub limit: Option<RateLimit>,
+}
+
+/// Reads each repository's newest runs. A repository that cannot be read is reported in
+/// [`Reading::failed`] and keeps its positions; when none can be, the read fails.
+pub fn read(
+    client: &mut Client,
+    repos: &[String],
+    positions: &Positions,
+    now: DateTime<Utc>,
+) -> Result<Reading> {
+    let before = (client.requests(), client.unchanged());
+    let mut reading = Reading {
+        positions: positions.clone(),
+        ..Reading::default()
+    };
+    for repo in repos {
+        if let Err(e) = read_repo(client, repo, &mut reading, now) {
+            tracing::warn!("github sync: {repo} could not be read: {e}");
+            reading.failed.push(e);
+        }
+    }
+    if !repos.is_empty() && reading.failed.len() == repos.len() {
+        return Err(reading.failed.remove(0));
+    }
+    reading.running = repos.iter().any(|r| {
+        reading
+            .positions
+            .get(&format!("running {r}"))
+            .is_some_and(|v| v == "1")
+    });
+    reading.runs.sort_by_key(|d| d.envelope.timestamp);
+    reading.requests = client.requests() - before.0;
+    reading.unchanged = client.unchanged() - before.1;
+    reading.held_until = client.held_until(now);
+    reading.limit = client.limit();
+    Ok(reading)
+}
+
+fn read_repo(
+    client: &mut Client,
+    repo: &str,
+    reading: &mut Reading,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let etag_key = format!("etag {repo}");
+    let path = format!("repos/{repo}/actions/runs?per_page={PER_PAGE}&exclude_pull_requests=true");
+    let etag = reading.positions.get(&etag_key).cloned();
+    let (body, etag) = match client.get(&path, etag.as_deref(), "a list of workflow runs", now)? {
+        Answer::Unchanged => return Ok(()),
+        Answer::Fresh { body, etag } => (body, etag),
+    };
+    let runs = body
+        .get("workflow_runs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Error::Upstream(format!(
+                "GitHub's answer for {repo}'s runs has no `workflow_runs` list"
+            ))
+        })?;
+    let mut running = false;
+    for run in runs {
+        let delivery = run_delivery(run, now)?;
+        running |= delivery.classification.outcome == crate::model::Outcome::Started;
+        reading.runs.push(delivery);
+    }
+    reading.positions.insert(
+        format!("running {repo}"),
+        if running { "1" } else { "0" }.into(),
+    );
+    match etag {
+        Some(etag) => reading.positions.insert(etag_key, etag),
+        None => reading.positions.remove(&etag_key),
+    };
+    Ok(())
+}
+
+/// A run from the API as its `workflow_run` webhook would have told it, read by the
+/// webhook's own reader. Its delivery id names the run attempt and how far it got, so that
+/// a run is stored once per point of its life however often it is read.
+pub fn run_delivery(run: &Value, now: DateTime<Utc>) -> Result<Delivery> {
+    let field = |name: &str| run.get(name).and_then(Value::as_str);
+    let id = run
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| Error::Upstream("GitHub gave a workflow run without an `id`".into()))?;
+    let attempt = run.get("run_attempt").and_then(Value::as_u64).unwrap_or(1);
+    let status = field("status").unwrap_or_default();
+    let action = match status {
+        "completed" => "completed",
+        "in_progress" => "in_progress",
+        _ => "requested",
+    };
+    let body = json!({
+        "action": action,
+        "workflow_run": run,
+        "repository": run.get("repository").cloned().unwrap_or(Value::Null),
+    });
+    let point = if status == "completed" {
+        "completed"
+    } else {
+        "started"
+    };
+    let headers = [
+        (
+            github::DELIVERY_HEADER.to_owned(),
+            format!("run {id}/{attempt} {point}"),
+        ),
+        (github::EVENT_HEADER.to_owned(), "workflow_run".to_owned()),
+    ];
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let (envelope, classification) = github::read(&headers, &bytes, now)
+        .map_err(|(_, why)| Error::Upstream(format!("GitHub's run {id} does not read: {why}")))?;
+    Ok(Delivery {
+        envelope,
+        classification,
+        stale: None,
+    })
+}
