@@ -1,9 +1,12 @@
 //! `gatehouse account` and the sync in `serve`, black-box: the built binary against the
-//! fake Appcircle (crates/core/tests/fake_appcircle, built from ../shared/appcircle/API.md).
+//! fake Appcircle (crates/core/tests/fake_appcircle, built from ../shared/appcircle/API.md)
+//! and the fake GitHub (crates/core/tests/fake_github, built from docs/PROVIDER_APIS.md).
 
 mod common;
 #[path = "../crates/core/tests/fake_appcircle/mod.rs"]
 mod fake_appcircle;
+#[path = "../crates/core/tests/fake_github/mod.rs"]
+mod fake_github;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -233,4 +236,109 @@ fn serve_syncs_on_its_own_schedule() {
     );
     assert!(server.stop(), "serve stopped cleanly");
     g.ok(&["account", "disconnect"]);
+}
+
+/// A GitHub token and a repository are all it takes: no endpoint, no public URL. `serve`
+/// reads the repository within seconds of the CLI connecting it beside it, and, while a run
+/// runs, every 15 s, so that its failure fails the gate within 20 s.
+#[test]
+fn serve_follows_github_with_a_token_alone() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (fake, addr) = rt.block_on(fake_github::start(Clock::system()));
+    fake.add_run(
+        "acme/app",
+        fake.run(7001, "CI", "main", "completed", Some("success"), 30),
+    );
+    fake.add_run(
+        "acme/app",
+        fake.run(7002, "CI", "main", "in_progress", None, 1),
+    );
+    let g = Gatehouse::new();
+    let url = format!("http://{addr}");
+    let connect = |token: &str| {
+        let file = secret_file(&g, "github-token", token);
+        g.run(&[
+            "account",
+            "connect",
+            "--provider",
+            "github",
+            "--token-file",
+            file.to_str().expect("path"),
+            "--repo",
+            "acme/app",
+            "--api-host",
+            &url,
+        ])
+    };
+    // A refused token: exit 3, said, not printed, nothing kept.
+    let out = connect("ghp_wrong");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused the token") && !stderr.contains("ghp_wrong"),
+        "{stderr}"
+    );
+    assert_eq!(
+        g.json(&["account", "status", "--provider", "github", "--json"]),
+        serde_json::json!([])
+    );
+
+    let server = g.serve(&[]);
+    let out = connect(fake_github::TOKEN);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wait_for = |what: &str, seconds: u64, done: &dyn Fn() -> bool| {
+        let until = Instant::now() + Duration::from_secs(seconds);
+        while !done() {
+            assert!(
+                Instant::now() < until,
+                "{what} within {seconds} s: {:?}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let events = || g.json(&["events", "--json"]).as_array().map_or(0, Vec::len);
+    wait_for("serve read the repository", 15, &|| events() == 2);
+    assert_eq!(
+        g.run(&["status"]).status.code(),
+        Some(0),
+        "its last end passed"
+    );
+
+    // The running run fails at GitHub: serve's next read (15 s apart while running) finds it.
+    fake.set_run("acme/app", 7002, "completed", Some("failure"));
+    wait_for("the failure", 20, &|| {
+        g.run(&["status"]).status.code() == Some(1)
+    });
+    let listed = g.json(&["events", "--json"]);
+    let failed = listed
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["outcome"] == "failed"))
+        .expect("the failure");
+    assert_eq!(failed["provider"], "github");
+    assert_eq!(failed["source"], "synced");
+    assert_eq!(failed["profile_name"], "acme/app · CI");
+
+    let status = g.json(&["account", "status", "--provider", "github", "--json"]);
+    assert_eq!(status[0]["repos"], serde_json::json!(["acme/app"]));
+    assert_eq!(status[0]["name"], "GitHub account at 127.0.0.1");
+    assert!(status[0]["sync"]["error"].is_null(), "{status}");
+    let text = g.ok(&["account", "status", "--provider", "github"]);
+    assert!(text.contains("Repositories: acme/app"), "{text}");
+    assert!(!text.contains(fake_github::TOKEN), "{text}");
+    // A sync now: nothing new, an unchanged answer.
+    let report = g.json(&["account", "sync", "--provider", "github", "--json"]);
+    assert_eq!(report["report"]["events"], 0, "{report}");
+    assert!(fake.not_modified() >= 1, "conditional requests");
+    assert!(server.stop(), "serve stopped cleanly");
+    g.ok(&["account", "disconnect", "--provider", "github"]);
+    assert_eq!(
+        g.json(&["account", "status", "--provider", "github", "--json"]),
+        serde_json::json!([])
+    );
+    assert_eq!(events(), 3, "what was read stays");
 }

@@ -1,13 +1,16 @@
-//! `gatehouse account`: connect an Appcircle account, sync it once, show how its syncs go,
-//! disconnect it. A running `serve` or app syncs on its own schedule
-//! ([`gatehouse_core::accounts`]); these commands work on the same database beside it.
+//! `gatehouse account`: connect an Appcircle account or a GitHub account (a token and its
+//! repositories), sync it once, show how its syncs go, disconnect it. A running `serve` or
+//! app syncs on its own schedule ([`gatehouse_core::accounts`]); these commands work on the
+//! same database beside it. `--provider` says which account (Appcircle's by default).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Subcommand;
-use gatehouse_core::accounts::{AccountKey, AccountStatus, AccountSync, Connection};
+use gatehouse_core::accounts::ci::{CiAccountStatus, CiAccounts, CiConnection};
+use gatehouse_core::accounts::{AccountKey, AccountStatus, AccountSync, Connection, SyncReport};
 use gatehouse_core::credentials::TokenPlace;
+use gatehouse_core::model::Provider;
 use gatehouse_core::store::Store;
 
 use crate::error::{AppError, Result};
@@ -20,21 +23,56 @@ pub enum AccountCommand {
     Connect(ConnectArgs),
     /// Read the account now; prints what changed (exit 3 when the sync fails)
     Sync {
+        #[command(flatten)]
+        which: Which,
         #[arg(long)]
         json: bool,
     },
-    /// The connected account and how its last sync went
+    /// The connected account and how its last sync went (`--provider github`: the GitHub
+    /// accounts, a list)
     Status {
+        #[arg(long, value_enum, default_value = "appcircle")]
+        provider: ProviderArg,
         #[arg(long)]
         json: bool,
     },
     /// Forget the account and its key (what was synced stays in the history)
-    Disconnect,
+    Disconnect {
+        #[command(flatten)]
+        which: Which,
+    },
+}
+
+/// Which provider's account.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderArg {
+    Appcircle,
+    Github,
+}
+
+/// Which account a command is for.
+#[derive(clap::Args, Debug)]
+pub struct Which {
+    #[arg(long, value_enum, default_value = "appcircle")]
+    provider: ProviderArg,
+    /// With --provider github: the account's API host, when more than one is connected
+    #[arg(long, value_name = "URL")]
+    api_host: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("key").required(true).args(["api_key", "personal_access_key_file"])))]
+#[command(group(clap::ArgGroup::new("key").required(true).args(["api_key", "personal_access_key_file", "token_file"])))]
 pub struct ConnectArgs {
+    /// Whose account: Appcircle (a key), or GitHub (a token and its repositories)
+    #[arg(long, value_enum, default_value = "appcircle")]
+    pub provider: ProviderArg,
+    /// With --provider github: a file holding a personal access token (fine-grained with
+    /// Actions read, or classic), first line, or `-` for standard input
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["api_key", "secret_file", "personal_access_key_file", "auth_host"])]
+    pub token_file: Option<PathBuf>,
+    /// With --provider github: a repository to follow, OWNER/NAME (repeat for more)
+    #[arg(long = "repo", value_name = "OWNER/NAME", requires = "token_file")]
+    pub repos: Vec<String>,
     /// An organisation API key's name (its secret with --secret-file)
     #[arg(long, value_name = "NAME", requires = "secret_file")]
     pub api_key: Option<String>,
@@ -47,7 +85,8 @@ pub struct ConnectArgs {
     /// A file holding a personal access key (first line), or `-` for standard input
     #[arg(long, value_name = "FILE", conflicts_with_all = ["api_key", "secret_file"])]
     pub personal_access_key_file: Option<PathBuf>,
-    /// Appcircle's API [default: https://api.appcircle.io]; self-hosted installs differ
+    /// The API [default: https://api.appcircle.io, or https://api.github.com]; self-hosted
+    /// installs differ (GitHub Enterprise Server: https://HOST/api/v3)
     #[arg(long, value_name = "URL")]
     pub api_host: Option<String>,
     /// Appcircle's sign-in host [default: https://auth.appcircle.io]
@@ -81,11 +120,40 @@ fn read_secret(path: &Path) -> Result<String> {
 pub fn run(store: Store, command: AccountCommand) -> Result<i32> {
     let store = Arc::new(store);
     let account = AccountSync::new(store.clone());
+    let ci = CiAccounts::new(store.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     match command {
+        AccountCommand::Connect(a) if a.provider == ProviderArg::Github => {
+            let file = a.token_file.ok_or_else(|| {
+                AppError::Invalid("--provider github needs --token-file FILE".into())
+            })?;
+            if a.repos.is_empty() {
+                return Err(AppError::Invalid(
+                    "--provider github needs --repo OWNER/NAME (one or more)".into(),
+                ));
+            }
+            let connection = CiConnection {
+                provider: Provider::Github,
+                api_host: a.api_host,
+                repos: a.repos,
+                token: read_secret(&file)?,
+            };
+            let status = rt.block_on(ci.connect(connection))?;
+            eprintln!(
+                "Connected: GitHub accepted the token for {}.",
+                status.repos.join(", ")
+            );
+            if let TokenPlace::Database { why } = &status.token_place {
+                eprintln!("No keyring here ({why}): the token is kept in the database (0600).");
+            }
+            eprintln!(
+                "A running `gatehouse serve` or app reads it within a few seconds, then every 15 s while a run runs; `gatehouse account sync --provider github` reads it now."
+            );
+            Ok(exit::OK)
+        }
         AccountCommand::Connect(a) => {
             let (key, file) = match (a.api_key, a.personal_access_key_file) {
                 (Some(name), _) => (
@@ -116,34 +184,49 @@ pub fn run(store: Store, command: AccountCommand) -> Result<i32> {
                 eprintln!("No keyring here ({why}): the key is kept in the database (0600).");
             }
             eprintln!(
-                "A running `gatehouse serve` or app syncs it within a few seconds and every 10 minutes; `gatehouse account sync` reads it now."
+                "A running `gatehouse serve` or app syncs it within a few seconds, then every 15 s while a build runs; `gatehouse account sync` reads it now."
             );
             Ok(exit::OK)
         }
-        AccountCommand::Sync { json } => match rt.block_on(account.sync_now()) {
-            Ok(report) => {
-                let events = report
-                    .event_ids
-                    .iter()
-                    .map(|id| store.event(*id))
-                    .collect::<gatehouse_core::Result<Vec<_>>>()?;
-                if json {
-                    print::json(&serde_json::json!({"report": report, "events": events}))?;
-                } else {
-                    print::events(&events);
-                    eprintln!(
-                        "Synced: {} new, {} already known, {} requests.",
-                        report.events, report.known, report.requests
-                    );
+        AccountCommand::Sync { which, json } => {
+            let synced = match which.provider {
+                ProviderArg::Appcircle => rt.block_on(account.sync_now()),
+                ProviderArg::Github => {
+                    let id = ci_account(&ci, which.api_host.as_deref())?.id;
+                    rt.block_on(ci.sync_now(&id))
                 }
-                Ok(exit::OK)
+            };
+            match synced {
+                Ok(report) => print_report(&store, &report, json),
+                Err(e) => {
+                    eprintln!("error: the sync failed: {e}");
+                    Ok(exit::ERROR)
+                }
             }
-            Err(e) => {
-                eprintln!("error: the sync failed: {e}");
-                Ok(exit::ERROR)
+        }
+        AccountCommand::Status {
+            provider: ProviderArg::Github,
+            json,
+        } => {
+            let accounts = ci.list()?;
+            if json {
+                print::json(&accounts)?;
+            } else if accounts.is_empty() {
+                println!(
+                    "No GitHub account is connected (`gatehouse account connect --provider github`)."
+                );
             }
-        },
-        AccountCommand::Status { json } => {
+            for (i, a) in accounts.iter().enumerate() {
+                if !json {
+                    if i > 0 {
+                        println!();
+                    }
+                    print_ci_status(a);
+                }
+            }
+            Ok(exit::OK)
+        }
+        AccountCommand::Status { json, .. } => {
             let status = account.status()?;
             if json {
                 print::json(&status)?;
@@ -157,12 +240,72 @@ pub fn run(store: Store, command: AccountCommand) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        AccountCommand::Disconnect => {
-            rt.block_on(account.disconnect())?;
+        AccountCommand::Disconnect { which } => {
+            match which.provider {
+                ProviderArg::Appcircle => rt.block_on(account.disconnect())?,
+                ProviderArg::Github => {
+                    let id = ci_account(&ci, which.api_host.as_deref())?.id;
+                    rt.block_on(ci.disconnect(&id))?;
+                }
+            }
             eprintln!("Disconnected; its key is forgotten and what was synced stays.");
             Ok(exit::OK)
         }
     }
+}
+
+/// The GitHub account meant: the one at `api_host`, or the only one.
+fn ci_account(ci: &CiAccounts, api_host: Option<&str>) -> Result<CiAccountStatus> {
+    let accounts: Vec<CiAccountStatus> = ci
+        .list()?
+        .into_iter()
+        .filter(|a| a.provider == Provider::Github)
+        .collect();
+    let wanted = api_host.map(|h| h.trim().trim_end_matches('/'));
+    let mut matching: Vec<CiAccountStatus> = accounts
+        .into_iter()
+        .filter(|a| wanted.is_none_or(|h| a.api_host == h))
+        .collect();
+    match matching.len() {
+        1 => Ok(matching.remove(0)),
+        0 => Err(AppError::Invalid(
+            "no such GitHub account is connected (`gatehouse account status --provider github` lists them)".into(),
+        )),
+        _ => Err(AppError::Invalid(
+            "more than one GitHub account is connected: say which with --api-host".into(),
+        )),
+    }
+}
+
+fn print_report(store: &Store, report: &SyncReport, json: bool) -> Result<i32> {
+    let events = report
+        .event_ids
+        .iter()
+        .map(|id| store.event(*id))
+        .collect::<gatehouse_core::Result<Vec<_>>>()?;
+    if json {
+        print::json(&serde_json::json!({"report": report, "events": events}))?;
+    } else {
+        print::events(&events);
+        eprintln!(
+            "Synced: {} new, {} already known, {} requests.",
+            report.events, report.known, report.requests
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn print_ci_status(a: &CiAccountStatus) {
+    println!("Account:      {} ({})", a.name, a.api_host);
+    println!("Repositories: {}", a.repos.join(", "));
+    println!(
+        "Token kept in: {}",
+        match &a.token_place {
+            TokenPlace::Keyring => "the OS keyring".to_owned(),
+            TokenPlace::Database { why } => format!("the database ({why})"),
+        }
+    );
+    print_sync(&a.sync);
 }
 
 fn key_words(key: &AccountKey) -> String {
@@ -185,18 +328,22 @@ fn print_status(s: &AccountStatus) {
             TokenPlace::Database { why } => format!("the database ({why})"),
         }
     );
+    print_sync(&s.sync);
+}
+
+fn print_sync(sync: &gatehouse_core::accounts::SyncStatus) {
     let last = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".into());
-    println!("Last synced: {}", last(&s.sync.last_success));
-    if let Some(error) = &s.sync.error {
+    println!("Last synced: {}", last(&sync.last_success));
+    if let Some(error) = &sync.error {
         println!(
             "Last try:    {} failed: {}",
-            last(&s.sync.last_attempt),
+            last(&sync.last_attempt),
             gatehouse_core::text::neutralise(error, false)
         );
-    } else if s.sync.last_success.is_some() {
+    } else if sync.last_success.is_some() {
         println!(
             "Last sync:   {} new events, {} requests",
-            s.sync.events, s.sync.requests
+            sync.events, sync.requests
         );
     }
 }

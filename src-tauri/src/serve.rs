@@ -55,6 +55,7 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let host = ServeHost::default();
         let api = Arc::new(Api::new(store.clone(), host.clone()));
         let account = api.account().clone();
+        let ci_accounts = api.ci_accounts().clone();
         let (close_streams, closing) = tokio::sync::watch::channel(false);
         let site = crate::web::site();
         if !site.has_index() {
@@ -106,9 +107,14 @@ pub fn run(data_dir: &Path, a: ServeArgs) -> Result<i32> {
         let account_sync = tokio::spawn(supervise("appcircle sync", move || {
             account.clone().run()
         }));
+        // The CI accounts' reads, each on its schedule (idle without one).
+        let ci_sync = tokio::spawn(supervise("ci accounts", move || {
+            ci_accounts.clone().run()
+        }));
         shutdown.wait().await;
         retention.abort();
         account_sync.abort();
+        ci_sync.abort();
         tracing::info!("stopping: finishing requests in flight");
         tell_systemd("STOPPING=1\nSTATUS=Finishing requests in flight");
         // Open streams never end on their own; they would hold the shutdown up.

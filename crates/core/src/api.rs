@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::accounts::ci::{CiAccountStatus, CiAccounts, CiConnection};
 use crate::accounts::{AccountStatus, AccountSync, Connection, SyncReport};
 use crate::credentials::TokenPlace;
 use crate::error::ErrorKind;
@@ -115,6 +116,20 @@ pub enum ApiRequest {
     DisconnectAccount,
     /// Reads the Appcircle account now.
     SyncAccount,
+    /// Checks a GitHub token on each repository at once, keeps it (the OS keyring when
+    /// there is one) and starts a first read. The same provider and host again replaces
+    /// that account.
+    ConnectCiAccount {
+        connection: CiConnection,
+    },
+    /// Forgets the CI account `id` and its token (what was read stays).
+    DisconnectCiAccount {
+        id: String,
+    },
+    /// Reads the CI account `id` now.
+    SyncCiAccount {
+        id: String,
+    },
 }
 
 impl ApiRequest {
@@ -155,6 +170,9 @@ impl ApiRequest {
             ApiRequest::ConnectAccount { .. } => "connect_account",
             ApiRequest::DisconnectAccount => "disconnect_account",
             ApiRequest::SyncAccount => "sync_account",
+            ApiRequest::ConnectCiAccount { .. } => "connect_ci_account",
+            ApiRequest::DisconnectCiAccount { .. } => "disconnect_ci_account",
+            ApiRequest::SyncCiAccount { .. } => "sync_ci_account",
         }
     }
 
@@ -186,7 +204,10 @@ impl ApiRequest {
             | ApiRequest::SaveInboxToken { .. }
             | ApiRequest::ConnectAccount { .. }
             | ApiRequest::DisconnectAccount
-            | ApiRequest::SyncAccount => Role::Admin,
+            | ApiRequest::SyncAccount
+            | ApiRequest::ConnectCiAccount { .. }
+            | ApiRequest::DisconnectCiAccount { .. }
+            | ApiRequest::SyncCiAccount { .. } => Role::Admin,
         }
     }
 }
@@ -221,6 +242,9 @@ pub enum ApiResponse {
     ConnectAccount(AccountStatus),
     DisconnectAccount(Done),
     SyncAccount(SyncReport),
+    ConnectCiAccount(CiAccountStatus),
+    DisconnectCiAccount(Done),
+    SyncCiAccount(SyncReport),
 }
 
 /// The most rows the History view exports at once.
@@ -255,6 +279,8 @@ pub struct Overview {
     /// The Appcircle account read by the sync, and when it was last read; `None` when none
     /// is connected.
     pub account: Option<AccountStatus>,
+    /// The CI accounts read by repository (GitHub), and how their reads go.
+    pub ci_accounts: Vec<CiAccountStatus>,
     pub endpoints: Vec<EndpointInfo>,
     /// Expiry reminders of the last 30 days, newest first.
     pub expiring: Vec<EventRecord>,
@@ -350,6 +376,8 @@ pub struct Api<H> {
     host: H,
     /// The Appcircle account; whoever hosts the API runs its schedule ([`AccountSync::run`]).
     account: Arc<AccountSync>,
+    /// The CI accounts; whoever hosts the API runs their schedule ([`CiAccounts::run`]).
+    ci_accounts: Arc<CiAccounts>,
     /// Saves run one at a time from applying to storing, so the settings stored are the
     /// ones in effect (two saves at once could otherwise apply A, B and store B, A).
     saving: tokio::sync::Mutex<()>,
@@ -359,6 +387,7 @@ impl<H: Host> Api<H> {
     pub fn new(store: Arc<Store>, host: H) -> Self {
         Api {
             account: Arc::new(AccountSync::new(store.clone())),
+            ci_accounts: Arc::new(CiAccounts::new(store.clone())),
             store,
             host,
             saving: tokio::sync::Mutex::new(()),
@@ -375,6 +404,10 @@ impl<H: Host> Api<H> {
 
     pub fn account(&self) -> &Arc<AccountSync> {
         &self.account
+    }
+
+    pub fn ci_accounts(&self) -> &Arc<CiAccounts> {
+        &self.ci_accounts
     }
 
     /// `http://ADDR` while the listener runs; never an address nothing answers on.
@@ -411,9 +444,12 @@ impl<H: Host> Api<H> {
         Ok(match request {
             ApiRequest::Overview => {
                 let (listener, inbox) = (self.host.listener(), self.host.inbox());
-                let account = self.account.clone();
+                let (account, ci) = (self.account.clone(), self.ci_accounts.clone());
                 ApiResponse::Overview(Box::new(
-                    blocking(move || overview(&store, listener, inbox, account.status()?)).await?,
+                    blocking(move || {
+                        overview(&store, listener, inbox, account.status()?, ci.list()?)
+                    })
+                    .await?,
                 ))
             }
             ApiRequest::Events { query } => ApiResponse::Events(
@@ -576,6 +612,16 @@ impl<H: Host> Api<H> {
                 ApiResponse::DisconnectAccount(Done { ok: true })
             }
             ApiRequest::SyncAccount => ApiResponse::SyncAccount(self.account.sync_now().await?),
+            ApiRequest::ConnectCiAccount { connection } => {
+                ApiResponse::ConnectCiAccount(self.ci_accounts.connect(connection).await?)
+            }
+            ApiRequest::DisconnectCiAccount { id } => {
+                self.ci_accounts.disconnect(&id).await?;
+                ApiResponse::DisconnectCiAccount(Done { ok: true })
+            }
+            ApiRequest::SyncCiAccount { id } => {
+                ApiResponse::SyncCiAccount(self.ci_accounts.sync_now(&id).await?)
+            }
             ApiRequest::SaveSettings { settings } => {
                 let settings = settings.normalized()?;
                 let _one_at_a_time = self.saving.lock().await;
@@ -603,6 +649,7 @@ fn overview(
     listener: ListenerStatus,
     inbox: Option<InboxStatus>,
     account: Option<AccountStatus>,
+    ci_accounts: Vec<CiAccountStatus>,
 ) -> Result<Overview> {
     let gate = gate::evaluate(store.streams()?, &GateFilter::default());
     let since = crate::time::to_text(store.clock().now() - chrono::Duration::days(30));
@@ -621,6 +668,7 @@ fn overview(
         listener,
         inbox,
         account,
+        ci_accounts,
         endpoints: store.endpoints()?,
         expiring,
         unmatched: store.unmatched()?,

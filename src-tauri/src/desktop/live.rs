@@ -61,6 +61,7 @@ async fn current_settings(store: &Arc<Store>) -> Settings {
 /// window updates depend on the first).
 pub fn spawn(app: AppHandle, store: Arc<Store>) {
     let account = app.state::<super::AppState>().api.account().clone();
+    let ci_accounts = app.state::<super::AppState>().api.ci_accounts().clone();
     let live_store = store.clone();
     tauri::async_runtime::spawn(supervise("live updates", move || {
         run(app.clone(), live_store.clone())
@@ -69,6 +70,7 @@ pub fn spawn(app: AppHandle, store: Arc<Store>) {
         retention::run(store.clone())
     }));
     tauri::async_runtime::spawn(supervise("appcircle sync", move || account.clone().run()));
+    tauri::async_runtime::spawn(supervise("ci accounts", move || ci_accounts.clone().run()));
 }
 
 async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
@@ -79,6 +81,7 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
     let mut mirror_states = host.mirror_states();
     let mut reports = host.reports().await;
     let mut synced = state.api.account().reports();
+    let mut ci_synced = state.api.ci_accounts().reports();
     let mut gate = gate::evaluate(Vec::new(), &GateFilter::default());
     refresh_gate(&app, &store, &mut gate).await;
     let notifications = Notifier::new(&gate);
@@ -124,6 +127,16 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
                         live.catch_up().count(report.events);
                     }
                     live.caught_up(&mut notices, "Read from Appcircle").await;
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            report = ci_synced.recv() => match report {
+                Ok(report) => {
+                    if report.events > 0 {
+                        live.catch_up().count(report.events);
+                    }
+                    live.caught_up(&mut notices, "Read from GitHub").await;
                 }
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return Ok(()),

@@ -77,7 +77,7 @@ export function overview(streams: Stream[], over: Partial<Overview> = {}): Overv
   const failing = streams.some((s) => s.state === "failing");
   return {
     gate: { state: failing ? "failing" : streams.length ? "passing" : "unknown", running: streams.some((s) => s.running), streams },
-    listener: LISTENING, inbox: null, account: null, endpoints: [endpointInfo()], expiring: [], unmatched: [], total_events: 2,
+    listener: LISTENING, inbox: null, account: null, ci_accounts: [], endpoints: [endpointInfo()], expiring: [], unmatched: [], total_events: 2,
     ...over,
   };
 }
