@@ -272,6 +272,28 @@ describe("Dashboard: the Appcircle account", () => {
     await waitFor(() => expect(calls).toContain("sync_account"));
   });
 
+  it("shows a GitHub account read with a token beside it, and its Sync now reads that account", async () => {
+    const calls: unknown[] = [];
+    const github = {
+      id: "github https://api.github.com", name: "GitHub account", provider: "github" as const, api_host: "https://api.github.com",
+      repos: ["acme/app"], token_place: { place: "keyring" as const }, syncing: false,
+      sync: { last_attempt: null, last_success: new Date(Date.now() - 60_000).toISOString(), error: null, events: 3, requests: 1 },
+    };
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: { method: string } }).request;
+      calls.push(request);
+      if (request.method === "sync_ci_account") return { method: "sync_ci_account", result: { events: 0, event_ids: [], known: 1, requests: 1 } };
+      return { method: "overview", result: overview([stream()], { ci_accounts: [github], endpoints: [] }) };
+    });
+    render(Dashboard);
+    const line = await screen.findByTestId("account-state");
+    expect(line.textContent).toContain("Synced from GitHub account 1 min ago");
+    expect(line.textContent).toContain("3 new events");
+    expect(screen.getByTestId("webhook-hint").textContent).toContain("GitHub's API");
+    await fireEvent.click(screen.getByTestId("sync-now"));
+    await waitFor(() => expect(calls).toContainEqual({ method: "sync_ci_account", params: { id: "github https://api.github.com" } }));
+  });
+
   it("says why the last sync failed, and a read-only user gets no Sync now", async () => {
     app.role = "read";
     answer(overview([], {

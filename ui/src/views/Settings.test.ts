@@ -3,6 +3,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-li
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { AccountStatus } from "../bindings/AccountStatus";
 import type { ApiRequest } from "../bindings/ApiRequest";
+import type { CiAccountStatus } from "../bindings/CiAccountStatus";
 import type { ListenerStatus } from "../bindings/ListenerStatus";
 import type { Settings as SettingsRecord } from "../bindings/Settings";
 import type { InboxStatus } from "../bindings/InboxStatus";
@@ -187,6 +188,61 @@ describe("Settings: the Appcircle account", () => {
     expect(screen.getByTestId("account-key-place").textContent).toContain("no D-Bus session bus");
     await fireEvent.click(screen.getByTestId("account-disconnect"));
     await waitFor(() => expect(calls.some((c) => c.method === "disconnect_account")).toBe(true));
+  });
+});
+
+describe("Settings: GitHub Actions with a token", () => {
+  const github = (): CiAccountStatus => ({
+    id: "github https://api.github.com", name: "GitHub account", provider: "github",
+    api_host: "https://api.github.com", repos: ["acme/app", "acme/api"],
+    token_place: { place: "database", why: "no D-Bus session bus, so no Secret Service" },
+    sync: { last_attempt: null, last_success: null, error: "GitHub refused the token (HTTP 401)", events: 0, requests: 1 },
+    syncing: false,
+  });
+
+  function serve(accounts: CiAccountStatus[], calls: ApiRequest[]) {
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      calls.push(request);
+      if (request.method === "overview") return { method: "overview", result: overview([], { ci_accounts: accounts }) };
+      if (request.method === "connect_ci_account") return { method: "connect_ci_account", result: github() };
+      if (request.method === "disconnect_ci_account") return { method: "disconnect_ci_account", result: { ok: true } };
+      if (request.method === "sync_ci_account") return { method: "sync_ci_account", result: { events: 2, event_ids: [1, 2], known: 0, requests: 1 } };
+      return { method: "settings", result: settings() };
+    });
+  }
+
+  it("connects with a token and repositories: the token is a password field, sent once and cleared", async () => {
+    const calls: ApiRequest[] = [];
+    serve([], calls);
+    render(Settings);
+    const section = await screen.findByTestId("settings-github");
+    const token = within(section).getByTestId("github-token") as HTMLInputElement;
+    expect(token.type).toBe("password");
+    await fireEvent.input(token, { target: { value: "github_pat_x" } });
+    await fireEvent.input(within(section).getByTestId("github-repos"), { target: { value: "acme/app\n acme/api, " } });
+    await fireEvent.click(within(section).getByTestId("github-connect"));
+    await waitFor(() => expect(calls.some((c) => c.method === "connect_ci_account")).toBe(true));
+    expect(calls.find((c) => c.method === "connect_ci_account")).toEqual({
+      method: "connect_ci_account",
+      params: { connection: { provider: "github", api_host: null, repos: ["acme/app", "acme/api"], token: "github_pat_x" } },
+    });
+    await waitFor(() => expect(token.value).toBe(""));
+  });
+
+  it("shows a connected account, why its last read failed, and reads or disconnects it", async () => {
+    const calls: ApiRequest[] = [];
+    serve([github()], calls);
+    render(Settings);
+    const connected = await screen.findByTestId("github-connected");
+    expect(connected.textContent).toContain("acme/app");
+    expect(connected.textContent).toContain("acme/api");
+    expect(within(connected).getByTestId("github-token-place").textContent).toContain("no D-Bus session bus");
+    expect(within(connected).getByTestId("account-error").textContent).toContain("refused the token");
+    await fireEvent.click(within(connected).getByTestId("sync-now"));
+    await waitFor(() => expect(calls.find((c) => c.method === "sync_ci_account")).toEqual({ method: "sync_ci_account", params: { id: "github https://api.github.com" } }));
+    await fireEvent.click(within(connected).getByTestId("github-disconnect"));
+    await waitFor(() => expect(calls.find((c) => c.method === "disconnect_ci_account")).toEqual({ method: "disconnect_ci_account", params: { id: "github https://api.github.com" } }));
   });
 });
 
