@@ -6,6 +6,8 @@
 mod common;
 #[path = "../crates/core/tests/fake_appcircle/mod.rs"]
 mod fake_appcircle;
+#[path = "../crates/core/tests/fake_github/mod.rs"]
+mod fake_github;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -786,6 +788,89 @@ fn an_appcircle_account_connected_in_settings_fills_the_dashboard() {
     d.click("[data-testid=account-disconnect]");
     d.wait_for(
         "document.querySelector('[data-testid=account-connect]') !== null",
+        json!(true),
+        Duration::from_secs(10),
+    );
+}
+
+/// A new user gives a GitHub token and a repository in Settings, with no endpoint and no
+/// public URL: the dashboard shows the repository's workflow within one read, and when the
+/// running run fails at GitHub, the row turns red and a notification says so within 20 s
+/// (reads come every 15 s while a run runs). The token goes to the keyring.
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst, gnome-keyring and tauri-driver: run `make e2e`"]
+fn a_github_token_in_settings_follows_a_repository_with_no_webhook() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (fake, addr) = rt.block_on(fake_github::start(Clock::system()));
+    fake.add_run(
+        "acme/app",
+        fake.run(9001, "CI", "main", "completed", Some("success"), 40),
+    );
+    fake.add_run(
+        "acme/app",
+        fake.run(9002, "CI", "main", "in_progress", None, 1),
+    );
+    let desk = tempfile::tempdir().expect("tempdir");
+    let d = Driver::start(desk.path(), &format!("127.0.0.1:{}", free_port()));
+    let _ = dunst_summaries();
+    d.click("[data-testid=nav-settings]");
+    d.type_into("[data-testid=github-token]", fake_github::TOKEN);
+    d.type_into("[data-testid=github-repos]", "acme/app");
+    d.click("[data-testid=settings-github] summary");
+    d.type_into("[data-testid=github-api-host]", &format!("http://{addr}"));
+    d.click("[data-testid=github-connect]");
+    d.wait_for(
+        "document.querySelector('[data-testid=github-token-place]')?.innerText.includes('system keyring') ?? false",
+        json!(true),
+        Duration::from_secs(15),
+    );
+    d.click("[data-testid=nav-dashboard]");
+    d.wait_for(
+        &row_state("acme/app · CI"),
+        json!("running"),
+        Duration::from_secs(15),
+    );
+    wait_for_summary("Read from GitHub");
+    d.screenshot("github-followed");
+    let reads = || {
+        dunst_summaries()
+            .iter()
+            .filter(|s| s.starts_with("Read from GitHub"))
+            .count()
+    };
+    let first = reads();
+
+    // The run fails at GitHub; nothing is pushed.
+    let failed_at = Instant::now();
+    fake.set_run("acme/app", 9002, "completed", Some("failure"));
+    let deadline = Duration::from_secs(20);
+    d.wait_for(&row_state("acme/app · CI"), json!("failing"), deadline);
+    while reads() <= first {
+        assert!(
+            failed_at.elapsed() < deadline,
+            "no notification of the failure within {deadline:?}: {:?}",
+            dunst_summaries()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "github pull: a failure at the fake to its notification in {:.1} s",
+        failed_at.elapsed().as_secs_f64()
+    );
+    d.screenshot("github-failed");
+
+    let token = fake_github::TOKEN.as_bytes();
+    for file in ["gatehouse.db", "gatehouse.db-wal"] {
+        let bytes = std::fs::read(desk.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token),
+            "the token is not in {file}"
+        );
+    }
+    d.click("[data-testid=nav-settings]");
+    d.click("[data-testid=github-disconnect]");
+    d.wait_for(
+        "document.querySelector('[data-testid=github-connected]') === null",
         json!(true),
         Duration::from_secs(10),
     );
