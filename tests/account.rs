@@ -7,6 +7,8 @@ mod common;
 mod fake_appcircle;
 #[path = "../crates/core/tests/fake_github/mod.rs"]
 mod fake_github;
+#[path = "../crates/core/tests/fake_gitlab/mod.rs"]
+mod fake_gitlab;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -341,4 +343,51 @@ fn serve_follows_github_with_a_token_alone() {
         serde_json::json!([])
     );
     assert_eq!(events(), 3, "what was read stays");
+}
+
+/// GitLab the same way: a token and a project (by path), read by `account sync`.
+#[test]
+fn the_cli_follows_a_gitlab_project_with_a_token() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (fake, addr) = rt.block_on(fake_gitlab::start(Clock::system()));
+    fake.add(501, "running", 5);
+    fake.set(501, "failed", Some(80));
+    let g = Gatehouse::new();
+    let file = secret_file(&g, "gitlab-token", fake_gitlab::TOKEN);
+    let url = format!("http://{addr}");
+    let connect = |flag: &str| {
+        g.run(&[
+            "account",
+            "connect",
+            "--provider",
+            "gitlab",
+            "--token-file",
+            file.to_str().expect("path"),
+            flag,
+            fake_gitlab::PROJECT,
+            "--api-host",
+            &url,
+        ])
+    };
+    let out = connect("--repo");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("GitLab follows projects"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = connect("--project");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = g.json(&["account", "sync", "--provider", "gitlab", "--json"]);
+    assert_eq!(report["report"]["events"], 1, "{report}");
+    assert_eq!(report["events"][0]["provider"], "gitlab");
+    assert_eq!(report["events"][0]["outcome"], "failed");
+    assert_eq!(g.run(&["status"]).status.code(), Some(1));
+    let status = g.json(&["account", "status", "--provider", "gitlab", "--json"]);
+    assert_eq!(status[0]["repos"], serde_json::json!([fake_gitlab::PROJECT]));
+    assert_eq!(
+        g.json(&["account", "status", "--provider", "github", "--json"]),
+        serde_json::json!([])
+    );
+    g.ok(&["account", "disconnect", "--provider", "gitlab"]);
 }

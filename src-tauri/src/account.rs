@@ -1,5 +1,5 @@
-//! `gatehouse account`: connect an Appcircle account or a GitHub account (a token and its
-//! repositories), sync it once, show how its syncs go, disconnect it. A running `serve` or
+//! `gatehouse account`: connect an Appcircle account, or a GitHub or GitLab account (a token
+//! and its repositories or projects), sync it once, show how its syncs go, disconnect it. A running `serve` or
 //! app syncs on its own schedule ([`gatehouse_core::accounts`]); these commands work on the
 //! same database beside it. `--provider` says which account (Appcircle's by default).
 
@@ -28,8 +28,8 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The connected account and how its last sync went (`--provider github`: the GitHub
-    /// accounts, a list)
+    /// The connected account and how its last sync went (`--provider github|gitlab`: that
+    /// provider's accounts, a list)
     Status {
         #[arg(long, value_enum, default_value = "appcircle")]
         provider: ProviderArg,
@@ -48,6 +48,21 @@ pub enum AccountCommand {
 pub enum ProviderArg {
     Appcircle,
     Github,
+    Gitlab,
+}
+
+impl ProviderArg {
+    fn as_flag(self) -> &'static str {
+        self.provider().as_str()
+    }
+
+    fn provider(self) -> Provider {
+        match self {
+            ProviderArg::Appcircle => Provider::Appcircle,
+            ProviderArg::Github => Provider::Github,
+            ProviderArg::Gitlab => Provider::Gitlab,
+        }
+    }
 }
 
 /// Which account a command is for.
@@ -55,7 +70,8 @@ pub enum ProviderArg {
 pub struct Which {
     #[arg(long, value_enum, default_value = "appcircle")]
     provider: ProviderArg,
-    /// With --provider github: the account's API host, when more than one is connected
+    /// With --provider github or gitlab: the account's API host, when more than one is
+    /// connected
     #[arg(long, value_name = "URL")]
     api_host: Option<String>,
 }
@@ -63,16 +79,20 @@ pub struct Which {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("key").required(true).args(["api_key", "personal_access_key_file", "token_file"])))]
 pub struct ConnectArgs {
-    /// Whose account: Appcircle (a key), or GitHub (a token and its repositories)
+    /// Whose account: Appcircle (a key), GitHub (a token and its repositories) or GitLab (a
+    /// token and its projects)
     #[arg(long, value_enum, default_value = "appcircle")]
     pub provider: ProviderArg,
-    /// With --provider github: a file holding a personal access token (fine-grained with
-    /// Actions read, or classic), first line, or `-` for standard input
+    /// With --provider github or gitlab: a file holding an access token (GitHub: fine-grained
+    /// with Actions read, or classic; GitLab: read_api), first line, or `-` for standard input
     #[arg(long, value_name = "FILE", conflicts_with_all = ["api_key", "secret_file", "personal_access_key_file", "auth_host"])]
     pub token_file: Option<PathBuf>,
     /// With --provider github: a repository to follow, OWNER/NAME (repeat for more)
     #[arg(long = "repo", value_name = "OWNER/NAME", requires = "token_file")]
     pub repos: Vec<String>,
+    /// With --provider gitlab: a project to follow, its id or path (repeat for more)
+    #[arg(long = "project", value_name = "ID-OR-PATH", requires = "token_file")]
+    pub projects: Vec<String>,
     /// An organisation API key's name (its secret with --secret-file)
     #[arg(long, value_name = "NAME", requires = "secret_file")]
     pub api_key: Option<String>,
@@ -85,8 +105,9 @@ pub struct ConnectArgs {
     /// A file holding a personal access key (first line), or `-` for standard input
     #[arg(long, value_name = "FILE", conflicts_with_all = ["api_key", "secret_file"])]
     pub personal_access_key_file: Option<PathBuf>,
-    /// The API [default: https://api.appcircle.io, or https://api.github.com]; self-hosted
-    /// installs differ (GitHub Enterprise Server: https://HOST/api/v3)
+    /// The API [default: https://api.appcircle.io, https://api.github.com or
+    /// https://gitlab.com]; self-hosted installs differ (GitHub Enterprise Server:
+    /// https://HOST/api/v3)
     #[arg(long, value_name = "URL")]
     pub api_host: Option<String>,
     /// Appcircle's sign-in host [default: https://auth.appcircle.io]
@@ -126,31 +147,51 @@ pub fn run(store: Store, command: AccountCommand) -> Result<i32> {
         .enable_all()
         .build()?;
     match command {
-        AccountCommand::Connect(a) if a.provider == ProviderArg::Github => {
+        AccountCommand::Connect(a) if a.provider != ProviderArg::Appcircle => {
+            let provider = a.provider.provider();
+            let flag = a.provider.as_flag();
             let file = a.token_file.ok_or_else(|| {
-                AppError::Invalid("--provider github needs --token-file FILE".into())
+                AppError::Invalid(format!("--provider {flag} needs --token-file FILE"))
             })?;
-            if a.repos.is_empty() {
-                return Err(AppError::Invalid(
-                    "--provider github needs --repo OWNER/NAME (one or more)".into(),
-                ));
+            let repos = match a.provider {
+                ProviderArg::Gitlab if !a.repos.is_empty() => {
+                    return Err(AppError::Invalid(
+                        "GitLab follows projects: --project ID-OR-PATH".into(),
+                    ));
+                }
+                ProviderArg::Gitlab => a.projects,
+                _ if !a.projects.is_empty() => {
+                    return Err(AppError::Invalid(
+                        "GitHub follows repositories: --repo OWNER/NAME".into(),
+                    ));
+                }
+                _ => a.repos,
+            };
+            if repos.is_empty() {
+                return Err(AppError::Invalid(match a.provider {
+                    ProviderArg::Gitlab => {
+                        "--provider gitlab needs --project ID-OR-PATH (one or more)".into()
+                    }
+                    _ => "--provider github needs --repo OWNER/NAME (one or more)".into(),
+                }));
             }
             let connection = CiConnection {
-                provider: Provider::Github,
+                provider,
                 api_host: a.api_host,
-                repos: a.repos,
+                repos,
                 token: read_secret(&file)?,
             };
             let status = rt.block_on(ci.connect(connection))?;
             eprintln!(
-                "Connected: GitHub accepted the token for {}.",
+                "Connected: {} accepted the token for {}.",
+                status.name.trim_end_matches(" account"),
                 status.repos.join(", ")
             );
             if let TokenPlace::Database { why } = &status.token_place {
                 eprintln!("No keyring here ({why}): the token is kept in the database (0600).");
             }
             eprintln!(
-                "A running `gatehouse serve` or app reads it within a few seconds, then every 15 s while a run runs; `gatehouse account sync --provider github` reads it now."
+                "A running `gatehouse serve` or app reads it within a few seconds, then every 15 s while a run runs; `gatehouse account sync --provider {flag}` reads it now."
             );
             Ok(exit::OK)
         }
@@ -191,8 +232,8 @@ pub fn run(store: Store, command: AccountCommand) -> Result<i32> {
         AccountCommand::Sync { which, json } => {
             let synced = match which.provider {
                 ProviderArg::Appcircle => rt.block_on(account.sync_now()),
-                ProviderArg::Github => {
-                    let id = ci_account(&ci, which.api_host.as_deref())?.id;
+                other => {
+                    let id = ci_account(&ci, other, which.api_host.as_deref())?.id;
                     rt.block_on(ci.sync_now(&id))
                 }
             };
@@ -204,16 +245,19 @@ pub fn run(store: Store, command: AccountCommand) -> Result<i32> {
                 }
             }
         }
-        AccountCommand::Status {
-            provider: ProviderArg::Github,
-            json,
-        } => {
-            let accounts = ci.list()?;
+        AccountCommand::Status { provider, json } if provider != ProviderArg::Appcircle => {
+            let accounts: Vec<CiAccountStatus> = ci
+                .list()?
+                .into_iter()
+                .filter(|a| a.provider == provider.provider())
+                .collect();
             if json {
                 print::json(&accounts)?;
             } else if accounts.is_empty() {
                 println!(
-                    "No GitHub account is connected (`gatehouse account connect --provider github`)."
+                    "No {} account is connected (`gatehouse account connect --provider {}`).",
+                    provider.provider().label(),
+                    provider.as_flag()
                 );
             }
             for (i, a) in accounts.iter().enumerate() {
@@ -243,8 +287,8 @@ pub fn run(store: Store, command: AccountCommand) -> Result<i32> {
         AccountCommand::Disconnect { which } => {
             match which.provider {
                 ProviderArg::Appcircle => rt.block_on(account.disconnect())?,
-                ProviderArg::Github => {
-                    let id = ci_account(&ci, which.api_host.as_deref())?.id;
+                other => {
+                    let id = ci_account(&ci, other, which.api_host.as_deref())?.id;
                     rt.block_on(ci.disconnect(&id))?;
                 }
             }
@@ -254,12 +298,16 @@ pub fn run(store: Store, command: AccountCommand) -> Result<i32> {
     }
 }
 
-/// The GitHub account meant: the one at `api_host`, or the only one.
-fn ci_account(ci: &CiAccounts, api_host: Option<&str>) -> Result<CiAccountStatus> {
+/// The account of `provider` meant: the one at `api_host`, or the only one.
+fn ci_account(
+    ci: &CiAccounts,
+    provider: ProviderArg,
+    api_host: Option<&str>,
+) -> Result<CiAccountStatus> {
     let accounts: Vec<CiAccountStatus> = ci
         .list()?
         .into_iter()
-        .filter(|a| a.provider == Provider::Github)
+        .filter(|a| a.provider == provider.provider())
         .collect();
     let wanted = api_host.map(|h| h.trim().trim_end_matches('/'));
     let mut matching: Vec<CiAccountStatus> = accounts
@@ -268,11 +316,12 @@ fn ci_account(ci: &CiAccounts, api_host: Option<&str>) -> Result<CiAccountStatus
         .collect();
     match matching.len() {
         1 => Ok(matching.remove(0)),
-        0 => Err(AppError::Invalid(
-            "no such GitHub account is connected (`gatehouse account status --provider github` lists them)".into(),
-        )),
+        0 => Err(AppError::Invalid(format!(
+            "no such account is connected (`gatehouse account status --provider {}` lists them)",
+            provider.as_flag()
+        ))),
         _ => Err(AppError::Invalid(
-            "more than one GitHub account is connected: say which with --api-host".into(),
+            "more than one such account is connected: say which with --api-host".into(),
         )),
     }
 }

@@ -132,11 +132,12 @@ async fn run(app: AppHandle, store: Arc<Store>) -> gatehouse_core::Result<()> {
                 Err(RecvError::Closed) => return Ok(()),
             },
             report = ci_synced.recv() => match report {
-                Ok(report) => {
+                Ok((account, report)) => {
                     if report.events > 0 {
                         live.catch_up().count(report.events);
                     }
-                    live.caught_up(&mut notices, "Read from GitHub").await;
+                    // "Read from GitHub account", "Read from GitLab account at …".
+                    live.caught_up(&mut notices, &format!("Read from {account}")).await;
                 }
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return Ok(()),

@@ -6,10 +6,11 @@ import type { Provider } from "./Provider";
  */
 export type CiConnection = { provider: Provider, 
 /**
- * `None`: the provider's hosted service (GitHub: `https://api.github.com`).
+ * `None`: the provider's hosted service (`https://api.github.com`,
+ * `https://gitlab.com`).
  */
 api_host: string | null, 
 /**
- * `OWNER/NAME` each.
+ * GitHub: `OWNER/NAME` each; GitLab: a project's id or its path (`group/project`).
  */
 repos: Array<string>, token: string, };

@@ -1,5 +1,6 @@
 //! The CI accounts read by repository, with an access token alone: GitHub Actions
-//! ([`crate::accounts::github`]). With one, a laptop with no public URL and no inbox sees
+//! ([`crate::accounts::github`]) and GitLab CI ([`crate::accounts::gitlab`]), each behind
+//! the one [`RunsApi`] trait. With one, a laptop with no public URL and no inbox sees
 //! its builds; a webhook is then the upgrade to instant delivery, not the price of entry.
 //!
 //! An account is a provider, its API host, its repositories and its token (kept by
@@ -16,9 +17,10 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use ts_rs::TS;
 
+use super::runs::{Positions, RunsApi};
 use super::schedule::{ReadOutcome, Schedule};
 use super::{SyncReport, SyncStatus, check_host, parse_or_default, to_json};
-use crate::accounts::github;
+use crate::accounts::{github, gitlab};
 use crate::credentials::{self, Credential, TokenPlace};
 use crate::follow::wake::Wake;
 use crate::model::{Provider, Source};
@@ -40,9 +42,10 @@ pub const MAX_REPOS: usize = 50;
 #[ts(export)]
 pub struct CiConnection {
     pub provider: Provider,
-    /// `None`: the provider's hosted service (GitHub: `https://api.github.com`).
+    /// `None`: the provider's hosted service (`https://api.github.com`,
+    /// `https://gitlab.com`).
     pub api_host: Option<String>,
-    /// `OWNER/NAME` each.
+    /// GitHub: `OWNER/NAME` each; GitLab: a project's id or its path (`group/project`).
     pub repos: Vec<String>,
     pub token: String,
 }
@@ -136,8 +139,9 @@ impl Stored {
 fn default_host(provider: Provider) -> &'static str {
     match provider {
         Provider::Github => github::API_HOST,
+        Provider::Gitlab => gitlab::API_HOST,
         // Not read by repository: refused at connect.
-        Provider::Appcircle | Provider::Gitlab => "",
+        Provider::Appcircle => "",
     }
 }
 
@@ -161,6 +165,43 @@ fn check_repo(repo: &str) -> Result<String> {
     }
 }
 
+/// A GitLab project: its numeric id, or its path (`group/subgroup/project`), each segment
+/// letters, digits, `-`, `_` and `.` (the `/` is encoded when it goes into a URL).
+fn check_project(project: &str) -> Result<String> {
+    let project = project.trim().trim_end_matches(".git").trim_matches('/');
+    let segment = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let id = !project.is_empty() && project.bytes().all(|b| b.is_ascii_digit());
+    if id || (project.contains('/') && project.split('/').all(segment)) {
+        Ok(project.to_owned())
+    } else {
+        Err(Error::Invalid(format!(
+            "`{project}` is not a project: give its id (such as 278964) or its path, such as gitlab-org/gitlab"
+        )))
+    }
+}
+
+/// The API reader of `provider` at `api_host`.
+fn api(provider: Provider, api_host: &str, token: String) -> Result<Box<dyn RunsApi>> {
+    match provider {
+        Provider::Github => Ok(Box::new(github::Client::new(api_host, token))),
+        Provider::Gitlab => Ok(Box::new(gitlab::Client::new(api_host, token))),
+        Provider::Appcircle => Err(Error::Invalid(
+            "Appcircle is read by its own account (`gatehouse account connect`), not by repository"
+                .into(),
+        )),
+    }
+}
+
+/// A reader kept between reads, with the connection (`connected_at`) it was made for.
+type KeptClient = (String, Box<dyn RunsApi>);
+
 /// The connected CI accounts and their reads, shared by the API and the schedule.
 pub struct CiAccounts {
     store: Arc<Store>,
@@ -171,10 +212,11 @@ pub struct CiAccounts {
     syncing: Mutex<Option<String>>,
     /// Kept between reads, so the rate limit it saw is honoured, with the connection it
     /// was made for.
-    clients: Mutex<HashMap<String, (String, github::Client)>>,
+    clients: Mutex<HashMap<String, KeptClient>>,
     /// A read asked for (connect, "Sync now" elsewhere); the schedule runs it.
     kick: Notify,
-    reports: broadcast::Sender<SyncReport>,
+    /// Each read's report, with the account's name.
+    reports: broadcast::Sender<(String, SyncReport)>,
 }
 
 impl CiAccounts {
@@ -190,7 +232,7 @@ impl CiAccounts {
     }
 
     /// Every finished read's report (the desktop turns one into a summary notification).
-    pub fn reports(&self) -> broadcast::Receiver<SyncReport> {
+    pub fn reports(&self) -> broadcast::Receiver<(String, SyncReport)> {
         self.reports.subscribe()
     }
 
@@ -210,24 +252,27 @@ impl CiAccounts {
     /// and starts a first read. A refused token or an unknown repository is an error and
     /// nothing is kept. Connecting the same provider and host again replaces that account.
     pub async fn connect(&self, c: CiConnection) -> Result<CiAccountStatus> {
-        if c.provider != Provider::Github {
-            return Err(Error::Invalid(format!(
-                "{} is not read by repository; GitHub is",
-                c.provider.label()
-            )));
+        if c.provider == Provider::Appcircle {
+            return Err(Error::Invalid(
+                "Appcircle is read by its own account (`gatehouse account connect`), not by repository".into(),
+            ));
         }
         let api_host = check_host(c.api_host.as_deref(), default_host(c.provider), "API host")?;
         let mut repos = Vec::new();
         for repo in &c.repos {
-            let repo = check_repo(repo)?;
+            let repo = match c.provider {
+                Provider::Gitlab => check_project(repo)?,
+                _ => check_repo(repo)?,
+            };
             if !repos.contains(&repo) {
                 repos.push(repo);
             }
         }
         if repos.is_empty() {
-            return Err(Error::Invalid(
-                "name at least one repository to read (OWNER/NAME)".into(),
-            ));
+            return Err(Error::Invalid(match c.provider {
+                Provider::Gitlab => "name at least one project to read (its id or path)".into(),
+                _ => "name at least one repository to read (OWNER/NAME)".into(),
+            }));
         }
         if repos.len() > MAX_REPOS {
             return Err(Error::Invalid(format!(
@@ -246,18 +291,11 @@ impl CiAccounts {
             token_place: TokenPlace::Keyring,
             connected_at: to_text(self.store.clock().now()),
         };
-        let mut client = github::Client::new(&account.api_host, token.clone());
+        let mut client = api(account.provider, &account.api_host, token.clone())?;
         let now = self.store.clock().now();
         let check = account.repos.clone();
         let client = blocking(move || {
-            for repo in &check {
-                client.get(
-                    &format!("repos/{repo}/actions/runs?per_page=1&exclude_pull_requests=true"),
-                    None,
-                    &format!("the workflow runs of {repo}"),
-                    now,
-                )?;
-            }
+            client.check(&check, now)?;
             Ok(client)
         })
         .await?;
@@ -331,7 +369,7 @@ impl CiAccounts {
             .ok_or_else(|| not_connected(id))?;
         let store = self.store.clone();
         let keys = (account.status_key(), account.positions_key());
-        let (mut status, positions): (SyncStatus, github::Positions) = blocking(move || {
+        let (mut status, positions): (SyncStatus, Positions) = blocking(move || {
             Ok((
                 parse_or_default(store.setting(&keys.0)?),
                 parse_or_default(store.setting(&keys.1)?),
@@ -343,7 +381,7 @@ impl CiAccounts {
         let repos = account.repos.clone();
         *self.syncing.lock().map_err(|_| poisoned())? = Some(id.to_owned());
         let read = blocking(move || {
-            let reading = github::read(&mut client, &repos, &positions, now);
+            let reading = client.read(&repos, &positions, now);
             Ok((reading, client))
         })
         .await;
@@ -405,7 +443,7 @@ impl CiAccounts {
             report.requests,
             reading.unchanged
         );
-        let _ = self.reports.send(report.clone());
+        let _ = self.reports.send((account.name(), report.clone()));
         match partly {
             None => Ok(report),
             Some(parts) => Err(Error::Upstream(format!(
@@ -416,7 +454,7 @@ impl CiAccounts {
     }
 
     /// The kept client of this connection, or a new one from the kept token.
-    async fn client(&self, account: &Stored) -> Result<github::Client> {
+    async fn client(&self, account: &Stored) -> Result<Box<dyn RunsApi>> {
         let kept = self
             .clients
             .lock()
@@ -436,7 +474,7 @@ impl CiAccounts {
                 ))
             })?
             .secret;
-        Ok(github::Client::new(&account.api_host, token))
+        api(account.provider, &account.api_host, token)
     }
 
     /// Keeps a failed read's reason in its status (best effort) and gives the error back.

@@ -13,12 +13,12 @@
 //!
 //! Blocking (ureq): callers run it off the async threads.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::runs::{Positions, Reading, RunsApi};
 use crate::receive::ingest::Delivery;
 use crate::receive::providers::github;
 use crate::{Error, Result};
@@ -265,29 +265,6 @@ impl Client {
     }
 }
 
-/// Where the last read stood: per repository, the ETag of its last answer ("etag
-/// OWNER/NAME") and whether a run was running or queued in it ("running OWNER/NAME"), which
-/// a 304 leaves as it was.
-pub type Positions = BTreeMap<String, String>;
-
-/// What one read found.
-#[derive(Debug, Default)]
-pub struct Reading {
-    /// Oldest first.
-    pub runs: Vec<Delivery>,
-    pub positions: Positions,
-    pub requests: u64,
-    /// Of them, answered 304.
-    pub unchanged: u64,
-    /// A run of the account is running or queued (the schedule then polls fast).
-    pub running: bool,
-    /// No request before this (the rate limit).
-    pub held_until: Option<DateTime<Utc>>,
-    /// The repositories that could not be read while others were.
-    pub failed: Vec<Error>,
-    pub limit: Option<RateLimit>,
-}
-
 /// Reads each repository's newest runs. A repository that cannot be read is reported in
 /// [`Reading::failed`] and keeps its positions; when none can be, the read fails.
 pub fn read(
@@ -319,9 +296,36 @@ pub fn read(
     reading.runs.sort_by_key(|d| d.envelope.timestamp);
     reading.requests = client.requests() - before.0;
     reading.unchanged = client.unchanged() - before.1;
-    reading.held_until = client.held_until(now);
-    reading.limit = client.limit();
     Ok(reading)
+}
+
+/// Positions per repository: the ETag of its last answer ("etag OWNER/NAME") and whether a
+/// run was running or queued in it ("running OWNER/NAME"), which a 304 leaves as it was.
+impl RunsApi for Client {
+    fn check(&mut self, repos: &[String], now: DateTime<Utc>) -> Result<()> {
+        for repo in repos {
+            self.get(
+                &format!("repos/{repo}/actions/runs?per_page=1&exclude_pull_requests=true"),
+                None,
+                &format!("the workflow runs of {repo}"),
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn read(
+        &mut self,
+        repos: &[String],
+        positions: &Positions,
+        now: DateTime<Utc>,
+    ) -> Result<Reading> {
+        read(self, repos, positions, now)
+    }
+
+    fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        Client::held_until(self, now)
+    }
 }
 
 fn read_repo(

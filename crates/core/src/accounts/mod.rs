@@ -1,7 +1,7 @@
 //! The connected accounts whose APIs Gatehouse reads: the Appcircle account here (where its
 //! API is, its key, kept by [`crate::credentials`], and the sync that reads it,
-//! [`crate::accounts::sync`]), and the CI accounts read by repository (GitHub Actions,
-//! [`crate::accounts::ci`]). Every account is read on the one [`schedule`]: at start, on
+//! [`crate::accounts::sync`]), and the CI accounts read by repository (GitHub Actions and
+//! GitLab CI, [`crate::accounts::ci`]). Every account is read on the one [`schedule`]: at start, on
 //! connect, on wake and after a network change, every 15 s while one of its runs runs, and
 //! less often as things go quiet or webhooks deliver. One sync of an account runs at a time. Its status is stored, so `gatehouse account
 //! status` beside a running `serve` sees it, and announced as a settings change, so every
@@ -10,6 +10,8 @@
 pub mod appcircle;
 pub mod ci;
 pub mod github;
+pub mod gitlab;
+pub mod runs;
 pub mod schedule;
 pub mod sync;
 

@@ -1,0 +1,163 @@
+//! Following GitLab CI with a token alone: the CI accounts' read of GitLab's REST API against
+//! a fake GitLab (fake_gitlab, built strictly from docs/PROVIDER_APIS.md), into a real SQLite
+//! file, beside a real listener on loopback for the Pipeline Hooks of the same pipelines.
+//! A manual clock starts at the real now; the suite passes on any date.
+
+mod fake_gitlab;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use fake_gitlab::{PROJECT, PROJECT_ID, TOKEN};
+use gatehouse_core::accounts::ci::{CiAccounts, CiConnection};
+use gatehouse_core::clock::Clock;
+use gatehouse_core::model::{Outcome, Provider, Source};
+use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::rules::gate::{self, GateFilter, GateState};
+use gatehouse_core::store::{EventQuery, Store, StoreOptions};
+use serde_json::json;
+
+const SECRET: &str = "gitlab-hook-token";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_way_they_come() {
+    let (clock, hand) = Clock::manual(Utc::now());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(Store::open_dir_with(dir.path(), options).expect("store"));
+    store
+        .add_endpoint_for(Provider::Gitlab, "gl", SECRET)
+        .await
+        .expect("endpoint");
+    let listener = RunningListener::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        store.clone(),
+        ListenerConfig::default(),
+    )
+    .await
+    .expect("listening");
+    let (fake, addr) = fake_gitlab::start(clock.clone()).await;
+    fake.add(301, "running", 3);
+    let host = format!("http://{addr}");
+    let ci = CiAccounts::new(store.clone());
+    let connection = |token: &str, project: &str| CiConnection {
+        provider: Provider::Gitlab,
+        api_host: Some(host.clone()),
+        repos: vec![project.into()],
+        token: token.into(),
+    };
+
+    // A refused token, and a project the token cannot see: said, nothing kept.
+    let err = ci
+        .connect(connection("glpat-wrong", PROJECT))
+        .await
+        .expect_err("401");
+    assert!(err.to_string().contains("refused the token"), "{err}");
+    let err = ci
+        .connect(connection(TOKEN, "acme/other"))
+        .await
+        .expect_err("404");
+    assert!(err.to_string().contains("HTTP 404"), "{err}");
+    assert!(ci.list().expect("list").is_empty());
+
+    // By path: the `/` is encoded into the URL.
+    let id = ci
+        .connect(connection(TOKEN, PROJECT))
+        .await
+        .expect("connect")
+        .id;
+    let first = ci.sync_now(&id).await.expect("read");
+    assert_eq!(first.events, 1);
+    let events = store
+        .events(&EventQuery {
+            provider: Some(Provider::Gitlab),
+            ..EventQuery::default()
+        })
+        .expect("events");
+    assert_eq!(events[0].outcome, Outcome::Started);
+    assert_eq!(events[0].profile_name.as_deref(), Some(PROJECT));
+    assert_eq!(events[0].source, Source::Synced);
+
+    // It fails: the next read asks only for what changed, and reads it whole for its run time.
+    hand.advance(chrono::Duration::seconds(30));
+    fake.set(301, "failed", Some(140));
+    let asked = fake.requests();
+    let second = ci.sync_now(&id).await.expect("read");
+    assert_eq!((second.events, second.requests), (1, 2));
+    let log = fake.log.lock().expect("lock").clone();
+    assert!(log[asked].contains("after Some("), "{log:?}");
+    let failed = store
+        .events(&EventQuery {
+            provider: Some(Provider::Gitlab),
+            outcome: Some(Outcome::Failed),
+            ..EventQuery::default()
+        })
+        .expect("events");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].duration_ms,
+        Some(140_000),
+        "GitLab's own duration"
+    );
+    let g = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
+    assert_eq!(g.state, GateState::Failing);
+
+    // Its Pipeline Hook arrives after the read: a duplicate of the read's event.
+    let hook = |id: u64, status: &str| {
+        json!({
+            "object_kind": "pipeline",
+            "object_attributes": {"id": id, "ref": "main", "sha": "abc", "status": status,
+                "created_at": "2026-01-01 10:00:00 UTC", "duration": 140},
+            "project": {"id": PROJECT_ID, "path_with_namespace": PROJECT,
+                "web_url": format!("https://gitlab.example.com/{PROJECT}")},
+        })
+        .to_string()
+    };
+    let post = |body: String, key: &str| {
+        let url = format!("http://{}/hooks/gl", listener.local_addr());
+        let (key, host) = (key.to_owned(), host.clone());
+        tokio::task::spawn_blocking(move || {
+            let answer = ureq::post(&url)
+                .set("X-Gitlab-Token", SECRET)
+                .set("X-Gitlab-Event", "Pipeline Hook")
+                .set("X-Gitlab-Instance", &host)
+                .set("Idempotency-Key", &key)
+                .send_string(&body);
+            let answer = match answer {
+                Ok(a) | Err(ureq::Error::Status(_, a)) => a,
+                Err(e) => panic!("transport: {e}"),
+            };
+            let text = answer.into_string().unwrap_or_default();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default()
+        })
+    };
+    let answer = post(hook(301, "failed"), "k-301-failed")
+        .await
+        .expect("thread");
+    assert_eq!(answer["status"], "duplicate", "{answer}");
+    assert_eq!(answer["event_id"], second.event_ids[0]);
+
+    // A hook first, then the read: the read finds it told.
+    hand.advance(chrono::Duration::seconds(30));
+    fake.add(302, "running", 0);
+    let answer = post(hook(302, "running"), "k-302-running")
+        .await
+        .expect("thread");
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let third = ci.sync_now(&id).await.expect("read");
+    // 302 was told by its hook; 301 comes again within the second of overlap, known too.
+    assert_eq!((third.events, third.known), (0, 2), "{third:?}");
+
+    // GitLab's 429: its Retry-After is waited for, with no request before.
+    *fake.limited.lock().expect("lock") = Some(90);
+    let err = ci.sync_now(&id).await.expect_err("429");
+    assert!(err.to_string().contains("waiting 90 s"), "{err}");
+    let asked = fake.requests();
+    ci.sync_now(&id).await.expect_err("held");
+    assert_eq!(fake.requests(), asked);
+    hand.advance(chrono::Duration::seconds(91));
+    ci.sync_now(&id).await.expect("after the wait");
+}
