@@ -377,14 +377,21 @@ fn the_cli_follows_a_gitlab_project_with_a_token() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out = connect("--project");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = g.json(&["account", "sync", "--provider", "gitlab", "--json"]);
     assert_eq!(report["report"]["events"], 1, "{report}");
     assert_eq!(report["events"][0]["provider"], "gitlab");
     assert_eq!(report["events"][0]["outcome"], "failed");
     assert_eq!(g.run(&["status"]).status.code(), Some(1));
     let status = g.json(&["account", "status", "--provider", "gitlab", "--json"]);
-    assert_eq!(status[0]["repos"], serde_json::json!([fake_gitlab::PROJECT]));
+    assert_eq!(
+        status[0]["repos"],
+        serde_json::json!([fake_gitlab::PROJECT])
+    );
     assert_eq!(
         g.json(&["account", "status", "--provider", "github", "--json"]),
         serde_json::json!([])

@@ -401,3 +401,31 @@ async fn server_errors_are_tried_again_and_then_named() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_ends_awaiting_approval_is_stored_as_its_end_once() {
+    let h = start().await;
+    h.fake
+        .add_run(REPO, h.fake.run(501, "CI", "main", "queued", None, 1));
+    let id = h.connect().await;
+    assert_eq!(h.ci.sync_now(&id).await.expect("read").events, 1);
+    h.fake
+        .set_run(REPO, 501, "completed", Some("action_required"));
+    let read = h.ci.sync_now(&id).await.expect("read");
+    assert_eq!(read.events, 1, "its end, though no news for the gate");
+    let streams = h.store.streams().expect("streams");
+    let last = streams[0].last_event.as_ref().expect("latest");
+    assert_eq!(
+        last.title.as_deref(),
+        Some("Workflow needs action"),
+        "the stream's latest"
+    );
+    // Read again (a fresh answer): stored once, by its delivery id.
+    h.fake.add_run(
+        REPO,
+        h.fake
+            .run(502, "Lint", "main", "completed", Some("success"), 1),
+    );
+    let again = h.ci.sync_now(&id).await.expect("read");
+    assert_eq!((again.events, again.known), (1, 1));
+}

@@ -23,7 +23,7 @@ use super::{SyncReport, SyncStatus, check_host, parse_or_default, to_json};
 use crate::accounts::{github, gitlab};
 use crate::credentials::{self, Credential, TokenPlace};
 use crate::follow::wake::Wake;
-use crate::model::{Provider, Source};
+use crate::model::{Provider, Scope, Source};
 use crate::offload::blocking;
 use crate::store::{Notice, RunsRead, Store};
 use crate::time::to_text;
@@ -354,7 +354,9 @@ impl CiAccounts {
     async fn sync(&self, id: &str) -> (Result<SyncReport>, ReadOutcome) {
         let mut outcome = ReadOutcome::default();
         let result = self.sync_inner(id, &mut outcome).await;
-        outcome.ok = result.is_ok();
+        // A read that reached some repositories keeps its pace: one renamed repository must
+        // not slow the others' reads to the failure backoff (its error is in the status).
+        outcome.ok = result.is_ok() || outcome.ok;
         outcome.changed = result.as_ref().is_ok_and(|r| r.events > 0);
         (result, outcome)
     }
@@ -401,6 +403,7 @@ impl CiAccounts {
             Err(e) => return Err(self.failed(&account, status, e).await),
         };
         outcome.running = reading.running;
+        outcome.ok = true;
         let partly = (!reading.failed.is_empty()).then(|| {
             let parts: Vec<String> = reading.failed.iter().map(ToString::to_string).collect();
             parts.join("; ")
@@ -505,19 +508,25 @@ impl CiAccounts {
         let mut wake = Wake::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut check = tokio::time::interval(ACCOUNTS_CHECK);
-        let mut schedules: HashMap<String, (Provider, String, Schedule)> = HashMap::new();
+        // After a long read, one tick, not a burst of the ones missed.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Per account: its provider, its repositories, its connection, its schedule.
+        let mut schedules: HashMap<String, (Provider, Vec<String>, Schedule)> = HashMap::new();
+        let mut connected: HashMap<String, String> = HashMap::new();
         loop {
             // Which accounts are connected, each with its schedule (a new one due at once).
             let accounts = self.stored().await?;
-            schedules.retain(|id, (_, connected, _)| {
+            schedules.retain(|id, _| {
                 accounts
                     .iter()
-                    .any(|a| a.id() == *id && a.connected_at == *connected)
+                    .any(|a| a.id() == *id && connected.get(id) == Some(&a.connected_at))
             });
             for a in &accounts {
+                connected.insert(a.id(), a.connected_at.clone());
                 schedules
                     .entry(a.id())
-                    .or_insert_with(|| (a.provider, a.connected_at.clone(), Schedule::default()));
+                    .or_insert_with(|| (a.provider, a.repos.clone(), Schedule::default()));
             }
             let now = Instant::now();
             let due: Vec<String> = schedules
@@ -553,9 +562,12 @@ impl CiAccounts {
                 }
                 _ = check.tick() => {}
                 received = notices.recv() => match received {
-                    Ok(Notice::Event { event, .. }) if event.source == Source::Live => {
-                        for (provider, _, s) in schedules.values_mut() {
-                            if *provider == event.provider {
+                    Ok(Notice::Event { event, .. })
+                        if event.source == Source::Live && event.scope == Scope::Build =>
+                    {
+                        let name = event.profile_name.as_deref().unwrap_or_default();
+                        for (provider, repos, s) in schedules.values_mut() {
+                            if *provider == event.provider && tells_of(repos, name) {
                                 s.webhook(Instant::now());
                             }
                         }
@@ -566,6 +578,18 @@ impl CiAccounts {
             }
         }
     }
+}
+
+/// Whether a webhook's run of `name` ("acme/app · CI", "group/project") is one of `repos`'
+/// (a GitLab project given by id matches every pipeline hook of its provider).
+fn tells_of(repos: &[String], name: &str) -> bool {
+    repos.iter().any(|r| {
+        r.bytes().all(|b| b.is_ascii_digit())
+            || name == r
+            || name
+                .strip_prefix(r.as_str())
+                .is_some_and(|rest| rest.starts_with(" · "))
+    })
 }
 
 /// The connected accounts; a stored list that does not parse (written by another version)
@@ -618,6 +642,16 @@ mod tests {
             let err = check_repo(bad).expect_err(bad);
             assert!(err.to_string().contains("OWNER/NAME"), "{err}");
         }
+    }
+
+    #[test]
+    fn only_webhooks_of_the_account_s_repositories_slow_its_reads() {
+        let repos = ["acme/app".to_owned()];
+        assert!(tells_of(&repos, "acme/app · CI"));
+        assert!(tells_of(&repos, "acme/app"));
+        assert!(!tells_of(&repos, "acme/app-2 · CI"));
+        assert!(!tells_of(&repos, "other/repo · CI"));
+        assert!(tells_of(&["278964".to_owned()], "group/project"));
     }
 
     #[test]

@@ -87,6 +87,9 @@ impl Client {
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(read_timeout)
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            // A moved repository's 301 is reported, not followed: ureq would follow it
+            // without the token, and read another limit's headers as this token's.
+            .redirects(0)
             .build();
         Client {
             api_host: api_host.trim_end_matches('/').to_owned(),
@@ -257,6 +260,14 @@ impl Client {
             return Error::Upstream(format!(
                 "GitHub's rate limit is used up (HTTP {status} from {url}); no request before {}",
                 crate::time::to_text(limit.reset)
+            ));
+        }
+        if status == 429 {
+            // Too many requests, without saying which limit: a minute, as a secondary one.
+            self.hold_until = Some(now + SECONDARY_WAIT);
+            return Error::Upstream(format!(
+                "GitHub answered HTTP 429 from {url}: waiting {} s",
+                SECONDARY_WAIT.num_seconds()
             ));
         }
         Error::Upstream(format!(

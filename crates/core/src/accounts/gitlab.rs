@@ -64,6 +64,8 @@ impl Client {
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(READ_TIMEOUT)
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            // A moved project's redirect is reported, not followed without the token.
+            .redirects(0)
             .build();
         Client {
             api_host: api_host.trim_end_matches('/').to_owned(),

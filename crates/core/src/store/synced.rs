@@ -247,7 +247,9 @@ pub fn apply_runs(
             (Some(task), Scope::Build) => tx
                 .conn
                 .prepare_cached(RUN_TOLD)?
-                .query_row(params![task, c.outcome.is_finished()], |r| {
+                // Any completed point counts as an end: an `Info` end (skipped, waiting for
+                // approval) is never in builds, so it is stored, once, by its delivery id.
+                .query_row(params![task, c.outcome != Outcome::Started], |r| {
                     r.get::<_, i64>(0)
                 })
                 .optional()?

@@ -600,7 +600,9 @@ fn run_read_before(tx: &Tx<'_>, d: &Delivery) -> Result<Option<i64>> {
     Ok(tx
         .conn
         .prepare_cached(RUN_READ_BEFORE)?
-        .query_row(params![task, c.outcome.is_finished()], |r| {
+        // An end is any completed point, `Info` ends (skipped, waiting for approval) too:
+        // only a finished one can match (builds record no other), so they are accepted.
+        .query_row(params![task, c.outcome != Outcome::Started], |r| {
             r.get::<_, Option<i64>>(0)
         })
         .optional()?
