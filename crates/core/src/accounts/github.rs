@@ -28,6 +28,7 @@ pub const API_HOST: &str = "https://api.github.com";
 /// The newest runs asked for per repository and read: a page of `gh run list`'s size.
 const PER_PAGE: u32 = 30;
 /// The REST API version the fields were read from (docs/PROVIDER_APIS.md).
+/// Fixed dates on purpose: a version's name (`X-GitHub-Api-Version`), not a time.
 const API_VERSION: &str = "2022-11-28";
 /// Attempts of one GET answered 5xx or not at all, before giving up until the next read.
 const ATTEMPTS: u32 = 3;
