@@ -145,20 +145,23 @@ fn default_host(provider: Provider) -> &'static str {
     }
 }
 
+/// One segment of a repository's or project's path: letters, digits, `-`, `_` and `.`, and
+/// not `.` or `..`, so that it goes into a URL path as it is.
+fn is_segment(part: &str) -> bool {
+    !part.is_empty()
+        && part != "."
+        && part != ".."
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// `OWNER/NAME`, as GitHub names a repository: letters, digits, `-`, `_` and `.`, so that
 /// it goes into a URL path as it is.
 fn check_repo(repo: &str) -> Result<String> {
     let repo = repo.trim().trim_end_matches(".git").trim_matches('/');
-    let ok = |part: &str| {
-        !part.is_empty()
-            && part != "."
-            && part != ".."
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    };
     match repo.split_once('/') {
-        Some((owner, name)) if ok(owner) && ok(name) => Ok(repo.to_owned()),
+        Some((owner, name)) if is_segment(owner) && is_segment(name) => Ok(repo.to_owned()),
         _ => Err(Error::Invalid(format!(
             "`{repo}` is not a repository: give it as OWNER/NAME, such as octocat/hello-world"
         ))),
@@ -169,16 +172,8 @@ fn check_repo(repo: &str) -> Result<String> {
 /// letters, digits, `-`, `_` and `.` (the `/` is encoded when it goes into a URL).
 fn check_project(project: &str) -> Result<String> {
     let project = project.trim().trim_end_matches(".git").trim_matches('/');
-    let segment = |part: &str| {
-        !part.is_empty()
-            && part != "."
-            && part != ".."
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    };
     let id = !project.is_empty() && project.bytes().all(|b| b.is_ascii_digit());
-    if id || (project.contains('/') && project.split('/').all(segment)) {
+    if id || (project.contains('/') && project.split('/').all(is_segment)) {
         Ok(project.to_owned())
     } else {
         Err(Error::Invalid(format!(

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::runs::{Positions, Reading, RunsApi};
+use super::runs::{Positions, Reading, RunsApi, get_with_retries, header_number, json_body};
 use crate::receive::ingest::Delivery;
 use crate::receive::providers::github;
 use crate::{Error, Result};
@@ -30,8 +30,6 @@ const PER_PAGE: u32 = 30;
 /// The REST API version the fields were read from (docs/PROVIDER_APIS.md).
 /// Fixed dates on purpose: a version's name (`X-GitHub-Api-Version`), not a time.
 const API_VERSION: &str = "2022-11-28";
-/// Attempts of one GET answered 5xx or not at all, before giving up until the next read.
-const ATTEMPTS: u32 = 3;
 /// How long an answer may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A secondary rate limit's wait when GitHub gives no `Retry-After` (octokit's fallback).
@@ -144,91 +142,44 @@ impl Client {
                 crate::time::to_text(until)
             )));
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.requests += 1;
-            let mut request = self
-                .agent
-                .get(&url)
-                .set("Authorization", &format!("Bearer {}", self.token))
-                .set("Accept", "application/vnd.github+json")
-                .set("X-GitHub-Api-Version", API_VERSION);
-            if let Some(etag) = etag {
-                request = request.set("If-None-Match", etag);
+        let (agent, token) = (&self.agent, &self.token);
+        let limit = &mut self.limit;
+        let answer = get_with_retries(
+            &url,
+            &mut self.requests,
+            || {
+                let request = agent
+                    .get(&url)
+                    .set("Authorization", &format!("Bearer {token}"))
+                    .set("Accept", "application/vnd.github+json")
+                    .set("X-GitHub-Api-Version", API_VERSION);
+                match etag {
+                    Some(etag) => request.set("If-None-Match", etag),
+                    None => request,
+                }
+            },
+            |answer| note_limit(limit, answer),
+        )?;
+        match answer.status() {
+            200 => {
+                let etag = answer.header("ETag").map(str::to_owned);
+                let body = json_body(answer, &url, what)?;
+                Ok(Answer::Fresh { body, etag })
             }
-            let answer = match request.call() {
-                Ok(answer) | Err(ureq::Error::Status(_, answer)) => answer,
-                Err(e) => {
-                    if attempt >= ATTEMPTS {
-                        return Err(Error::Transport(format!("cannot reach {url}: {e}")));
-                    }
-                    std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
-                    continue;
-                }
-            };
-            self.note_limit(&answer);
-            let status = answer.status();
-            match status {
-                200 => {
-                    let etag = answer.header("ETag").map(str::to_owned);
-                    let text = answer.into_string().map_err(|e| {
-                        Error::Transport(format!("GET {url}: the answer broke off: {e}"))
-                    })?;
-                    let body = serde_json::from_str(&text).map_err(|e| {
-                        Error::Upstream(format!(
-                            "GET {url} answered HTTP 200 with something other than {what}: {e}"
-                        ))
-                    })?;
-                    return Ok(Answer::Fresh { body, etag });
-                }
-                304 => {
-                    self.unchanged += 1;
-                    return Ok(Answer::Unchanged);
-                }
-                401 => {
-                    return Err(Error::Upstream(format!(
-                        "GitHub refused the token (HTTP 401 from {url}): it may be wrong, expired or revoked; connect the account again with a new one"
-                    )));
-                }
-                403 | 429 => return Err(self.limited(status, answer, &url, now)),
-                404 => {
-                    return Err(Error::Upstream(format!(
-                        "GitHub answered HTTP 404 for {url}; expected {what}: the repository does not exist, or the token cannot see it (a private one needs the token's Actions read permission)"
-                    )));
-                }
-                500..=599 if attempt < ATTEMPTS => {
-                    std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
-                }
-                500..=599 => {
-                    return Err(Error::Upstream(format!(
-                        "GET {url} answered HTTP {status} {attempt} times; trying again at the next read"
-                    )));
-                }
-                other => {
-                    return Err(Error::Upstream(format!(
-                        "GET {url} answered HTTP {other}; expected {what}"
-                    )));
-                }
+            304 => {
+                self.unchanged += 1;
+                Ok(Answer::Unchanged)
             }
-        }
-    }
-
-    /// Keeps what an answer says of the rate limit (`X-RateLimit-Remaining`/`-Reset`).
-    fn note_limit(&mut self, answer: &ureq::Response) {
-        let number = |name: &str| {
-            answer
-                .header(name)
-                .and_then(|v| v.trim().parse::<i64>().ok())
-        };
-        if let (Some(remaining), Some(reset)) =
-            (number("X-RateLimit-Remaining"), number("X-RateLimit-Reset"))
-            && let Some(reset) = DateTime::from_timestamp(reset, 0)
-        {
-            self.limit = Some(RateLimit {
-                remaining: remaining.max(0) as u64,
-                reset,
-            });
+            401 => Err(Error::Upstream(format!(
+                "GitHub refused the token (HTTP 401 from {url}): it may be wrong, expired or revoked; connect the account again with a new one"
+            ))),
+            status @ (403 | 429) => Err(self.limited(status, answer, &url, now)),
+            404 => Err(Error::Upstream(format!(
+                "GitHub answered HTTP 404 for {url}; expected {what}: the repository does not exist, or the token cannot see it (a private one needs the token's Actions read permission)"
+            ))),
+            other => Err(Error::Upstream(format!(
+                "GET {url} answered HTTP {other}; expected {what}"
+            ))),
         }
     }
 
@@ -309,6 +260,20 @@ pub fn read(
     reading.requests = client.requests() - before.0;
     reading.unchanged = client.unchanged() - before.1;
     Ok(reading)
+}
+
+/// Keeps what an answer says of the rate limit (`X-RateLimit-Remaining`/`-Reset`).
+fn note_limit(limit: &mut Option<RateLimit>, answer: &ureq::Response) {
+    if let (Some(remaining), Some(reset)) = (
+        header_number(answer, "X-RateLimit-Remaining"),
+        header_number(answer, "X-RateLimit-Reset"),
+    ) && let Some(reset) = DateTime::from_timestamp(reset, 0)
+    {
+        *limit = Some(RateLimit {
+            remaining: remaining.max(0) as u64,
+            reset,
+        });
+    }
 }
 
 /// Positions per repository: the ETag of its last answer ("etag OWNER/NAME") and whether a

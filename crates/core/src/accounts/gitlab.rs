@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::runs::{Positions, Reading, RunsApi};
+use super::runs::{Positions, Reading, RunsApi, get_with_retries, header_number, json_body};
 use crate::model::Outcome;
 use crate::receive::ingest::Delivery;
 use crate::receive::providers::gitlab;
@@ -29,8 +29,6 @@ use crate::{Error, Result};
 pub const API_HOST: &str = "https://gitlab.com";
 /// Pipelines asked for per project and read (GitLab's default page is 20).
 const PER_PAGE: u32 = 20;
-/// Attempts of one GET answered 5xx or not at all.
-const ATTEMPTS: u32 = 3;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A 429's wait when it gives no `Retry-After`.
 const LIMITED_WAIT: chrono::Duration = chrono::Duration::seconds(60);
@@ -89,97 +87,55 @@ impl Client {
                 crate::time::to_text(until)
             )));
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.requests += 1;
-            let answer = match self
-                .agent
-                .get(&url)
-                .set("PRIVATE-TOKEN", &self.token)
-                .set("Accept", "application/json")
-                .call()
-            {
-                Ok(answer) | Err(ureq::Error::Status(_, answer)) => answer,
-                Err(e) => {
-                    if attempt >= ATTEMPTS {
-                        return Err(Error::Transport(format!("cannot reach {url}: {e}")));
-                    }
-                    std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
-                    continue;
-                }
-            };
-            self.note_limit(&answer);
-            let status = answer.status();
-            match status {
-                200 => {
-                    let text = answer.into_string().map_err(|e| {
-                        Error::Transport(format!("GET {url}: the answer broke off: {e}"))
-                    })?;
-                    return serde_json::from_str(&text).map_err(|e| {
-                        Error::Upstream(format!(
-                            "GET {url} answered HTTP 200 with something other than {what}: {e}"
-                        ))
-                    });
-                }
-                401 => {
-                    return Err(Error::Upstream(format!(
-                        "GitLab refused the token (HTTP 401 from {url}): it may be wrong, expired or revoked; connect the account again with a new one"
-                    )));
-                }
-                403 => {
-                    return Err(Error::Upstream(format!(
-                        "GitLab refused access to {url} (HTTP 403): the token needs the read_api scope and may read the project's pipelines"
-                    )));
-                }
-                404 => {
-                    return Err(Error::Upstream(format!(
-                        "GitLab answered HTTP 404 for {url}; expected {what}: the project does not exist, or the token cannot see it"
-                    )));
-                }
-                429 => {
-                    let wait = answer
-                        .header("Retry-After")
-                        .and_then(|v| v.trim().parse::<i64>().ok())
-                        .map(chrono::Duration::seconds)
-                        .unwrap_or(LIMITED_WAIT);
-                    self.hold_until = Some(now + wait);
-                    return Err(Error::Upstream(format!(
-                        "GitLab's rate limit (HTTP 429 from {url}): waiting {} s",
-                        wait.num_seconds()
-                    )));
-                }
-                500..=599 if attempt < ATTEMPTS => {
-                    std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
-                }
-                500..=599 => {
-                    return Err(Error::Upstream(format!(
-                        "GET {url} answered HTTP {status} {attempt} times; trying again at the next read"
-                    )));
-                }
-                other => {
-                    return Err(Error::Upstream(format!(
-                        "GET {url} answered HTTP {other}; expected {what}"
-                    )));
-                }
+        let (agent, token) = (&self.agent, &self.token);
+        let hold_until = &mut self.hold_until;
+        let answer = get_with_retries(
+            &url,
+            &mut self.requests,
+            || {
+                agent
+                    .get(&url)
+                    .set("PRIVATE-TOKEN", token)
+                    .set("Accept", "application/json")
+            },
+            |answer| note_limit(hold_until, answer),
+        )?;
+        match answer.status() {
+            200 => json_body(answer, &url, what),
+            401 => Err(Error::Upstream(format!(
+                "GitLab refused the token (HTTP 401 from {url}): it may be wrong, expired or revoked; connect the account again with a new one"
+            ))),
+            403 => Err(Error::Upstream(format!(
+                "GitLab refused access to {url} (HTTP 403): the token needs the read_api scope and may read the project's pipelines"
+            ))),
+            404 => Err(Error::Upstream(format!(
+                "GitLab answered HTTP 404 for {url}; expected {what}: the project does not exist, or the token cannot see it"
+            ))),
+            429 => {
+                let wait = header_number(&answer, "Retry-After")
+                    .map(chrono::Duration::seconds)
+                    .unwrap_or(LIMITED_WAIT);
+                self.hold_until = Some(now + wait);
+                Err(Error::Upstream(format!(
+                    "GitLab's rate limit (HTTP 429 from {url}): waiting {} s",
+                    wait.num_seconds()
+                )))
             }
+            other => Err(Error::Upstream(format!(
+                "GET {url} answered HTTP {other}; expected {what}"
+            ))),
         }
     }
+}
 
-    /// `RateLimit-Remaining: 0` holds requests until `RateLimit-Reset` (absent on many
-    /// answers: then nothing is known, and nothing held).
-    fn note_limit(&mut self, answer: &ureq::Response) {
-        let number = |name: &str| {
-            answer
-                .header(name)
-                .and_then(|v| v.trim().parse::<i64>().ok())
-        };
-        if number("RateLimit-Remaining") == Some(0)
-            && let Some(reset) =
-                number("RateLimit-Reset").and_then(|r| DateTime::from_timestamp(r, 0))
-        {
-            self.hold_until = Some(self.hold_until.map_or(reset, |h| h.max(reset)));
-        }
+/// `RateLimit-Remaining: 0` holds requests until `RateLimit-Reset` (absent on many answers:
+/// then nothing is known, and nothing held).
+fn note_limit(hold_until: &mut Option<DateTime<Utc>>, answer: &ureq::Response) {
+    if header_number(answer, "RateLimit-Remaining") == Some(0)
+        && let Some(reset) =
+            header_number(answer, "RateLimit-Reset").and_then(|r| DateTime::from_timestamp(r, 0))
+    {
+        *hold_until = Some(hold_until.map_or(reset, |h| h.max(reset)));
     }
 }
 

@@ -3,11 +3,16 @@
 //! webhook reader in `receive/providers`, which reads the runs it finds.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
-use crate::Result;
 use crate::receive::ingest::Delivery;
+use crate::{Error, Result};
+
+/// Attempts of one GET answered 5xx or not at all, before the read gives up on it.
+const ATTEMPTS: u32 = 3;
 
 /// Where the last read stood, per repository (an ETag, the runs still running, the
 /// newest update seen): the reader's own keys, kept between reads by the store.
@@ -46,4 +51,61 @@ pub trait RunsApi: Send {
 
     /// No request may be made before this (a rate limit), if not now.
     fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>>;
+}
+
+/// Sends the GET that `request` builds until it is answered with anything but a 5xx, or
+/// [`ATTEMPTS`] times (1 s, then 2 s apart), counting each in `requests`; `observe` sees every
+/// answer (the rate limit's headers come on 5xx answers too). Gives the first answer that is
+/// not a 5xx, of any status, for the reader to judge; a last 5xx or a last transport failure
+/// is the error.
+pub fn get_with_retries(
+    url: &str,
+    requests: &mut u64,
+    request: impl Fn() -> ureq::Request,
+    mut observe: impl FnMut(&ureq::Response),
+) -> Result<ureq::Response> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        *requests += 1;
+        match request().call() {
+            Ok(answer) | Err(ureq::Error::Status(_, answer)) => {
+                observe(&answer);
+                let status = answer.status();
+                if !(500..=599).contains(&status) {
+                    return Ok(answer);
+                }
+                if attempt >= ATTEMPTS {
+                    return Err(Error::Upstream(format!(
+                        "GET {url} answered HTTP {status} {attempt} times; trying again at the next read"
+                    )));
+                }
+            }
+            Err(e) => {
+                if attempt >= ATTEMPTS {
+                    return Err(Error::Transport(format!("cannot reach {url}: {e}")));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
+    }
+}
+
+/// A 200's body as JSON; `what` names what was expected, for the error.
+pub fn json_body(answer: ureq::Response, url: &str, what: &str) -> Result<Value> {
+    let text = answer
+        .into_string()
+        .map_err(|e| Error::Transport(format!("GET {url}: the answer broke off: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Upstream(format!(
+            "GET {url} answered HTTP 200 with something other than {what}: {e}"
+        ))
+    })
+}
+
+/// The number in header `name`, if it holds one.
+pub fn header_number(answer: &ureq::Response, name: &str) -> Option<i64> {
+    answer
+        .header(name)
+        .and_then(|v| v.trim().parse::<i64>().ok())
 }
