@@ -509,19 +509,25 @@ impl CiAccounts {
         // Per account: its provider, its repositories, its connection, its schedule.
         let mut schedules: HashMap<String, (Provider, Vec<String>, Schedule)> = HashMap::new();
         let mut connected: HashMap<String, String> = HashMap::new();
+        // The stored accounts are read again only when they may have changed (at start, on a
+        // kick, a settings change, or the periodic check), not on every webhook's notice.
+        let mut refresh = true;
         loop {
-            // Which accounts are connected, each with its schedule (a new one due at once).
-            let accounts = self.stored().await?;
-            schedules.retain(|id, _| {
-                accounts
-                    .iter()
-                    .any(|a| a.id() == *id && connected.get(id) == Some(&a.connected_at))
-            });
-            for a in &accounts {
-                connected.insert(a.id(), a.connected_at.clone());
-                schedules
-                    .entry(a.id())
-                    .or_insert_with(|| (a.provider, a.repos.clone(), Schedule::default()));
+            if refresh {
+                // Which accounts are connected, each with its schedule (a new one due at once).
+                let accounts = self.stored().await?;
+                schedules.retain(|id, _| {
+                    accounts
+                        .iter()
+                        .any(|a| a.id() == *id && connected.get(id) == Some(&a.connected_at))
+                });
+                for a in &accounts {
+                    connected.insert(a.id(), a.connected_at.clone());
+                    schedules
+                        .entry(a.id())
+                        .or_insert_with(|| (a.provider, a.repos.clone(), Schedule::default()));
+                }
+                refresh = false;
             }
             let now = Instant::now();
             let due: Vec<String> = schedules
@@ -542,6 +548,7 @@ impl CiAccounts {
             });
             tokio::select! {
                 () = self.kick.notified() => {
+                    refresh = true;
                     for (_, _, s) in schedules.values_mut() {
                         s.now(Instant::now());
                     }
@@ -555,7 +562,7 @@ impl CiAccounts {
                         }
                     }
                 }
-                _ = check.tick() => {}
+                _ = check.tick() => refresh = true,
                 received = notices.recv() => match received {
                     Ok(Notice::Event { event, .. })
                         if event.source == Source::Live && event.scope == Scope::Build =>
@@ -567,7 +574,12 @@ impl CiAccounts {
                             }
                         }
                     }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    // A connect or disconnect here (or what a read stored) is a settings
+                    // change; a lagged receiver may have missed one.
+                    Ok(Notice::Settings { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        refresh = true;
+                    }
+                    Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
             }
