@@ -8,6 +8,8 @@ mod common;
 mod fake_appcircle;
 #[path = "../crates/core/tests/fake_github/mod.rs"]
 mod fake_github;
+#[path = "../crates/core/tests/fake_gitlab/mod.rs"]
+mod fake_gitlab;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -874,6 +876,68 @@ fn a_github_token_in_settings_follows_a_repository_with_no_webhook() {
         json!(true),
         Duration::from_secs(10),
     );
+}
+
+/// The same for GitLab: a token and a project's path in Settings, on a self-managed host, no
+/// webhook. The project's running pipeline is on the dashboard within one read; when it fails
+/// at GitLab, the row turns red and a notification says so within 20 s.
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst, gnome-keyring and tauri-driver: run `make e2e`"]
+fn a_gitlab_token_in_settings_follows_a_project_with_no_webhook() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (fake, addr) = rt.block_on(fake_gitlab::start(Clock::system()));
+    fake.add(301, "running", 2);
+    let desk = tempfile::tempdir().expect("tempdir");
+    let d = Driver::start(desk.path(), &format!("127.0.0.1:{}", free_port()));
+    let _ = dunst_summaries();
+    d.click("[data-testid=nav-settings]");
+    d.type_into("[data-testid=gitlab-token]", fake_gitlab::TOKEN);
+    d.type_into("[data-testid=gitlab-repos]", fake_gitlab::PROJECT);
+    d.click("[data-testid=settings-gitlab] summary");
+    d.type_into("[data-testid=gitlab-api-host]", &format!("http://{addr}"));
+    d.click("[data-testid=gitlab-connect]");
+    d.wait_for(
+        "document.querySelector('[data-testid=gitlab-token-place]')?.innerText.includes('system keyring') ?? false",
+        json!(true),
+        Duration::from_secs(15),
+    );
+    d.click("[data-testid=nav-dashboard]");
+    let row = row_state(fake_gitlab::PROJECT);
+    d.wait_for(&row, json!("running"), Duration::from_secs(15));
+    wait_for_summary("Read from GitLab");
+    let reads = || {
+        dunst_summaries()
+            .iter()
+            .filter(|s| s.starts_with("Read from GitLab"))
+            .count()
+    };
+    let first = reads();
+
+    let failed_at = Instant::now();
+    fake.set(301, "failed", Some(95));
+    let deadline = Duration::from_secs(20);
+    d.wait_for(&row, json!("failing"), deadline);
+    while reads() <= first {
+        assert!(
+            failed_at.elapsed() < deadline,
+            "no notification of the failure within {deadline:?}: {:?}",
+            dunst_summaries()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "gitlab pull: a failure at the fake to its notification in {:.1} s",
+        failed_at.elapsed().as_secs_f64()
+    );
+    d.screenshot("gitlab-failed");
+    let token = fake_gitlab::TOKEN.as_bytes();
+    for file in ["gatehouse.db", "gatehouse.db-wal"] {
+        let bytes = std::fs::read(desk.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token),
+            "the token is not in {file}"
+        );
+    }
 }
 
 /// A GitHub endpoint made in the window: a workflow fails (the test delivery, signed as

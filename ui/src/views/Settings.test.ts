@@ -246,6 +246,43 @@ describe("Settings: GitHub Actions with a token", () => {
   });
 });
 
+describe("Settings: GitLab CI with a token", () => {
+  const gitlab = (): CiAccountStatus => ({
+    id: "gitlab https://gitlab.acme.test", name: "GitLab account at gitlab.acme.test", provider: "gitlab",
+    api_host: "https://gitlab.acme.test", repos: ["acme/app", "42"],
+    token_place: { place: "keyring" },
+    sync: { last_attempt: null, last_success: null, error: null, events: 3, requests: 2 },
+    syncing: false,
+  });
+
+  it("connects projects on a self-managed host as a GitLab account, and lists each account under its own provider", async () => {
+    const calls: ApiRequest[] = [];
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      calls.push(request);
+      if (request.method === "overview") return { method: "overview", result: overview([], { ci_accounts: [gitlab()] }) };
+      if (request.method === "connect_ci_account") return { method: "connect_ci_account", result: gitlab() };
+      return { method: "settings", result: settings() };
+    });
+    render(Settings);
+    const section = await screen.findByTestId("settings-gitlab");
+    expect(section.textContent).toContain("GitLab CI");
+    // The GitLab account is shown in its section and not in GitHub's.
+    expect(within(section).getByTestId("gitlab-connected").textContent).toContain("acme/app");
+    expect(within(screen.getByTestId("settings-github")).queryByTestId("github-connected")).toBeNull();
+    expect(within(section).getByTestId("gitlab-token-place").textContent).toContain("system keyring");
+    await fireEvent.input(within(section).getByTestId("gitlab-token"), { target: { value: "glpat-x" } });
+    await fireEvent.input(within(section).getByTestId("gitlab-repos"), { target: { value: "acme/app 42" } });
+    await fireEvent.input(within(section).getByTestId("gitlab-api-host"), { target: { value: " https://gitlab.acme.test " } });
+    await fireEvent.click(within(section).getByTestId("gitlab-connect"));
+    await waitFor(() => expect(calls.some((c) => c.method === "connect_ci_account")).toBe(true));
+    expect(calls.find((c) => c.method === "connect_ci_account")).toEqual({
+      method: "connect_ci_account",
+      params: { connection: { provider: "gitlab", api_host: "https://gitlab.acme.test", repos: ["acme/app", "42"], token: "glpat-x" } },
+    });
+  });
+});
+
 describe("Settings: notification rules per sender", () => {
   it("starts a sender's rule from the rule every sender has, and saves it apart", async () => {
     const calls: ApiRequest[] = [];
