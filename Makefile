@@ -174,6 +174,7 @@ bench: deps ui
 	cargo bench --locked -p gatehouse-core --bench history
 	cargo bench --locked -p gatehouse-core --bench refused
 	cargo bench --locked -p gatehouse-core --bench inbox
+	cargo bench --locked -p gatehouse-core --bench latency
 	$(MAKE) web-memory
 	$(MAKE) window-memory
 	@if [ -n "$(BENCH_FULL)" ]; then \
