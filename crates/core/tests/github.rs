@@ -429,3 +429,88 @@ async fn a_run_that_ends_awaiting_approval_is_stored_as_its_end_once() {
     let again = h.ci.sync_now(&id).await.expect("read");
     assert_eq!((again.events, again.known), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_repository_is_named_not_followed_and_the_others_are_still_read() {
+    let h = start().await;
+    h.fake
+        .add_run(REPO, h.fake.run(601, "CI", "main", "in_progress", None, 1));
+    h.fake.add_run(
+        "acme/old",
+        h.fake
+            .run(602, "CI", "main", "completed", Some("success"), 5),
+    );
+    let id =
+        h.ci.connect(h.connection(TOKEN, &[REPO, "acme/old"]))
+            .await
+            .expect("connect")
+            .id;
+    h.fake
+        .behaviour
+        .lock()
+        .expect("lock")
+        .moved
+        .insert("acme/old".into(), "acme/new".into());
+    let asked = h.fake.requests();
+    let err = h.ci.sync_now(&id).await.expect_err("one repository moved");
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 301")
+            && text.contains("/repos/acme/new/actions/runs")
+            && text.contains("new OWNER/NAME"),
+        "{text}"
+    );
+    assert!(text.starts_with("1 new events stored"), "{text}");
+    // Each repository asked once: the 301's Location was not asked for.
+    assert_eq!(h.fake.requests(), asked + 2);
+    assert!(
+        !h.fake
+            .log
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|p| p.contains("acme/new")),
+        "the redirect was not followed"
+    );
+    let stored: Vec<_> = h
+        .github_events()
+        .into_iter()
+        .map(|e| e.profile_name)
+        .collect();
+    assert_eq!(
+        stored,
+        vec![Some("acme/app · CI".to_owned())],
+        "the other repository's run"
+    );
+    let status = &h.ci.list().expect("list")[0].sync;
+    assert!(
+        status
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("renamed or moved")),
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_that_names_no_limit_waits_a_minute() {
+    let h = start().await;
+    h.fake
+        .add_run(REPO, h.fake.run(701, "CI", "main", "in_progress", None, 1));
+    let id = h.connect().await;
+    h.fake.behaviour.lock().expect("lock").too_many = true;
+    let err = h.ci.sync_now(&id).await.expect_err("429");
+    assert!(
+        err.to_string().contains("HTTP 429") && err.to_string().contains("waiting 60 s"),
+        "{err}"
+    );
+    let asked = h.fake.requests();
+    h.hand.advance(chrono::Duration::seconds(59));
+    let err = h.ci.sync_now(&id).await.expect_err("still waiting");
+    assert!(err.to_string().contains("allows no request"), "{err}");
+    assert_eq!(h.fake.requests(), asked, "no request within the minute");
+    h.hand.advance(chrono::Duration::seconds(2));
+    h.fake.set_run(REPO, 701, "completed", Some("failure"));
+    let read = h.ci.sync_now(&id).await.expect("after the minute");
+    assert_eq!(read.events, 1, "the failure (its start was never seen)");
+}

@@ -687,4 +687,76 @@ mod tests {
         a.api_host = "https://ghe.acme.com/api/v3".into();
         assert_eq!(a.name(), "GitHub account at ghe.acme.com");
     }
+
+    /// A reader whose every read reaches the first repository and not the second (one
+    /// renamed, say), with a run running: the provider's side is not what is tested here
+    /// (tests/github.rs reads a moved repository over HTTP), only the pace that follows.
+    struct HalfReached;
+
+    impl RunsApi for HalfReached {
+        fn check(&mut self, _: &[String], _: chrono::DateTime<chrono::Utc>) -> Result<()> {
+            Ok(())
+        }
+        fn read(
+            &mut self,
+            repos: &[String],
+            positions: &Positions,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<super::super::runs::Reading> {
+            Ok(super::super::runs::Reading {
+                positions: positions.clone(),
+                requests: repos.len() as u64,
+                running: true,
+                failed: vec![Error::Upstream(format!("{} moved", repos[1]))],
+                ..Default::default()
+            })
+        }
+        fn held_until(
+            &self,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Option<chrono::DateTime<chrono::Utc>> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_that_reached_some_repositories_keeps_the_fast_pace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open_dir(dir.path()).expect("store"));
+        let ci = CiAccounts::new(store.clone());
+        let account = Stored {
+            provider: Provider::Github,
+            api_host: github::API_HOST.into(),
+            repos: vec!["acme/app".into(), "acme/gone".into()],
+            token_place: TokenPlace::Keyring,
+            connected_at: "now".into(),
+        };
+        store
+            .set_setting(ACCOUNTS_KEY, &to_json(&vec![account.clone()]))
+            .await
+            .expect("stored");
+        ci.clients.lock().expect("lock").insert(
+            account.id(),
+            (account.connected_at.clone(), Box::new(HalfReached)),
+        );
+        let (result, outcome) = ci.sync(&account.id()).await;
+        let err = result.expect_err("part could not be read");
+        assert!(err.to_string().contains("acme/gone moved"), "{err}");
+        assert!(outcome.ok && outcome.running, "{outcome:?}");
+        let mut schedule = Schedule::default();
+        let now = Instant::now();
+        schedule.read(outcome, now);
+        assert_eq!(
+            schedule.due(),
+            Some(now + super::super::schedule::RUNNING),
+            "read again in 15 s, not after the failure backoff"
+        );
+        let status = &ci.list().expect("list")[0].sync;
+        assert!(
+            status
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("acme/gone"))
+        );
+    }
 }

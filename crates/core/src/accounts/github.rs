@@ -174,6 +174,13 @@ impl Client {
                 "GitHub refused the token (HTTP 401 from {url}): it may be wrong, expired or revoked; connect the account again with a new one"
             ))),
             status @ (403 | 429) => Err(self.limited(status, answer, &url, now)),
+            // GitHub redirects a renamed or transferred repository (docs/PROVIDER_APIS.md
+            // §6). Not followed: ureq would follow without the token, so the answer would
+            // be another request's; the user names the repository anew instead.
+            status @ (301 | 302 | 307 | 308) => Err(Error::Upstream(format!(
+                "GitHub answered HTTP {status} for {url}, to {}: the repository was renamed or moved; connect the account again with its new OWNER/NAME",
+                answer.header("Location").unwrap_or("no Location")
+            ))),
             404 => Err(Error::Upstream(format!(
                 "GitHub answered HTTP 404 for {url}; expected {what}: the repository does not exist, or the token cannot see it (a private one needs the token's Actions read permission)"
             ))),

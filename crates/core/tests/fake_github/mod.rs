@@ -54,6 +54,11 @@ pub struct Behaviour {
     pub failing: u32,
     /// Answer the next request with a secondary rate limit's 403 and this `Retry-After`.
     pub secondary: Option<u64>,
+    /// Answer the next request 429 with no `Retry-After` and no limit headers (§4 allows
+    /// a 429 for either limit; this one says neither).
+    pub too_many: bool,
+    /// Repositories renamed: asked by the old name, a 301 to the new location (§6).
+    pub moved: BTreeMap<String, String>,
 }
 
 pub struct Fake {
@@ -251,6 +256,17 @@ async fn runs(
         if b.failing > 0 {
             b.failing -= 1;
             return error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error");
+        }
+        if std::mem::take(&mut b.too_many) {
+            return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
+        }
+        if let Some(to) = b.moved.get(&full) {
+            let mut r = error(StatusCode::MOVED_PERMANENTLY, "Moved Permanently");
+            r.headers_mut().insert(
+                "location",
+                HeaderValue::from_str(&format!("/repos/{to}/actions/runs")).expect("location"),
+            );
+            return r;
         }
         // §6: a secondary limit is a 403 whose message says so, with Retry-After.
         if let Some(wait) = b.secondary.take() {
