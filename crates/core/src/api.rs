@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::accounts::ci::{CiAccountStatus, CiAccounts, CiConnection};
+use crate::accounts::ci::{CiAccountStatus, CiAccounts, CiConnection, RunJobs};
 use crate::accounts::{AccountStatus, AccountSync, Connection, SyncReport};
 use crate::credentials::TokenPlace;
 use crate::error::ErrorKind;
@@ -130,6 +130,11 @@ pub enum ApiRequest {
     SyncCiAccount {
         id: String,
     },
+    /// The jobs of the GitHub run or GitLab pipeline that event `event_id` is of, read now
+    /// with the token of the CI account that follows its repository.
+    RunJobs {
+        event_id: i64,
+    },
 }
 
 impl ApiRequest {
@@ -173,6 +178,7 @@ impl ApiRequest {
             ApiRequest::ConnectCiAccount { .. } => "connect_ci_account",
             ApiRequest::DisconnectCiAccount { .. } => "disconnect_ci_account",
             ApiRequest::SyncCiAccount { .. } => "sync_ci_account",
+            ApiRequest::RunJobs { .. } => "run_jobs",
         }
     }
 
@@ -189,7 +195,10 @@ impl ApiRequest {
             | ApiRequest::Endpoints
             | ApiRequest::BuildRuns { .. }
             | ApiRequest::Gate { .. }
-            | ApiRequest::ExportEvents { .. } => Role::Read,
+            | ApiRequest::ExportEvents { .. }
+            // A reader of the history may see a run's jobs: the request costs the account's
+            // token one call, and shows nothing of the token.
+            | ApiRequest::RunJobs { .. } => Role::Read,
             ApiRequest::CreateEndpoint { .. }
             | ApiRequest::RenameEndpoint { .. }
             | ApiRequest::DeleteEndpoint { .. }
@@ -245,6 +254,7 @@ pub enum ApiResponse {
     ConnectCiAccount(CiAccountStatus),
     DisconnectCiAccount(Done),
     SyncCiAccount(SyncReport),
+    RunJobs(RunJobs),
 }
 
 /// The most rows the History view exports at once.
@@ -621,6 +631,9 @@ impl<H: Host> Api<H> {
             }
             ApiRequest::SyncCiAccount { id } => {
                 ApiResponse::SyncCiAccount(self.ci_accounts.sync_now(&id).await?)
+            }
+            ApiRequest::RunJobs { event_id } => {
+                ApiResponse::RunJobs(self.ci_accounts.jobs(event_id).await?)
             }
             ApiRequest::SaveSettings { settings } => {
                 let settings = settings.normalized()?;

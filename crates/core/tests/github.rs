@@ -514,3 +514,93 @@ async fn a_429_that_names_no_limit_waits_a_minute() {
     let read = h.ci.sync_now(&id).await.expect("after the minute");
     assert_eq!(read.events, 1, "the failure (its start was never seen)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_s_jobs_are_read_on_demand_for_its_attempt_whichever_way_it_came() {
+    let h = start().await;
+    h.fake
+        .add_run(REPO, h.fake.run(801, "CI", "main", "in_progress", None, 3));
+    // Attempt 1's jobs, then attempt 2's: each event shows its own attempt's.
+    h.fake.add_job(
+        801,
+        1,
+        51,
+        "lint",
+        "completed",
+        Some("failure"),
+        3,
+        Some(42),
+    );
+    h.fake
+        .add_job(801, 2, 62, "test", "in_progress", None, 1, None);
+    h.fake.add_job(
+        801,
+        2,
+        61,
+        "lint",
+        "completed",
+        Some("success"),
+        2,
+        Some(40),
+    );
+
+    // No account yet: the webhook's run says how to see its jobs.
+    let (_, answer) = h.webhook(801, "in_progress").await;
+    let hooked = answer["event_id"].as_i64().expect("event id");
+    let err = h.ci.jobs(hooked).await.expect_err("no token");
+    assert!(
+        err.to_string()
+            .contains("no GitHub account follows the repository acme/app")
+            && err.to_string().contains("Settings"),
+        "{err}"
+    );
+
+    let id = h.connect().await;
+    let jobs = h.ci.jobs(hooked).await.expect("the webhook's run's jobs");
+    assert_eq!(jobs.account, "GitHub account at 127.0.0.1");
+    let seen: Vec<(&str, Outcome, Option<i64>)> = jobs
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), j.outcome, j.duration_ms))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("lint", Outcome::Failed, Some(42_000))],
+        "attempt 1's"
+    );
+    assert_eq!(jobs.jobs[0].status, "failure");
+
+    // Re-run: the read's event of attempt 2 shows attempt 2's jobs, in the order made.
+    {
+        let mut repos = h.fake.repos.lock().expect("lock");
+        let run = &mut repos.get_mut(REPO).expect("repo").runs[0];
+        run.attempt = 2;
+        run.updated = h.clock.now();
+    }
+    let read = h.ci.sync_now(&id).await.expect("read");
+    let second =
+        h.ci.jobs(read.event_ids[0])
+            .await
+            .expect("attempt 2's jobs");
+    let seen: Vec<(&str, Outcome)> = second
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), j.outcome))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("lint", Outcome::Succeeded), ("test", Outcome::Started)]
+    );
+    assert!(
+        h.fake
+            .log
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l == "/repos/acme/app/actions/runs/801/attempts/2/jobs")
+    );
+
+    // An event that is not a run: said so.
+    let err = h.ci.jobs(i64::MAX).await.expect_err("no such event");
+    assert!(!err.to_string().is_empty());
+}

@@ -147,6 +147,7 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
         .await
         .expect("thread");
     assert_eq!(answer["status"], "accepted", "{answer}");
+    let hooked = answer["event_id"].as_i64().expect("event id");
     let third = ci.sync_now(&id).await.expect("read");
     // 302 was told by its hook; 301 comes again within the second of overlap, known too.
     assert_eq!((third.events, third.known), (0, 2), "{third:?}");
@@ -160,4 +161,55 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
     assert_eq!(fake.requests(), asked);
     hand.advance(chrono::Duration::seconds(91));
     ci.sync_now(&id).await.expect("after the wait");
+
+    // A pipeline's jobs on demand, with the account's token, in the order they were made;
+    // the read pipeline's, and the hooked one's (found by its project and instance).
+    fake.add_job(301, 9002, "rspec", "test", "failed", 3, Some(61.5));
+    fake.add_job(301, 9001, "compile", "build", "success", 4, Some(30.0));
+    fake.add_job(302, 9003, "compile", "build", "running", 0, None);
+    let jobs = ci.jobs(second.event_ids[0]).await.expect("jobs");
+    assert!(
+        jobs.account.starts_with("GitLab account"),
+        "{}",
+        jobs.account
+    );
+    let names: Vec<(&str, Option<&str>, Outcome, Option<i64>)> = jobs
+        .jobs
+        .iter()
+        .map(|j| {
+            (
+                j.name.as_str(),
+                j.stage.as_deref(),
+                j.outcome,
+                j.duration_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("compile", Some("build"), Outcome::Succeeded, Some(30_000)),
+            ("rspec", Some("test"), Outcome::Failed, Some(61_500)),
+        ]
+    );
+    assert!(
+        jobs.jobs[1]
+            .link
+            .as_deref()
+            .is_some_and(|l| l.ends_with("/-/jobs/9002"))
+    );
+    let running = ci.jobs(hooked).await.expect("the hooked pipeline's jobs");
+    assert_eq!(running.jobs.len(), 1);
+    assert_eq!(
+        (running.jobs[0].outcome, running.jobs[0].status.as_str()),
+        (Outcome::Started, "running")
+    );
+    assert!(
+        fake.log
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l == "jobs of 302"),
+        "asked by id or path"
+    );
 }

@@ -103,3 +103,63 @@ describe("Event detail of a GitHub run", () => {
     expect(screen.getByRole("button", { name: "Open detail in GitHub" })).toBeTruthy();
   });
 });
+
+describe("Event detail: a run's jobs read on demand", () => {
+  const run = () => eventRecord({ id: 4, provider: "gitlab", scope: "build", task_id: "gitlab:gitlab.com/301", title: "Pipeline failed" });
+
+  it("asks the provider only when told to, and shows each job as text with its stage and time", async () => {
+    const calls: ApiRequest[] = [];
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      calls.push(request);
+      if (request.method === "run_jobs") {
+        return {
+          method: "run_jobs",
+          result: {
+            account: "GitLab account",
+            jobs: [
+              { name: "compile", stage: "build", outcome: "succeeded", status: "success", started_at: null, finished_at: null, duration_ms: 30_000, link: "https://gitlab.com/acme/app/-/jobs/1" },
+              { name: hostile, stage: "test", outcome: "failed", status: "failed", started_at: null, finished_at: null, duration_ms: 61_000, link: null },
+            ],
+          },
+        };
+      }
+      if (request.method === "events") return { method: "events", result: { events: [], total: 0, total_capped: false } };
+      return { method: "event", result: run() };
+    });
+    const { container } = render(EventDetail, { id: 4, onclose: () => {} });
+    const read = await screen.findByTestId("run-jobs-read");
+    expect(read.textContent).toContain("Read the jobs from GitLab");
+    expect(calls.some((c) => c.method === "run_jobs")).toBe(false);
+    await fireEvent.click(read);
+    const list = await screen.findByTestId("run-jobs");
+    expect(calls.find((c) => c.method === "run_jobs")).toEqual({ method: "run_jobs", params: { event_id: 4 } });
+    expect(list.textContent).toContain("compile");
+    expect(list.textContent).toContain("build");
+    expect(list.textContent).toContain("30s");
+    expect(list.textContent).toContain("1m 01s");
+    expect(within(list).getByText(hostile)).toBeTruthy();
+    expect(container.querySelector("img")).toBeNull();
+    expect(within(list).getAllByRole("img").map((i) => i.getAttribute("data-check"))).toEqual(["passing", "failing"]);
+    expect(screen.getByText("GitLab account", { exact: false })).toBeTruthy();
+  });
+
+  it("says why when no token follows the repository", async () => {
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      if (request.method === "run_jobs") throw { kind: "not_found", message: "no GitLab account follows the project acme/app: connect one with a token in Settings to see a run's jobs" };
+      if (request.method === "events") return { method: "events", result: { events: [], total: 0, total_capped: false } };
+      return { method: "event", result: run() };
+    });
+    render(EventDetail, { id: 4, onclose: () => {} });
+    await fireEvent.click(await screen.findByTestId("run-jobs-read"));
+    expect((await screen.findByTestId("run-jobs-error")).textContent).toContain("connect one with a token in Settings");
+  });
+
+  it("offers no jobs for an Appcircle event", async () => {
+    answer({ provider: "appcircle", scope: "build", payload: "{}" });
+    render(EventDetail, { id: 3, onclose: () => {} });
+    await screen.findByTestId("raw-json");
+    expect(screen.queryByTestId("run-jobs-read")).toBeNull();
+  });
+});

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use ts_rs::TS;
 
-use super::runs::{Positions, RunsApi};
+use super::runs::{Positions, RunJob, RunRef, RunsApi};
 use super::schedule::{ReadOutcome, Schedule};
 use super::{SyncReport, SyncStatus, check_host, parse_or_default, to_json};
 use crate::accounts::{github, gitlab};
@@ -25,7 +25,7 @@ use crate::credentials::{self, Credential, TokenPlace};
 use crate::follow::wake::Wake;
 use crate::model::{Provider, Scope, Source};
 use crate::offload::blocking;
-use crate::store::{Notice, RunsRead, Store};
+use crate::store::{EventRecord, Notice, RunsRead, Store};
 use crate::time::to_text;
 use crate::{Error, Result};
 
@@ -194,6 +194,116 @@ fn api(provider: Provider, api_host: &str, token: String) -> Result<Box<dyn Runs
     }
 }
 
+/// A run's jobs as the detail view shows them, with the account they were read with.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct RunJobs {
+    /// "GitHub account": whose token read them.
+    pub account: String,
+    pub jobs: Vec<RunJob>,
+}
+
+/// Which run event `e` is of, and where its provider's site is (the run's own link's host,
+/// or GitLab's instance): read from the stored payload, as its webhook or read gave it.
+fn run_of(e: &EventRecord) -> Result<(RunRef, Option<String>)> {
+    let not_a_run = || {
+        Error::Invalid(format!(
+            "event {} is not a GitHub Actions run or a GitLab pipeline, which have jobs",
+            e.id
+        ))
+    };
+    if e.scope != Scope::Build || !matches!(e.provider, Provider::Github | Provider::Gitlab) {
+        return Err(not_a_run());
+    }
+    let payload: serde_json::Value = e
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "event {} no longer has its payload, which names its run",
+                e.id
+            ))
+        })?;
+    let text = |path: &[&str]| {
+        let mut v = &payload;
+        for key in path {
+            v = v.get(key)?;
+        }
+        match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let host_of = |url: Option<String>| {
+        let url = url::Url::parse(&url?).ok()?;
+        let host = url.host_str()?.to_ascii_lowercase();
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        })
+    };
+    match e.provider {
+        Provider::Github => {
+            let run = text(&["workflow_run", "id"]).ok_or_else(not_a_run)?;
+            let repo = text(&["workflow_run", "repository", "full_name"])
+                .or_else(|| text(&["repository", "full_name"]))
+                .ok_or_else(not_a_run)?;
+            let attempt = text(&["workflow_run", "run_attempt"]);
+            let site = host_of(text(&["workflow_run", "html_url"]));
+            Ok((RunRef { repo, run, attempt }, site))
+        }
+        _ => {
+            let run = text(&["object_attributes", "id"]).ok_or_else(not_a_run)?;
+            let repo = text(&["project", "id"])
+                .or_else(|| text(&["project", "path_with_namespace"]))
+                .ok_or_else(not_a_run)?;
+            // The instance the run key names (the hook's X-Gitlab-Instance, or the API
+            // host a read was made with).
+            let site = e
+                .task_id
+                .as_deref()
+                .and_then(|t| t.strip_prefix("gitlab:"))
+                .and_then(|t| t.rsplit_once('/'))
+                .map(|(instance, _)| instance.to_ascii_lowercase());
+            Ok((
+                RunRef {
+                    repo,
+                    run,
+                    attempt: None,
+                },
+                site,
+            ))
+        }
+    }
+}
+
+impl Stored {
+    /// Whether this account follows `run`'s repository (GitLab: by id, or by the path a
+    /// hook also carries).
+    fn follows(&self, run: &RunRef, path: Option<&str>) -> bool {
+        self.repos.iter().any(|r| {
+            r.eq_ignore_ascii_case(&run.repo) || path.is_some_and(|p| r.eq_ignore_ascii_case(p))
+        })
+    }
+
+    /// Whether `site` (the run's site's host, with its port) is this account's: GitHub's
+    /// site is github.com and its API api.github.com; elsewhere, one host.
+    fn is_on(&self, site: &str) -> bool {
+        let Ok(url) = url::Url::parse(&self.api_host) else {
+            return false;
+        };
+        let host = match (url.host_str(), url.port()) {
+            (Some("api.github.com"), _) => "github.com".to_owned(),
+            (Some(h), Some(port)) => format!("{h}:{port}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return false,
+        };
+        host.eq_ignore_ascii_case(site)
+    }
+}
+
 /// A reader kept between reads, with the connection (`connected_at`) it was made for.
 type KeptClient = (String, Box<dyn RunsApi>);
 
@@ -343,6 +453,63 @@ impl CiAccounts {
     /// it.
     pub async fn sync_now(&self, id: &str) -> Result<SyncReport> {
         self.sync(id).await.0
+    }
+
+    /// The jobs of the run that event `event_id` is of, read now with the token of the
+    /// account that follows its repository (a webhook's run as well as a read one). Not
+    /// stored: they are the run's detail, asked for when it is looked at.
+    pub async fn jobs(&self, event_id: i64) -> Result<RunJobs> {
+        let store = self.store.clone();
+        let event = blocking(move || store.event(event_id)).await?;
+        let (run, site) = run_of(&event)?;
+        let path = event
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| {
+                p.pointer("/project/path_with_namespace")
+                    .and_then(|v| v.as_str().map(str::to_owned))
+            });
+        // Of the accounts that follow the repository, the one on the run's site; else the
+        // first (a site that proxies or names its host otherwise still finds its account).
+        let mut following: Vec<Stored> = self
+            .stored()
+            .await?
+            .into_iter()
+            .filter(|a| a.provider == event.provider && a.follows(&run, path.as_deref()))
+            .collect();
+        let on_site = following
+            .iter()
+            .position(|a| site.as_deref().is_some_and(|s| a.is_on(s)));
+        let account = on_site
+            .map(|at| following.swap_remove(at))
+            .or_else(|| following.into_iter().next())
+            .ok_or_else(|| {
+                let (who, what) = match event.provider {
+                    Provider::Gitlab => ("GitLab", "project"),
+                    _ => ("GitHub", "repository"),
+                };
+                Error::NotFound(format!(
+                    "no {who} account follows the {what} {}: connect one with a token in Settings to see a run's jobs",
+                    path.as_deref().unwrap_or(&run.repo)
+                ))
+            })?;
+        let _one_at_a_time = self.one_at_a_time.lock().await;
+        let mut client = self.client(&account).await?;
+        let now = self.store.clock().now();
+        let (jobs, client) = blocking(move || {
+            let jobs = client.jobs(&run, now);
+            Ok((jobs, client))
+        })
+        .await?;
+        self.clients
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(account.id(), (account.connected_at.clone(), client));
+        Ok(RunJobs {
+            account: account.name(),
+            jobs: jobs?,
+        })
     }
 
     /// One read of `id`, and what the schedule needs of it.
@@ -716,6 +883,9 @@ mod tests {
             _: chrono::DateTime<chrono::Utc>,
         ) -> Option<chrono::DateTime<chrono::Utc>> {
             None
+        }
+        fn jobs(&mut self, _: &RunRef, _: chrono::DateTime<chrono::Utc>) -> Result<Vec<RunJob>> {
+            Ok(Vec::new())
         }
     }
 

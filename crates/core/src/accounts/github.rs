@@ -18,7 +18,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::runs::{Positions, Reading, RunsApi, get_with_retries, header_number, json_body};
+use super::runs::{
+    Positions, Reading, RunJob, RunRef, RunsApi, get_with_retries, header_number, json_body,
+    millis_between,
+};
 use crate::receive::ingest::Delivery;
 use crate::receive::providers::github;
 use crate::{Error, Result};
@@ -310,6 +313,54 @@ impl RunsApi for Client {
     fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         Client::held_until(self, now)
     }
+
+    /// `GET …/actions/runs/{id}/attempts/{n}/jobs` (docs/PROVIDER_APIS.md §2): that
+    /// attempt's jobs, so an older attempt's detail shows its own. One page of 100.
+    fn jobs(&mut self, run: &RunRef, now: DateTime<Utc>) -> Result<Vec<RunJob>> {
+        let attempt = run.attempt.as_deref().unwrap_or("1");
+        let path = format!(
+            "repos/{}/actions/runs/{}/attempts/{attempt}/jobs?per_page={JOBS_PER_PAGE}",
+            run.repo, run.run
+        );
+        let body = match self.get(&path, None, "a list of jobs", now)? {
+            Answer::Fresh { body, .. } => body,
+            // Never asked conditionally, so never a 304.
+            Answer::Unchanged => return Ok(Vec::new()),
+        };
+        let jobs = body.get("jobs").and_then(Value::as_array).ok_or_else(|| {
+            Error::Upstream(format!(
+                "GitHub's answer for run {} of {} has no `jobs` list",
+                run.run, run.repo
+            ))
+        })?;
+        let mut jobs: Vec<(u64, RunJob)> = jobs.iter().map(job).collect();
+        jobs.sort_by_key(|(id, _)| *id);
+        Ok(jobs.into_iter().map(|(_, j)| j).collect())
+    }
+}
+
+/// Most jobs a run's detail shows (GitHub's largest page).
+const JOBS_PER_PAGE: u32 = 100;
+
+/// A job object (§2b) with its id, for the order.
+fn job(j: &Value) -> (u64, RunJob) {
+    let field = |name: &str| j.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (status, conclusion) = (field("status"), field("conclusion"));
+    let (outcome, _) = github::outcome(status.as_deref(), conclusion.as_deref());
+    let (started_at, finished_at) = (field("started_at"), field("completed_at"));
+    (
+        j.get("id").and_then(Value::as_u64).unwrap_or(u64::MAX),
+        RunJob {
+            name: field("name").unwrap_or_else(|| "Job".into()),
+            stage: None,
+            outcome,
+            status: conclusion.or(status).unwrap_or_default(),
+            duration_ms: millis_between(started_at.as_deref(), finished_at.as_deref()),
+            started_at,
+            finished_at,
+            link: field("html_url"),
+        },
+    )
 }
 
 fn read_repo(

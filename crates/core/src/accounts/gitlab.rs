@@ -18,7 +18,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::runs::{Positions, Reading, RunsApi, get_with_retries, header_number, json_body};
+use super::runs::{
+    Positions, Reading, RunJob, RunRef, RunsApi, get_with_retries, header_number, json_body,
+    millis_between,
+};
 use crate::model::Outcome;
 use crate::receive::ingest::Delivery;
 use crate::receive::providers::gitlab;
@@ -193,6 +196,56 @@ impl RunsApi for Client {
     fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.hold_until.filter(|h| *h > now)
     }
+
+    /// `GET /projects/:id/pipelines/:pipeline_id/jobs` (docs/PROVIDER_APIS.md, GitLab §11):
+    /// the pipeline's jobs without the retried ones (the API's default), newest first as
+    /// GitLab lists them, here put in the order they were created. One page of 100.
+    fn jobs(&mut self, run: &RunRef, now: DateTime<Utc>) -> Result<Vec<RunJob>> {
+        let path = format!(
+            "{}/pipelines/{}/jobs?per_page={JOBS_PER_PAGE}",
+            project_path(&run.repo),
+            run.run
+        );
+        let body = self.get(&path, "a list of jobs", now)?;
+        let jobs = body.as_array().ok_or_else(|| {
+            Error::Upstream(format!(
+                "GitLab's answer for pipeline {} of {} is not a list of jobs",
+                run.run, run.repo
+            ))
+        })?;
+        let mut jobs: Vec<(u64, RunJob)> = jobs.iter().map(job).collect();
+        jobs.sort_by_key(|(id, _)| *id);
+        Ok(jobs.into_iter().map(|(_, j)| j).collect())
+    }
+}
+
+/// Most jobs a pipeline's detail shows (GitLab's largest page).
+const JOBS_PER_PAGE: u32 = 100;
+
+/// A job object (§11) with its id, for the order.
+fn job(j: &Value) -> (u64, RunJob) {
+    let field = |name: &str| j.get(name).and_then(Value::as_str).map(str::to_owned);
+    let status = field("status").unwrap_or_default();
+    let (started_at, finished_at) = (field("started_at"), field("finished_at"));
+    // `duration` is seconds as a float, null until the job starts.
+    let duration_ms = j
+        .get("duration")
+        .and_then(Value::as_f64)
+        .map(|s| (s * 1000.0).round() as i64)
+        .or_else(|| millis_between(started_at.as_deref(), finished_at.as_deref()));
+    (
+        j.get("id").and_then(Value::as_u64).unwrap_or(u64::MAX),
+        RunJob {
+            name: field("name").unwrap_or_else(|| "Job".into()),
+            stage: field("stage"),
+            outcome: gitlab::outcome(&status).0,
+            status,
+            started_at,
+            finished_at,
+            duration_ms,
+            link: field("web_url"),
+        },
+    )
 }
 
 fn read_project(

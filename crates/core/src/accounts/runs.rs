@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
+use ts_rs::TS;
 
+use crate::model::Outcome;
 use crate::receive::ingest::Delivery;
 use crate::{Error, Result};
 
@@ -33,6 +36,32 @@ pub struct Reading {
     pub failed: Vec<crate::Error>,
 }
 
+/// One job of a run (GitHub) or pipeline (GitLab), read on demand for the detail view: not
+/// stored, since a run's jobs are its detail and change while it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct RunJob {
+    pub name: String,
+    /// GitLab's stage ("test"); GitHub's jobs have none.
+    pub stage: Option<String>,
+    pub outcome: Outcome,
+    /// The provider's own word for it ("in_progress", "waiting_for_resource").
+    pub status: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub link: Option<String>,
+}
+
+/// Which run's jobs: its repository (GitHub's `OWNER/NAME`, GitLab's project id or path),
+/// the run (pipeline) id and, on GitHub, its attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRef {
+    pub repo: String,
+    pub run: String,
+    pub attempt: Option<String>,
+}
+
 /// A provider's API, read for one account's repositories. Blocking: callers run it off the
 /// async threads.
 pub trait RunsApi: Send {
@@ -51,6 +80,17 @@ pub trait RunsApi: Send {
 
     /// No request may be made before this (a rate limit), if not now.
     fn held_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>>;
+
+    /// The jobs of one run, in the order they were created.
+    fn jobs(&mut self, run: &RunRef, now: DateTime<Utc>) -> Result<Vec<RunJob>>;
+}
+
+/// Milliseconds from `start` to `end`, both RFC 3339, when both are given and in order.
+pub fn millis_between(start: Option<&str>, end: Option<&str>) -> Option<i64> {
+    let start = DateTime::parse_from_rfc3339(start?).ok()?;
+    let end = DateTime::parse_from_rfc3339(end?).ok()?;
+    let ms = (end - start).num_milliseconds();
+    (ms >= 0).then_some(ms)
 }
 
 /// Sends the GET that `request` builds until it is answered with anything but a 5xx, or

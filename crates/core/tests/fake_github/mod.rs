@@ -71,6 +71,8 @@ pub struct Fake {
     pub log: Mutex<Vec<String>>,
     /// Answered 304.
     pub not_modified: Mutex<u64>,
+    /// Jobs of run attempts: (run id, attempt, the job's object).
+    pub jobs: Mutex<Vec<(u64, u64, Value)>>,
 }
 
 pub type Shared = Arc<Fake>;
@@ -126,6 +128,35 @@ impl Fake {
         run.status = status.into();
         run.conclusion = conclusion.map(str::to_owned);
         run.updated = now;
+    }
+
+    /// Adds job `id` to attempt `attempt` of run `run` (the `job` schema, §2b): started
+    /// `minutes_ago`, and when completed, `ran` seconds later.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_job(
+        &self,
+        run: u64,
+        attempt: u64,
+        id: u64,
+        name: &str,
+        status: &str,
+        conclusion: Option<&str>,
+        minutes_ago: i64,
+        ran: Option<i64>,
+    ) {
+        let stamp = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let started = self.clock.now() - chrono::Duration::minutes(minutes_ago);
+        let completed = ran.map(|s| stamp(started + chrono::Duration::seconds(s)));
+        let job = json!({
+            "id": id, "run_id": run, "run_attempt": attempt, "node_id": "J_fake",
+            "name": name, "status": status, "conclusion": conclusion,
+            "created_at": stamp(started), "started_at": stamp(started), "completed_at": completed,
+            "html_url": format!("https://github.com/acme/app/actions/runs/{run}/job/{id}"),
+            "run_url": "", "head_sha": "", "url": "", "check_run_url": "",
+            "workflow_name": "CI", "head_branch": "main", "labels": ["ubuntu-latest"],
+            "runner_id": null, "runner_name": null, "runner_group_id": null, "runner_group_name": null,
+        });
+        self.jobs.lock().expect("lock").push((run, attempt, job));
     }
 
     /// A run of `workflow` on `branch`, started `minutes_ago`, in `status`.
@@ -330,6 +361,54 @@ async fn runs(
     r
 }
 
+/// §2: an attempt's jobs, newest first (the order is GitHub's to choose; the reader sorts).
+async fn jobs(
+    State(fake): State<Shared>,
+    Path((owner, repo, run, attempt)): Path<(String, String, u64, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    fake.log.lock().expect("lock").push(format!(
+        "/repos/{owner}/{repo}/actions/runs/{run}/attempts/{attempt}/jobs"
+    ));
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.strip_prefix("Bearer "));
+    if token != Some(TOKEN) {
+        return error(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    if !fake
+        .repos
+        .lock()
+        .expect("lock")
+        .contains_key(&format!("{owner}/{repo}"))
+    {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let jobs: Vec<Value> = fake
+        .jobs
+        .lock()
+        .expect("lock")
+        .iter()
+        .rev()
+        .filter(|(r, a, _)| *r == run && *a == attempt)
+        .map(|(_, _, j)| j.clone())
+        .collect();
+    let mut r = (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        json!({"total_count": jobs.len(), "jobs": jobs}).to_string(),
+    )
+        .into_response();
+    let limit = {
+        let mut l = fake.limit.lock().expect("lock");
+        l.1 = l.1.saturating_sub(1);
+        *l
+    };
+    limit_headers(r.headers_mut(), limit);
+    r
+}
+
 /// Starts the fake on loopback with an empty account and a limit of 5,000 an hour (§4).
 pub async fn start(clock: Clock) -> (Shared, SocketAddr) {
     let reset = clock.now() + chrono::Duration::hours(1);
@@ -340,9 +419,14 @@ pub async fn start(clock: Clock) -> (Shared, SocketAddr) {
         limit: Mutex::new((5000, 5000, reset)),
         log: Mutex::new(Vec::new()),
         not_modified: Mutex::new(0),
+        jobs: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/repos/{owner}/{repo}/actions/runs", get(runs))
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{run}/attempts/{attempt}/jobs",
+            get(jobs),
+        )
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -42,6 +42,8 @@ pub struct Fake {
     /// Answer the next request 429 with this `Retry-After`.
     pub limited: Mutex<Option<u64>>,
     pub log: Mutex<Vec<String>>,
+    /// Jobs of pipelines: (pipeline id, the job's object, §11).
+    pub jobs: Mutex<Vec<(u64, Value)>>,
 }
 
 pub type Shared = Arc<Fake>;
@@ -71,6 +73,32 @@ impl Fake {
         p.status = status.into();
         p.updated = now;
         p.duration = ran;
+    }
+
+    /// Adds job `id` of `stage` to pipeline `pipeline` (§11's fields): started
+    /// `minutes_ago`, and when finished, after `ran` seconds (`duration` a float).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_job(
+        &self,
+        pipeline: u64,
+        id: u64,
+        name: &str,
+        stage: &str,
+        status: &str,
+        minutes_ago: i64,
+        ran: Option<f64>,
+    ) {
+        let started = self.clock.now() - chrono::Duration::minutes(minutes_ago);
+        let finished =
+            ran.map(|s| stamp(started + chrono::Duration::milliseconds((s * 1000.0) as i64)));
+        let job = json!({
+            "id": id, "name": name, "stage": stage, "status": status, "ref": "main", "tag": false,
+            "allow_failure": false, "created_at": stamp(started), "started_at": stamp(started),
+            "finished_at": finished, "duration": ran, "queued_duration": 0.5,
+            "web_url": format!("https://gitlab.example.com/{PROJECT}/-/jobs/{id}"),
+            "pipeline": {"id": pipeline, "project_id": PROJECT_ID, "status": status},
+        });
+        self.jobs.lock().expect("lock").push((pipeline, job));
     }
 
     /// The list's fields (§1, example item).
@@ -191,16 +219,39 @@ async fn single(
         .into_response()
 }
 
+/// §11: a pipeline's jobs, newest first (sorted by ID, descending).
+async fn jobs(
+    State(fake): State<Shared>,
+    Path((project, id)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = gate(&fake, &headers, &project, format!("jobs of {id}")) {
+        return refused;
+    }
+    let mut jobs: Vec<(u64, Value)> = fake.jobs.lock().expect("lock").clone();
+    jobs.retain(|(p, _)| *p == id);
+    jobs.sort_by_key(|(_, j)| std::cmp::Reverse(j["id"].as_u64()));
+    let items: Vec<Value> = jobs.into_iter().map(|(_, j)| j).collect();
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        Value::Array(items).to_string(),
+    )
+        .into_response()
+}
+
 pub async fn start(clock: Clock) -> (Shared, SocketAddr) {
     let fake = Arc::new(Fake {
         clock,
         pipelines: Mutex::new(Vec::new()),
         limited: Mutex::new(None),
         log: Mutex::new(Vec::new()),
+        jobs: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/api/v4/projects/{project}/pipelines", get(list))
         .route("/api/v4/projects/{project}/pipelines/{id}", get(single))
+        .route("/api/v4/projects/{project}/pipelines/{id}/jobs", get(jobs))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
