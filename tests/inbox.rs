@@ -3,6 +3,10 @@
 //! revoked token is refused.
 
 mod common;
+#[path = "../crates/core/tests/fake_github/mod.rs"]
+mod fake_github;
+#[path = "../crates/core/tests/fake_gitlab/mod.rs"]
+mod fake_gitlab;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -12,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Gatehouse, post};
+use gatehouse_core::clock::Clock;
 use gatehouse_core::receive::signature::sign;
 use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use serde_json::{Value, json};
@@ -578,4 +583,114 @@ fn a_follower_notices_a_replaced_inbox_and_starts_over() {
         "{:?}",
         follower.log()
     );
+}
+
+/// A token file, readable by its owner only, as `account connect --token-file` wants.
+fn token_file(g: &Gatehouse, name: &str, token: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = g.data_dir().join(name);
+    std::fs::write(&path, format!("{token}\n")).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path.to_str().expect("path").to_owned()
+}
+
+/// Following by token on the headless paths with no webhook anywhere: the inbox reads a
+/// GitLab project with a token and its follower mirrors what it read; the follower reads a
+/// GitHub repository with its own token, as the desktop does. Both failures reach the
+/// follower, whose `status` then fails.
+#[test]
+fn a_follower_mirrors_what_its_inbox_reads_by_token_and_reads_its_own_accounts() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (gitlab, gitlab_addr) = rt.block_on(fake_gitlab::start(Clock::system()));
+    gitlab.add(601, "running", 2);
+    let (github, github_addr) = rt.block_on(fake_github::start(Clock::system()));
+    github.add_run(
+        "acme/app",
+        github.run(6101, "CI", "main", "in_progress", None, 1),
+    );
+
+    let inbox = Gatehouse::new();
+    let token = set_up_inbox(&inbox, "desk");
+    let file = token_file(&inbox, "gitlab-token", fake_gitlab::TOKEN);
+    inbox.ok(&[
+        "account",
+        "connect",
+        "--provider",
+        "gitlab",
+        "--token-file",
+        &file,
+        "--project",
+        fake_gitlab::PROJECT,
+        "--api-host",
+        &format!("http://{gitlab_addr}"),
+    ]);
+    let server = inbox.serve(&[]);
+
+    let desk = Gatehouse::new();
+    let file = token_file(&desk, "github-token", fake_github::TOKEN);
+    desk.ok(&[
+        "account",
+        "connect",
+        "--provider",
+        "github",
+        "--token-file",
+        &file,
+        "--repo",
+        "acme/app",
+        "--api-host",
+        &format!("http://{github_addr}"),
+    ]);
+    let inbox_token = desk.data_dir().join("token");
+    std::fs::write(&inbox_token, format!("{token}\n")).expect("token file");
+    let mut follower = Follower::start(&desk, &server.base, &inbox_token);
+
+    let outcomes = || -> Vec<(String, String)> {
+        desk.json(&["events", "--json"])
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|e| {
+                (
+                    e["provider"].as_str().unwrap_or_default().to_owned(),
+                    e["outcome"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let wait_for = |what: &str, want: &[(&str, &str)], seconds: u64| {
+        let until = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let seen = outcomes();
+            if want
+                .iter()
+                .all(|(p, o)| seen.iter().any(|(sp, so)| sp == p && so == o))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{what} within {seconds} s: {seen:?}\nfollower: {:?}\ninbox: {:?}",
+                follower.log(),
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for(
+        "both runs seen running",
+        &[("gitlab", "started"), ("github", "started")],
+        20,
+    );
+    assert_eq!(desk.run(&["status"]).status.code(), Some(2), "running");
+
+    // Both fail at their providers; nothing is pushed anywhere.
+    gitlab.set(601, "failed", Some(70));
+    github.set_run("acme/app", 6101, "completed", Some("failure"));
+    wait_for(
+        "both failures",
+        &[("gitlab", "failed"), ("github", "failed")],
+        25,
+    );
+    assert_eq!(desk.run(&["status"]).status.code(), Some(1), "failing");
+    follower.stop();
 }

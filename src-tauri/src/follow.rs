@@ -1,12 +1,16 @@
 //! `gatehouse follow URL`: this machine's store as a mirror of an inbox (a `gatehouse serve`
 //! elsewhere), without a window, until SIGINT or SIGTERM. What the desktop does in inbox
-//! mode, for a headless machine (and for tests with real processes).
+//! mode, for a headless machine (and for tests with real processes): with this machine's own
+//! accounts read beside it (`gatehouse account connect` here), as the desktop reads them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use gatehouse_core::accounts::AccountSync;
+use gatehouse_core::accounts::ci::CiAccounts;
 use gatehouse_core::follow::mirror::{self, Inbox, MirrorState, Report};
 use gatehouse_core::store::{Applied, Store};
+use gatehouse_core::supervise::supervise;
 
 use crate::error::{AppError, Result};
 use crate::{exit, logging, serve};
@@ -108,7 +112,17 @@ pub fn run(data_dir: &Path, a: FollowArgs) -> Result<i32> {
                 }
             }
         });
+        // This machine's own accounts (Appcircle's, GitHub's, GitLab's), each on its
+        // schedule; idle without one.
+        let (account, ci_accounts) = (
+            Arc::new(AccountSync::new(store.clone())),
+            Arc::new(CiAccounts::new(store.clone())),
+        );
+        let account_sync = tokio::spawn(supervise("appcircle sync", move || account.clone().run()));
+        let ci_sync = tokio::spawn(supervise("ci accounts", move || ci_accounts.clone().run()));
         serve::shutdown_signal().await;
+        account_sync.abort();
+        ci_sync.abort();
         let _ = stop.send(true);
         let _ = task.await;
         report.abort();
