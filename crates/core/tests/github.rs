@@ -604,3 +604,37 @@ async fn a_run_s_jobs_are_read_on_demand_for_its_attempt_whichever_way_it_came()
     let err = h.ci.jobs(i64::MAX).await.expect_err("no such event");
     assert!(!err.to_string().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_older_than_the_history_keeps_is_not_stored() {
+    let h = start().await;
+    let mut settings = h.store.settings().expect("settings");
+    settings.retention_days = Some(7);
+    h.store.save_settings(&settings).await.expect("saved");
+    h.fake.add_run(
+        REPO,
+        h.fake.run(
+            901,
+            "CI",
+            "main",
+            "completed",
+            Some("failure"),
+            10 * 24 * 60,
+        ),
+    );
+    h.fake.add_run(
+        REPO,
+        h.fake
+            .run(902, "CI", "main", "completed", Some("success"), 24 * 60),
+    );
+    let id = h.connect().await;
+    let read = h.ci.sync_now(&id).await.expect("read");
+    assert_eq!(read.events, 1, "only the run within the last 7 days");
+    let stored = h.github_events();
+    assert_eq!(stored[0].outcome, Outcome::Succeeded);
+    // Pruned and read again (a fresh answer): the old failure never comes back as news.
+    h.fake
+        .add_run(REPO, h.fake.run(903, "CI", "main", "queued", None, 0));
+    let again = h.ci.sync_now(&id).await.expect("read");
+    assert_eq!((again.events, again.known), (1, 1), "{again:?}");
+}

@@ -533,13 +533,15 @@ impl CiAccounts {
             .ok_or_else(|| not_connected(id))?;
         let store = self.store.clone();
         let keys = (account.status_key(), account.positions_key());
-        let (mut status, positions): (SyncStatus, Positions) = blocking(move || {
-            Ok((
-                parse_or_default(store.setting(&keys.0)?),
-                parse_or_default(store.setting(&keys.1)?),
-            ))
-        })
-        .await?;
+        let (mut status, positions, retention): (SyncStatus, Positions, Option<u32>) =
+            blocking(move || {
+                Ok((
+                    parse_or_default(store.setting(&keys.0)?),
+                    parse_or_default(store.setting(&keys.1)?),
+                    store.settings()?.retention_days,
+                ))
+            })
+            .await?;
         let mut client = self.client(&account).await?;
         let now = self.store.clock().now();
         let repos = account.repos.clone();
@@ -560,10 +562,18 @@ impl CiAccounts {
             .map_err(|_| poisoned())?
             .insert(id.to_owned(), (account.connected_at.clone(), client));
         status.last_attempt = Some(to_text(clock_now));
-        let reading = match reading {
+        let mut reading = match reading {
             Ok(reading) => reading,
             Err(e) => return Err(self.failed(&account, status, e).await),
         };
+        // A run older than the history keeps is not stored: retention would delete it, and
+        // the next full answer would bring it back as news, over and over.
+        if let Some(days) = retention {
+            let kept_from = clock_now - crate::settings::check_retention_days(days, "retention")?;
+            reading
+                .runs
+                .retain(|run| run.envelope.timestamp >= kept_from);
+        }
         outcome.running = reading.running;
         outcome.ok = true;
         let partly = (!reading.failed.is_empty()).then(|| {
