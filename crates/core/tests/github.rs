@@ -638,3 +638,61 @@ async fn a_run_older_than_the_history_keeps_is_not_stored() {
     let again = h.ci.sync_now(&id).await.expect("read");
     assert_eq!((again.events, again.known), (1, 1), "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_repository_is_read_past_its_first_page_and_a_run_pushed_off_is_read_to_its_end() {
+    let h = start().await;
+    h.fake.add_run(
+        REPO,
+        h.fake.run(1000, "Release", "main", "in_progress", None, 30),
+    );
+    let id = h.connect().await;
+    assert_eq!(h.ci.sync_now(&id).await.expect("read").events, 1);
+
+    // 100 runs made since the last read: more than a page.
+    for run in 1001..=1100 {
+        h.fake.add_run(
+            REPO,
+            h.fake
+                .run(run, "CI", "main", "completed", Some("success"), 1),
+        );
+    }
+    let read = h.ci.sync_now(&id).await.expect("read");
+    assert_eq!(read.events, 90, "three pages of new runs");
+    let asked = |path: &str| {
+        h.fake
+            .log
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|p| p.as_str() == path)
+            .count()
+    };
+    assert_eq!(asked("/repos/acme/app/actions/runs?per_page=30&page=3"), 1);
+    assert_eq!(
+        asked("/repos/acme/app/actions/runs?per_page=30&page=4"),
+        0,
+        "three at most"
+    );
+    // The release run is no longer listed but still runs: read on its own.
+    assert_eq!(asked("/repos/acme/app/actions/runs/1000"), 1);
+
+    h.fake.set_run(REPO, 1000, "completed", Some("failure"));
+    let read = h.ci.sync_now(&id).await.expect("read");
+    assert_eq!(read.events, 1, "the release run's failure");
+    let failed: Vec<_> = h
+        .store
+        .events(&EventQuery {
+            provider: Some(Provider::Github),
+            outcome: Some(Outcome::Failed),
+            ..EventQuery::default()
+        })
+        .expect("events")
+        .into_iter()
+        .map(|e| e.profile_name)
+        .collect();
+    assert_eq!(failed, vec![Some("acme/app · Release".to_owned())]);
+    // Ended: not asked for again; the list is unchanged, so nothing is running.
+    h.ci.sync_now(&id).await.expect("read");
+    assert_eq!(asked("/repos/acme/app/actions/runs/1000"), 2);
+}

@@ -213,3 +213,43 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
         "asked by id or path"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_project_is_read_past_its_first_page() {
+    let (clock, hand) = Clock::manual(Utc::now());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(Store::open_dir_with(dir.path(), options).expect("store"));
+    let (fake, addr) = fake_gitlab::start(clock.clone()).await;
+    for id in 401..=425 {
+        fake.add(id, "running", 10);
+    }
+    let ci = CiAccounts::new(store.clone());
+    let id = ci
+        .connect(CiConnection {
+            provider: Provider::Gitlab,
+            api_host: Some(format!("http://{addr}")),
+            repos: vec![PROJECT.into()],
+            token: TOKEN.into(),
+        })
+        .await
+        .expect("connect")
+        .id;
+    // The first read keeps to one page of history.
+    assert_eq!(ci.sync_now(&id).await.expect("read").events, 20);
+    // 45 updated since, and the 25 first ones within the second of overlap (all updated
+    // in the same second): 70, four pages, of which 50 are news (the first read's page
+    // missed 5 of the first 25).
+    hand.advance(chrono::Duration::seconds(30));
+    for id in 426..=470 {
+        fake.add(id, "running", 0);
+    }
+    let read = ci.sync_now(&id).await.expect("read");
+    assert_eq!((read.events, read.known), (50, 20), "{read:?}");
+    let log = fake.log.lock().expect("lock").clone();
+    assert!(log.iter().any(|l| l.ends_with("page 4")), "{log:?}");
+    assert!(!log.iter().any(|l| l.ends_with("page 5")), "{log:?}");
+}

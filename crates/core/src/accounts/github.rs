@@ -13,6 +13,7 @@
 //!
 //! Blocking (ureq): callers run it off the async threads.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -30,6 +31,8 @@ use crate::{Error, Result};
 pub const API_HOST: &str = "https://api.github.com";
 /// The newest runs asked for per repository and read: a page of `gh run list`'s size.
 const PER_PAGE: u32 = 30;
+/// Pages read at most in one read of a repository when every run on a page is new.
+const MAX_PAGES: u32 = 3;
 /// The REST API version the fields were read from (docs/PROVIDER_APIS.md).
 /// Fixed dates on purpose: a version's name (`X-GitHub-Api-Version`), not a time.
 const API_VERSION: &str = "2022-11-28";
@@ -286,8 +289,11 @@ fn note_limit(limit: &mut Option<RateLimit>, answer: &ureq::Response) {
     }
 }
 
-/// Positions per repository: the ETag of its last answer ("etag OWNER/NAME") and whether a
-/// run was running or queued in it ("running OWNER/NAME"), which a 304 leaves as it was.
+/// Positions per repository: the ETag of its last answer ("etag OWNER/NAME"), the newest run
+/// id seen ("newest …", for paging on), the runs running on the first page and those that
+/// fell off the pages while running ("running on page …", "running off page …", read on
+/// their own until they end), and whether any runs ("running …"), which a 304 leaves as
+/// it was.
 impl RunsApi for Client {
     fn check(&mut self, repos: &[String], now: DateTime<Utc>) -> Result<()> {
         for repo in repos {
@@ -370,35 +376,117 @@ fn read_repo(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let etag_key = format!("etag {repo}");
-    let path = format!("repos/{repo}/actions/runs?per_page={PER_PAGE}&exclude_pull_requests=true");
-    let etag = reading.positions.get(&etag_key).cloned();
-    let (body, etag) = match client.get(&path, etag.as_deref(), "a list of workflow runs", now)? {
-        Answer::Unchanged => return Ok(()),
-        Answer::Fresh { body, etag } => (body, etag),
+    let (newest_key, on_page_key, off_page_key) = (
+        format!("newest {repo}"),
+        format!("running on page {repo}"),
+        format!("running off page {repo}"),
+    );
+    let ids = |key: &str| -> BTreeSet<u64> {
+        reading
+            .positions
+            .get(key)
+            .map(|v| v.split(',').filter_map(|i| i.parse().ok()).collect())
+            .unwrap_or_default()
     };
-    let runs = body
-        .get("workflow_runs")
+    let seen: Option<u64> = reading
+        .positions
+        .get(&newest_key)
+        .and_then(|v| v.parse().ok());
+    let (mut on_page, mut off_page) = (ids(&on_page_key), ids(&off_page_key));
+    let etag = reading.positions.get(&etag_key).cloned();
+    let first = format!("repos/{repo}/actions/runs?per_page={PER_PAGE}&exclude_pull_requests=true");
+    match client.get(&first, etag.as_deref(), "a list of workflow runs", now)? {
+        // Nothing on the first page changed: its running runs still run.
+        Answer::Unchanged => {}
+        Answer::Fresh { body, etag } => {
+            let mut listed = BTreeSet::new();
+            let mut running = BTreeSet::new();
+            let mut newest = seen;
+            let mut page = 1;
+            let mut body = body;
+            loop {
+                let runs = page_runs(&body, repo)?;
+                let mut all_new = runs.len() == PER_PAGE as usize;
+                for run in runs {
+                    let delivery = run_delivery(run, now)?;
+                    let id = run.get("id").and_then(Value::as_u64).unwrap_or_default();
+                    listed.insert(id);
+                    all_new &= seen.is_some_and(|s| id > s);
+                    newest = Some(newest.map_or(id, |n| n.max(id)));
+                    if delivery.classification.outcome == crate::model::Outcome::Started {
+                        running.insert(id);
+                    }
+                    reading.runs.push(delivery);
+                }
+                // A full page of runs all newer than the newest seen before: more were made
+                // since the last read than a page holds, so the next page has news too (run
+                // ids grow). The first read of a repository keeps to one page of history.
+                if !all_new || page >= MAX_PAGES {
+                    break;
+                }
+                page += 1;
+                let next = format!("{first}&page={page}");
+                body = match client.get(&next, None, "a list of workflow runs", now)? {
+                    Answer::Fresh { body, .. } => body,
+                    Answer::Unchanged => break,
+                };
+            }
+            // What ran when last read and is no longer listed is read on its own below.
+            off_page.extend(on_page.difference(&listed));
+            off_page.retain(|id| !listed.contains(id));
+            on_page = running;
+            if let Some(newest) = newest {
+                reading.positions.insert(newest_key, newest.to_string());
+            }
+            match etag {
+                Some(etag) => reading.positions.insert(etag_key, etag),
+                None => reading.positions.remove(&etag_key),
+            };
+        }
+    }
+    // A run that fell off the pages while it ran (a busy repository): read until it ends.
+    for id in off_page.clone() {
+        match client.get(
+            &format!("repos/{repo}/actions/runs/{id}"),
+            None,
+            "a workflow run",
+            now,
+        ) {
+            Ok(Answer::Fresh { body, .. }) => {
+                let delivery = run_delivery(&body, now)?;
+                if delivery.classification.outcome != crate::model::Outcome::Started {
+                    off_page.remove(&id);
+                }
+                reading.runs.push(delivery);
+            }
+            Ok(Answer::Unchanged) => {}
+            // Deleted since: nothing more to tell of it.
+            Err(Error::Upstream(m)) if m.starts_with("GitHub answered HTTP 404") => {
+                off_page.remove(&id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let joined = |set: &BTreeSet<u64>| set.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let running = !on_page.is_empty() || !off_page.is_empty();
+    reading.positions.insert(on_page_key, joined(&on_page));
+    reading.positions.insert(off_page_key, joined(&off_page));
+    reading.positions.insert(
+        format!("running {repo}"),
+        if running { "1" } else { "0" }.into(),
+    );
+    Ok(())
+}
+
+/// The `workflow_runs` of a list's answer.
+fn page_runs<'a>(body: &'a Value, repo: &str) -> Result<&'a Vec<Value>> {
+    body.get("workflow_runs")
         .and_then(Value::as_array)
         .ok_or_else(|| {
             Error::Upstream(format!(
                 "GitHub's answer for {repo}'s runs has no `workflow_runs` list"
             ))
-        })?;
-    let mut running = false;
-    for run in runs {
-        let delivery = run_delivery(run, now)?;
-        running |= delivery.classification.outcome == crate::model::Outcome::Started;
-        reading.runs.push(delivery);
-    }
-    reading.positions.insert(
-        format!("running {repo}"),
-        if running { "1" } else { "0" }.into(),
-    );
-    match etag {
-        Some(etag) => reading.positions.insert(etag_key, etag),
-        None => reading.positions.remove(&etag_key),
-    };
-    Ok(())
+        })
 }
 
 /// A run from the API as its `workflow_run` webhook would have told it, read by the

@@ -32,6 +32,8 @@ use crate::{Error, Result};
 pub const API_HOST: &str = "https://gitlab.com";
 /// Pipelines asked for per project and read (GitLab's default page is 20).
 const PER_PAGE: u32 = 20;
+/// Pages read at most in one read of a project when every page is full.
+const MAX_PAGES: u32 = 5;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A 429's wait when it gives no `Retry-After`.
 const LIMITED_WAIT: chrono::Duration = chrono::Duration::seconds(60);
@@ -270,12 +272,22 @@ fn read_project(
             (since - OVERLAP).format("%Y-%m-%dT%H:%M:%SZ")
         ));
     }
-    let list = client.get(&path, "a list of pipelines", now)?;
-    let items = list.as_array().ok_or_else(|| {
-        Error::Upstream(format!(
-            "GitLab's answer for {project}'s pipelines is not a list"
-        ))
-    })?;
+    let mut items = Vec::new();
+    for page in 1..=MAX_PAGES {
+        let list = client.get(&format!("{path}&page={page}"), "a list of pipelines", now)?;
+        let Value::Array(list) = list else {
+            return Err(Error::Upstream(format!(
+                "GitLab's answer for {project}'s pipelines is not a list"
+            )));
+        };
+        let full = list.len() == PER_PAGE as usize;
+        items.extend(list);
+        // A full page of pipelines updated since the last read: the next page has more
+        // (§5, offset pages). The first read of a project keeps to one page of history.
+        if !full || since.is_none() {
+            break;
+        }
+    }
     let mut running: BTreeSet<String> = reading
         .positions
         .get(&running_key)
@@ -288,7 +300,7 @@ fn read_project(
         .unwrap_or_default();
     let mut newest = since;
     let mut found = Vec::new();
-    for item in items {
+    for item in &items {
         let id = item
             .get("id")
             .and_then(Value::as_u64)

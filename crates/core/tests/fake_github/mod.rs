@@ -235,6 +235,7 @@ impl Fake {
 #[derive(serde::Deserialize)]
 struct ListQuery {
     per_page: Option<usize>,
+    page: Option<usize>,
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -261,10 +262,16 @@ async fn runs(
     headers: HeaderMap,
 ) -> Response {
     let full = format!("{owner}/{repo}");
-    fake.log.lock().expect("lock").push(format!(
-        "/repos/{full}/actions/runs?per_page={}",
-        query.per_page.unwrap_or(30)
-    ));
+    fake.log.lock().expect("lock").push(match query.page {
+        Some(page) => format!(
+            "/repos/{full}/actions/runs?per_page={}&page={page}",
+            query.per_page.unwrap_or(30)
+        ),
+        None => format!(
+            "/repos/{full}/actions/runs?per_page={}",
+            query.per_page.unwrap_or(30)
+        ),
+    });
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     // §5: no User-Agent is refused.
     if header("user-agent").is_none_or(str::is_empty) {
@@ -326,10 +333,13 @@ async fn runs(
             // §6: a repository the token cannot see is 404, as one that does not exist.
             return error(StatusCode::NOT_FOUND, "Not Found");
         };
+        // §1c: `per_page` (default 30, max 100) and `page` (from 1).
+        let per_page = query.per_page.unwrap_or(30).min(100);
         let page: Vec<Value> = r
             .runs
             .iter()
-            .take(query.per_page.unwrap_or(30).min(100))
+            .skip(query.page.unwrap_or(1).saturating_sub(1) * per_page)
+            .take(per_page)
             .map(|run| fake.run_json(&full, r.id, run))
             .collect();
         json!({"total_count": r.runs.len(), "workflow_runs": page}).to_string()
@@ -357,6 +367,47 @@ async fn runs(
     let mut r = (StatusCode::OK, [("content-type", "application/json")], body).into_response();
     r.headers_mut()
         .insert("etag", HeaderValue::from_str(&etag).expect("etag"));
+    limit_headers(r.headers_mut(), limit);
+    r
+}
+
+/// §1e: one run, as the list gives it; 404 once it is gone.
+async fn one_run(
+    State(fake): State<Shared>,
+    Path((owner, repo, run)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    let full = format!("{owner}/{repo}");
+    fake.log
+        .lock()
+        .expect("lock")
+        .push(format!("/repos/{full}/actions/runs/{run}"));
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.strip_prefix("Bearer "));
+    if token != Some(TOKEN) {
+        return error(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    let body = {
+        let repos = fake.repos.lock().expect("lock");
+        let found = repos.get(&full).and_then(|r| {
+            r.runs
+                .iter()
+                .find(|x| x.id == run)
+                .map(|x| fake.run_json(&full, r.id, x))
+        });
+        match found {
+            Some(body) => body.to_string(),
+            None => return error(StatusCode::NOT_FOUND, "Not Found"),
+        }
+    };
+    let mut r = (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+    let limit = {
+        let mut l = fake.limit.lock().expect("lock");
+        l.1 = l.1.saturating_sub(1);
+        *l
+    };
     limit_headers(r.headers_mut(), limit);
     r
 }
@@ -423,6 +474,7 @@ pub async fn start(clock: Clock) -> (Shared, SocketAddr) {
     });
     let app = Router::new()
         .route("/repos/{owner}/{repo}/actions/runs", get(runs))
+        .route("/repos/{owner}/{repo}/actions/runs/{run}", get(one_run))
         .route(
             "/repos/{owner}/{repo}/actions/runs/{run}/attempts/{attempt}/jobs",
             get(jobs),

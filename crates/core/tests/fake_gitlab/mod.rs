@@ -150,6 +150,7 @@ struct ListQuery {
     order_by: Option<String>,
     updated_after: Option<String>,
     per_page: Option<usize>,
+    page: Option<usize>,
 }
 
 async fn list(
@@ -158,7 +159,11 @@ async fn list(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let what = format!("list {project} after {:?}", q.updated_after);
+    let what = format!(
+        "list {project} after {:?} page {}",
+        q.updated_after,
+        q.page.unwrap_or(1)
+    );
     if let Some(refused) = gate(&fake, &headers, &project, what) {
         return refused;
     }
@@ -175,9 +180,12 @@ async fn list(
     } else {
         pipelines.sort_by_key(|p| std::cmp::Reverse(p.id));
     }
+    // §5: `page` (from 1) and `per_page` (default 20, max 100).
+    let per_page = q.per_page.unwrap_or(20).min(100);
     let items: Vec<Value> = pipelines
         .iter()
-        .take(q.per_page.unwrap_or(20).min(100))
+        .skip(q.page.unwrap_or(1).saturating_sub(1) * per_page)
+        .take(per_page)
         .map(|p| fake.basic(p))
         .collect();
     (
