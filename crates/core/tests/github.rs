@@ -428,6 +428,36 @@ async fn a_run_that_ends_awaiting_approval_is_stored_as_its_end_once() {
     );
     let again = h.ci.sync_now(&id).await.expect("read");
     assert_eq!((again.events, again.known), (1, 1));
+
+    // Its webhook after the read: a duplicate of the read's event, not a second end.
+    let (status, answer) = h.webhook(501, "completed").await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate")),
+        "{answer}"
+    );
+    // The other order: a webhook first, then the read finds it told.
+    h.fake.add_run(
+        REPO,
+        h.fake.run(
+            503,
+            "Deploy",
+            "main",
+            "completed",
+            Some("action_required"),
+            1,
+        ),
+    );
+    let (_, answer) = h.webhook(503, "completed").await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let last = h.ci.sync_now(&id).await.expect("read");
+    assert_eq!((last.events, last.known), (0, 3), "{last:?}");
+    let needs_action = h
+        .github_events()
+        .iter()
+        .filter(|e| e.title.as_deref() == Some("Workflow needs action"))
+        .count();
+    assert_eq!(needs_action, 2, "one each for 501 and 503");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

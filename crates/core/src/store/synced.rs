@@ -15,7 +15,8 @@ use serde::Serialize;
 use super::Notice;
 use super::changes::{self, ChangeKind};
 use super::write::{
-    DELIVERY_WITHOUT_ENDPOINT, Provenance, event_recorded, insert_event, set_setting, track,
+    DELIVERY_WITHOUT_ENDPOINT, Provenance, event_recorded, info_end_told, insert_event,
+    set_setting, track,
 };
 use super::writer::Tx;
 use crate::Result;
@@ -244,6 +245,10 @@ pub fn apply_runs(
             .optional()?
             .is_some();
         let told = match (&c.subject.task_id, c.scope) {
+            // Told by a webhook (or read before) as the same no-result end.
+            (Some(_), Scope::Build) if c.outcome == Outcome::Info => {
+                info_end_told(tx, run, false)?.is_some()
+            }
             (Some(task), Scope::Build) => tx
                 .conn
                 .prepare_cached(RUN_TOLD)?

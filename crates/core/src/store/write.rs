@@ -597,6 +597,9 @@ fn run_read_before(tx: &Tx<'_>, d: &Delivery) -> Result<Option<i64>> {
     if c.provider == Provider::Appcircle {
         return Ok(None);
     }
+    if c.outcome == Outcome::Info {
+        return info_end_told(tx, d, true);
+    }
     Ok(tx
         .conn
         .prepare_cached(RUN_READ_BEFORE)?
@@ -617,6 +620,42 @@ const RUN_READ_BEFORE: &str = "
     LEFT JOIN events f ON f.id = b.finished_event_id AND f.source = 'synced'
     LEFT JOIN events s ON s.id = b.started_event_id AND s.source = 'synced'
     WHERE b.task_id = ?1";
+
+/// An end that is no result (skipped, waiting for approval, a manual GitLab pipeline) is in
+/// no build run, so it is matched by its stream, run and outcome: the event already stored
+/// for it (by a read only, when `synced_only`), so that it is stored once whichever way it
+/// came first.
+pub(super) fn info_end_told(tx: &Tx<'_>, d: &Delivery, synced_only: bool) -> Result<Option<i64>> {
+    let c = &d.classification;
+    let Some(task) = &c.subject.task_id else {
+        return Ok(None);
+    };
+    let key = StreamKey::of(c.provider, c.scope, &c.subject);
+    Ok(tx
+        .conn
+        .prepare_cached(INFO_END_TOLD)?
+        .query_row(
+            params![
+                c.scope.as_str(),
+                key.profile,
+                key.branch,
+                task,
+                c.outcome.as_str(),
+                synced_only
+            ],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?)
+}
+
+/// ?1-?3 the stream (scope, profile key, branch key), ?4 the run's task id, ?5 the outcome,
+/// ?6 whether only a read's event counts. Through events_by_stream.
+const INFO_END_TOLD: &str = "
+    SELECT id FROM events
+    WHERE scope = ?1 AND profile_key = ?2 AND branch_key = ?3
+      AND task_id = ?4 AND outcome = ?5 AND (NOT ?6 OR source = 'synced')
+    ORDER BY occurred_at DESC, id DESC
+    LIMIT 1";
 
 /// A finished run's start as its end's delivery gives it: the sender's own word, over when
 /// a start event happened to arrive (while it runs, that arrival is what "running since"
