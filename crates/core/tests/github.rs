@@ -726,3 +726,43 @@ async fn a_busy_repository_is_read_past_its_first_page_and_a_run_pushed_off_is_r
     h.ci.sync_now(&id).await.expect("read");
     assert_eq!(asked("/repos/acme/app/actions/runs/1000"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_an_account_reads_it_and_leaves_the_others_at_their_pace() {
+    let h = start().await;
+    h.fake.add_run(
+        REPO,
+        h.fake
+            .run(1201, "CI", "main", "completed", Some("success"), 30),
+    );
+    let mut reports = h.ci.reports();
+    h.connect().await;
+    tokio::spawn(h.ci.clone().run());
+    let (first, _) = tokio::time::timeout(std::time::Duration::from_secs(10), reports.recv())
+        .await
+        .expect("the first read")
+        .expect("report");
+    assert_eq!(first, "GitHub account at 127.0.0.1");
+    let asked = h.fake.requests();
+
+    // A second account, on another host (GitHub Enterprise, say).
+    let (other, other_addr) = fake_github::start(h.clock.clone()).await;
+    other.add_run(
+        "acme/ios",
+        other.run(1301, "CI", "main", "completed", Some("failure"), 5),
+    );
+    h.ci.connect(CiConnection {
+        provider: Provider::Github,
+        api_host: Some(format!("http://{other_addr}")),
+        repos: vec!["acme/ios".into()],
+        token: TOKEN.into(),
+    })
+    .await
+    .expect("connect");
+    let (_, report) = tokio::time::timeout(std::time::Duration::from_secs(10), reports.recv())
+        .await
+        .expect("the new account's read")
+        .expect("report");
+    assert_eq!(report.events, 1, "the new account is read at once");
+    assert_eq!(h.fake.requests(), asked, "the first account keeps its pace");
+}

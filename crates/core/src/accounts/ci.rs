@@ -318,7 +318,7 @@ pub struct CiAccounts {
     /// Kept between reads, so the rate limit it saw is honoured, with the connection it
     /// was made for.
     clients: Mutex<HashMap<String, KeptClient>>,
-    /// A read asked for (connect, "Sync now" elsewhere); the schedule runs it.
+    /// A connection made: the schedule reads the stored accounts again and reads the new one.
     kick: Notify,
     /// Each read's report, with the account's name.
     reports: broadcast::Sender<(String, SyncReport)>,
@@ -724,12 +724,9 @@ impl CiAccounts {
                     .min(ACCOUNTS_CHECK)
             });
             tokio::select! {
-                () = self.kick.notified() => {
-                    refresh = true;
-                    for (_, _, s) in schedules.values_mut() {
-                        s.now(Instant::now());
-                    }
-                }
+                // A connection: the refresh gives the new account (or the same one
+                // connected anew) a schedule due at once; the others keep their pace.
+                () = self.kick.notified() => refresh = true,
                 () = tokio::time::sleep(sleep) => {}
                 _ = tick.tick() => {
                     if let Some(moved) = wake.check() {
