@@ -795,6 +795,66 @@ fn an_appcircle_account_connected_in_settings_fills_the_dashboard() {
     );
 }
 
+/// Settings → the `provider`'s section: a token, what it follows and the fake's host;
+/// waits until the token is in the system keyring.
+fn connect_by_token(d: &Driver, provider: &str, token: &str, follows: &str, host: &str) {
+    d.click("[data-testid=nav-settings]");
+    d.type_into(&format!("[data-testid={provider}-token]"), token);
+    d.type_into(&format!("[data-testid={provider}-repos]"), follows);
+    d.click(&format!("[data-testid=settings-{provider}] summary"));
+    d.type_into(&format!("[data-testid={provider}-api-host]"), host);
+    d.click(&format!("[data-testid={provider}-connect]"));
+    d.wait_for(
+        &format!(
+            "document.querySelector('[data-testid={provider}-token-place]')?.innerText.includes('system keyring') ?? false"
+        ),
+        json!(true),
+        Duration::from_secs(15),
+    );
+}
+
+/// Makes a run fail at the fake (`fail`), then waits for `row` to turn red and for one more
+/// read summary under `heading` in dunst, within the 20 s the issue allows; the time taken.
+fn failure_reaches_a_notification(
+    d: &Driver,
+    row: &str,
+    heading: &str,
+    fail: impl FnOnce(),
+) -> Duration {
+    let reads = || {
+        dunst_summaries()
+            .iter()
+            .filter(|s| s.starts_with(heading))
+            .count()
+    };
+    let first = reads();
+    let failed_at = Instant::now();
+    fail();
+    let deadline = Duration::from_secs(20);
+    d.wait_for(row, json!("failing"), deadline);
+    while reads() <= first {
+        assert!(
+            failed_at.elapsed() < deadline,
+            "no notification of the failure within {deadline:?}: {:?}",
+            dunst_summaries()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    failed_at.elapsed()
+}
+
+/// The token is in neither database file (the keyring holds it).
+fn assert_token_not_stored(data_dir: &std::path::Path, token: &str) {
+    let token = token.as_bytes();
+    for file in ["gatehouse.db", "gatehouse.db-wal"] {
+        let bytes = std::fs::read(data_dir.join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token),
+            "the token is not in {file}"
+        );
+    }
+}
+
 /// A new user gives a GitHub token and a repository in Settings, with no endpoint and no
 /// public URL: the dashboard shows the repository's workflow within one read, and when the
 /// running run fails at GitHub, the row turns red and a notification says so within 20 s
@@ -815,60 +875,29 @@ fn a_github_token_in_settings_follows_a_repository_with_no_webhook() {
     let desk = tempfile::tempdir().expect("tempdir");
     let d = Driver::start(desk.path(), &format!("127.0.0.1:{}", free_port()));
     let _ = dunst_summaries();
-    d.click("[data-testid=nav-settings]");
-    d.type_into("[data-testid=github-token]", fake_github::TOKEN);
-    d.type_into("[data-testid=github-repos]", "acme/app");
-    d.click("[data-testid=settings-github] summary");
-    d.type_into("[data-testid=github-api-host]", &format!("http://{addr}"));
-    d.click("[data-testid=github-connect]");
-    d.wait_for(
-        "document.querySelector('[data-testid=github-token-place]')?.innerText.includes('system keyring') ?? false",
-        json!(true),
-        Duration::from_secs(15),
+    connect_by_token(
+        &d,
+        "github",
+        fake_github::TOKEN,
+        "acme/app",
+        &format!("http://{addr}"),
     );
     d.click("[data-testid=nav-dashboard]");
-    d.wait_for(
-        &row_state("acme/app · CI"),
-        json!("running"),
-        Duration::from_secs(15),
-    );
+    let row = row_state("acme/app · CI");
+    d.wait_for(&row, json!("running"), Duration::from_secs(15));
     wait_for_summary("Read from GitHub");
     d.screenshot("github-followed");
-    let reads = || {
-        dunst_summaries()
-            .iter()
-            .filter(|s| s.starts_with("Read from GitHub"))
-            .count()
-    };
-    let first = reads();
 
     // The run fails at GitHub; nothing is pushed.
-    let failed_at = Instant::now();
-    fake.set_run("acme/app", 9002, "completed", Some("failure"));
-    let deadline = Duration::from_secs(20);
-    d.wait_for(&row_state("acme/app · CI"), json!("failing"), deadline);
-    while reads() <= first {
-        assert!(
-            failed_at.elapsed() < deadline,
-            "no notification of the failure within {deadline:?}: {:?}",
-            dunst_summaries()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let took = failure_reaches_a_notification(&d, &row, "Read from GitHub", || {
+        fake.set_run("acme/app", 9002, "completed", Some("failure"));
+    });
     eprintln!(
         "github pull: a failure at the fake to its notification in {:.1} s",
-        failed_at.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     d.screenshot("github-failed");
-
-    let token = fake_github::TOKEN.as_bytes();
-    for file in ["gatehouse.db", "gatehouse.db-wal"] {
-        let bytes = std::fs::read(desk.path().join(file)).unwrap_or_default();
-        assert!(
-            !bytes.windows(token.len()).any(|w| w == token),
-            "the token is not in {file}"
-        );
-    }
+    assert_token_not_stored(desk.path(), fake_github::TOKEN);
     d.click("[data-testid=nav-settings]");
     d.click("[data-testid=github-disconnect]");
     d.wait_for(
@@ -890,54 +919,26 @@ fn a_gitlab_token_in_settings_follows_a_project_with_no_webhook() {
     let desk = tempfile::tempdir().expect("tempdir");
     let d = Driver::start(desk.path(), &format!("127.0.0.1:{}", free_port()));
     let _ = dunst_summaries();
-    d.click("[data-testid=nav-settings]");
-    d.type_into("[data-testid=gitlab-token]", fake_gitlab::TOKEN);
-    d.type_into("[data-testid=gitlab-repos]", fake_gitlab::PROJECT);
-    d.click("[data-testid=settings-gitlab] summary");
-    d.type_into("[data-testid=gitlab-api-host]", &format!("http://{addr}"));
-    d.click("[data-testid=gitlab-connect]");
-    d.wait_for(
-        "document.querySelector('[data-testid=gitlab-token-place]')?.innerText.includes('system keyring') ?? false",
-        json!(true),
-        Duration::from_secs(15),
+    connect_by_token(
+        &d,
+        "gitlab",
+        fake_gitlab::TOKEN,
+        fake_gitlab::PROJECT,
+        &format!("http://{addr}"),
     );
     d.click("[data-testid=nav-dashboard]");
     let row = row_state(fake_gitlab::PROJECT);
     d.wait_for(&row, json!("running"), Duration::from_secs(15));
     wait_for_summary("Read from GitLab");
-    let reads = || {
-        dunst_summaries()
-            .iter()
-            .filter(|s| s.starts_with("Read from GitLab"))
-            .count()
-    };
-    let first = reads();
-
-    let failed_at = Instant::now();
-    fake.set(301, "failed", Some(95));
-    let deadline = Duration::from_secs(20);
-    d.wait_for(&row, json!("failing"), deadline);
-    while reads() <= first {
-        assert!(
-            failed_at.elapsed() < deadline,
-            "no notification of the failure within {deadline:?}: {:?}",
-            dunst_summaries()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let took = failure_reaches_a_notification(&d, &row, "Read from GitLab", || {
+        fake.set(301, "failed", Some(95));
+    });
     eprintln!(
         "gitlab pull: a failure at the fake to its notification in {:.1} s",
-        failed_at.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     d.screenshot("gitlab-failed");
-    let token = fake_gitlab::TOKEN.as_bytes();
-    for file in ["gatehouse.db", "gatehouse.db-wal"] {
-        let bytes = std::fs::read(desk.path().join(file)).unwrap_or_default();
-        assert!(
-            !bytes.windows(token.len()).any(|w| w == token),
-            "the token is not in {file}"
-        );
-    }
+    assert_token_not_stored(desk.path(), fake_gitlab::TOKEN);
 }
 
 /// A GitHub endpoint made in the window: a workflow fails (the test delivery, signed as

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use fake_gitlab::{PROJECT, PROJECT_ID, TOKEN};
 use gatehouse_core::accounts::ci::{CiAccounts, CiConnection};
-use gatehouse_core::clock::Clock;
+use gatehouse_core::clock::{Clock, ClockHand};
 use gatehouse_core::model::{Outcome, Provider, Source};
 use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
 use gatehouse_core::rules::gate::{self, GateFilter, GateState};
@@ -19,8 +19,9 @@ use serde_json::json;
 
 const SECRET: &str = "gitlab-hook-token";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_way_they_come() {
+/// A real SQLite file in a temporary directory, on a manual clock that starts at the real
+/// now.
+fn manual_store() -> (Clock, ClockHand, Arc<Store>, tempfile::TempDir) {
     let (clock, hand) = Clock::manual(Utc::now());
     let dir = tempfile::tempdir().expect("tempdir");
     let options = StoreOptions {
@@ -28,6 +29,12 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
         ..StoreOptions::default()
     };
     let store = Arc::new(Store::open_dir_with(dir.path(), options).expect("store"));
+    (clock, hand, store, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_way_they_come() {
+    let (clock, hand, store, _dir) = manual_store();
     store
         .add_endpoint_for(Provider::Gitlab, "gl", SECRET)
         .await
@@ -216,13 +223,7 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_project_is_read_past_its_first_page() {
-    let (clock, hand) = Clock::manual(Utc::now());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let options = StoreOptions {
-        clock: clock.clone(),
-        ..StoreOptions::default()
-    };
-    let store = Arc::new(Store::open_dir_with(dir.path(), options).expect("store"));
+    let (clock, hand, store, _dir) = manual_store();
     let (fake, addr) = fake_gitlab::start(clock.clone()).await;
     for id in 401..=425 {
         fake.add(id, "running", 10);

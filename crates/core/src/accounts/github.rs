@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::runs::{
-    Positions, Reading, RunJob, RunRef, RunsApi, get_with_retries, header_number, json_body,
-    millis_between,
+    Positions, Reading, RunJob, RunRef, RunsApi, get_with_retries, header_number,
+    in_creation_order, json_body, millis_between,
 };
 use crate::receive::ingest::Delivery;
 use crate::receive::providers::github;
@@ -339,9 +339,7 @@ impl RunsApi for Client {
                 run.run, run.repo
             ))
         })?;
-        let mut jobs: Vec<(u64, RunJob)> = jobs.iter().map(job).collect();
-        jobs.sort_by_key(|(id, _)| *id);
-        Ok(jobs.into_iter().map(|(_, j)| j).collect())
+        Ok(in_creation_order(jobs.iter().map(job).collect()))
     }
 }
 

@@ -85,6 +85,13 @@ pub trait RunsApi: Send {
     fn jobs(&mut self, run: &RunRef, now: DateTime<Utc>) -> Result<Vec<RunJob>>;
 }
 
+/// Jobs by their ids, which grow as jobs are made: the order a run's detail lists them in,
+/// whatever order the provider answered in.
+pub fn in_creation_order(mut jobs: Vec<(u64, RunJob)>) -> Vec<RunJob> {
+    jobs.sort_by_key(|(id, _)| *id);
+    jobs.into_iter().map(|(_, j)| j).collect()
+}
+
 /// Milliseconds from `start` to `end`, both RFC 3339, when both are given and in order.
 pub fn millis_between(start: Option<&str>, end: Option<&str>) -> Option<i64> {
     let start = DateTime::parse_from_rfc3339(start?).ok()?;

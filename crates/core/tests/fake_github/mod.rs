@@ -371,6 +371,26 @@ async fn runs(
     r
 }
 
+/// §5/§6: the token, as `Bearer`; else 401 "Bad credentials".
+fn refused(headers: &HeaderMap) -> Option<Response> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.strip_prefix("Bearer "));
+    (token != Some(TOKEN)).then(|| error(StatusCode::UNAUTHORIZED, "Bad credentials"))
+}
+
+/// §4: an answer that counts against the limit, with the limit's headers.
+fn counted(fake: &Fake, mut r: Response) -> Response {
+    let limit = {
+        let mut l = fake.limit.lock().expect("lock");
+        l.1 = l.1.saturating_sub(1);
+        *l
+    };
+    limit_headers(r.headers_mut(), limit);
+    r
+}
+
 /// §1e: one run, as the list gives it; 404 once it is gone.
 async fn one_run(
     State(fake): State<Shared>,
@@ -382,12 +402,8 @@ async fn one_run(
         .lock()
         .expect("lock")
         .push(format!("/repos/{full}/actions/runs/{run}"));
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.strip_prefix("Bearer "));
-    if token != Some(TOKEN) {
-        return error(StatusCode::UNAUTHORIZED, "Bad credentials");
+    if let Some(refused) = refused(&headers) {
+        return refused;
     }
     let body = {
         let repos = fake.repos.lock().expect("lock");
@@ -402,14 +418,8 @@ async fn one_run(
             None => return error(StatusCode::NOT_FOUND, "Not Found"),
         }
     };
-    let mut r = (StatusCode::OK, [("content-type", "application/json")], body).into_response();
-    let limit = {
-        let mut l = fake.limit.lock().expect("lock");
-        l.1 = l.1.saturating_sub(1);
-        *l
-    };
-    limit_headers(r.headers_mut(), limit);
-    r
+    let r = (StatusCode::OK, [("content-type", "application/json")], body).into_response();
+    counted(&fake, r)
 }
 
 /// §2: an attempt's jobs, newest first (the order is GitHub's to choose; the reader sorts).
@@ -421,12 +431,8 @@ async fn jobs(
     fake.log.lock().expect("lock").push(format!(
         "/repos/{owner}/{repo}/actions/runs/{run}/attempts/{attempt}/jobs"
     ));
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.strip_prefix("Bearer "));
-    if token != Some(TOKEN) {
-        return error(StatusCode::UNAUTHORIZED, "Bad credentials");
+    if let Some(refused) = refused(&headers) {
+        return refused;
     }
     if !fake
         .repos
@@ -445,19 +451,13 @@ async fn jobs(
         .filter(|(r, a, _)| *r == run && *a == attempt)
         .map(|(_, _, j)| j.clone())
         .collect();
-    let mut r = (
+    let r = (
         StatusCode::OK,
         [("content-type", "application/json")],
         json!({"total_count": jobs.len(), "jobs": jobs}).to_string(),
     )
         .into_response();
-    let limit = {
-        let mut l = fake.limit.lock().expect("lock");
-        l.1 = l.1.saturating_sub(1);
-        *l
-    };
-    limit_headers(r.headers_mut(), limit);
-    r
+    counted(&fake, r)
 }
 
 /// Starts the fake on loopback with an empty account and a limit of 5,000 an hour (§4).
