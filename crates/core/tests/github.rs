@@ -687,8 +687,14 @@ async fn a_busy_repository_is_read_past_its_first_page_and_a_run_pushed_off_is_r
                 .run(run, "CI", "main", "completed", Some("success"), 1),
         );
     }
-    let read = h.ci.sync_now(&id).await.expect("read");
-    assert_eq!(read.events, 90, "three pages of new runs");
+    let err = h.ci.sync_now(&id).await.expect_err("more than three pages");
+    assert!(
+        err.to_string().starts_with("90 new events stored")
+            && err
+                .to_string()
+                .contains("more than 90 runs were made in acme/app"),
+        "three pages of new runs, and the rest said: {err}"
+    );
     let asked = |path: &str| {
         h.fake
             .log

@@ -253,4 +253,24 @@ async fn a_busy_project_is_read_past_its_first_page() {
     let log = fake.log.lock().expect("lock").clone();
     assert!(log.iter().any(|l| l.ends_with("page 4")), "{log:?}");
     assert!(!log.iter().any(|l| l.ends_with("page 5")), "{log:?}");
+
+    // 120 updated, a second apart: five pages at most in one read, oldest first (the 45
+    // of the last read come again, within the second of overlap, and are known), and the
+    // rest at the next read, none skipped.
+    for id in 501..=620 {
+        hand.advance(chrono::Duration::seconds(1));
+        fake.add(id, "running", 0);
+    }
+    let capped = ci.sync_now(&id).await.expect("read");
+    assert_eq!((capped.events, capped.known), (55, 45), "{capped:?}");
+    let rest = ci.sync_now(&id).await.expect("read");
+    assert_eq!(rest.events, 65, "{rest:?}");
+    let stored = store
+        .events(&EventQuery {
+            provider: Some(Provider::Gitlab),
+            limit: Some(1000),
+            ..EventQuery::default()
+        })
+        .expect("events");
+    assert_eq!(stored.len(), 20 + 50 + 120, "every pipeline once");
 }

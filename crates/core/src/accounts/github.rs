@@ -33,6 +33,8 @@ pub const API_HOST: &str = "https://api.github.com";
 const PER_PAGE: u32 = 30;
 /// Pages read at most in one read of a repository when every run on a page is new.
 const MAX_PAGES: u32 = 3;
+/// Runs followed on their own after they left the list while running.
+const MAX_OFF_PAGE: usize = 10;
 /// The REST API version the fields were read from (docs/PROVIDER_APIS.md).
 /// Fixed dates on purpose: a version's name (`X-GitHub-Api-Version`), not a time.
 const API_VERSION: &str = "2022-11-28";
@@ -133,7 +135,8 @@ impl Client {
             .max()
     }
 
-    /// `GET {api}/{path}`, conditional on `etag`; `what` names what was expected.
+    /// `GET {api}/{path}`, conditional on `etag`; `what` names what was expected. A 404 is
+    /// an error: the repository does not exist, or the token cannot see it.
     pub fn get(
         &mut self,
         path: &str,
@@ -141,6 +144,23 @@ impl Client {
         what: &str,
         now: DateTime<Utc>,
     ) -> Result<Answer> {
+        self.get_if_there(path, etag, what, now)?.ok_or_else(|| {
+            Error::Upstream(format!(
+                "GitHub answered HTTP 404 for {}/{}; expected {what}: the repository does not exist, or the token cannot see it (a private one needs the token's Actions read permission)",
+                self.api_host,
+                path.trim_start_matches('/')
+            ))
+        })
+    }
+
+    /// As [`Client::get`], with a 404 as `None`: for a run that may have been deleted.
+    pub fn get_if_there(
+        &mut self,
+        path: &str,
+        etag: Option<&str>,
+        what: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Answer>> {
         let url = format!("{}/{}", self.api_host, path.trim_start_matches('/'));
         if let Some(until) = self.held_until(now) {
             return Err(Error::Upstream(format!(
@@ -170,11 +190,11 @@ impl Client {
             200 => {
                 let etag = answer.header("ETag").map(str::to_owned);
                 let body = json_body(answer, &url, what)?;
-                Ok(Answer::Fresh { body, etag })
+                Ok(Some(Answer::Fresh { body, etag }))
             }
             304 => {
                 self.unchanged += 1;
-                Ok(Answer::Unchanged)
+                Ok(Some(Answer::Unchanged))
             }
             401 => Err(Error::Upstream(format!(
                 "GitHub refused the token (HTTP 401 from {url}): it may be wrong, expired or revoked; connect the account again with a new one"
@@ -187,9 +207,7 @@ impl Client {
                 "GitHub answered HTTP {status} for {url}, to {}: the repository was renamed or moved; connect the account again with its new OWNER/NAME",
                 answer.header("Location").unwrap_or("no Location")
             ))),
-            404 => Err(Error::Upstream(format!(
-                "GitHub answered HTTP 404 for {url}; expected {what}: the repository does not exist, or the token cannot see it (a private one needs the token's Actions read permission)"
-            ))),
+            404 => Ok(None),
             other => Err(Error::Upstream(format!(
                 "GET {url} answered HTTP {other}; expected {what}"
             ))),
@@ -241,8 +259,9 @@ impl Client {
     }
 }
 
-/// Reads each repository's newest runs. A repository that cannot be read is reported in
-/// [`Reading::failed`] and keeps its positions; when none can be, the read fails.
+/// Reads each repository's newest runs. A repository that cannot be read, or not all of
+/// it, is reported in [`Reading::failed`]; what was read of it is kept, with positions that
+/// agree with it. When none can be read, the read fails.
 pub fn read(
     client: &mut Client,
     repos: &[String],
@@ -254,13 +273,22 @@ pub fn read(
         positions: positions.clone(),
         ..Reading::default()
     };
+    let mut reached = 0;
     for repo in repos {
-        if let Err(e) = read_repo(client, repo, &mut reading, now) {
-            tracing::warn!("github sync: {repo} could not be read: {e}");
-            reading.failed.push(e);
+        match read_repo(client, repo, &mut reading, now) {
+            Ok(None) => reached += 1,
+            Ok(Some(part)) => {
+                tracing::warn!("github sync: {repo} was read in part: {part}");
+                reached += 1;
+                reading.failed.push(part);
+            }
+            Err(e) => {
+                tracing::warn!("github sync: {repo} could not be read: {e}");
+                reading.failed.push(e);
+            }
         }
     }
-    if !repos.is_empty() && reading.failed.len() == repos.len() {
+    if !repos.is_empty() && reached == 0 {
         return Err(reading.failed.remove(0));
     }
     reading.running = repos.iter().any(|r| {
@@ -367,18 +395,21 @@ fn job(j: &Value) -> (u64, RunJob) {
     )
 }
 
+/// One repository's read: an error when nothing of it could be read, else what of it could
+/// not be (older runs past the pages, a run off the list that did not answer), if anything.
 fn read_repo(
     client: &mut Client,
     repo: &str,
     reading: &mut Reading,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Option<Error>> {
     let etag_key = format!("etag {repo}");
     let (newest_key, on_page_key, off_page_key) = (
         format!("newest {repo}"),
         format!("running on page {repo}"),
         format!("running off page {repo}"),
     );
+    let run_etag_key = |id: u64| format!("etag run {repo} {id}");
     let ids = |key: &str| -> BTreeSet<u64> {
         reading
             .positions
@@ -391,15 +422,23 @@ fn read_repo(
         .get(&newest_key)
         .and_then(|v| v.parse().ok());
     let (mut on_page, mut off_page) = (ids(&on_page_key), ids(&off_page_key));
-    let etag = reading.positions.get(&etag_key).cloned();
+    // Positions of an older version know no running ids: one full answer learns them.
+    let etag = reading
+        .positions
+        .get(&etag_key)
+        .filter(|_| reading.positions.contains_key(&on_page_key))
+        .cloned();
+    let (mut newest, mut new_etag) = (seen, etag.clone());
+    // What the read could not do, said once all it did is kept.
+    let mut trouble: Option<Error> = None;
     let first = format!("repos/{repo}/actions/runs?per_page={PER_PAGE}&exclude_pull_requests=true");
     match client.get(&first, etag.as_deref(), "a list of workflow runs", now)? {
         // Nothing on the first page changed: its running runs still run.
         Answer::Unchanged => {}
         Answer::Fresh { body, etag } => {
+            new_etag = etag;
             let mut listed = BTreeSet::new();
             let mut running = BTreeSet::new();
-            let mut newest = seen;
             let mut page = 1;
             let mut body = body;
             loop {
@@ -419,7 +458,14 @@ fn read_repo(
                 // A full page of runs all newer than the newest seen before: more were made
                 // since the last read than a page holds, so the next page has news too (run
                 // ids grow). The first read of a repository keeps to one page of history.
-                if !all_new || page >= MAX_PAGES {
+                if !all_new {
+                    break;
+                }
+                if page >= MAX_PAGES {
+                    trouble = Some(Error::Upstream(format!(
+                        "more than {} runs were made in {repo} since the last read: the older ones were not read",
+                        PER_PAGE * MAX_PAGES
+                    )));
                     break;
                 }
                 page += 1;
@@ -433,39 +479,49 @@ fn read_repo(
             off_page.extend(on_page.difference(&listed));
             off_page.retain(|id| !listed.contains(id));
             on_page = running;
-            if let Some(newest) = newest {
-                reading.positions.insert(newest_key, newest.to_string());
-            }
-            match etag {
-                Some(etag) => reading.positions.insert(etag_key, etag),
-                None => reading.positions.remove(&etag_key),
-            };
         }
     }
-    // A run that fell off the pages while it ran (a busy repository): read until it ends.
+    // At most MAX_OFF_PAGE of them, the newest: each costs a request per read.
+    while off_page.len() > MAX_OFF_PAGE {
+        if let Some(oldest) = off_page.pop_first() {
+            tracing::warn!("github sync: run {oldest} of {repo} is no longer followed to its end");
+            reading.positions.remove(&run_etag_key(oldest));
+        }
+    }
+    // A run that fell off the pages while it ran (a busy repository): read until it ends,
+    // conditionally, so that an unchanged one costs nothing of the limit.
     for id in off_page.clone() {
-        match client.get(
-            &format!("repos/{repo}/actions/runs/{id}"),
-            None,
-            "a workflow run",
-            now,
-        ) {
-            Ok(Answer::Fresh { body, .. }) => {
+        let key = run_etag_key(id);
+        let etag = reading.positions.get(&key).cloned();
+        let path = format!("repos/{repo}/actions/runs/{id}");
+        match client.get_if_there(&path, etag.as_deref(), "a workflow run", now) {
+            Ok(Some(Answer::Fresh { body, etag })) => {
                 let delivery = run_delivery(&body, now)?;
-                if delivery.classification.outcome != crate::model::Outcome::Started {
+                if delivery.classification.outcome == crate::model::Outcome::Started {
+                    match etag {
+                        Some(etag) => reading.positions.insert(key, etag),
+                        None => reading.positions.remove(&key),
+                    };
+                } else {
                     off_page.remove(&id);
+                    reading.positions.remove(&key);
                 }
                 reading.runs.push(delivery);
             }
-            Ok(Answer::Unchanged) => {}
+            Ok(Some(Answer::Unchanged)) => {}
             // Deleted since: nothing more to tell of it.
-            Err(Error::Upstream(m)) if m.starts_with("GitHub answered HTTP 404") => {
+            Ok(None) => {
                 off_page.remove(&id);
+                reading.positions.remove(&key);
             }
-            Err(e) => return Err(e),
+            // Kept, and tried again at the next read.
+            Err(e) => {
+                trouble.get_or_insert(e);
+            }
         }
     }
     let joined = |set: &BTreeSet<u64>| set.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    // Every position at once, so that they always agree with the runs read.
     let running = !on_page.is_empty() || !off_page.is_empty();
     reading.positions.insert(on_page_key, joined(&on_page));
     reading.positions.insert(off_page_key, joined(&off_page));
@@ -473,7 +529,14 @@ fn read_repo(
         format!("running {repo}"),
         if running { "1" } else { "0" }.into(),
     );
-    Ok(())
+    if let Some(newest) = newest {
+        reading.positions.insert(newest_key, newest.to_string());
+    }
+    match new_etag {
+        Some(etag) => reading.positions.insert(etag_key, etag),
+        None => reading.positions.remove(&etag_key),
+    };
+    Ok(trouble)
 }
 
 /// The `workflow_runs` of a list's answer.

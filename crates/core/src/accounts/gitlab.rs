@@ -255,21 +255,25 @@ fn read_project(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let (updated_key, running_key) = (format!("updated {project}"), format!("running {project}"));
-    let mut path = format!(
-        "{}/pipelines?order_by=updated_at&sort=desc&per_page={PER_PAGE}",
-        project_path(project)
-    );
     let since = reading
         .positions
         .get(&updated_key)
         .and_then(|t| parse_liberal(t));
-    if let Some(since) = since {
+    // The first read: the newest page, as history. After it, what was updated since, oldest
+    // first, so that a read that stops at MAX_PAGES leaves the rest for the next one instead
+    // of skipping it (the newest seen is then the last one read).
+    let path = match since {
+        None => format!(
+            "{}/pipelines?order_by=updated_at&sort=desc&per_page={PER_PAGE}",
+            project_path(project)
+        ),
         // `+` would be a space in a query: the time is written in UTC with `Z`.
-        path.push_str(&format!(
-            "&updated_after={}",
+        Some(since) => format!(
+            "{}/pipelines?order_by=updated_at&sort=asc&per_page={PER_PAGE}&updated_after={}",
+            project_path(project),
             (since - OVERLAP).format("%Y-%m-%dT%H:%M:%SZ")
-        ));
-    }
+        ),
+    };
     let mut items = Vec::new();
     for page in 1..=MAX_PAGES {
         let list = client.get(&format!("{path}&page={page}"), "a list of pipelines", now)?;
@@ -280,8 +284,7 @@ fn read_project(
         };
         let full = list.len() == PER_PAGE as usize;
         items.extend(list);
-        // A full page of pipelines updated since the last read: the next page has more
-        // (§5, offset pages). The first read of a project keeps to one page of history.
+        // A full page: the next page has more (§5, offset pages).
         if !full || since.is_none() {
             break;
         }

@@ -148,6 +148,7 @@ fn gate(fake: &Fake, headers: &HeaderMap, project: &str, what: String) -> Option
 #[derive(serde::Deserialize)]
 struct ListQuery {
     order_by: Option<String>,
+    sort: Option<String>,
     updated_after: Option<String>,
     per_page: Option<usize>,
     page: Option<usize>,
@@ -173,12 +174,15 @@ async fn list(
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
     let mut pipelines = fake.pipelines.lock().expect("lock").clone();
-    // §1: `updated_after`, and `order_by=updated_at` with the default `sort=desc`.
+    // §1: `updated_after`, and `order_by=updated_at`, `sort` desc (the default) or asc.
     pipelines.retain(|p| after.is_none_or(|a| p.updated > a));
     if q.order_by.as_deref() == Some("updated_at") {
-        pipelines.sort_by_key(|p| std::cmp::Reverse(p.updated));
+        pipelines.sort_by_key(|p| (p.updated, p.id));
     } else {
-        pipelines.sort_by_key(|p| std::cmp::Reverse(p.id));
+        pipelines.sort_by_key(|p| p.id);
+    }
+    if q.sort.as_deref() != Some("asc") {
+        pipelines.reverse();
     }
     // §5: `page` (from 1) and `per_page` (default 20, max 100).
     let per_page = q.per_page.unwrap_or(20).min(100);
