@@ -109,17 +109,28 @@ impl Harness {
             "workflow_run": run,
             "repository": run["repository"],
             "sender": {"login": "octocat"},
-        })
-        .to_string();
+        });
+        self.deliver("workflow_run", &format!("{id}-{action}-delivery"), body)
+            .await
+    }
+
+    /// Sends `body` as GitHub's `event` webhook, signed; the status and the answer.
+    async fn deliver(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let body = body.to_string();
         let signature = format!(
             "sha256={}",
             signature::sign(SECRET.as_bytes(), body.as_bytes())
         );
         let url = format!("http://{}/hooks/gh", self.listener.local_addr());
-        let delivery = format!("{id}-{action}-delivery");
+        let (event, delivery) = (event.to_owned(), delivery.to_owned());
         tokio::task::spawn_blocking(move || {
             let answer = ureq::post(&url)
-                .set("X-GitHub-Event", "workflow_run")
+                .set("X-GitHub-Event", &event)
                 .set("X-GitHub-Delivery", &delivery)
                 .set("X-Hub-Signature-256", &signature)
                 .set("Content-Type", "application/json")
@@ -192,7 +203,7 @@ async fn a_token_and_a_repository_are_enough_to_see_its_runs() {
     );
     assert_eq!(
         ended.links.get("detail").and_then(|v| v.as_str()),
-        Some("https://github.com/acme/app/actions/runs/101")
+        Some(format!("http://{}/acme/app/actions/runs/101", h.addr).as_str())
     );
     let payload = h.store.event(ended.id).expect("event").payload;
     assert!(
@@ -630,9 +641,20 @@ async fn a_run_s_jobs_are_read_on_demand_for_its_attempt_whichever_way_it_came()
             .any(|l| l == "/repos/acme/app/actions/runs/801/attempts/2/jobs")
     );
 
-    // An event that is not a run: said so.
-    let err = h.ci.jobs(i64::MAX).await.expect_err("no such event");
-    assert!(!err.to_string().is_empty());
+    // An event that is not a run (a ping): said so.
+    let (_, ping) = h
+        .deliver(
+            "ping",
+            "ping-1",
+            json!({"zen": "Keep it logically awesome.", "hook_id": 1}),
+        )
+        .await;
+    let ping = ping["event_id"].as_i64().expect("the ping's event");
+    let err = h.ci.jobs(ping).await.expect_err("a ping has no jobs");
+    assert!(
+        err.to_string().contains("is not a GitHub Actions run"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -662,11 +684,25 @@ async fn a_run_older_than_the_history_keeps_is_not_stored() {
     assert_eq!(read.events, 1, "only the run within the last 7 days");
     let stored = h.github_events();
     assert_eq!(stored[0].outcome, Outcome::Succeeded);
-    // Pruned and read again (a fresh answer): the old failure never comes back as news.
+    // Retention runs, and a fresh answer comes: the old failure never comes back as news.
+    h.store
+        .prune(h.clock.now() - chrono::Duration::days(7))
+        .await
+        .expect("pruned");
     h.fake
-        .add_run(REPO, h.fake.run(903, "CI", "main", "queued", None, 0));
+        .add_run(REPO, h.fake.run(903, "CI", "main", "in_progress", None, 0));
     let again = h.ci.sync_now(&id).await.expect("read");
     assert_eq!((again.events, again.known), (1, 1), "{again:?}");
+
+    // 903 ends while Gatehouse is off for 8 days: its end is older than the history keeps,
+    // but its start is stored, so the end is kept (the row would show it running forever).
+    h.fake.set_run(REPO, 903, "completed", Some("failure"));
+    h.hand.advance(chrono::Duration::days(8));
+    let back = h.ci.sync_now(&id).await.expect("read");
+    assert_eq!(back.events, 1, "903's end: {back:?}");
+    let streams = h.store.streams().expect("streams");
+    let last = streams[0].last_event.as_ref().expect("latest");
+    assert_eq!(last.outcome, Outcome::Failed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -123,9 +123,9 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
         })
         .to_string()
     };
-    let post = |body: String, key: &str| {
+    let post_from = |body: String, key: &str, host: &str| {
         let url = format!("http://{}/hooks/gl", listener.local_addr());
-        let (key, host) = (key.to_owned(), host.clone());
+        let (key, host) = (key.to_owned(), host.to_owned());
         tokio::task::spawn_blocking(move || {
             let answer = ureq::post(&url)
                 .set("X-Gitlab-Token", SECRET)
@@ -141,6 +141,7 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
             serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default()
         })
     };
+    let post = |body: String, key: &str| post_from(body, key, &host);
     let answer = post(hook(301, "failed"), "k-301-failed")
         .await
         .expect("thread");
@@ -218,6 +219,16 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
             .iter()
             .any(|l| l == "jobs of 302"),
         "asked by id or path"
+    );
+    // The same project's path on another instance: not this account's run.
+    let elsewhere = post_from(hook(303, "running"), "k-303", "https://gitlab.other.test")
+        .await
+        .expect("thread");
+    let elsewhere = elsewhere["event_id"].as_i64().expect("event id");
+    let err = ci.jobs(elsewhere).await.expect_err("another instance");
+    assert!(
+        err.to_string().contains("no GitLab account follows"),
+        "{err}"
     );
 }
 

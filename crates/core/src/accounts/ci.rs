@@ -470,8 +470,9 @@ impl CiAccounts {
                 p.pointer("/project/path_with_namespace")
                     .and_then(|v| v.as_str().map(str::to_owned))
             });
-        // Of the accounts that follow the repository, the one on the run's site; else the
-        // first (a site that proxies or names its host otherwise still finds its account).
+        // Of the accounts that follow the repository, the one on the run's site; the first
+        // only when the run names no site. Never another site's: a github.com run and a
+        // GitHub Enterprise repository of the same name are two runs.
         let mut following: Vec<Stored> = self
             .stored()
             .await?
@@ -481,9 +482,11 @@ impl CiAccounts {
         let on_site = following
             .iter()
             .position(|a| site.as_deref().is_some_and(|s| a.is_on(s)));
-        let account = on_site
-            .map(|at| following.swap_remove(at))
-            .or_else(|| following.into_iter().next())
+        let account = match (on_site, &site) {
+            (Some(at), _) => Some(following.swap_remove(at)),
+            (None, None) => following.into_iter().next(),
+            (None, Some(_)) => None,
+        }
             .ok_or_else(|| {
                 let (who, what) = match event.provider {
                     Provider::Gitlab => ("GitLab", "project"),
@@ -562,18 +565,16 @@ impl CiAccounts {
             .map_err(|_| poisoned())?
             .insert(id.to_owned(), (account.connected_at.clone(), client));
         status.last_attempt = Some(to_text(clock_now));
-        let mut reading = match reading {
+        let reading = match reading {
             Ok(reading) => reading,
             Err(e) => return Err(self.failed(&account, status, e).await),
         };
-        // A run older than the history keeps is not stored: retention would delete it, and
-        // the next full answer would bring it back as news, over and over.
-        if let Some(days) = retention {
-            let kept_from = clock_now - crate::settings::check_retention_days(days, "retention")?;
-            reading
-                .runs
-                .retain(|run| run.envelope.timestamp >= kept_from);
-        }
+        let kept_from = match retention {
+            Some(days) => {
+                Some(clock_now - crate::settings::check_retention_days(days, "retention")?)
+            }
+            None => None,
+        };
         outcome.running = reading.running;
         outcome.ok = true;
         let partly = (!reading.failed.is_empty()).then(|| {
@@ -589,6 +590,7 @@ impl CiAccounts {
             positions_key: account.positions_key(),
             positions: to_json(&reading.positions),
             status_key: account.status_key(),
+            kept_from,
         };
         let stored = match self
             .store

@@ -216,6 +216,10 @@ pub struct RunsRead {
     pub positions_key: String,
     pub positions: String,
     pub status_key: String,
+    /// Where the history's retention starts, if it has one: a run that happened before it
+    /// is not stored, since retention would prune it and the next fresh answer would bring
+    /// it back as news; unless its start is stored, so that its end is never lost.
+    pub kept_from: Option<DateTime<Utc>>,
 }
 
 /// A run's point already stored, by a webhook or an earlier read: ?1 the run's task id,
@@ -244,6 +248,23 @@ pub fn apply_runs(
             })
             .optional()?
             .is_some();
+        if read
+            .kept_from
+            .is_some_and(|from| run.envelope.timestamp < from)
+        {
+            let started = match &c.subject.task_id {
+                Some(task) => tx
+                    .conn
+                    .prepare_cached(RUN_TOLD)?
+                    .query_row(params![task, false], |r| r.get::<_, i64>(0))
+                    .optional()?
+                    .is_some(),
+                None => false,
+            };
+            if !started {
+                continue;
+            }
+        }
         let told = match (&c.subject.task_id, c.scope) {
             // Told by a webhook (or read before) as the same no-result end.
             (Some(_), Scope::Build) if c.outcome == Outcome::Info => {

@@ -62,6 +62,8 @@ pub struct Behaviour {
 }
 
 pub struct Fake {
+    /// Its web pages' origin (§8: a GitHub Enterprise Server's pages and API share a host).
+    pub site: String,
     pub clock: Clock,
     pub repos: Mutex<BTreeMap<String, FakeRepo>>,
     pub behaviour: Mutex<Behaviour>,
@@ -151,7 +153,7 @@ impl Fake {
             "id": id, "run_id": run, "run_attempt": attempt, "node_id": "J_fake",
             "name": name, "status": status, "conclusion": conclusion,
             "created_at": stamp(started), "started_at": stamp(started), "completed_at": completed,
-            "html_url": format!("https://github.com/acme/app/actions/runs/{run}/job/{id}"),
+            "html_url": format!("{}/acme/app/actions/runs/{run}/job/{id}", self.site),
             "run_url": "", "head_sha": "", "url": "", "check_run_url": "",
             "workflow_name": "CI", "head_branch": "main", "labels": ["ubuntu-latest"],
             "runner_id": null, "runner_name": null, "runner_group_id": null, "runner_group_name": null,
@@ -191,7 +193,7 @@ impl Fake {
     /// The `workflow-run` object for `run` of `repo` (§1b: its required fields, and the
     /// optional ones Gatehouse reads).
     pub fn run_json(&self, repo: &str, repo_id: u64, run: &FakeRun) -> Value {
-        let html = format!("https://github.com/{repo}");
+        let html = format!("{}/{repo}", self.site);
         let owner = repo.split('/').next().unwrap_or(repo);
         let minimal = json!({
             "id": repo_id, "node_id": "R_fake", "name": repo.split('/').nth(1).unwrap_or(repo),
@@ -463,7 +465,12 @@ async fn jobs(
 /// Starts the fake on loopback with an empty account and a limit of 5,000 an hour (§4).
 pub async fn start(clock: Clock) -> (Shared, SocketAddr) {
     let reset = clock.now() + chrono::Duration::hours(1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
     let fake = Arc::new(Fake {
+        site: format!("http://{addr}"),
         clock,
         repos: Mutex::new(BTreeMap::new()),
         behaviour: Mutex::new(Behaviour::default()),
@@ -480,10 +487,6 @@ pub async fn start(clock: Clock) -> (Shared, SocketAddr) {
             get(jobs),
         )
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         axum::serve(listener, app).await.expect("fake github");
     });
