@@ -609,6 +609,10 @@ async fn a_run_s_jobs_are_read_on_demand_for_its_attempt_whichever_way_it_came()
         vec![("lint", Outcome::Failed, Some(42_000))],
         "attempt 1's"
     );
+    // Asked again at once: the same answer, without a request (a reader may ask in a loop).
+    let asked = h.fake.requests();
+    assert_eq!(h.ci.jobs(hooked).await.expect("again").jobs, jobs.jobs);
+    assert_eq!(h.fake.requests(), asked, "kept for 30 s");
     assert_eq!(jobs.jobs[0].status, "failure");
 
     // Re-run: the read's event of attempt 2 shows attempt 2's jobs, in the order made.

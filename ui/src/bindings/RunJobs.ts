@@ -8,4 +8,8 @@ export type RunJobs = {
 /**
  * "GitHub account": whose token read them.
  */
-account: string, jobs: Array<RunJob>, };
+account: string, 
+/**
+ * When they were read (an answer is kept for [`JOBS_KEPT`]).
+ */
+read_at: string, jobs: Array<RunJob>, };

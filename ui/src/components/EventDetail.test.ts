@@ -113,10 +113,12 @@ describe("Event detail: a run's jobs read on demand", () => {
       const request = (args as { request: ApiRequest }).request;
       calls.push(request);
       if (request.method === "run_jobs") {
+        if (calls.filter((c) => c.method === "run_jobs").length > 1) throw { kind: "upstream", message: "GitLab's rate limit (HTTP 429): waiting 30 s" };
         return {
           method: "run_jobs",
           result: {
             account: "GitLab account",
+            read_at: new Date().toISOString(),
             jobs: [
               { name: "compile", stage: "build", outcome: "succeeded", status: "success", started_at: null, finished_at: null, duration_ms: 30_000, link: "https://gitlab.com/acme/app/-/jobs/1" },
               { name: hostile, stage: "test", outcome: "failed", status: "failed", started_at: null, finished_at: null, duration_ms: 61_000, link: null },
@@ -142,6 +144,10 @@ describe("Event detail: a run's jobs read on demand", () => {
     expect(container.querySelector("img")).toBeNull();
     expect(within(list).getAllByRole("img").map((i) => i.getAttribute("data-check"))).toEqual(["passing", "failing"]);
     expect(screen.getByText("GitLab account", { exact: false })).toBeTruthy();
+    // Read again fails: said, and the jobs read before stay.
+    await fireEvent.click(screen.getByTestId("run-jobs-read"));
+    expect((await screen.findByTestId("run-jobs-error")).textContent).toContain("rate limit");
+    expect(screen.getByTestId("run-jobs").textContent).toContain("compile");
   });
 
   it("says why when no token follows the repository", async () => {

@@ -200,8 +200,14 @@ fn api(provider: Provider, api_host: &str, token: String) -> Result<Box<dyn Runs
 pub struct RunJobs {
     /// "GitHub account": whose token read them.
     pub account: String,
+    /// When they were read (an answer is kept for [`JOBS_KEPT`]).
+    pub read_at: String,
     pub jobs: Vec<RunJob>,
 }
+
+/// How long a run's jobs, once read, answer again without a request: anyone who may read
+/// the history may ask, and each read costs the account's token one request.
+const JOBS_KEPT: Duration = Duration::from_secs(30);
 
 /// Which run event `e` is of, and where its provider's site is (the run's own link's host,
 /// or GitLab's instance): read from the stored payload, as its webhook or read gave it.
@@ -322,6 +328,8 @@ pub struct CiAccounts {
     kick: Notify,
     /// Each read's report, with the account's name.
     reports: broadcast::Sender<(String, SyncReport)>,
+    /// Jobs read lately, by event, with when ([`JOBS_KEPT`]).
+    jobs_read: Mutex<HashMap<i64, (Instant, RunJobs)>>,
 }
 
 impl CiAccounts {
@@ -333,6 +341,7 @@ impl CiAccounts {
             clients: Mutex::new(HashMap::new()),
             kick: Notify::new(),
             reports: broadcast::channel(16).0,
+            jobs_read: Mutex::new(HashMap::new()),
         }
     }
 
@@ -459,6 +468,13 @@ impl CiAccounts {
     /// account that follows its repository (a webhook's run as well as a read one). Not
     /// stored: they are the run's detail, asked for when it is looked at.
     pub async fn jobs(&self, event_id: i64) -> Result<RunJobs> {
+        {
+            let mut kept = self.jobs_read.lock().map_err(|_| poisoned())?;
+            kept.retain(|_, (at, _)| at.elapsed() < JOBS_KEPT);
+            if let Some((_, jobs)) = kept.get(&event_id) {
+                return Ok(jobs.clone());
+            }
+        }
         let store = self.store.clone();
         let event = blocking(move || store.event(event_id)).await?;
         let (run, site) = run_of(&event)?;
@@ -509,10 +525,16 @@ impl CiAccounts {
             .lock()
             .map_err(|_| poisoned())?
             .insert(account.id(), (account.connected_at.clone(), client));
-        Ok(RunJobs {
+        let jobs = RunJobs {
             account: account.name(),
+            read_at: to_text(self.store.clock().now()),
             jobs: jobs?,
-        })
+        };
+        self.jobs_read
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(event_id, (Instant::now(), jobs.clone()));
+        Ok(jobs)
     }
 
     /// One read of `id`, and what the schedule needs of it.
