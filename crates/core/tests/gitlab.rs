@@ -230,6 +230,18 @@ async fn a_token_and_a_project_are_enough_to_see_its_pipelines_once_whichever_wa
         err.to_string().contains("no GitLab account follows"),
         "{err}"
     );
+
+    // Two ends that are no result, one after the other: both told.
+    hand.advance(chrono::Duration::seconds(30));
+    fake.add(310, "manual", 0);
+    assert_eq!(ci.sync_now(&id).await.expect("read").events, 1, "manual");
+    hand.advance(chrono::Duration::seconds(30));
+    fake.set(310, "skipped", None);
+    assert_eq!(
+        ci.sync_now(&id).await.expect("read").events,
+        1,
+        "then skipped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -383,10 +383,12 @@ pub fn pipeline_delivery(api_host: &str, p: &Value, now: DateTime<Utc>) -> Resul
         },
     });
     let status = p.get("status").and_then(Value::as_str).unwrap_or_default();
-    let point = if gitlab::outcome(status).0.is_finished() {
-        "finished"
-    } else {
-        "started"
+    // An end that is no result (manual, skipped, scheduled) by its own word: a pipeline can
+    // wait for a manual action and then be skipped, two facts.
+    let point = match gitlab::outcome(status).0 {
+        Outcome::Started => "started",
+        Outcome::Info => status,
+        _ => "finished",
     };
     let headers = [
         (

@@ -641,7 +641,8 @@ pub(super) fn info_end_told(tx: &Tx<'_>, d: &Delivery, synced_only: bool) -> Res
                 key.branch,
                 task,
                 c.outcome.as_str(),
-                synced_only
+                synced_only,
+                d.envelope.title
             ],
             |r| r.get::<_, i64>(0),
         )
@@ -649,11 +650,12 @@ pub(super) fn info_end_told(tx: &Tx<'_>, d: &Delivery, synced_only: bool) -> Res
 }
 
 /// ?1-?3 the stream (scope, profile key, branch key), ?4 the run's task id, ?5 the outcome,
-/// ?6 whether only a read's event counts. Through events_by_stream.
+/// ?6 whether only a read's event counts, ?7 its title (the provider's word: "skipped" and
+/// "waits for a manual action" are two ends). Through events_by_stream.
 const INFO_END_TOLD: &str = "
     SELECT id FROM events
     WHERE scope = ?1 AND profile_key = ?2 AND branch_key = ?3
-      AND task_id = ?4 AND outcome = ?5 AND (NOT ?6 OR source = 'synced')
+      AND task_id = ?4 AND outcome = ?5 AND title IS ?7 AND (NOT ?6 OR source = 'synced')
     ORDER BY occurred_at DESC, id DESC
     LIMIT 1";
 
