@@ -12,7 +12,9 @@
 //! window's live loop drives them) produce a notification naming that repository. Showing it
 //! (D-Bus to the daemon) is left out here; the window's e2e covers that path with dunst.
 //!
-//! Run with `make bench` (or `cargo bench -p gatehouse-core --bench latency`); about 80 s.
+//! The goal (p95 under 20 s by token alone) is printed beside the figures, not asserted: a
+//! benchmark reports. Run with `make bench` (or `cargo bench -p gatehouse-core --bench
+//! latency`); about 80 s.
 
 #[path = "../tests/fake_github/mod.rs"]
 mod fake_github;
@@ -57,6 +59,7 @@ fn main() {
     );
     println!("| mode | p50 | p95 | max |");
     println!("|---|---:|---:|---:|");
+    let mut pull_p95 = Duration::ZERO;
     for (mode, mut figures) in [
         (
             "pull: a token alone, no webhook (read every 15 s while a run runs)",
@@ -73,7 +76,19 @@ fn main() {
             shown(rank(0.95)),
             shown(rank(1.0))
         );
+        if mode.starts_with("pull") {
+            pull_p95 = rank(0.95);
+        }
     }
+    println!(
+        "goal: pull p95 under 20 s: {} ({})",
+        if pull_p95 < Duration::from_secs(20) {
+            "met"
+        } else {
+            "NOT met"
+        },
+        shown(pull_p95)
+    );
 }
 
 fn shown(d: Duration) -> String {
@@ -181,8 +196,10 @@ async fn pull_mode(
             let t0 = tokio::time::Instant::now();
             for (i, r) in repos.iter().enumerate() {
                 tokio::time::sleep_until(t0 + SPACING * i as u32).await;
-                fake.set_run(r, 7000 + i as u64, "completed", Some("failure"));
+                // The clock starts before the fake answers "failed": a read in between must
+                // find the time already there.
                 failed.lock().expect("lock")[i] = Some(Instant::now());
+                fake.set_run(r, 7000 + i as u64, "completed", Some("failure"));
             }
         })
     };
