@@ -209,9 +209,27 @@ pub struct RunJobs {
 /// the history may ask, and each read costs the account's token one request.
 const JOBS_KEPT: Duration = Duration::from_secs(30);
 
-/// Which run event `e` is of, and where its provider's site is (the run's own link's host,
-/// or GitLab's instance): read from the stored payload, as its webhook or read gave it.
-fn run_of(e: &EventRecord) -> Result<(RunRef, Option<String>)> {
+/// The run an event is of, as its stored payload names it.
+struct RunOf {
+    run: RunRef,
+    /// Where its provider's site is (the run's own link's host, or GitLab's instance).
+    site: Option<String>,
+    /// GitLab's project path, beside the id the run is asked by.
+    path: Option<String>,
+}
+
+/// A URL's host, with its port when it names one, lower-cased: what a site is told by.
+fn site_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
+}
+
+/// Which run event `e` is of: read from the stored payload, as its webhook or read gave it.
+fn run_of(e: &EventRecord) -> Result<RunOf> {
     let not_a_run = || {
         Error::Invalid(format!(
             "event {} is not a GitHub Actions run or a GitLab pipeline, which have jobs",
@@ -242,14 +260,6 @@ fn run_of(e: &EventRecord) -> Result<(RunRef, Option<String>)> {
             _ => None,
         }
     };
-    let host_of = |url: Option<String>| {
-        let url = url::Url::parse(&url?).ok()?;
-        let host = url.host_str()?.to_ascii_lowercase();
-        Some(match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host,
-        })
-    };
     match e.provider {
         Provider::Github => {
             let run = text(&["workflow_run", "id"]).ok_or_else(not_a_run)?;
@@ -257,8 +267,12 @@ fn run_of(e: &EventRecord) -> Result<(RunRef, Option<String>)> {
                 .or_else(|| text(&["repository", "full_name"]))
                 .ok_or_else(not_a_run)?;
             let attempt = text(&["workflow_run", "run_attempt"]);
-            let site = host_of(text(&["workflow_run", "html_url"]));
-            Ok((RunRef { repo, run, attempt }, site))
+            let site = text(&["workflow_run", "html_url"]).and_then(|u| site_of(&u));
+            Ok(RunOf {
+                run: RunRef { repo, run, attempt },
+                site,
+                path: None,
+            })
         }
         _ => {
             let run = text(&["object_attributes", "id"]).ok_or_else(not_a_run)?;
@@ -273,14 +287,15 @@ fn run_of(e: &EventRecord) -> Result<(RunRef, Option<String>)> {
                 .and_then(|t| t.strip_prefix("gitlab:"))
                 .and_then(|t| t.rsplit_once('/'))
                 .map(|(instance, _)| instance.to_ascii_lowercase());
-            Ok((
-                RunRef {
+            Ok(RunOf {
+                run: RunRef {
                     repo,
                     run,
                     attempt: None,
                 },
                 site,
-            ))
+                path: text(&["project", "path_with_namespace"]),
+            })
         }
     }
 }
@@ -297,16 +312,12 @@ impl Stored {
     /// Whether `site` (the run's site's host, with its port) is this account's: GitHub's
     /// site is github.com and its API api.github.com; elsewhere, one host.
     fn is_on(&self, site: &str) -> bool {
-        let Ok(url) = url::Url::parse(&self.api_host) else {
-            return false;
+        let host = match site_of(&self.api_host) {
+            Some(host) if host == "api.github.com" => "github.com".to_owned(),
+            Some(host) => host,
+            None => return false,
         };
-        let host = match (url.host_str(), url.port()) {
-            (Some("api.github.com"), _) => "github.com".to_owned(),
-            (Some(h), Some(port)) => format!("{h}:{port}"),
-            (Some(h), None) => h.to_owned(),
-            (None, _) => return false,
-        };
-        host.eq_ignore_ascii_case(site)
+        host == site
     }
 }
 
@@ -477,15 +488,7 @@ impl CiAccounts {
         }
         let store = self.store.clone();
         let event = blocking(move || store.event(event_id)).await?;
-        let (run, site) = run_of(&event)?;
-        let path = event
-            .payload
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-            .and_then(|p| {
-                p.pointer("/project/path_with_namespace")
-                    .and_then(|v| v.as_str().map(str::to_owned))
-            });
+        let RunOf { run, site, path } = run_of(&event)?;
         // Of the accounts that follow the repository, the one on the run's site; the first
         // only when the run names no site. Never another site's: a github.com run and a
         // GitHub Enterprise repository of the same name are two runs.

@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::runs::{
-    Positions, Reading, RunJob, RunRef, RunsApi, get_with_retries, header_number,
-    in_creation_order, json_body, millis_between,
+    Positions, READ_TIMEOUT, Reading, RunJob, RunRef, RunsApi, api_agent, get_with_retries,
+    header_number, in_creation_order, json_body, millis_between,
 };
 use crate::receive::ingest::Delivery;
 use crate::receive::providers::github;
@@ -38,8 +38,6 @@ const MAX_OFF_PAGE: usize = 10;
 /// The REST API version the fields were read from (docs/PROVIDER_APIS.md).
 /// Fixed dates on purpose: a version's name (`X-GitHub-Api-Version`), not a time.
 const API_VERSION: &str = "2022-11-28";
-/// How long an answer may take.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A secondary rate limit's wait when GitHub gives no `Retry-After` (octokit's fallback).
 const SECONDARY_WAIT: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -90,18 +88,10 @@ impl Client {
 
     /// With another read timeout (the tests' fake can stall).
     pub fn with_timeout(api_host: &str, token: String, read_timeout: Duration) -> Client {
-        let agent = crate::outbound::agent()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout_read(read_timeout)
-            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
-            // A moved repository's 301 is reported, not followed: ureq would follow it
-            // without the token, and read another limit's headers as this token's.
-            .redirects(0)
-            .build();
         Client {
             api_host: api_host.trim_end_matches('/').to_owned(),
             token,
-            agent,
+            agent: api_agent(read_timeout),
             requests: 0,
             unchanged: 0,
             limit: None,

@@ -13,14 +13,13 @@
 //! Blocking (ureq): callers run it off the async threads.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::runs::{
-    Positions, Reading, RunJob, RunRef, RunsApi, get_with_retries, header_number,
-    in_creation_order, json_body, millis_between,
+    Positions, READ_TIMEOUT, Reading, RunJob, RunRef, RunsApi, api_agent, get_with_retries,
+    header_number, in_creation_order, json_body, millis_between,
 };
 use crate::model::Outcome;
 use crate::receive::ingest::Delivery;
@@ -34,7 +33,6 @@ pub const API_HOST: &str = "https://gitlab.com";
 const PER_PAGE: u32 = 20;
 /// Pages read at most in one read of a project when every page is full.
 const MAX_PAGES: u32 = 5;
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A 429's wait when it gives no `Retry-After`.
 const LIMITED_WAIT: chrono::Duration = chrono::Duration::seconds(60);
 /// `updated_after` is this much before the newest update seen: two pipelines updated in the
@@ -63,17 +61,10 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     pub fn new(api_host: &str, token: String) -> Client {
-        let agent = crate::outbound::agent()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout_read(READ_TIMEOUT)
-            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
-            // A moved project's redirect is reported, not followed without the token.
-            .redirects(0)
-            .build();
         Client {
             api_host: api_host.trim_end_matches('/').to_owned(),
             token,
-            agent,
+            agent: api_agent(READ_TIMEOUT),
             requests: 0,
             hold_until: None,
         }

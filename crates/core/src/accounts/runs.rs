@@ -14,6 +14,21 @@ use crate::model::Outcome;
 use crate::receive::ingest::Delivery;
 use crate::{Error, Result};
 
+/// How long a CI API's answer may take.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP agent each CI API reader sends with. A redirect (a renamed or moved repository
+/// or project) is reported by the reader, not followed: ureq would follow it without the
+/// token, and read another limit's headers as this token's.
+pub fn api_agent(read_timeout: Duration) -> ureq::Agent {
+    crate::outbound::agent()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout_read(read_timeout)
+        .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+        .redirects(0)
+        .build()
+}
+
 /// Attempts of one GET answered 5xx or not at all, before the read gives up on it.
 const ATTEMPTS: u32 = 3;
 
