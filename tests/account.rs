@@ -11,8 +11,6 @@ mod fake_github;
 mod fake_gitlab;
 
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::Gatehouse;
@@ -31,21 +29,13 @@ fn fake(
     (rt, fake, addr)
 }
 
-/// A 0600 file holding `secret`, as a user would keep one.
-fn secret_file(g: &Gatehouse, name: &str, secret: &str) -> PathBuf {
-    let path = g.data_dir().join(name);
-    std::fs::write(&path, format!("{secret}\n")).expect("write");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    path
-}
-
 fn hosts(addr: SocketAddr) -> [String; 4] {
     let url = format!("http://{addr}");
     ["--api-host".into(), url.clone(), "--auth-host".into(), url]
 }
 
 fn connect_api_key(g: &Gatehouse, addr: SocketAddr, secret: &str) -> std::process::Output {
-    let file = secret_file(g, "appcircle-secret", secret);
+    let file = g.secret_file("appcircle-secret", secret);
     let file = file.to_str().expect("path");
     let hosts = hosts(addr);
     let mut args = vec![
@@ -139,7 +129,7 @@ fn the_cli_connects_syncs_and_reports_an_account() {
         g.json(&["events", "--json"]).as_array().map(Vec::len),
         Some(4)
     );
-    let file = secret_file(&g, "pak", PERSONAL_ACCESS_KEY);
+    let file = g.secret_file("pak", PERSONAL_ACCESS_KEY);
     let hosts = hosts(addr);
     let mut args = vec![
         "account",
@@ -258,7 +248,7 @@ fn serve_follows_github_with_a_token_alone() {
     let g = Gatehouse::new();
     let url = format!("http://{addr}");
     let connect = |token: &str| {
-        let file = secret_file(&g, "github-token", token);
+        let file = g.secret_file("github-token", token);
         g.run(&[
             "account",
             "connect",
@@ -353,7 +343,7 @@ fn the_cli_follows_a_gitlab_project_with_a_token() {
     fake.add(501, "running", 5);
     fake.set(501, "failed", Some(80));
     let g = Gatehouse::new();
-    let file = secret_file(&g, "gitlab-token", fake_gitlab::TOKEN);
+    let file = g.secret_file("gitlab-token", fake_gitlab::TOKEN);
     let url = format!("http://{addr}");
     let connect = |flag: &str| {
         g.run(&[

@@ -585,15 +585,6 @@ fn a_follower_notices_a_replaced_inbox_and_starts_over() {
     );
 }
 
-/// A token file, readable by its owner only, as `account connect --token-file` wants.
-fn token_file(g: &Gatehouse, name: &str, token: &str) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let path = g.data_dir().join(name);
-    std::fs::write(&path, format!("{token}\n")).expect("write");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    path.to_str().expect("path").to_owned()
-}
-
 /// Following by token on the headless paths with no webhook anywhere: the inbox reads a
 /// GitLab project with a token and its follower mirrors what it read; the follower reads a
 /// GitHub repository with its own token, as the desktop does. Both failures reach the
@@ -611,14 +602,15 @@ fn a_follower_mirrors_what_its_inbox_reads_by_token_and_reads_its_own_accounts()
 
     let inbox = Gatehouse::new();
     let token = set_up_inbox(&inbox, "desk");
-    let file = token_file(&inbox, "gitlab-token", fake_gitlab::TOKEN);
+    let file = inbox.secret_file("gitlab-token", fake_gitlab::TOKEN);
+    let file = file.to_str().expect("path");
     inbox.ok(&[
         "account",
         "connect",
         "--provider",
         "gitlab",
         "--token-file",
-        &file,
+        file,
         "--project",
         fake_gitlab::PROJECT,
         "--api-host",
@@ -627,21 +619,21 @@ fn a_follower_mirrors_what_its_inbox_reads_by_token_and_reads_its_own_accounts()
     let server = inbox.serve(&[]);
 
     let desk = Gatehouse::new();
-    let file = token_file(&desk, "github-token", fake_github::TOKEN);
+    let file = desk.secret_file("github-token", fake_github::TOKEN);
+    let file = file.to_str().expect("path");
     desk.ok(&[
         "account",
         "connect",
         "--provider",
         "github",
         "--token-file",
-        &file,
+        file,
         "--repo",
         "acme/app",
         "--api-host",
         &format!("http://{github_addr}"),
     ]);
-    let inbox_token = desk.data_dir().join("token");
-    std::fs::write(&inbox_token, format!("{token}\n")).expect("token file");
+    let inbox_token = desk.secret_file("token", &token);
     let mut follower = Follower::start(&desk, &server.base, &inbox_token);
 
     let outcomes = || -> Vec<(String, String)> {

@@ -34,6 +34,16 @@ impl Gatehouse {
         self.dir.path()
     }
 
+    /// A 0600 file `name` in the data directory holding `secret`, as a user would keep one
+    /// for `--token-file` or `--secret-file`.
+    pub fn secret_file(&self, name: &str, secret: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.data_dir().join(name);
+        std::fs::write(&path, format!("{secret}\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        path
+    }
+
     /// Runs `gatehouse ARGS` with `GATEHOUSE_DATA_DIR` pointing at our directory.
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new(BIN)
