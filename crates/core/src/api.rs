@@ -16,6 +16,7 @@ use crate::model::Provider;
 use crate::offload::blocking;
 use crate::receive::endpoint::generate_secret;
 use crate::receive::listener::ListenerStatus;
+use crate::rules::checks::{self, CommitChecks};
 use crate::rules::gate::{self, Gate, GateFilter};
 use crate::send::samples::{self, SampleOptions};
 use crate::send::{self, SendOutcome};
@@ -135,7 +136,26 @@ pub enum ApiRequest {
     RunJobs {
         event_id: i64,
     },
+    /// A commit's checks across every provider: `commit` is its SHA or a prefix of 7 or
+    /// more hex digits that only one commit starts with (`gatehouse checks`, `status
+    /// --commit`).
+    CommitChecks {
+        commit: String,
+    },
+    /// The newest commits with their checks, on `branch` if given (the Commits view).
+    Commits {
+        #[serde(default)]
+        #[ts(optional)]
+        branch: Option<String>,
+        #[serde(default)]
+        #[ts(optional)]
+        limit: Option<u32>,
+    },
 }
+
+/// Commits the Commits view lists unless asked for fewer; the most one request gives.
+pub const COMMITS_SHOWN: u32 = 30;
+pub const MAX_COMMITS: u32 = 100;
 
 impl ApiRequest {
     /// Reads a request. The window's `rpc` and the inbox's HTTP both read it through here,
@@ -179,6 +199,8 @@ impl ApiRequest {
             ApiRequest::DisconnectCiAccount { .. } => "disconnect_ci_account",
             ApiRequest::SyncCiAccount { .. } => "sync_ci_account",
             ApiRequest::RunJobs { .. } => "run_jobs",
+            ApiRequest::CommitChecks { .. } => "commit_checks",
+            ApiRequest::Commits { .. } => "commits",
         }
     }
 
@@ -198,7 +220,9 @@ impl ApiRequest {
             | ApiRequest::ExportEvents { .. }
             // A reader of the history may see a run's jobs: the request costs the account's
             // token one call, and shows nothing of the token.
-            | ApiRequest::RunJobs { .. } => Role::Read,
+            | ApiRequest::RunJobs { .. }
+            | ApiRequest::CommitChecks { .. }
+            | ApiRequest::Commits { .. } => Role::Read,
             ApiRequest::CreateEndpoint { .. }
             | ApiRequest::RenameEndpoint { .. }
             | ApiRequest::DeleteEndpoint { .. }
@@ -255,6 +279,8 @@ pub enum ApiResponse {
     DisconnectCiAccount(Done),
     SyncCiAccount(SyncReport),
     RunJobs(RunJobs),
+    CommitChecks(Box<CommitChecks>),
+    Commits(Vec<CommitChecks>),
 }
 
 /// The most rows the History view exports at once.
@@ -634,6 +660,16 @@ impl<H: Host> Api<H> {
             }
             ApiRequest::RunJobs { event_id } => {
                 ApiResponse::RunJobs(self.ci_accounts.jobs(event_id).await?)
+            }
+            ApiRequest::CommitChecks { commit } => ApiResponse::CommitChecks(Box::new(
+                blocking(move || checks::for_commit(&store, &commit)).await?,
+            )),
+            ApiRequest::Commits { branch, limit } => {
+                let limit = limit.unwrap_or(COMMITS_SHOWN).clamp(1, MAX_COMMITS) as usize;
+                let branch = branch.filter(|b| !b.trim().is_empty());
+                ApiResponse::Commits(
+                    blocking(move || checks::recent(&store, branch.as_deref(), limit)).await?,
+                )
             }
             ApiRequest::SaveSettings { settings } => {
                 let settings = settings.normalized()?;

@@ -254,7 +254,21 @@ pub struct Subject {
     /// Identifies one build run: its start and end share it.
     pub task_id: Option<String>,
     pub build_id: Option<String>,
+    /// The sender's id of the commit: a git SHA for GitHub and GitLab, Appcircle's own GUID
+    /// for Appcircle (not a SHA: see [`Subject::commit_sha`]).
     pub commit_id: Option<String>,
+    /// The git commit, lowercase hex ([`git_sha`]): what a commit's checks are found by.
+    /// GitHub's and GitLab's commit id; for Appcircle the commit's `hash` where the sender
+    /// gave it (the account's read, a payload's `commitHash`).
+    pub commit_sha: Option<String>,
+}
+
+/// A full git commit SHA (40 hex digits, or 64 for SHA-256 repositories) in its one stored
+/// form, lowercase; `None` for anything else, so an Appcircle GUID is never taken for one.
+pub fn git_sha(s: &str) -> Option<String> {
+    let s = s.trim();
+    (matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| s.to_ascii_lowercase())
 }
 
 /// "My App / develop": names where known, else ids; `None` when there is neither.

@@ -99,6 +99,50 @@ pub struct Settings {
     /// apart (the OS keyring), never in this document, which the inbox's stream and the
     /// window both see.
     pub inbox_url: Option<String>,
+    /// Which checks a commit needs before it is ready, per branch pattern: the first rule
+    /// whose pattern matches one of the commit's branches applies. Without one, every check
+    /// that reported for the commit is required (crate::rules::checks).
+    pub required_checks: Vec<RequiredChecks>,
+}
+
+/// The checks a commit on matching branches needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct RequiredChecks {
+    /// A branch name, or a pattern where `*` stands for any text (`release/*`).
+    pub branch: String,
+    /// Check names as `gatehouse checks` prints them (`build: Acme iOS`,
+    /// `github: acme/app · CI`, `publish_to_stores: Acme iOS`).
+    pub checks: Vec<String>,
+}
+
+/// Most rules, and most checks in one rule: beyond these the document is a mistake.
+pub const MAX_REQUIRED_RULES: usize = 100;
+pub const MAX_REQUIRED_CHECKS: usize = 100;
+
+impl RequiredChecks {
+    /// Whether `branch` matches the rule's pattern (`*`: any text, `/` included).
+    pub fn matches(&self, branch: &str) -> bool {
+        glob_matches(self.branch.trim(), branch)
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return pattern == text;
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// Where the desktop's builds come from.
@@ -163,6 +207,8 @@ pub struct NotificationRules {
     pub expiring: bool,
     /// A failing stream succeeds again.
     pub back_to_green: bool,
+    /// A commit on a release branch has all its required checks passed ("is ready").
+    pub commit_ready: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -196,6 +242,7 @@ impl Default for Settings {
             rejected_retention_days: Some(DEFAULT_REJECTED_RETENTION_DAYS),
             source: SourceMode::Listener,
             inbox_url: None,
+            required_checks: Vec::new(),
         }
     }
 }
@@ -216,6 +263,7 @@ impl Default for NotificationRules {
             rejected: true,
             expiring: true,
             back_to_green: true,
+            commit_ready: true,
         }
     }
 }
@@ -285,6 +333,30 @@ impl Settings {
         }
         if let Some(days) = self.rejected_retention_days {
             check_retention_days(days, "retention of rejected requests")?;
+        }
+        if self.required_checks.len() > MAX_REQUIRED_RULES {
+            return Err(Error::Invalid(format!(
+                "at most {MAX_REQUIRED_RULES} required-check rules"
+            )));
+        }
+        for rule in &self.required_checks {
+            if rule.branch.trim().is_empty() {
+                return Err(Error::Invalid(
+                    "a required-check rule needs a branch or a pattern (`release/*`)".into(),
+                ));
+            }
+            if rule.checks.is_empty() || rule.checks.len() > MAX_REQUIRED_CHECKS {
+                return Err(Error::Invalid(format!(
+                    "the rule for `{}` needs 1 to {MAX_REQUIRED_CHECKS} checks",
+                    rule.branch
+                )));
+            }
+            if rule.checks.iter().any(|c| c.trim().is_empty()) {
+                return Err(Error::Invalid(format!(
+                    "the rule for `{}` names an empty check",
+                    rule.branch
+                )));
+            }
         }
         match (&self.inbox_url, self.source.follows()) {
             (Some(url), _) => {

@@ -12,7 +12,12 @@ export type EventRecord = { id: number, delivery_id: string, endpoint: string,
 /**
  * Who sent it (an inbox older than GitHub and GitLab sends none: Appcircle).
  */
-provider: Provider, request_id: number | null, source: Source, scope: Scope, outcome: Outcome, module: string | null, action: string | null, title: string | null, message: string | null, profile_id: string | null, profile_name: string | null, branch_id: string | null, branch_name: string | null, task_id: string | null, build_id: string | null, commit_id: string | null, rejected: boolean, expiring: boolean, links: { [key in string]: JsonValue }, 
+provider: Provider, request_id: number | null, source: Source, scope: Scope, outcome: Outcome, module: string | null, action: string | null, title: string | null, message: string | null, profile_id: string | null, profile_name: string | null, branch_id: string | null, branch_name: string | null, task_id: string | null, build_id: string | null, commit_id: string | null, 
+/**
+ * The git commit (lowercase hex) when known: what the Commits view links to. An inbox
+ * older than commit checks sends none.
+ */
+commit_sha: string | null, rejected: boolean, expiring: boolean, links: { [key in string]: JsonValue }, 
 /**
  * Start to end of the build run this event finished, when both are known.
  */

@@ -20,4 +20,8 @@ expiring: boolean,
 /**
  * A failing stream succeeds again.
  */
-back_to_green: boolean, };
+back_to_green: boolean, 
+/**
+ * A commit on a release branch has all its required checks passed ("is ready").
+ */
+commit_ready: boolean, };

@@ -18,7 +18,7 @@ export function eventRecord(over: Partial<EventRecord> = {}): EventRecord {
     module: "Build", action: "Build|BuildFailed", title: "Build Failed",
     message: "Build Failed for the develop branch for the profile App",
     profile_id: "p", profile_name: "App", branch_id: "b", branch_name: "develop", task_id: "t",
-    build_id: null, commit_id: null, rejected: false, expiring: false,
+    build_id: null, commit_id: null, commit_sha: null, rejected: false, expiring: false,
     links: { detail: "https://my.appcircle.io/build/detail/p" }, duration_ms: 125000,
     occurred_at: now, received_at: now, payload: null,
     ...over,
@@ -95,9 +95,9 @@ export function requestRecord(over: Partial<RequestRecord> = {}): RequestRecord 
 export function settings(over: Partial<Settings> = {}): Settings {
   return {
     listen: "127.0.0.1:8473", replay_window_secs: 300, body_limit: 1048576,
-    notifications: { rules: [], rejected: true, expiring: true, back_to_green: true },
+    notifications: { rules: [], rejected: true, expiring: true, back_to_green: true, commit_ready: true },
     quiet_hours: null, launch_at_login: false, retention_days: null, rejected_retention_days: 30,
-    source: "listener", inbox_url: null,
+    source: "listener", inbox_url: null, required_checks: [],
     ...over,
   };
 }

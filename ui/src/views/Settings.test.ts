@@ -287,7 +287,7 @@ describe("Settings: notification rules per sender", () => {
   it("starts a sender's rule from the rule every sender has, and saves it apart", async () => {
     const calls: ApiRequest[] = [];
     const base = settings({
-      notifications: { rules: [{ provider: null, scope: "build", outcomes: ["failed", "timed_out"] }], rejected: true, expiring: true, back_to_green: true },
+      notifications: { rules: [{ provider: null, scope: "build", outcomes: ["failed", "timed_out"] }], rejected: true, expiring: true, back_to_green: true, commit_ready: true },
     });
     mockIPC((_cmd, args) => {
       const request = (args as { request: ApiRequest }).request;

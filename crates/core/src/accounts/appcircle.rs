@@ -360,6 +360,29 @@ pub struct Build {
     pub end_date: Option<String>,
     #[serde(default)]
     pub commit_id: Option<String>,
+    /// The git commit, as a commit's builds name it (`build/v2/commits/{id}`); read here
+    /// when the list gives it, else from the commit (see [`Commit`]).
+    #[serde(default)]
+    pub hash: Option<String>,
+}
+
+/// One commit (`GET build/v2/commits/{commitId}` → `{..., hash, builds: [{id, hash, ...}]}`):
+/// where the git SHA of Appcircle's commit GUID is documented. Appcircle's CLI prints the
+/// commit's `hash` and each build's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Commit {
+    #[serde(default)]
+    pub hash: Option<String>,
+    #[serde(default)]
+    pub builds: Vec<CommitBuild>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommitBuild {
+    pub id: String,
+    #[serde(default)]
+    pub hash: Option<String>,
 }
 
 /// The outcome a build status means (Appcircle's enum, `constant.ts` in its CLI): 0 success

@@ -15,10 +15,11 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::accounts::appcircle::{
-    self, AppVersion, Branch, Build, BuildProfile, BuildProfileDetail, Client, DistributionProfile,
-    PUBLISH_PLATFORMS, PublishProfile, SIGNING_LISTS, SigningItem, StoreProfile,
+    self, AppVersion, Branch, Build, BuildProfile, BuildProfileDetail, Client, Commit,
+    DistributionProfile, PUBLISH_PLATFORMS, PublishProfile, SIGNING_LISTS, SigningItem,
+    StoreProfile,
 };
-use crate::model::{Outcome, Scope, Subject};
+use crate::model::{Outcome, Scope, Subject, git_sha};
 use crate::receive::providers::appcircle::documented_title;
 use crate::store::Fact;
 use crate::time::parse_liberal;
@@ -163,7 +164,8 @@ fn builds(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Res
             } else {
                 reading.positions.insert(branch_key, branch_date);
             }
-            if let Some(f) = build_fact(&profile, &branch, &latest, outcome, now) {
+            let sha = build_sha(client, &latest);
+            if let Some(f) = build_fact(&profile, &branch, &latest, sha, outcome, now) {
                 reading.facts.push(f);
             }
         }
@@ -174,10 +176,38 @@ fn builds(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Res
     Ok(())
 }
 
+/// The git SHA of a build: its `hash` when the list gave one, else its commit's (one
+/// request; a build is read when its branch's date moves, so about once a run). Not knowing
+/// it loses nothing but the build's place under its commit: logged, and the read goes on.
+fn build_sha(client: &mut Client, build: &Build) -> Option<String> {
+    if let Some(sha) = build.hash.as_deref().and_then(git_sha) {
+        return Some(sha);
+    }
+    let commit_id = build.commit_id.as_deref()?;
+    match client.get::<Commit>(&format!("build/v2/commits/{commit_id}"), "a commit") {
+        Ok(commit) => commit
+            .builds
+            .iter()
+            .find(|b| b.id == build.id)
+            .and_then(|b| b.hash.clone())
+            .or(commit.hash)
+            .as_deref()
+            .and_then(git_sha),
+        Err(e) => {
+            tracing::warn!(
+                "appcircle sync: the commit of build {} could not be read: {e}",
+                build.id
+            );
+            None
+        }
+    }
+}
+
 fn build_fact(
     profile: &BuildProfile,
     branch: &Branch,
     build: &Build,
+    commit_sha: Option<String>,
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Option<Fact> {
@@ -209,6 +239,7 @@ fn build_fact(
         task_id: Some(build.id.clone()),
         build_id: Some(build.id.clone()),
         commit_id: build.commit_id.clone(),
+        commit_sha: commit_sha.clone(),
     };
     let mut f = fact(
         title,
@@ -224,7 +255,8 @@ fn build_fact(
         "profile": {"id": profile.id, "name": profile.name, "lastBuildDate": profile.last_build_date},
         "branch": {"id": branch.id, "name": branch.name, "lastBuildDate": branch.last_build_date},
         "build": {"id": build.id, "status": build.status, "hasWarning": build.has_warning,
-                  "startDate": build.start_date, "endDate": build.end_date, "commitId": build.commit_id},
+                  "startDate": build.start_date, "endDate": build.end_date, "commitId": build.commit_id,
+                  "hash": commit_sha},
     }));
     Some(f)
 }

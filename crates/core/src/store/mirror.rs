@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::commits;
 use super::records::{EventRecord, RequestRecord};
 use super::write::{DELIVERY_WITHOUT_ENDPOINT, event_recorded, request_recorded, track};
 use super::writer::Tx;
-use crate::model::{StreamKey, Subject};
+use crate::model::{Provider, StreamKey, Subject, git_sha};
 use crate::time::to_text;
 use crate::{Error, Result};
 
@@ -156,9 +157,9 @@ const INSERT_MIRRORED_EVENT: &str = "
     INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope,
         outcome, module, action, title, message, profile_id, profile_name, branch_id,
         branch_name, task_id, build_id, commit_id, rejected, expiring, links, occurred_at,
-        received_at, payload, profile_key, branch_key, origin, origin_id, provider)
+        received_at, payload, profile_key, branch_key, origin, origin_id, provider, commit_sha)
     VALUES (NULL, ?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-        ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
+        ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
 
 /// Whether this store has the delivery already: copied from `inbox` before, or received by
 /// the local listener (or another mirror) under the same endpoint name.
@@ -207,6 +208,13 @@ fn apply_event(
         task_id: e.task_id.clone(),
         build_id: e.build_id.clone(),
         commit_id: e.commit_id.clone(),
+        // An inbox older than commit checks sends no SHA: GitHub's and GitLab's commit id
+        // is one.
+        commit_sha: e.commit_sha.clone().or_else(|| {
+            (e.provider != Provider::Appcircle)
+                .then(|| e.commit_id.as_deref().and_then(git_sha))
+                .flatten()
+        }),
     };
     let key = StreamKey::of(e.provider, e.scope, &subject);
     let links = serde_json::Value::Object(e.links.clone()).to_string();
@@ -240,8 +248,10 @@ fn apply_event(
             inbox,
             e.id,
             e.provider.as_str(),
+            subject.commit_sha,
         ])?;
     let event_id = tx.conn.last_insert_rowid();
+    commits::learn(tx, e.provider, &subject)?;
     track(
         tx,
         e.scope,

@@ -3,6 +3,7 @@
 
 mod changes;
 mod checkpointer;
+mod commits;
 mod endpoint_cache;
 mod mirror;
 mod read;
@@ -25,6 +26,7 @@ use tokio::sync::broadcast;
 
 pub use changes::{ChangeKind, LogBounds};
 use checkpointer::Checkpointer;
+pub use commits::{MAX_CANDIDATES, MIN_PREFIX, RecentCommit};
 pub use endpoint_cache::CachedEndpoint;
 use endpoint_cache::EndpointCache;
 pub use mirror::{Applied, Incoming};
@@ -392,6 +394,26 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<BuildRun>> {
         self.read(|c| read::build_runs(c, profile_key, branch_key, limit))
+    }
+
+    /// The commits whose SHA starts with `prefix` (lowercase hex), in order: more than
+    /// [`commits::MAX_CANDIDATES`] means "more than that many".
+    pub fn commits_matching(&self, prefix: &str) -> Result<Vec<String>> {
+        self.read(|c| commits::matching(c, prefix))
+    }
+
+    /// The events of commit `sha` in gated scopes, oldest first.
+    pub fn commit_events(&self, sha: &str) -> Result<Vec<EventRecord>> {
+        self.read(|c| commits::events_of(c, sha))
+    }
+
+    /// The newest commits (by their newest event), on `branch` if given.
+    pub fn recent_commits(
+        &self,
+        branch: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<commits::RecentCommit>> {
+        self.read(|c| commits::recent(c, branch, limit))
     }
 
     /// The saved settings, or the defaults when none were saved. A saved document that

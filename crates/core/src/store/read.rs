@@ -95,12 +95,12 @@ pub fn endpoint(conn: &Connection, name: &str) -> Result<EndpointInfo> {
 
 /// Events with their build run (for the duration) and, when asked, their payload: the body
 /// of the request that carried them (stored once), or the copy older databases kept.
-fn event_select(with_payload: bool) -> String {
+pub(super) fn event_select(with_payload: bool) -> String {
     format!(
         "SELECT e.id, e.delivery_id, COALESCE(ep.name, e.endpoint_name), e.request_id, e.source,
              e.scope, e.outcome, e.module, e.action, e.title, e.message, e.profile_id, e.profile_name,
              e.branch_id, e.branch_name, e.task_id, e.build_id, e.commit_id, e.rejected, e.expiring,
-             e.links, e.occurred_at, e.received_at, b.started_at, {}, e.provider
+             e.links, e.occurred_at, e.received_at, b.started_at, {}, e.provider, e.commit_sha
          FROM events e
          LEFT JOIN endpoints ep ON ep.id = e.endpoint_id
          LEFT JOIN builds b ON b.task_id = e.task_id AND e.scope = 'build'",
@@ -112,7 +112,7 @@ fn event_select(with_payload: bool) -> String {
     )
 }
 
-fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
+pub(super) fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
     let scope: String = r.get(5)?;
     let outcome: Outcome = r.get::<_, String>(6)?.parse().unwrap_or(Outcome::Info);
     let occurred_at: String = r.get(21)?;
@@ -145,6 +145,7 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRecord> {
         task_id: r.get(15)?,
         build_id: r.get(16)?,
         commit_id: r.get(17)?,
+        commit_sha: r.get(26)?,
         rejected: r.get(18)?,
         expiring: r.get(19)?,
         links: stored_json(&links, "event links"),

@@ -56,6 +56,10 @@ pub struct EventRecord {
     pub task_id: Option<String>,
     pub build_id: Option<String>,
     pub commit_id: Option<String>,
+    /// The git commit (lowercase hex) when known: what the Commits view links to. An inbox
+    /// older than commit checks sends none.
+    #[serde(default)]
+    pub commit_sha: Option<String>,
     pub rejected: bool,
     pub expiring: bool,
     pub links: Map<String, Value>,

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::Notice;
 use super::changes::{self, ChangeKind};
+use super::commits;
 use super::write::{
     DELIVERY_WITHOUT_ENDPOINT, Provenance, event_recorded, info_end_told, insert_event,
     set_setting, track,
@@ -67,9 +68,9 @@ const INSERT_SYNCED_EVENT: &str = "
     INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope,
         outcome, module, action, title, message, profile_id, profile_name, branch_id,
         branch_name, task_id, build_id, commit_id, rejected, expiring, links, occurred_at,
-        received_at, payload, profile_key, branch_key)
+        received_at, payload, profile_key, branch_key, commit_sha)
     VALUES (NULL, ?1, NULL, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-        ?15, ?16, ?17, '{}', ?18, ?19, ?20, ?21, ?22)";
+        ?15, ?16, ?17, '{}', ?18, ?19, ?20, ?21, ?22, ?23)";
 
 /// A webhook's end of this very build: one range of events_by_stream (a branch's finished
 /// events), then the build id. No index on build_id, which every delivery would pay for.
@@ -181,8 +182,10 @@ pub fn apply(
                 fact.payload.as_bytes(),
                 key.profile,
                 key.branch,
+                s.commit_sha,
             ])?;
         let event_id = tx.conn.last_insert_rowid();
+        commits::learn(tx, Provider::Appcircle, s)?;
         track(
             tx,
             fact.scope,

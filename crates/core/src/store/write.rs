@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::changes::{self, ChangeKind};
+use super::commits;
 use super::records::{EndpointInfo, Source};
 use super::writer::Tx;
 use super::{Notice, read};
@@ -43,9 +44,9 @@ const INSERT_EVENT: &str = "
     INSERT INTO events (endpoint_id, endpoint_name, request_id, delivery_id, source, scope,
         outcome, module, action, title, message, profile_id, profile_name, branch_id,
         branch_name, task_id, build_id, commit_id, rejected, expiring, links, occurred_at,
-        received_at, payload, profile_key, branch_key, provider)
+        received_at, payload, profile_key, branch_key, provider, commit_sha)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
+        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
 
 /// An event stored under an endpoint name with no local endpoint (copied from an inbox, or
 /// synced from an Appcircle account) by its delivery id: ?1 the name, ?2 the delivery id.
@@ -568,8 +569,10 @@ pub(super) fn insert_event(tx: &mut Tx<'_>, d: &Delivery, from: &Provenance<'_>)
         key.profile,
         key.branch,
         c.provider.as_str(),
+        s.commit_sha,
     ])?;
     let event_id = tx.conn.last_insert_rowid();
+    commits::learn(tx, c.provider, s)?;
     track(tx, c.scope, c.outcome, s, &key, event_id, &occurred_at)?;
     if let (Some(task), Some(started)) = (&s.task_id, c.started_at)
         && c.scope == Scope::Build

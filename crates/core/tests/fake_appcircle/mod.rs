@@ -46,6 +46,25 @@ pub struct Behaviour {
     pub stalling: u32,
     /// Refuse the publish lists with 403, as for a key without that permission.
     pub forbid_publish: bool,
+    /// Leave `hash` out of the builds list (its fields are undocumented): the client must
+    /// read the commit (`build/v2/commits/{id}`, documented).
+    pub no_hash_in_builds: bool,
+}
+
+/// The git SHA the fake gives build `build_id`'s commit: 40 hex digits, the same every time.
+pub fn sha_of(build_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(build_id.as_bytes());
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..40]
+        .to_owned()
+}
+
+/// Appcircle's commit GUID (as the fake names it) of build `build_id`'s commit.
+pub fn commit_of(build_id: &str) -> String {
+    format!("commit-{build_id}")
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +108,8 @@ pub struct Fake {
     pub account: Mutex<Account>,
     pub tokens_issued: AtomicU64,
     pub api_calls: AtomicU64,
+    /// Reads of one commit (`build/v2/commits/{id}`).
+    pub commit_reads: AtomicU64,
     valid: Mutex<Vec<String>>,
 }
 
@@ -263,14 +284,42 @@ async fn builds(
     let month_ago = stamp(fake.clock.now() - chrono::Duration::days(30));
     let month_ago_plus_a_minute =
         stamp(fake.clock.now() - chrono::Duration::days(30) + chrono::Duration::minutes(1));
-    Json(json!([
-        {"id": b.build_id, "hash": "abc", "hasWarning": b.has_warning, "status": b.status,
-         "startDate": b.last_build_date, "endDate": b.last_build_date, "duration": 60,
-         "isDistributable": false, "commitId": "c2"},
-        {"id": format!("{}-older", b.id), "hash": "abd", "hasWarning": false, "status": 0,
+    let older = format!("{}-older", b.id);
+    let mut list = json!([
+        {"id": b.build_id, "hash": sha_of(&b.build_id), "hasWarning": b.has_warning,
+         "status": b.status, "startDate": b.last_build_date, "endDate": b.last_build_date,
+         "duration": 60, "isDistributable": false, "commitId": commit_of(&b.build_id)},
+        {"id": older, "hash": sha_of(&older), "hasWarning": false, "status": 0,
          "startDate": month_ago, "endDate": month_ago_plus_a_minute, "duration": 60,
-         "isDistributable": false, "commitId": "c1"},
-    ]))
+         "isDistributable": false, "commitId": commit_of(&older)},
+    ]);
+    if fake.behaviour.lock().expect("lock").no_hash_in_builds {
+        for build in list.as_array_mut().expect("list") {
+            build.as_object_mut().expect("build").remove("hash");
+        }
+    }
+    Json(list).into_response()
+}
+
+/// `GET build/v2/commits/{commitId}`: the commit with its hash and its builds.
+async fn commit(
+    State(fake): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refused) = gate(&fake, &headers) {
+        return refused;
+    }
+    fake.commit_reads.fetch_add(1, Ordering::SeqCst);
+    let Some(build) = id.strip_prefix("commit-") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let sha = sha_of(build);
+    Json(
+        json!({"id": id, "hash": sha, "message": "A commit", "builds": [
+            {"id": build, "hash": sha, "hasWarning": false, "status": 0, "commitId": id},
+        ]}),
+    )
     .into_response()
 }
 
@@ -397,6 +446,7 @@ pub async fn start(
         .route("/build/v2/profiles", get(profiles))
         .route("/build/v1/profiles/{id}", get(profile))
         .route("/build/v1/builds", get(builds))
+        .route("/build/v2/commits/{id}", get(commit))
         .route("/distribution/v2/profiles", get(distribution))
         .route("/publish/v2/profiles/{platform}", get(publish_profiles))
         .route(

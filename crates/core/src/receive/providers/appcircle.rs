@@ -13,7 +13,7 @@ mod message;
 use serde_json::Value;
 
 use super::{Parsed, Refused, refusal};
-use crate::model::{Classification, Outcome, Provider, Scope, Subject, Verdict};
+use crate::model::{Classification, Outcome, Provider, Scope, Subject, Verdict, git_sha};
 use crate::receive::envelope::{Envelope, field, scalar_text};
 use crate::receive::signature;
 struct Rule {
@@ -408,6 +408,8 @@ fn subject(envelope: &Envelope, scope: Scope) -> Subject {
         task_id: id("taskId").or_else(|| (scope == Scope::Build).then(|| id("id")).flatten()),
         build_id: id("buildId"),
         commit_id: id("commitId"),
+        // Undocumented in webhooks; the name Appcircle's dashboard queue gives the hash.
+        commit_sha: id("commitHash").as_deref().and_then(git_sha),
     }
 }
 

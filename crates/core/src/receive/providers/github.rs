@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Headers, Origin, Parsed, Reading, Refused, first, refusal, text, values};
-use crate::model::{Outcome, Provider, Scope, Subject, Verdict};
+use crate::model::{Outcome, Provider, Scope, Subject, Verdict, git_sha};
 use crate::receive::signature;
 use crate::time::parse_liberal;
 
@@ -229,6 +229,7 @@ fn workflow_run(value: &Value, repo: Option<&str>) -> Reading {
             // One run attempt is one run: its start and end pair by it (and its jobs).
             task_id: run_id.as_ref().map(|id| run_key(id, &attempt)),
             build_id: run_id,
+            commit_sha: text(run, &["head_sha"]).as_deref().and_then(git_sha),
             commit_id: text(run, &["head_sha"]),
         },
         at,
@@ -266,6 +267,7 @@ fn workflow_job(value: &Value, repo: Option<&str>) -> Reading {
                 )
             }),
             build_id: text(job, &["id"]),
+            commit_sha: text(job, &["head_sha"]).as_deref().and_then(git_sha),
             commit_id: text(job, &["head_sha"]),
             ..Subject::default()
         },
@@ -296,6 +298,7 @@ fn check(value: &Value, event: &str, repo: Option<&str>) -> Reading {
             profile_name: repo.map(str::to_owned),
             branch_name: branch,
             build_id: text(check, &["id"]),
+            commit_sha: text(check, &["head_sha"]).as_deref().and_then(git_sha),
             commit_id: text(check, &["head_sha"]),
             ..Subject::default()
         },

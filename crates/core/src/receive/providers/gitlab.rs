@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Headers, Origin, Parsed, Reading, Refused, first, refusal, sha256_hex, text};
-use crate::model::{Outcome, Provider, Scope, Subject, Verdict};
+use crate::model::{Outcome, Provider, Scope, Subject, Verdict, git_sha};
 use crate::receive::signature::{self, SignatureError};
 use crate::time::parse_liberal;
 
@@ -193,6 +193,7 @@ fn pipeline(value: &Value, project: Option<String>, instance: &str) -> Reading {
             branch_name: text(attrs, &["ref"]),
             task_id: id.as_ref().map(|i| run_key(instance, i)),
             build_id: id,
+            commit_sha: text(attrs, &["sha"]).as_deref().and_then(git_sha),
             commit_id: text(attrs, &["sha"]),
         },
         at,
@@ -225,6 +226,7 @@ fn job(value: &Value, project: Option<String>, instance: &str) -> Reading {
             branch_name: text(value, &["ref"]),
             task_id: text(value, &["pipeline_id"]).map(|p| run_key(instance, &p)),
             build_id: text(value, &["build_id"]),
+            commit_sha: text(value, &["sha"]).as_deref().and_then(git_sha),
             commit_id: text(value, &["sha"]),
             ..Subject::default()
         },

@@ -1,0 +1,398 @@
+//! A commit's checks: "is this commit ready to ship?" across every provider, as GitHub
+//! answers it for the checks that report to GitHub.
+//!
+//! A check is one stream's profile within the commit (an Appcircle build profile, a
+//! distribution or publish profile, a GitHub workflow, a GitLab project), whatever the
+//! branch: the commit is the same on any. Its state is its latest outcome by the event's
+//! own time, so a re-run supersedes the run before it: a start after an end is running
+//! again. Which checks are required comes from the settings' rules per branch pattern;
+//! without a rule for the commit's branches, every check that reported is required.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::model::{Outcome, Provider, Scope, git_sha};
+use crate::settings::RequiredChecks;
+use crate::store::{EventRecord, MAX_CANDIDATES, MIN_PREFIX, RUNNING_LIMIT_HOURS, Store};
+use crate::time::from_text;
+use crate::{Error, Result};
+
+/// Where one check stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum CheckState {
+    Passed,
+    Failed,
+    Running,
+    /// Required, and nothing reported it for this commit (yet, or it was pruned).
+    Missing,
+    /// It reported only news that is no result (a version deployed to Publish, say):
+    /// neither passed nor failed, and like GitHub's `neutral` it does not hold a commit
+    /// back.
+    Neutral,
+}
+
+/// Where the commit stands: `gatehouse status --commit` exits with [`CommitState::exit_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum CommitState {
+    /// Every required check passed.
+    Ready,
+    /// A required check failed.
+    Failing,
+    /// A required check is running or missing (or nothing reported for the commit).
+    Pending,
+}
+
+impl CommitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommitState::Ready => "ready",
+            CommitState::Failing => "failing",
+            CommitState::Pending => "pending",
+        }
+    }
+
+    /// 0 ready, 1 failing, 2 pending: the gate's codes (3 is an error).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            CommitState::Ready => 0,
+            CommitState::Failing => 1,
+            CommitState::Pending => 2,
+        }
+    }
+}
+
+/// One check of a commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Check {
+    /// What the required-checks rules name it by: `build: Acme iOS`,
+    /// `github: acme/app · CI`, `gitlab: acme/app`.
+    pub name: String,
+    /// `None` for a required check that never reported.
+    pub provider: Option<Provider>,
+    pub scope: Option<Scope>,
+    pub state: CheckState,
+    pub required: bool,
+    /// The latest outcome (a start while it runs again).
+    pub outcome: Option<Outcome>,
+    pub branch_name: Option<String>,
+    /// The latest event: its detail in the window.
+    pub event_id: Option<i64>,
+    pub title: Option<String>,
+    pub occurred_at: Option<String>,
+    /// Start to end of the latest finished run, when both are known.
+    pub duration_ms: Option<i64>,
+    /// Where the sender shows it (the event's `detail` link).
+    pub link: Option<String>,
+    /// How many runs reported for this commit (a re-run is one more).
+    pub runs: u32,
+}
+
+/// The counts GitHub's summary line gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct CheckCounts {
+    /// Required checks.
+    pub required: u32,
+    pub passed: u32,
+    pub failed: u32,
+    pub running: u32,
+    pub missing: u32,
+    pub neutral: u32,
+}
+
+/// A commit's checks and what they add up to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct CommitChecks {
+    /// The full SHA, lowercase.
+    pub sha: String,
+    pub short: String,
+    pub state: CommitState,
+    /// "3 of 4 checks passed, 1 running": of the required checks.
+    pub summary: String,
+    pub counts: CheckCounts,
+    /// The branches its events name.
+    pub branches: Vec<String>,
+    /// The rule's branch pattern that chose the required checks; `None`: every check
+    /// that reported is required.
+    pub rule: Option<String>,
+    /// Required checks first, then by name.
+    pub checks: Vec<Check>,
+    /// Its newest event's time.
+    pub last_at: Option<String>,
+}
+
+/// The name a check has in rules and tables: the scope for Appcircle's (one profile can
+/// build, distribute and publish), the provider for the others'.
+pub fn check_name(provider: Provider, scope: Scope, profile: &str) -> String {
+    match provider {
+        Provider::Appcircle => format!("{}: {profile}", scope.as_str()),
+        other => format!("{}: {profile}", other.as_str()),
+    }
+}
+
+/// The first 7 digits, as git abbreviates.
+pub fn short(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
+
+/// Gathers `events` (the commit's, oldest first) into its checks under `rules` as of `now`.
+pub fn evaluate(
+    sha: &str,
+    events: &[EventRecord],
+    rules: &[RequiredChecks],
+    now: DateTime<Utc>,
+) -> CommitChecks {
+    let mut branches: Vec<String> = Vec::new();
+    for b in events.iter().filter_map(|e| e.branch_name.clone()) {
+        if !branches.contains(&b) {
+            branches.push(b);
+        }
+    }
+    let rule = rules.iter().find(|r| branches.iter().any(|b| r.matches(b)));
+    let mut by_check: BTreeMap<(Provider, Scope, String), Vec<&EventRecord>> = BTreeMap::new();
+    for e in events {
+        let key = (e.provider, e.scope, stream_profile(e));
+        by_check.entry(key).or_default().push(e);
+    }
+    let mut checks: Vec<Check> = by_check
+        .into_iter()
+        .map(|((provider, scope, _), events)| check(provider, scope, &events, now))
+        .collect();
+    match rule {
+        Some(rule) => {
+            for c in &mut checks {
+                c.required = rule.checks.iter().any(|n| n.trim() == c.name);
+            }
+            for name in &rule.checks {
+                let name = name.trim();
+                if !checks.iter().any(|c| c.name == name) {
+                    checks.push(missing(name));
+                }
+            }
+        }
+        None => checks.iter_mut().for_each(|c| c.required = true),
+    }
+    checks.sort_by(|a, b| b.required.cmp(&a.required).then(a.name.cmp(&b.name)));
+    let counts = count(&checks);
+    let state = if counts.failed > 0 {
+        CommitState::Failing
+    } else if counts.required == 0 || counts.running > 0 || counts.missing > 0 {
+        CommitState::Pending
+    } else {
+        CommitState::Ready
+    };
+    CommitChecks {
+        sha: sha.to_owned(),
+        short: short(sha),
+        state,
+        summary: summary(&counts),
+        counts,
+        branches,
+        rule: rule.map(|r| r.branch.clone()),
+        checks,
+        last_at: events.iter().map(|e| e.occurred_at.clone()).max(),
+    }
+}
+
+/// A check is its stream's profile: the key the stream keeps whatever the names.
+fn stream_profile(e: &EventRecord) -> String {
+    e.profile_id
+        .clone()
+        .or_else(|| e.profile_name.clone())
+        .unwrap_or_default()
+}
+
+fn check(provider: Provider, scope: Scope, events: &[&EventRecord], now: DateTime<Utc>) -> Check {
+    let newest = events.last().copied();
+    let profile = events
+        .iter()
+        .rev()
+        .find_map(|e| e.profile_name.clone())
+        .or_else(|| newest.and_then(|e| e.profile_id.clone()))
+        .unwrap_or_else(|| "(unnamed)".into());
+    // Info is news, not a result: the latest result decides.
+    let results: Vec<&EventRecord> = events
+        .iter()
+        .copied()
+        .filter(|e| e.outcome != Outcome::Info)
+        .collect();
+    let finished = results.iter().rev().find(|e| e.outcome.is_finished());
+    let latest = results.last();
+    let horizon = now - Duration::hours(RUNNING_LIMIT_HOURS);
+    // A start that never ended within the running limit is not running: its end was
+    // probably never told, and the result before it stands (as the gate keeps it).
+    let running = latest.is_some_and(|e| {
+        e.outcome == Outcome::Started && from_text(&e.occurred_at).is_some_and(|t| t > horizon)
+    });
+    let state = if running {
+        CheckState::Running
+    } else {
+        match finished {
+            Some(e) if e.outcome.is_failing() || e.rejected => CheckState::Failed,
+            Some(_) => CheckState::Passed,
+            None if latest.is_some() => CheckState::Missing,
+            None => CheckState::Neutral,
+        }
+    };
+    let shown = if running { latest } else { finished }.copied().or(newest);
+    let mut runs: Vec<&str> = events.iter().filter_map(|e| e.task_id.as_deref()).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    Check {
+        name: check_name(provider, scope, &profile),
+        provider: Some(provider),
+        scope: Some(scope),
+        state,
+        required: false,
+        outcome: shown.map(|e| e.outcome),
+        branch_name: shown.and_then(|e| e.branch_name.clone()),
+        event_id: shown.map(|e| e.id),
+        title: shown.and_then(|e| e.title.clone()),
+        occurred_at: shown.map(|e| e.occurred_at.clone()),
+        duration_ms: finished.and_then(|e| e.duration_ms).filter(|_| !running),
+        link: shown
+            .and_then(|e| e.links.get("detail"))
+            .and_then(|v| v.as_str())
+            .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
+            .map(str::to_owned),
+        runs: runs.len().max(usize::from(!events.is_empty())) as u32,
+    }
+}
+
+fn missing(name: &str) -> Check {
+    Check {
+        name: name.to_owned(),
+        provider: None,
+        scope: None,
+        state: CheckState::Missing,
+        required: true,
+        outcome: None,
+        branch_name: None,
+        event_id: None,
+        title: None,
+        occurred_at: None,
+        duration_ms: None,
+        link: None,
+        runs: 0,
+    }
+}
+
+fn count(checks: &[Check]) -> CheckCounts {
+    let mut n = CheckCounts::default();
+    for c in checks.iter().filter(|c| c.required) {
+        n.required += 1;
+        match c.state {
+            CheckState::Passed => n.passed += 1,
+            CheckState::Failed => n.failed += 1,
+            CheckState::Running => n.running += 1,
+            CheckState::Missing => n.missing += 1,
+            CheckState::Neutral => n.neutral += 1,
+        }
+    }
+    n
+}
+
+/// "3 of 4 checks passed, 1 running", GitHub's wording; "no checks yet" for none.
+pub fn summary(n: &CheckCounts) -> String {
+    if n.required == 0 {
+        return "no checks have reported".into();
+    }
+    let noun = if n.required == 1 { "check" } else { "checks" };
+    let mut text = format!("{} of {} {noun} passed", n.passed + n.neutral, n.required);
+    for (count, word) in [
+        (n.failed, "failed"),
+        (n.running, "running"),
+        (n.missing, "missing"),
+    ] {
+        if count > 0 {
+            text.push_str(&format!(", {count} {word}"));
+        }
+    }
+    text
+}
+
+/// Reads commit `commit` (a full SHA, or a prefix of [`MIN_PREFIX`] hex digits or more
+/// that only one commit starts with) from `store` and evaluates it under the settings'
+/// rules. Not found: nothing reported for it. An ambiguous prefix lists its candidates.
+pub fn for_commit(store: &Store, commit: &str) -> Result<CommitChecks> {
+    let sha = resolve(store, commit)?;
+    let events = store.commit_events(&sha)?;
+    if events.is_empty() {
+        return Err(Error::NotFound(format!(
+            "no check has reported for commit {sha}"
+        )));
+    }
+    let settings = store.settings()?;
+    Ok(evaluate(
+        &sha,
+        &events,
+        &settings.required_checks,
+        store.clock().now(),
+    ))
+}
+
+/// The newest commits (at most `limit`, on `branch` if given), each with its checks.
+pub fn recent(store: &Store, branch: Option<&str>, limit: usize) -> Result<Vec<CommitChecks>> {
+    let settings = store.settings()?;
+    let now = store.clock().now();
+    let mut out = Vec::new();
+    for commit in store.recent_commits(branch, limit)? {
+        let events = store.commit_events(&commit.sha)?;
+        out.push(evaluate(
+            &commit.sha,
+            &events,
+            &settings.required_checks,
+            now,
+        ));
+    }
+    Ok(out)
+}
+
+/// The full SHA `commit` stands for.
+fn resolve(store: &Store, commit: &str) -> Result<String> {
+    let wanted = commit.trim().to_ascii_lowercase();
+    if wanted.len() < MIN_PREFIX
+        || wanted.len() > 64
+        || !wanted.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(Error::Invalid(format!(
+            "`{}` is not a commit: give its SHA, or at least its first {MIN_PREFIX} hex digits",
+            crate::text::neutralise(&commit.chars().take(80).collect::<String>(), false)
+        )));
+    }
+    if git_sha(&wanted).is_some() {
+        return Ok(wanted);
+    }
+    let candidates = store.commits_matching(&wanted)?;
+    match candidates.as_slice() {
+        [] => Err(Error::NotFound(format!(
+            "no check has reported for a commit starting with {wanted}"
+        ))),
+        [one] => Ok(one.clone()),
+        many => {
+            let more = if many.len() > MAX_CANDIDATES {
+                " (and more)".to_owned()
+            } else {
+                String::new()
+            };
+            let listed: Vec<&str> = many
+                .iter()
+                .take(MAX_CANDIDATES)
+                .map(String::as_str)
+                .collect();
+            Err(Error::Invalid(format!(
+                "{wanted} is ambiguous: it starts {}{more}; give more digits",
+                listed.join(", ")
+            )))
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! A commit's checks across providers, over real HTTP into a real SQLite file: Appcircle's
+//! build (read by the account from a fake Appcircle, then told by webhook), GitHub
+//! Actions' workflow (webhooks) and the TestFlight submission (Appcircle's publish webhook
+//! naming the build). The manual clock starts at the real now, so the suite passes on any
+//! date.
+
+mod fake_appcircle;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use fake_appcircle::{KEY_NAME, KEY_SECRET, commit_of, sha_of};
+use gatehouse_core::Error;
+use gatehouse_core::accounts::{AccountKey, AccountSync, Connection};
+use gatehouse_core::clock::{Clock, ClockHand};
+use gatehouse_core::model::Provider;
+use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
+use gatehouse_core::receive::signature;
+use gatehouse_core::rules::checks::{self, CheckState, CommitChecks, CommitState};
+use gatehouse_core::send::samples::dotnet_timestamp;
+use gatehouse_core::settings::RequiredChecks;
+use gatehouse_core::store::{Store, StoreOptions};
+use serde_json::{Value, json};
+
+const AC_SECRET: &str = "appcircle-webhook-secret";
+const GH_SECRET: &str = "github-webhook-secret";
+const BUILD: &str = "p0b0-latest";
+const BRANCH: &str = "release/2.4";
+
+struct World {
+    store: Arc<Store>,
+    listener: RunningListener,
+    account: Arc<AccountSync>,
+    fake: fake_appcircle::Shared,
+    fake_addr: SocketAddr,
+    clock: Clock,
+    hand: ClockHand,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let (clock, hand) = Clock::manual(Utc::now());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(Store::open_dir_with(dir.path(), options).expect("store"));
+    store
+        .add_endpoint_for(Provider::Appcircle, "ac", AC_SECRET)
+        .await
+        .expect("endpoint");
+    store
+        .add_endpoint_for(Provider::Github, "gh", GH_SECRET)
+        .await
+        .expect("endpoint");
+    let listener = RunningListener::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        store.clone(),
+        ListenerConfig::default(),
+    )
+    .await
+    .expect("listening");
+    let (fake, fake_addr) = fake_appcircle::start(1, 1, clock.clone()).await;
+    World {
+        account: Arc::new(AccountSync::new(store.clone())),
+        store,
+        listener,
+        fake,
+        fake_addr,
+        clock,
+        hand,
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn connect(&self, addr: SocketAddr) {
+        self.account
+            .connect(Connection {
+                api_host: Some(format!("http://{addr}")),
+                auth_host: Some(format!("http://{addr}")),
+                key: AccountKey::ApiKey {
+                    name: KEY_NAME.into(),
+                    organization: None,
+                },
+                secret: KEY_SECRET.into(),
+            })
+            .await
+            .expect("connected");
+    }
+
+    async fn post(&self, endpoint: &str, headers: Vec<(&str, String)>, body: Value) -> u16 {
+        let url = format!("http://{}/hooks/{endpoint}", self.listener.local_addr());
+        let headers: Vec<(String, String)> = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let mut request = ureq::post(&url).set("Content-Type", "application/json");
+            for (k, v) in &headers {
+                request = request.set(k, v);
+            }
+            match request.send_string(&body.to_string()) {
+                Ok(a) | Err(ureq::Error::Status(_, a)) => a.status(),
+                Err(e) => panic!("transport: {e}"),
+            }
+        })
+        .await
+        .expect("client")
+    }
+
+    /// An Appcircle webhook, signed (`ac_signature`), dated now.
+    async fn appcircle(&self, title: &str, item: Value) -> u16 {
+        let body = json!({
+            "deliveryId": format!("{title} {item}"),
+            "timestamp": dotnet_timestamp(self.clock.now()),
+            "action": Value::Null,
+            "title": title,
+            "message": title,
+            "item": item,
+            "links": {"detail": "https://my.appcircle.io/build/detail"},
+        });
+        let sig = signature::sign(AC_SECRET.as_bytes(), body.to_string().as_bytes());
+        self.post("ac", vec![("ac_signature", sig)], body).await
+    }
+
+    /// GitHub's `workflow_run` for attempt `attempt` of run 101 of acme/app's CI.
+    async fn workflow(&self, sha: &str, attempt: u32, conclusion: Option<&str>) -> u16 {
+        let now = self.clock.now().to_rfc3339();
+        let body = json!({
+            "action": if conclusion.is_some() { "completed" } else { "in_progress" },
+            "workflow_run": {
+                "id": 101, "name": "CI", "path": ".github/workflows/ci.yml",
+                "head_branch": BRANCH, "head_sha": sha, "run_number": 7,
+                "run_attempt": attempt,
+                "status": if conclusion.is_some() { "completed" } else { "in_progress" },
+                "conclusion": conclusion, "run_started_at": now, "created_at": now,
+                "updated_at": now,
+                "html_url": "https://github.com/acme/app/actions/runs/101",
+                "repository": {"id": 42, "full_name": "acme/app"},
+            },
+            "repository": {"id": 42, "full_name": "acme/app"},
+            "sender": {"login": "octocat"},
+        });
+        let sig = format!(
+            "sha256={}",
+            signature::sign(GH_SECRET.as_bytes(), body.to_string().as_bytes())
+        );
+        let delivery = format!("{sha}-{attempt}-{conclusion:?}");
+        self.post(
+            "gh",
+            vec![
+                ("X-GitHub-Event", "workflow_run".into()),
+                ("X-GitHub-Delivery", delivery),
+                ("X-Hub-Signature-256", sig),
+            ],
+            body,
+        )
+        .await
+    }
+
+    fn checks(&self, commit: &str) -> CommitChecks {
+        checks::for_commit(&self.store, commit).expect("checks")
+    }
+
+    /// A moment later: each report is dated after the one before.
+    fn tick(&self) {
+        self.hand.advance(Duration::seconds(30));
+    }
+}
+
+fn states(c: &CommitChecks) -> Vec<(String, CheckState)> {
+    c.checks.iter().map(|c| (c.name.clone(), c.state)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_built_tested_and_shipped_goes_pending_failing_pending_ready() {
+    let w = world().await;
+    let sha = sha_of(BUILD);
+    {
+        let mut account = w.fake.account.lock().expect("lock");
+        let profile = &mut account.profiles[0];
+        profile.name = "Acme iOS".into();
+        let branch = &mut profile.branches[0];
+        branch.name = BRANCH.into();
+        branch.status = 91; // running
+    }
+    // The builds list's fields are undocumented: the commit's hash is read from
+    // `build/v2/commits/{id}`, as documented.
+    w.fake.behaviour.lock().expect("lock").no_hash_in_builds = true;
+    w.connect(w.fake_addr).await;
+    w.account.sync_now().await.expect("synced");
+
+    // Running on Appcircle (read by the account) and on GitHub Actions (a webhook).
+    w.tick();
+    assert_eq!(w.workflow(&sha, 1, None).await, 200);
+    let c = w.checks(&sha);
+    assert_eq!(c.state, CommitState::Pending, "{c:#?}");
+    assert_eq!(c.state.exit_code(), 2);
+    assert_eq!(
+        states(&c),
+        vec![
+            ("build: Acme iOS".to_owned(), CheckState::Running),
+            ("github: acme/app · CI".to_owned(), CheckState::Running),
+        ]
+    );
+    assert_eq!(c.summary, "0 of 2 checks passed, 2 running");
+    assert_eq!(c.branches, vec![BRANCH.to_owned()]);
+
+    // The tests fail: the commit fails.
+    w.tick();
+    assert_eq!(w.workflow(&sha, 1, Some("failure")).await, 200);
+    let c = w.checks(&sha);
+    assert_eq!(c.state, CommitState::Failing, "{c:#?}");
+    assert_eq!(c.state.exit_code(), 1);
+
+    // A re-run supersedes the failure while it runs...
+    w.tick();
+    assert_eq!(w.workflow(&sha, 2, None).await, 200);
+    assert_eq!(w.checks(&sha).state, CommitState::Pending);
+    // ...and passes. Appcircle's build succeeds: its webhook names Appcircle's commit GUID
+    // only, which the account's read tied to the SHA.
+    w.tick();
+    assert_eq!(w.workflow(&sha, 2, Some("success")).await, 200);
+    let status = w
+        .appcircle(
+            "Build Success",
+            json!({"id": "task-1", "taskId": "task-1", "profileId": "p0", "branchId": "p0b0",
+                   "buildId": BUILD, "commitId": commit_of(BUILD)}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let c = w.checks(&sha[..7]);
+    assert_eq!(c.sha, sha, "a 7-digit prefix finds the commit");
+    assert_eq!(c.state, CommitState::Ready, "{c:#?}");
+    assert_eq!(c.state.exit_code(), 0);
+    assert_eq!(c.summary, "2 of 2 checks passed");
+    let github = c
+        .checks
+        .iter()
+        .find(|c| c.name.starts_with("github"))
+        .expect("github");
+    assert_eq!(github.runs, 2, "the re-run is a second run");
+
+    // A release needs the store submission too: until it reports, it is missing.
+    let mut settings = w.store.settings().expect("settings");
+    settings.required_checks = vec![RequiredChecks {
+        branch: "release/*".into(),
+        checks: vec![
+            "build: Acme iOS".into(),
+            "github: acme/app · CI".into(),
+            "publish_to_stores: Acme iOS".into(),
+        ],
+    }];
+    w.store.save_settings(&settings).await.expect("saved");
+    let c = w.checks(&sha);
+    assert_eq!(c.state, CommitState::Pending);
+    assert_eq!(c.summary, "2 of 3 checks passed, 1 missing");
+    assert_eq!(c.rule.as_deref(), Some("release/*"));
+
+    // TestFlight: the publish webhook names the build it ships, and so its commit.
+    w.tick();
+    let status = w
+        .appcircle(
+            "Publish Flow Succeeded",
+            json!({"profileId": "pub-1", "profileName": "Acme iOS", "buildId": BUILD}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let c = w.checks(&sha);
+    assert_eq!(c.state, CommitState::Ready, "{c:#?}");
+    assert_eq!(c.summary, "3 of 3 checks passed");
+    assert_eq!(
+        states(&c),
+        vec![
+            ("build: Acme iOS".to_owned(), CheckState::Passed),
+            ("github: acme/app · CI".to_owned(), CheckState::Passed),
+            ("publish_to_stores: Acme iOS".to_owned(), CheckState::Passed),
+        ]
+    );
+    let listed = checks::recent(&w.store, Some(BRANCH), 10).expect("recent");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].sha, sha);
+    assert_eq!(listed[0].state, CommitState::Ready);
+    assert_eq!(
+        w.fake
+            .commit_reads
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the SHA is read once, from the documented commit"
+    );
+    w.account.disconnect().await.expect("disconnected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefixes_resolve_once_and_unknown_or_ambiguous_commits_say_so() {
+    let w = world().await;
+    let a = format!("abcdef1{}", "0".repeat(33));
+    let b = format!("abcdef1{}", "1".repeat(33));
+    for sha in [&a, &b] {
+        w.tick();
+        assert_eq!(w.workflow(sha, 1, Some("success")).await, 200);
+    }
+    match checks::for_commit(&w.store, "ABCDEF1") {
+        Err(Error::Invalid(message)) => {
+            assert!(message.contains(&a) && message.contains(&b), "{message}");
+            assert!(message.contains("ambiguous"), "{message}");
+        }
+        other => panic!("ambiguous: {other:?}"),
+    }
+    assert_eq!(w.checks(&b[..8]).sha, b, "one more digit decides");
+    assert_eq!(w.checks(&a.to_uppercase()).sha, a, "any case");
+    for unknown in ["1234567", &"f".repeat(40)] {
+        match checks::for_commit(&w.store, unknown) {
+            Err(Error::NotFound(m)) => assert!(m.contains("no check has reported"), "{m}"),
+            other => panic!("unknown: {other:?}"),
+        }
+    }
+    for bad in ["abc12", "not-a-sha", "ba50d2d6-bfcc-49a1-8fa6-6e00711b4d5b"] {
+        assert!(
+            matches!(checks::for_commit(&w.store, bad), Err(Error::Invalid(_))),
+            "{bad}"
+        );
+    }
+}
+
+/// An Appcircle commit GUID is not a SHA: a prefix of one finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appcircle_guid_is_never_taken_for_a_sha() {
+    let w = world().await;
+    let status = w
+        .appcircle(
+            "Build Failed",
+            json!({"taskId": "t-9", "profileId": "p9", "buildId": "b9",
+                   "commitId": "ba50d2d6-bfcc-49a1-8fa6-6e00711b4d5b"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(matches!(
+        checks::for_commit(&w.store, "ba50d2d"),
+        Err(Error::NotFound(_))
+    ));
+}
