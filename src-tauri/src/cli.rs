@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 use clap::{Parser, Subcommand};
+use gatehouse_core::api::COMMITS_SHOWN;
 use gatehouse_core::clock::Clock;
 use gatehouse_core::model::Verdict;
 use gatehouse_core::model::{Outcome, Provider, Scope};
 use gatehouse_core::receive::endpoint::{WEAK_SECRET_LEN, generate_secret};
+use gatehouse_core::rules::checks::{self, CommitChecks, CommitState};
 use gatehouse_core::rules::gate::{self, GateFilter};
 use gatehouse_core::send::samples::{self, SampleOptions};
 use gatehouse_core::serve::token::Role;
+use gatehouse_core::settings::RequiredChecks;
 use gatehouse_core::store::{EventQuery, MAX_LIMIT, RequestQuery, Store};
 
 use crate::error::{AppError, Result};
@@ -63,8 +66,11 @@ pub enum OneShot {
     Events(EventsArgs),
     /// List the request history, newest first (or `requests show ID`, `requests accept ID`)
     Requests(RequestsArgs),
-    /// The gate: exit 0 passing, 1 failing, 2 unknown
+    /// The gate: exit 0 passing, 1 failing, 2 unknown (with --commit: that commit's checks)
     Status(StatusArgs),
+    /// A commit's checks across Appcircle, GitHub Actions and GitLab CI (or the recent
+    /// commits); `checks require` edits which checks a branch's commits need
+    Checks(ChecksArgs),
     /// Create, list and revoke access tokens for the inbox's API (`serve`'s /api/v1)
     #[command(subcommand)]
     Token(TokenCommand),
@@ -333,7 +339,46 @@ pub enum RequestCommand {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ChecksArgs {
+    #[command(subcommand)]
+    pub rules: Option<RulesCommand>,
+    /// The commit: its SHA, or its first 7 or more hex digits; none: the recent commits
+    pub commit: Option<String>,
+    /// With no commit: only commits on this branch
+    #[arg(long)]
+    pub branch: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Require these checks (as `gatehouse checks SHA` names them) of every commit on BRANCH
+    /// (a name, or a pattern: `release/*`); replaces the rule for BRANCH
+    Require {
+        branch: String,
+        #[arg(required_unless_present = "clear")]
+        checks: Vec<String>,
+        /// Remove the rule for BRANCH (its commits then need every check that reported)
+        #[arg(long, conflicts_with = "checks")]
+        clear: bool,
+    },
+    /// List the rules, in the order they are tried
+    Rules {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
 pub struct StatusArgs {
+    /// One commit's checks instead of the streams: 0 every required check passed, 1 one
+    /// failed, 2 one is running or missing (or nothing reported for the commit)
+    #[arg(long, value_name = "SHA", conflicts_with_all = ["provider", "profile", "branch"])]
+    pub commit: Option<String>,
     /// Only this provider's streams (appcircle, github, gitlab)
     #[arg(long, value_name = "PROVIDER")]
     pub provider: Option<Provider>,
@@ -388,7 +433,9 @@ pub fn dispatch(command: Command, data_dir: &Path) -> Result<i32> {
         OneShot::Events(a) if a.remote.remote.is_some() => remote_events(a),
         OneShot::Events(a) => events(&open(data_dir)?, a),
         OneShot::Requests(a) => requests(&open(data_dir)?, a),
+        OneShot::Status(a) if a.commit.is_some() => commit_status(data_dir, a),
         OneShot::Status(a) if a.remote.remote.is_some() => remote_status(a),
+        OneShot::Checks(a) => checks(data_dir, a),
         OneShot::Status(a) => status(&open(data_dir)?, a),
         OneShot::Token(c) => token(&open(data_dir)?, c),
         OneShot::Account(c) => crate::account::run(open(data_dir)?, c),
@@ -765,6 +812,126 @@ fn remote_events(a: EventsArgs) -> Result<i32> {
     } else {
         print::events(&page.events);
     }
+    Ok(exit::OK)
+}
+
+/// A commit nothing reported for is pending (exit 2) with its message, not an error: a
+/// release job may ask before the first check arrives.
+fn commit_checks(
+    data_dir: &Path,
+    remote: &RemoteArgs,
+    commit: &str,
+) -> Result<Option<CommitChecks>> {
+    let request = serde_json::json!({"method": "commit_checks", "params": {"commit": commit}});
+    let asked = match remote.inbox()? {
+        Some((url, token)) => gatehouse_core::follow::remote::call(&url, &token, &request),
+        None => checks::for_commit(&open(data_dir)?, commit),
+    };
+    match asked {
+        Ok(c) => Ok(Some(c)),
+        Err(gatehouse_core::Error::NotFound(message)) => {
+            eprintln!("gatehouse: {}", print::text(&message));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `status --commit SHA`: that commit's checks as a gate.
+fn commit_status(data_dir: &Path, a: StatusArgs) -> Result<i32> {
+    let commit = a.commit.as_deref().unwrap_or_default();
+    let Some(c) = commit_checks(data_dir, &a.remote, commit)? else {
+        return Ok(CommitState::Pending.exit_code());
+    };
+    if a.json {
+        print::json(&c)?;
+    } else {
+        print::commit_checks(&c);
+    }
+    Ok(c.state.exit_code())
+}
+
+/// `checks [SHA]`, `checks require`, `checks rules`.
+fn checks(data_dir: &Path, a: ChecksArgs) -> Result<i32> {
+    match a.rules {
+        Some(RulesCommand::Require {
+            branch,
+            checks,
+            clear,
+        }) => return require(&open(data_dir)?, branch, checks, clear),
+        Some(RulesCommand::Rules { json }) => {
+            let rules = open(data_dir)?.settings()?.required_checks;
+            if json {
+                print::json(&rules)?;
+            } else {
+                print::required_checks(&rules);
+            }
+            return Ok(exit::OK);
+        }
+        None => {}
+    }
+    if let Some(commit) = &a.commit {
+        let Some(c) = commit_checks(data_dir, &a.remote, commit)? else {
+            return Ok(CommitState::Pending.exit_code());
+        };
+        if a.json {
+            print::json(&c)?;
+        } else {
+            print::commit_checks(&c);
+        }
+        return Ok(exit::OK);
+    }
+    let list: Vec<CommitChecks> = match a.remote.inbox()? {
+        Some((url, token)) => {
+            let request = serde_json::json!({"method": "commits", "params": {"branch": a.branch}});
+            gatehouse_core::follow::remote::call(&url, &token, &request)?
+        }
+        None => checks::recent(
+            &open(data_dir)?,
+            a.branch.as_deref(),
+            COMMITS_SHOWN as usize,
+        )?,
+    };
+    if a.json {
+        print::json(&list)?;
+    } else {
+        print::commits(&list);
+    }
+    Ok(exit::OK)
+}
+
+/// `checks require BRANCH CHECK...`: the rule for BRANCH replaced (or removed with --clear),
+/// kept in the settings the window and `serve` read.
+fn require(store: &Store, branch: String, checks: Vec<String>, clear: bool) -> Result<i32> {
+    let mut settings = store.settings()?;
+    let branch = branch.trim().to_owned();
+    let at = settings
+        .required_checks
+        .iter()
+        .position(|r| r.branch == branch);
+    match (at, clear) {
+        (Some(i), true) => {
+            settings.required_checks.remove(i);
+        }
+        (None, true) => {
+            return Err(AppError::Invalid(format!(
+                "no rule for `{branch}` to clear"
+            )));
+        }
+        (at, false) => {
+            let rule = RequiredChecks {
+                branch: branch.clone(),
+                checks: checks.iter().map(|c| c.trim().to_owned()).collect(),
+            };
+            match at {
+                Some(i) => settings.required_checks[i] = rule,
+                None => settings.required_checks.push(rule),
+            }
+        }
+    }
+    let settings = settings.normalized()?;
+    block_on(store.save_settings(&settings))??;
+    print::required_checks(&settings.required_checks);
     Ok(exit::OK)
 }
 

@@ -4,7 +4,9 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use gatehouse_core::model::subject_name;
+use gatehouse_core::rules::checks::{CheckState, CommitChecks};
 use gatehouse_core::rules::gate::{Gate, GateState, Stream, stale_words};
+use gatehouse_core::settings::RequiredChecks;
 use gatehouse_core::store::{EndpointInfo, EventRecord, RequestRecord, TokenInfo};
 use gatehouse_core::text::{is_unsafe, neutralise as terminal_text};
 use serde::Serialize;
@@ -138,7 +140,7 @@ fn opt(s: &Option<String>) -> String {
 }
 
 /// A stored value, safe to print.
-fn text(s: &str) -> String {
+pub fn text(s: &str) -> String {
     terminal_text(s, false)
 }
 
@@ -421,6 +423,102 @@ pub fn gate(g: &Gate, now: DateTime<Utc>) {
         ],
         rows,
     );
+}
+
+fn check_mark(state: CheckState) -> &'static str {
+    match state {
+        CheckState::Passed => "✓",
+        CheckState::Failed => "✗",
+        CheckState::Running => "●",
+        CheckState::Missing => "?",
+        CheckState::Neutral => "-",
+    }
+}
+
+/// A commit's checks as GitHub lists them: the summary, then one row per check (required
+/// first), then their links.
+pub fn commit_checks(c: &CommitChecks) {
+    let on = if c.branches.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", text(&c.branches.join(", ")))
+    };
+    println!(
+        "Commit {}{on}: {} ({})",
+        text(&c.short),
+        c.state.as_str().to_uppercase(),
+        c.summary
+    );
+    match &c.rule {
+        Some(rule) => println!("Required by the rule for `{}`.", text(rule)),
+        None => println!("No rule for its branches: every check that reported is required."),
+    }
+    let rows = c
+        .checks
+        .iter()
+        .map(|check| {
+            vec![
+                check_mark(check.state).to_owned(),
+                check.name.clone(),
+                if check.required { "required" } else { "" }.to_owned(),
+                check.state.as_str().to_owned(),
+                check.runs.to_string(),
+                check
+                    .occurred_at
+                    .as_deref()
+                    .map(short_time)
+                    .unwrap_or_default(),
+                check.duration_ms.map(duration).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &["", "CHECK", "", "STATE", "RUNS", "AT (UTC)", "TOOK"],
+        rows,
+    );
+    for check in &c.checks {
+        if let Some(link) = &check.link {
+            println!("  {}: {}", text(&check.name), text(link));
+        }
+    }
+}
+
+/// Recent commits, newest first, each with its summary.
+pub fn commits(list: &[CommitChecks]) {
+    if list.is_empty() {
+        println!("No commit has reported a check yet.");
+        return;
+    }
+    let rows = list
+        .iter()
+        .map(|c| {
+            vec![
+                c.short.clone(),
+                c.state.as_str().to_owned(),
+                c.summary.clone(),
+                c.branches.join(", "),
+                c.last_at.as_deref().map(short_time).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &["COMMIT", "STATE", "CHECKS", "BRANCHES", "LAST (UTC)"],
+        rows,
+    );
+}
+
+/// The required-checks rules, in the order they are tried.
+pub fn required_checks(rules: &[RequiredChecks]) {
+    if rules.is_empty() {
+        println!("No rules: every check that reported for a commit is required.");
+        return;
+    }
+    for rule in rules {
+        println!("{}:", text(&rule.branch));
+        for check in &rule.checks {
+            println!("  {}", text(check));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,18 @@ pub enum CheckState {
     Neutral,
 }
 
+impl CheckState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckState::Passed => "passed",
+            CheckState::Failed => "failed",
+            CheckState::Running => "running",
+            CheckState::Missing => "missing",
+            CheckState::Neutral => "neutral",
+        }
+    }
+}
+
 /// Where the commit stands: `gatehouse status --commit` exits with [`CommitState::exit_code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]

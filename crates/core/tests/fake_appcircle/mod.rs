@@ -51,15 +51,11 @@ pub struct Behaviour {
     pub no_hash_in_builds: bool,
 }
 
-/// The git SHA the fake gives build `build_id`'s commit: 40 hex digits, the same every time.
+/// The git SHA the fake gives build `build_id`'s commit: 40 hex digits, the same every time
+/// (the id's bytes in hex, repeated).
 pub fn sha_of(build_id: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(build_id.as_bytes());
-    digest
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..40]
-        .to_owned()
+    let hex: String = build_id.bytes().map(|b| format!("{b:02x}")).collect();
+    hex.chars().cycle().take(40).collect()
 }
 
 /// Appcircle's commit GUID (as the fake names it) of build `build_id`'s commit.
