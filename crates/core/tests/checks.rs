@@ -19,8 +19,9 @@ use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
 use gatehouse_core::receive::signature;
 use gatehouse_core::rules::checks::{self, CheckState, CommitChecks, CommitState};
 use gatehouse_core::send::samples::dotnet_timestamp;
-use gatehouse_core::settings::RequiredChecks;
-use gatehouse_core::store::{Store, StoreOptions};
+use gatehouse_core::rules::notify::Notifier;
+use gatehouse_core::settings::{RequiredChecks, Settings};
+use gatehouse_core::store::{EventQuery, EventRecord, Store, StoreOptions};
 use serde_json::{Value, json};
 
 const AC_SECRET: &str = "appcircle-webhook-secret";
@@ -128,12 +129,22 @@ impl World {
 
     /// GitHub's `workflow_run` for attempt `attempt` of run 101 of acme/app's CI.
     async fn workflow(&self, sha: &str, attempt: u32, conclusion: Option<&str>) -> u16 {
+        self.workflow_on(BRANCH, sha, attempt, conclusion).await
+    }
+
+    async fn workflow_on(
+        &self,
+        branch: &str,
+        sha: &str,
+        attempt: u32,
+        conclusion: Option<&str>,
+    ) -> u16 {
         let now = self.clock.now().to_rfc3339();
         let body = json!({
             "action": if conclusion.is_some() { "completed" } else { "in_progress" },
             "workflow_run": {
                 "id": 101, "name": "CI", "path": ".github/workflows/ci.yml",
-                "head_branch": BRANCH, "head_sha": sha, "run_number": 7,
+                "head_branch": branch, "head_sha": sha, "run_number": 7,
                 "run_attempt": attempt,
                 "status": if conclusion.is_some() { "completed" } else { "in_progress" },
                 "conclusion": conclusion, "run_started_at": now, "created_at": now,
@@ -342,4 +353,77 @@ async fn an_appcircle_guid_is_never_taken_for_a_sha() {
         checks::for_commit(&w.store, "ba50d2d"),
         Err(Error::NotFound(_))
     ));
+}
+
+impl World {
+    fn newest(&self) -> EventRecord {
+        self.store
+            .events(&EventQuery::default())
+            .expect("events")
+            .remove(0)
+    }
+
+    /// What the desktop's notifier says of the newest event's commit.
+    fn ready(&self, notifier: &mut Notifier, settings: &Settings) -> Vec<String> {
+        let event = self.newest();
+        let Some(commit) = checks::for_event(&self.store, &event).expect("checks") else {
+            return Vec::new();
+        };
+        notifier
+            .on_commit(&event, &commit, settings, false, std::time::Instant::now())
+            .into_iter()
+            .map(|n| format!("{}: {}", n.summary, n.body))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_commit_that_turns_ready_is_said_once_and_again_after_a_rerun() {
+    let w = world().await;
+    let sha = "c0ffee".to_owned() + &"1".repeat(34);
+    let mut notifier = Notifier::default();
+    let settings = Settings::default();
+    w.tick();
+    w.workflow(&sha, 1, None).await;
+    assert!(w.ready(&mut notifier, &settings).is_empty(), "running");
+    w.tick();
+    w.workflow(&sha, 1, Some("success")).await;
+    assert_eq!(
+        w.ready(&mut notifier, &settings),
+        vec!["acme/app · CI on release/2.4 (c0ffee1) is ready: 1 of 1 check passed".to_owned()]
+    );
+    assert!(
+        w.ready(&mut notifier, &settings).is_empty(),
+        "said once for the same state"
+    );
+    // A re-run makes it pending; its success makes it ready again.
+    w.tick();
+    w.workflow(&sha, 2, None).await;
+    assert!(w.ready(&mut notifier, &settings).is_empty());
+    w.tick();
+    w.workflow(&sha, 2, Some("success")).await;
+    assert_eq!(w.ready(&mut notifier, &settings).len(), 1);
+
+    // The rules can switch it off.
+    let other = "c0ffee".to_owned() + &"2".repeat(34);
+    let mut off = settings.clone();
+    off.notifications.commit_ready = false;
+    w.tick();
+    w.workflow(&other, 1, Some("success")).await;
+    assert!(w.ready(&mut Notifier::default(), &off).is_empty());
+    assert_eq!(w.ready(&mut Notifier::default(), &settings).len(), 1);
+
+    // A commit on a branch that is no release branch is not news.
+    let feature = "c0ffee".to_owned() + &"3".repeat(34);
+    w.tick();
+    w.workflow_on("feature/login", &feature, 1, Some("success")).await;
+    assert!(w.ready(&mut Notifier::default(), &settings).is_empty());
+    // Unless a rule names it.
+    let mut ruled = settings.clone();
+    ruled.required_checks = vec![RequiredChecks {
+        branch: "feature/*".into(),
+        checks: vec!["github: acme/app · CI".into()],
+    }];
+    w.store.save_settings(&ruled).await.expect("saved");
+    assert_eq!(w.ready(&mut Notifier::default(), &ruled).len(), 1);
 }

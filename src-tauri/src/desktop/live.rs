@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::api::Host;
 use gatehouse_core::follow::mirror::{MirrorState, Report};
+use gatehouse_core::rules::checks::{self, CommitChecks};
 use gatehouse_core::rules::gate::{self, Gate, GateFilter};
 use gatehouse_core::rules::notify::{CatchUp, Notifier};
 use gatehouse_core::rules::retention;
 use gatehouse_core::settings::Settings;
-use gatehouse_core::store::{Notice, Store};
+use gatehouse_core::store::{EventRecord, Notice, Store};
 use gatehouse_core::supervise::supervise;
 use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -45,6 +46,23 @@ async fn refresh_gate(app: &AppHandle, store: &Arc<Store>, gate: &mut Gate) {
         let _ = app.emit(GATE, &*gate);
     }
     tray::update(app, gate);
+}
+
+/// The checks of the commit `event` is of, read after it was stored (`None`: of no commit,
+/// or the read failed, which is logged: a missed "is ready" must not stop the loop).
+async fn commit_after(store: &Arc<Store>, event: &EventRecord) -> Option<CommitChecks> {
+    let (store, event) = (store.clone(), event.clone());
+    match gatehouse_core::offload::run(move || checks::for_event(&store, &event)).await {
+        Ok(Ok(commit)) => commit,
+        Ok(Err(e)) => {
+            tracing::warn!("the commit of a new event could not be read: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("the commit of a new event could not be read: {e}");
+            None
+        }
+    }
 }
 
 async fn current_settings(store: &Arc<Store>) -> Settings {
@@ -199,10 +217,19 @@ impl Live {
                 let quiet =
                     notifier::quiet(&self.app, &self.settings, self.store.clock().now_local());
                 let now = Instant::now();
-                for n in self
-                    .notifications
-                    .on_event(event, &self.gate, &self.settings, quiet, now)
-                {
+                let mut shown =
+                    self.notifications
+                        .on_event(event, &self.gate, &self.settings, quiet, now);
+                if let Some(commit) = commit_after(&self.store, event).await {
+                    shown.extend(self.notifications.on_commit(
+                        event,
+                        &commit,
+                        &self.settings,
+                        quiet,
+                        now,
+                    ));
+                }
+                for n in shown {
                     notifier::show(&self.app, n);
                 }
             }

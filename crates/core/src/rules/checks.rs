@@ -142,6 +142,24 @@ pub struct CommitChecks {
     pub last_at: Option<String>,
 }
 
+/// Release branches when no required-checks rule names any: where a commit that is ready
+/// is news worth a notification.
+pub const DEFAULT_RELEASE_BRANCHES: [&str; 5] = ["main", "master", "release/*", "release-*", "releases/*"];
+
+/// Whether commit `c` is on a release branch: one a required-checks rule names (the rule
+/// chose its checks), or, with no rules at all, one of [`DEFAULT_RELEASE_BRANCHES`].
+pub fn on_release_branch(c: &CommitChecks, rules: &[RequiredChecks]) -> bool {
+    if rules.is_empty() {
+        c.branches.iter().any(|b| {
+            DEFAULT_RELEASE_BRANCHES
+                .iter()
+                .any(|p| crate::settings::glob_matches(p, b))
+        })
+    } else {
+        c.rule.is_some()
+    }
+}
+
 /// The name a check has in rules and tables: the scope for Appcircle's (one profile can
 /// build, distribute and publish), the provider for the others'.
 pub fn check_name(provider: Provider, scope: Scope, profile: &str) -> String {
@@ -350,6 +368,25 @@ pub fn for_commit(store: &Store, commit: &str) -> Result<CommitChecks> {
         &settings.required_checks,
         store.clock().now(),
     ))
+}
+
+/// The checks of the commit event `e` is of, if it is of one (the desktop asks after each
+/// live event, to say when a commit becomes ready).
+pub fn for_event(store: &Store, e: &EventRecord) -> Result<Option<CommitChecks>> {
+    if !crate::model::is_gated(e.scope) {
+        return Ok(None);
+    }
+    let Some(sha) = store.commit_of(e)? else {
+        return Ok(None);
+    };
+    let events = store.commit_events(&sha)?;
+    let settings = store.settings()?;
+    Ok(Some(evaluate(
+        &sha,
+        &events,
+        &settings.required_checks,
+        store.clock().now(),
+    )))
 }
 
 /// The newest commits (at most `limit`, on `branch` if given), each with its checks.

@@ -9,7 +9,7 @@
 //! while it was away) becomes one summary when the backlog is stored ([`CatchUp`]), and the
 //! rules apply to each stream's latest state then, not to every event on the way.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -17,6 +17,7 @@ use ts_rs::TS;
 
 use crate::model::Source;
 use crate::model::{Outcome, Provider, Scope, subject_name};
+use crate::rules::checks::{CheckState, CommitChecks, CommitState, on_release_branch};
 use crate::rules::gate::{Gate, GateState, Stream};
 use crate::settings::Settings;
 use crate::store::EventRecord;
@@ -44,6 +45,8 @@ pub struct Notifier {
     shown: VecDeque<Instant>,
     burst: Vec<Notification>,
     held: Vec<Notification>,
+    /// Commits said to be ready, until they are not (a re-run starts): each is said once.
+    ready: HashSet<String>,
 }
 
 /// Identifies a stream across gates: scope, profile key, branch key (the keys already carry
@@ -103,6 +106,57 @@ impl Notifier {
         let Some(notification) = self.decide(event, gate, &before, settings) else {
             return Vec::new();
         };
+        self.pace(notification, quiet, now)
+    }
+
+    /// What `event` (live, just stored) makes of its commit `commit` (read after it): "is
+    /// ready" once, when the event completes the required checks of a commit on a release
+    /// branch. A commit that stops being ready (a re-run) can be ready again.
+    pub fn on_commit(
+        &mut self,
+        event: &EventRecord,
+        commit: &CommitChecks,
+        settings: &Settings,
+        quiet: bool,
+        now: Instant,
+    ) -> Vec<Notification> {
+        if commit.state != CommitState::Ready {
+            self.ready.remove(&commit.sha);
+            return Vec::new();
+        }
+        let completes = commit.checks.iter().any(|c| {
+            c.required && c.state == CheckState::Passed && c.event_id == Some(event.id)
+        });
+        if event.source != Source::Live
+            || !settings.notifications.commit_ready
+            || !completes
+            || !on_release_branch(commit, &settings.required_checks)
+            || !self.ready.insert(commit.sha.clone())
+        {
+            return Vec::new();
+        }
+        // "Acme iOS on release/2.4 (abc1234) is ready": the first required check's subject.
+        let what = commit
+            .checks
+            .first()
+            .map(|c| c.name.split_once(": ").map_or(c.name.as_str(), |(_, n)| n))
+            .unwrap_or("A commit");
+        let on = commit
+            .branches
+            .first()
+            .map(|b| format!(" on {b}"))
+            .unwrap_or_default();
+        let notification = Notification {
+            summary: format!("{what}{on} ({}) is ready", commit.short),
+            body: commit.summary.clone(),
+            event_id: Some(event.id),
+            critical: false,
+        };
+        self.pace(notification, quiet, now)
+    }
+
+    /// Shows `notification` now, or holds it (quiet time), or keeps it for a burst's summary.
+    fn pace(&mut self, notification: Notification, quiet: bool, now: Instant) -> Vec<Notification> {
         if quiet {
             self.held.push(notification);
             return Vec::new();

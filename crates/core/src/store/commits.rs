@@ -93,6 +93,41 @@ const COMMIT_EVENT_IDS: &str = "
         WHERE provider = 'appcircle' AND scope <> 'build'
           AND build_id IN (SELECT build_id FROM direct WHERE build_id IS NOT NULL)";
 
+/// The SHA of Appcircle build `?1` (a build id), as its own event or the commit GUID it
+/// names tells it (events_by_appcircle_build).
+const SHA_OF_APPCIRCLE_BUILD: &str = "
+    SELECT COALESCE(e.commit_sha, ac.sha) AS sha
+    FROM events e LEFT JOIN appcircle_commits ac ON ac.commit_id = e.commit_id
+    WHERE e.provider = 'appcircle' AND e.build_id = ?1 AND e.scope = 'build'
+      AND COALESCE(e.commit_sha, ac.sha) IS NOT NULL
+    LIMIT 1";
+
+const SHA_OF_APPCIRCLE_COMMIT: &str = "SELECT sha FROM appcircle_commits WHERE commit_id = ?1";
+
+/// The commit event `e` is of, as [`events_of`] would find it: its SHA, its Appcircle
+/// commit's, or (a distribution or publish) its build's.
+pub fn sha_of(conn: &Connection, e: &EventRecord) -> Result<Option<String>> {
+    if e.commit_sha.is_some() || e.provider != Provider::Appcircle {
+        return Ok(e.commit_sha.clone());
+    }
+    if let Some(guid) = &e.commit_id {
+        let sha: Option<String> = conn
+            .prepare_cached(SHA_OF_APPCIRCLE_COMMIT)?
+            .query_row([guid], |r| r.get(0))
+            .optional()?;
+        if sha.is_some() {
+            return Ok(sha);
+        }
+    }
+    match &e.build_id {
+        Some(build) if e.scope != crate::model::Scope::Build => Ok(conn
+            .prepare_cached(SHA_OF_APPCIRCLE_BUILD)?
+            .query_row([build], |r| r.get(0))
+            .optional()?),
+        _ => Ok(None),
+    }
+}
+
 /// Scopes a commit has checks in: the gated ones (crate::model::is_gated). A run's jobs
 /// and checks (`other`) are details of its run, and signing identities are of no commit.
 const CHECK_SCOPES: &str =
@@ -188,6 +223,8 @@ mod tests {
         assert!(next.contains("events_by_commit"), "{next}");
         let next = plan(&conn, NEXT_APPCIRCLE_SHA);
         assert!(next.contains("appcircle_commits_by_sha"), "{next}");
+        let build = plan(&conn, SHA_OF_APPCIRCLE_BUILD);
+        assert!(build.contains("events_by_appcircle_build"), "{build}");
         let recent = plan(&conn, RECENT_COMMIT_EVENTS);
         assert!(recent.contains("events_by_commit_time"), "{recent}");
     }

@@ -407,6 +407,11 @@ impl Store {
         self.read(|c| commits::events_of(c, sha))
     }
 
+    /// The commit event `e` is of, if any (its SHA, its Appcircle commit's or build's).
+    pub fn commit_of(&self, e: &EventRecord) -> Result<Option<String>> {
+        self.read(|c| commits::sha_of(c, e))
+    }
+
     /// The newest commits (by their newest event), on `branch` if given.
     pub fn recent_commits(
         &self,

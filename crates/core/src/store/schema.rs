@@ -356,7 +356,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_appcircle_commit ON events(commit_id)
         WHERE provider = 'appcircle' AND commit_id IS NOT NULL;
     CREATE INDEX events_by_appcircle_build ON events(build_id)
-        WHERE provider = 'appcircle' AND build_id IS NOT NULL AND scope <> 'build';
+        WHERE provider = 'appcircle' AND build_id IS NOT NULL;
     CREATE TABLE appcircle_commits (
         commit_id  TEXT PRIMARY KEY,
         sha        TEXT NOT NULL
