@@ -156,6 +156,13 @@ fn a_commits_checks_gate_a_release_in_the_cli_locally_and_remotely() {
         json!({"profileId": "pub-1", "profileName": "Acme iOS", "buildId": BUILD}),
     );
     assert_eq!(code(&["status", "--commit", &sha]), Some(0));
+    // Each event's detail names its commit, Appcircle's too (by its commit GUID, by its build).
+    let events = g.json(&["events", "--json", "--limit", "20"]);
+    for e in events.as_array().expect("events") {
+        let id = e["id"].as_i64().expect("id").to_string();
+        let shown = g.json(&["events", "show", &id, "--json"]);
+        assert_eq!(shown["commit_sha"], sha.as_str(), "{shown}");
+    }
     let table = g.ok(&["checks", short]);
     for line in [
         &format!("Commit {short} on {BRANCH}: READY (3 of 3 checks passed)"),

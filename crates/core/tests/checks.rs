@@ -18,8 +18,8 @@ use gatehouse_core::model::Provider;
 use gatehouse_core::receive::listener::{ListenerConfig, RunningListener};
 use gatehouse_core::receive::signature;
 use gatehouse_core::rules::checks::{self, CheckState, CommitChecks, CommitState};
-use gatehouse_core::send::samples::dotnet_timestamp;
 use gatehouse_core::rules::notify::Notifier;
+use gatehouse_core::send::samples::dotnet_timestamp;
 use gatehouse_core::settings::{RequiredChecks, Settings};
 use gatehouse_core::store::{EventQuery, EventRecord, Store, StoreOptions};
 use serde_json::{Value, json};
@@ -416,7 +416,8 @@ async fn a_release_commit_that_turns_ready_is_said_once_and_again_after_a_rerun(
     // A commit on a branch that is no release branch is not news.
     let feature = "c0ffee".to_owned() + &"3".repeat(34);
     w.tick();
-    w.workflow_on("feature/login", &feature, 1, Some("success")).await;
+    w.workflow_on("feature/login", &feature, 1, Some("success"))
+        .await;
     assert!(w.ready(&mut Notifier::default(), &settings).is_empty());
     // Unless a rule names it.
     let mut ruled = settings.clone();

@@ -3,6 +3,7 @@ import { cleanup, fireEvent, render, screen, within } from "@testing-library/sve
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { ApiRequest } from "../bindings/ApiRequest";
 import { eventRecord } from "../testing/fixtures";
+import { app } from "../lib/state.svelte";
 import EventDetail from "./EventDetail.svelte";
 
 afterEach(() => {
@@ -17,6 +18,30 @@ function answer(over: Parameters<typeof eventRecord>[0]) {
 }
 
 describe("EventDetail", () => {
+  it("links to its commit's checks, and keeps Appcircle's own commit id apart", async () => {
+    const sha = "abc1234" + "5".repeat(33);
+    answer({ provider: "appcircle", commit_id: "ba50d2d6-bfcc-49a1-8fa6-6e00711b4d5b", commit_sha: sha });
+    app.openEventId = 3;
+    render(EventDetail, { id: 3, onclose: () => {} });
+    const link = await screen.findByTestId("event-commit");
+    expect(link.parentElement?.textContent).toContain(sha.slice(0, 12));
+    expect(screen.getByText("Appcircle commit")).toBeTruthy();
+    await fireEvent.click(link);
+    expect(app.view).toBe("commits");
+    expect(app.openCommit).toBe(sha);
+    expect(app.openEventId).toBeNull();
+    app.view = "dashboard";
+    app.openCommit = null;
+  });
+
+  it("offers no commit link for an event of no commit", async () => {
+    answer({ commit_id: null, commit_sha: null });
+    render(EventDetail, { id: 3, onclose: () => {} });
+    await screen.findByTestId("event-detail");
+    await screen.findByText("Scope");
+    expect(screen.queryByTestId("event-commit")).toBeNull();
+  });
+
   it("shows payload text as text, never as markup", async () => {
     answer({
       message: hostile, duration_ms: 61000,

@@ -1,4 +1,6 @@
 // View logic shared by the views: words, icons and times for what the backend returns.
+import type { CheckState } from "../bindings/CheckState";
+import type { CommitState } from "../bindings/CommitState";
 import type { EventRecord } from "../bindings/EventRecord";
 import type { Gate } from "../bindings/Gate";
 import type { GateState } from "../bindings/GateState";
@@ -47,6 +49,32 @@ export function outcomeCheck(outcome: Outcome | null, rejected = false): Check {
     default:
       return "neutral";
   }
+}
+
+/** A commit's check: missing and neutral show as "no result". */
+export function checkIcon(state: CheckState): Check {
+  switch (state) {
+    case "passed":
+      return "passing";
+    case "failed":
+      return "failing";
+    case "running":
+      return "running";
+    default:
+      return "neutral";
+  }
+}
+
+export function checkWords(state: CheckState): string {
+  const words: Record<CheckState, string> = {
+    passed: "Passed", failed: "Failed", running: "Running", missing: "Missing: not reported yet", neutral: "No result",
+  };
+  return words[state];
+}
+
+/** A commit as a whole: pending shows as running (something still has to report). */
+export function commitIcon(state: CommitState): Check {
+  return state === "ready" ? "passing" : state === "failing" ? "failing" : "running";
 }
 
 /** A stream's row: a build under way shows as running (or stale past a day); the last result is shown beside it. */

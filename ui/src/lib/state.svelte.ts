@@ -4,11 +4,13 @@ import { errorMessage } from "./latest.svelte";
 
 // App-wide state: which view is open, which event is shown, and a refresh counter that
 // views watch to reload when something arrives.
-export type View = "dashboard" | "history" | "requests" | "endpoints" | "charts" | "settings";
+export type View = "dashboard" | "history" | "commits" | "requests" | "endpoints" | "charts" | "settings";
 
 export const app = $state({
   view: "dashboard" as View,
   openEventId: null as number | null,
+  /** The commit the Commits view shows (a SHA or its prefix), e.g. from an event's detail. */
+  openCommit: null as string | null,
   /** Bumped on every live notice; views reload when it changes. */
   revision: 0,
   toast: null as string | null,
@@ -20,6 +22,13 @@ export const app = $state({
 /** Whether controls that change the inbox (endpoints, secrets, accept, replay) are shown. */
 export function canChange(): boolean {
   return app.role === "admin";
+}
+
+/** Opens the Commits view on one commit. */
+export function showCommit(sha: string): void {
+  app.openCommit = sha;
+  app.openEventId = null;
+  app.view = "commits";
 }
 
 export function go(view: View): void {

@@ -11,6 +11,7 @@ type Loaded = { default: Component };
  */
 export const LATER_VIEWS: Record<Exclude<View, "dashboard">, () => Promise<Loaded>> = {
   history: () => import("../views/History.svelte"),
+  commits: () => import("../views/Commits.svelte"),
   requests: () => import("../views/Requests.svelte"),
   endpoints: () => import("../views/Endpoints.svelte"),
   charts: () => import("../views/Charts.svelte"),

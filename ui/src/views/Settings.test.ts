@@ -28,6 +28,36 @@ function serve(listener: ListenerStatus, saved: SettingsRecord[] = []) {
 }
 
 describe("Settings", () => {
+  it("edits the required-checks rules and the commit-ready notification, and saves them", async () => {
+    const saved: SettingsRecord[] = [];
+    mockIPC((_cmd, args) => {
+      const request = (args as { request: ApiRequest }).request;
+      if (request.method === "overview") return { method: "overview", result: overview([]) };
+      if (request.method === "save_settings") {
+        saved.push(request.params.settings);
+        return { method: "save_settings", result: request.params.settings };
+      }
+      return { method: "settings", result: settings({ required_checks: [{ branch: "main", checks: ["build: App"] }] }) };
+    });
+    render(Settings);
+    const branches = await screen.findAllByTestId("required-branch");
+    expect((branches[0] as HTMLInputElement).value).toBe("main");
+    expect((screen.getAllByTestId("required-list")[0] as HTMLTextAreaElement).value).toBe("build: App");
+    await fireEvent.click(screen.getByTestId("required-add"));
+    await fireEvent.input(screen.getAllByTestId("required-branch")[1], { target: { value: " release/* " } });
+    await fireEvent.input(screen.getAllByTestId("required-list")[1], {
+      target: { value: "build: Acme iOS\n\n github: acme/app · CI \npublish_to_stores: Acme iOS" },
+    });
+    await fireEvent.click(screen.getByTestId("commit-ready"));
+    await fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await waitFor(() => expect(saved).toHaveLength(1));
+    expect(saved[0].required_checks).toEqual([
+      { branch: "main", checks: ["build: App"] },
+      { branch: "release/*", checks: ["build: Acme iOS", "github: acme/app · CI", "publish_to_stores: Acme iOS"] },
+    ]);
+    expect(saved[0].notifications.commit_ready).toBe(false);
+  });
+
   it("shows a load failure with Retry instead of Loading forever, and retries", async () => {
     let calls = 0;
     mockIPC((_cmd, args) => {

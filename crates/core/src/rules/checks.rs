@@ -144,7 +144,8 @@ pub struct CommitChecks {
 
 /// Release branches when no required-checks rule names any: where a commit that is ready
 /// is news worth a notification.
-pub const DEFAULT_RELEASE_BRANCHES: [&str; 5] = ["main", "master", "release/*", "release-*", "releases/*"];
+pub const DEFAULT_RELEASE_BRANCHES: [&str; 5] =
+    ["main", "master", "release/*", "release-*", "releases/*"];
 
 /// Whether commit `c` is on a release branch: one a required-checks rule names (the rule
 /// chose its checks), or, with no rules at all, one of [`DEFAULT_RELEASE_BRANCHES`].

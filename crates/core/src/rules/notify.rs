@@ -124,9 +124,10 @@ impl Notifier {
             self.ready.remove(&commit.sha);
             return Vec::new();
         }
-        let completes = commit.checks.iter().any(|c| {
-            c.required && c.state == CheckState::Passed && c.event_id == Some(event.id)
-        });
+        let completes = commit
+            .checks
+            .iter()
+            .any(|c| c.required && c.state == CheckState::Passed && c.event_id == Some(event.id));
         if event.source != Source::Live
             || !settings.notifications.commit_ready
             || !completes

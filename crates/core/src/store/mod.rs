@@ -703,8 +703,16 @@ impl Store {
     }
 
     /// One event with its raw payload.
+    /// One event with its payload. An Appcircle event names its commit by Appcircle's GUID
+    /// or its build: its `commit_sha` is looked up, so that its detail links to the commit.
     pub fn event(&self, id: i64) -> Result<EventRecord> {
-        self.read(|c| read::event(c, id, true))
+        self.read(|c| {
+            let mut e = read::event(c, id, true)?;
+            if e.commit_sha.is_none() {
+                e.commit_sha = commits::sha_of(c, &e)?;
+            }
+            Ok(e)
+        })
     }
 
     /// Newest first.
