@@ -44,6 +44,12 @@ enum Mode {
     Subscribed(usize),
     /// Group commit with one subscriber that never reads.
     Stalled,
+    /// Group commit of deliveries that name a commit, half by Appcircle's ids and half by a
+    /// git SHA, with the commit indexes (schema 13), or with them dropped: what a commit's
+    /// checks cost ingest.
+    Commits {
+        indexed: bool,
+    },
 }
 
 impl Mode {
@@ -55,6 +61,8 @@ impl Mode {
             Mode::GroupCommit => "group",
             Mode::Subscribed(_) => "subscribed",
             Mode::Stalled => "stalled",
+            Mode::Commits { indexed: true } => "commits",
+            Mode::Commits { indexed: false } => "commits-unindexed",
         }
     }
 
@@ -66,6 +74,8 @@ impl Mode {
             Mode::GroupCommit => "group commit (gatehouse serve)",
             Mode::Subscribed(_) => "group commit, 10 stream subscribers",
             Mode::Stalled => "group commit, 1 stalled subscriber",
+            Mode::Commits { indexed: true } => "group commit, commits indexed",
+            Mode::Commits { indexed: false } => "group commit, commit indexes dropped",
         }
     }
 }
@@ -153,6 +163,40 @@ fn main() {
                 ));
             }
         }
+        // What the commit indexes cost: the same deliveries with and without them, in
+        // alternating rounds.
+        let commit_modes = [
+            Mode::Commits { indexed: true },
+            Mode::Commits { indexed: false },
+        ];
+        let mut commit_runs: Vec<Vec<Row>> = vec![Vec::new(), Vec::new()];
+        for _ in 0..rounds.max(5) {
+            for (i, mode) in commit_modes.iter().enumerate() {
+                commit_runs[i].extend(run_row(*mode, clients));
+            }
+        }
+        let mut r: Vec<f64> = commit_runs[0]
+            .iter()
+            .zip(&commit_runs[1])
+            .map(|(with, without)| rate(with) / rate(without))
+            .collect();
+        r.sort_by(f64::total_cmp);
+        if let (Some(lo), Some(hi)) = (r.first(), r.last()) {
+            ratio_lines.push(format!(
+                "commit indexes: ingest at {:.0}% of the same deliveries without them (median of {} alternating rounds; {:.0}-{:.0}%; the goal is 95% or more)",
+                r[r.len() / 2] * 100.0,
+                r.len(),
+                lo * 100.0,
+                hi * 100.0
+            ));
+        }
+        for mut list in commit_runs {
+            list.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+            let mid = list.len() / 2;
+            if !list.is_empty() {
+                rows.push(list.swap_remove(mid));
+            }
+        }
         for r in runs.iter().flatten() {
             if let Some(note) = &r.note {
                 ratio_lines.push(format!("{}: {note}", r.mode.label()));
@@ -212,7 +256,11 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
                         timestamp: Some(start + chrono::Duration::microseconds(order * 50)),
                         ..Default::default()
                     };
-                    let body = samples::build(Sample::BuildSucceeded, &options).expect("sample");
+                    let mut body =
+                        samples::build(Sample::BuildSucceeded, &options).expect("sample");
+                    if matches!(mode, Mode::Commits { .. }) && order % 2 == 0 {
+                        body = with_commit_hash(&body, order);
+                    }
                     let sig = sign(SECRET.as_bytes(), &body);
                     (body, sig)
                 })
@@ -244,7 +292,11 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
                 });
                 (addr, None, Stop::Floor(tx))
             }
-            Mode::CommitPerDelivery | Mode::GroupCommit | Mode::Subscribed(_) | Mode::Stalled => {
+            Mode::CommitPerDelivery
+            | Mode::GroupCommit
+            | Mode::Subscribed(_)
+            | Mode::Stalled
+            | Mode::Commits { .. } => {
                 let max_batch = if matches!(mode, Mode::CommitPerDelivery) {
                     1
                 } else {
@@ -254,9 +306,11 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
                     max_batch,
                     ..Default::default()
                 };
-                let store = Arc::new(
-                    Store::open_with(&dir.path().join("bench.db"), options).expect("store"),
-                );
+                let db = dir.path().join("bench.db");
+                let store = Arc::new(Store::open_with(&db, options).expect("store"));
+                if matches!(mode, Mode::Commits { indexed: false }) {
+                    drop_commit_indexes(&db);
+                }
                 store.add_endpoint("bench", SECRET).await.expect("endpoint");
                 let (_, token) = store.add_token("bench", Role::Read).await.expect("token");
                 let (listener, close) = common::start_inbox(&store).await;
@@ -384,6 +438,30 @@ fn run(rt: &tokio::runtime::Runtime, mode: Mode, clients: usize, total: usize) -
         stored,
         note,
     }
+}
+
+/// The indexes schema 13 added for a commit's checks.
+const COMMIT_INDEXES: [&str; 2] = ["events_by_commit", "events_by_appcircle_build"];
+
+/// The baseline of the commit rows: the same store without its commit indexes (dropped
+/// through a connection of its own; the store's statements are prepared again).
+fn drop_commit_indexes(db: &std::path::Path) {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    for index in COMMIT_INDEXES {
+        conn.execute_batch(&format!("DROP INDEX {index}"))
+            .expect("drop");
+    }
+}
+
+/// A delivery that names its commit by its git SHA alone, as GitHub's and GitLab's do
+/// (`commitHash` in place of Appcircle's commit and build ids): a distinct SHA each.
+fn with_commit_hash(body: &[u8], order: i64) -> Vec<u8> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).expect("json");
+    let item = value["item"].as_object_mut().expect("item");
+    item.remove("commitId");
+    item.remove("buildId");
+    item.insert("commitHash".into(), format!("{order:040x}").into());
+    serde_json::to_vec(&value).expect("json")
 }
 
 /// The listener's work before storage: signature, replay window, envelope, classification.

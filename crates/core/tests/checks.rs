@@ -254,6 +254,15 @@ async fn a_commit_built_tested_and_shipped_goes_pending_failing_pending_ready() 
         .find(|c| c.name.starts_with("github"))
         .expect("github");
     assert_eq!(github.runs, 2, "the re-run is a second run");
+    let build = c
+        .checks
+        .iter()
+        .find(|c| c.name.starts_with("build"))
+        .expect("build");
+    assert_eq!(
+        build.runs, 1,
+        "one build, read by the account and told by webhook"
+    );
 
     // A release needs the store submission too: until it reports, it is missing.
     let mut settings = w.store.settings().expect("settings");
@@ -335,6 +344,49 @@ async fn prefixes_resolve_once_and_unknown_or_ambiguous_commits_say_so() {
             "{bad}"
         );
     }
+}
+
+/// A webhook ahead of the account's read: its build is given the SHA once the read learns
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appcircle_webhook_before_the_accounts_read_joins_its_commit_when_learnt() {
+    let w = world().await;
+    let sha = sha_of(BUILD);
+    w.fake.account.lock().expect("lock").profiles[0].branches[0].status = 0;
+    let status = w
+        .appcircle(
+            "Build Success",
+            json!({"taskId": "task-1", "profileId": "p0", "branchId": "p0b0",
+                   "buildId": BUILD, "commitId": commit_of(BUILD)}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let webhook = w.newest().id;
+    assert!(matches!(
+        checks::for_commit(&w.store, &sha),
+        Err(Error::NotFound(_))
+    ));
+    w.connect(w.fake_addr).await;
+    w.account.sync_now().await.expect("synced");
+    let stored: Vec<i64> = w
+        .store
+        .commit_events(&sha)
+        .expect("events")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert!(
+        stored.contains(&webhook),
+        "the webhook's event has the SHA: {stored:?}"
+    );
+    let c = w.checks(&sha);
+    // The read found the build told already (and stored nothing new); the webhook named no
+    // profile, so the check is named by its id.
+    assert_eq!(
+        states(&c),
+        vec![("build: p0".to_owned(), CheckState::Passed)]
+    );
+    w.account.disconnect().await.expect("disconnected");
 }
 
 /// An Appcircle commit GUID is not a SHA: a prefix of one finds nothing.

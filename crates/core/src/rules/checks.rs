@@ -275,7 +275,15 @@ fn check(provider: Provider, scope: Scope, events: &[&EventRecord], now: DateTim
         }
     };
     let shown = if running { latest } else { finished }.copied().or(newest);
-    let mut runs: Vec<&str> = events.iter().filter_map(|e| e.task_id.as_deref()).collect();
+    // One run: an Appcircle build by its build id (its webhook and the account's read key
+    // it differently), a GitHub run attempt or GitLab pipeline by its task.
+    let mut runs: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match provider {
+            Provider::Appcircle => e.build_id.as_deref().or(e.task_id.as_deref()),
+            _ => e.task_id.as_deref(),
+        })
+        .collect();
     runs.sort_unstable();
     runs.dedup();
     Check {

@@ -248,7 +248,7 @@ fn apply_event(
             inbox,
             e.id,
             e.provider.as_str(),
-            subject.commit_sha,
+            commits::sha_to_store(tx, e.provider, &subject)?,
         ])?;
     let event_id = tx.conn.last_insert_rowid();
     commits::learn(tx, e.provider, &subject)?;

@@ -340,28 +340,22 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 13: a commit's checks (crate::rules::checks). `commit_sha` is the git commit in
     // lowercase hex: GitHub's and GitLab's commit id is one (filled here for what was stored
-    // before); Appcircle's `commitId` is its own GUID, and its SHA is learnt from the
-    // account's read into `appcircle_commits`. An Appcircle event is found by its commit
-    // GUID, and a distribution or publish by the build it names. Partial indexes: an event
-    // with no commit pays for none of them, and only Appcircle's pay for the last two.
+    // before); Appcircle's `commitId` is its own GUID, whose SHA the account's read learns
+    // into `appcircle_commits` (an event is given it when stored, or when it is learnt, by
+    // its build). A distribution or publish is found by the build it names. Partial
+    // indexes: an event with neither pays for none, and of the two only one per event.
     r#"
     ALTER TABLE events ADD COLUMN commit_sha TEXT;
     UPDATE events SET commit_sha = lower(commit_id)
         WHERE provider <> 'appcircle' AND length(commit_id) IN (40, 64)
           AND commit_id NOT GLOB '*[^0-9a-fA-F]*';
-    CREATE INDEX events_by_commit ON events(commit_sha, occurred_at, id)
-        WHERE commit_sha IS NOT NULL;
-    CREATE INDEX events_by_commit_time ON events(occurred_at, id)
-        WHERE commit_sha IS NOT NULL;
-    CREATE INDEX events_by_appcircle_commit ON events(commit_id)
-        WHERE provider = 'appcircle' AND commit_id IS NOT NULL;
+    CREATE INDEX events_by_commit ON events(commit_sha) WHERE commit_sha IS NOT NULL;
     CREATE INDEX events_by_appcircle_build ON events(build_id)
         WHERE provider = 'appcircle' AND build_id IS NOT NULL;
     CREATE TABLE appcircle_commits (
         commit_id  TEXT PRIMARY KEY,
         sha        TEXT NOT NULL
     ) WITHOUT ROWID;
-    CREATE INDEX appcircle_commits_by_sha ON appcircle_commits(sha);
     "#,
 ];
 

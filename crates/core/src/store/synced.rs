@@ -152,6 +152,9 @@ pub fn apply(
     for fact in facts {
         let s = &fact.subject;
         let key = StreamKey::of(Provider::Appcircle, fact.scope, s);
+        // What the read says of the commit counts even when the fact is known: a webhook
+        // told the build first, with Appcircle's commit GUID only.
+        commits::learn(tx, Provider::Appcircle, s)?;
         if known(tx, &fact, &key)? {
             stored.known += 1;
             continue;
@@ -182,10 +185,9 @@ pub fn apply(
                 fact.payload.as_bytes(),
                 key.profile,
                 key.branch,
-                s.commit_sha,
+                commits::sha_to_store(tx, Provider::Appcircle, s)?,
             ])?;
         let event_id = tx.conn.last_insert_rowid();
-        commits::learn(tx, Provider::Appcircle, s)?;
         track(
             tx,
             fact.scope,

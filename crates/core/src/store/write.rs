@@ -569,7 +569,7 @@ pub(super) fn insert_event(tx: &mut Tx<'_>, d: &Delivery, from: &Provenance<'_>)
         key.profile,
         key.branch,
         c.provider.as_str(),
-        s.commit_sha,
+        commits::sha_to_store(tx, c.provider, s)?,
     ])?;
     let event_id = tx.conn.last_insert_rowid();
     commits::learn(tx, c.provider, s)?;
