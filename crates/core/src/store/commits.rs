@@ -95,29 +95,30 @@ pub fn matching(conn: &Connection, prefix: &str) -> Result<Vec<String>> {
     Ok(found)
 }
 
-/// The ids of a commit's events: ?1 its SHA. Its events (events_by_commit), then the
-/// distributions and publishes naming one of its Appcircle builds (events_by_appcircle_build).
+/// The ids of a commit's events in gated scopes: ?1 its SHA. Its events
+/// (events_by_commit), then the distributions and publishes naming one of its Appcircle
+/// builds (events_by_appcircle_build). A run's jobs and checks (`other`) are details of its
+/// run, and signing identities are of no commit.
 const COMMIT_EVENT_IDS: &str = "
-    WITH direct(id, build_id) AS (
-        SELECT id, CASE WHEN provider = 'appcircle' AND scope = 'build' THEN build_id END
+    WITH direct(id, scope, build_id) AS (
+        SELECT id, scope, CASE WHEN provider = 'appcircle' AND scope = 'build' THEN build_id END
             FROM events WHERE commit_sha = ?1
     )
     SELECT id FROM direct
+        WHERE scope IN ('build', 'testing_distribution', 'publish_to_stores',
+                        'enterprise_app_store')
     UNION
     SELECT id FROM events
-        WHERE provider = 'appcircle' AND scope <> 'build'
+        WHERE provider = 'appcircle'
+          -- `+`: by the build, never by a scan of the scope's index.
+          AND +scope IN ('testing_distribution', 'publish_to_stores', 'enterprise_app_store')
           AND build_id IN (SELECT build_id FROM direct WHERE build_id IS NOT NULL)";
 
-/// Scopes a commit has checks in: the gated ones (crate::model::is_gated). A run's jobs
-/// and checks (`other`) are details of its run, and signing identities are of no commit.
-const CHECK_SCOPES: &str =
-    "('build', 'testing_distribution', 'publish_to_stores', 'enterprise_app_store')";
-
-/// The events of commit `sha` in gated scopes, oldest first (by their own time).
+/// The events of commit `sha` in gated scopes, oldest first (by their own time): each
+/// looked up by its id, never by a scan of its scope.
 pub fn events_of(conn: &Connection, sha: &str) -> Result<Vec<EventRecord>> {
     let sql = format!(
-        "{} WHERE e.id IN ({COMMIT_EVENT_IDS}) AND e.scope IN {CHECK_SCOPES}
-         ORDER BY e.occurred_at, e.id",
+        "{} WHERE e.id IN ({COMMIT_EVENT_IDS}) ORDER BY e.occurred_at, e.id",
         event_select(false)
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -230,6 +231,16 @@ mod tests {
             assert!(ids.contains(index), "{index}: {ids}");
         }
         assert!(!ids.contains("SCAN events"), "{ids}");
+        // The events themselves by their ids: not by a scope's index (a scan of it).
+        let events = plan(
+            &conn,
+            &format!("{} WHERE e.id IN ({COMMIT_EVENT_IDS})", event_select(false)),
+        );
+        assert!(
+            events.contains("SEARCH e USING INTEGER PRIMARY KEY"),
+            "{events}"
+        );
+        assert!(!events.contains("events_by_scope"), "{events}");
         let next = plan(&conn, NEXT_SHA);
         assert!(next.contains("events_by_commit"), "{next}");
         let link = plan(&conn, LINK_APPCIRCLE_BUILD);
