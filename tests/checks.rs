@@ -10,12 +10,9 @@ mod fake_appcircle;
 
 use std::net::SocketAddr;
 
-use chrono::Utc;
-use common::{Gatehouse, post};
+use common::Gatehouse;
 use fake_appcircle::{KEY_NAME, KEY_SECRET, commit_of, sha_of};
 use gatehouse_core::clock::Clock;
-use gatehouse_core::receive::signature::sign;
-use gatehouse_core::send::samples::dotnet_timestamp;
 use serde_json::{Value, json};
 
 const AC_SECRET: &str = "appcircle-webhook-secret-for-checks";
@@ -37,47 +34,11 @@ fn fake() -> (tokio::runtime::Runtime, fake_appcircle::Shared, SocketAddr) {
 }
 
 fn appcircle(hook: &str, title: &str, item: Value) {
-    let body = json!({
-        "deliveryId": format!("{title} {item}"),
-        "timestamp": dotnet_timestamp(Utc::now()),
-        "title": title,
-        "message": title,
-        "item": item,
-        "links": {"detail": "https://my.appcircle.io/build/detail"},
-    })
-    .to_string();
-    let sig = sign(AC_SECRET.as_bytes(), body.as_bytes());
-    let (status, answer) = post(hook, &[("ac_signature", &sig)], body.as_bytes());
-    assert_eq!(status, 200, "{answer}");
+    common::commit::appcircle(hook, AC_SECRET, title, item);
 }
 
 fn workflow(hook: &str, sha: &str, attempt: u32, conclusion: Option<&str>) {
-    let now = Utc::now().to_rfc3339();
-    let body = json!({
-        "action": if conclusion.is_some() { "completed" } else { "in_progress" },
-        "workflow_run": {
-            "id": 101, "name": "CI", "path": ".github/workflows/ci.yml", "head_branch": BRANCH,
-            "head_sha": sha, "run_number": 7, "run_attempt": attempt,
-            "status": if conclusion.is_some() { "completed" } else { "in_progress" },
-            "conclusion": conclusion, "run_started_at": now, "created_at": now, "updated_at": now,
-            "html_url": "https://github.com/acme/app/actions/runs/101",
-        },
-        "repository": {"id": 42, "full_name": "acme/app"},
-        "sender": {"login": "octocat"},
-    })
-    .to_string();
-    let sig = format!("sha256={}", sign(GH_SECRET.as_bytes(), body.as_bytes()));
-    let delivery = format!("{attempt}-{conclusion:?}");
-    let (status, answer) = post(
-        hook,
-        &[
-            ("X-GitHub-Event", "workflow_run"),
-            ("X-GitHub-Delivery", &delivery),
-            ("X-Hub-Signature-256", &sig),
-        ],
-        body.as_bytes(),
-    );
-    assert_eq!(status, 200, "{answer}");
+    common::commit::workflow(hook, GH_SECRET, BRANCH, sha, attempt, conclusion);
 }
 
 #[test]

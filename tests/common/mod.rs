@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod commit;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
