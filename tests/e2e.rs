@@ -1005,3 +1005,143 @@ fn a_github_workflow_fails_and_recovers_in_the_window() {
     wait_for_summary("Back to green: acme/app · CI / main");
     d.screenshot("github-recovered");
 }
+
+/// The Commits view's row of commit `sha`: its state, or null while it is not listed.
+fn commit_state(sha: &str) -> String {
+    format!(
+        r#"document.querySelector('[data-testid=commit-row][data-sha="{sha}"]')?.dataset.state ?? null"#
+    )
+}
+
+#[test]
+#[ignore = "needs Xvfb, D-Bus, dunst, gnome-keyring and tauri-driver: run `make e2e`"]
+fn a_commit_built_tested_and_shipped_turns_ready_in_the_window() {
+    const BUILD: &str = "p0b0-latest";
+    const BRANCH: &str = "release/2.4";
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (fake, addr) = rt.block_on(fake_appcircle::start(1, 1, Clock::system()));
+    {
+        let mut account = fake.account.lock().expect("lock");
+        let profile = &mut account.profiles[0];
+        profile.name = "Acme iOS".into();
+        profile.branches[0].name = BRANCH.into();
+        profile.branches[0].status = 91; // running
+    }
+    let g = common::Gatehouse::new();
+    let url = format!("http://{addr}");
+    let key = g.secret_file("appcircle-key", fake_appcircle::KEY_SECRET);
+    g.ok(&[
+        "account",
+        "connect",
+        "--api-key",
+        fake_appcircle::KEY_NAME,
+        "--secret-file",
+        key.to_str().expect("path"),
+        "--api-host",
+        &url,
+        "--auth-host",
+        &url,
+    ]);
+    g.ok(&["account", "sync"]);
+    let (ac, gh) = ("e2e-appcircle-secret", "e2e-github-secret");
+    for (name, provider, secret) in [("ac", "appcircle", ac), ("gh", "github", gh)] {
+        let file = g.secret_file(name, secret);
+        g.ok(&[
+            "endpoint",
+            "add",
+            name,
+            "--provider",
+            provider,
+            "--secret-file",
+            file.to_str().expect("path"),
+        ]);
+    }
+    g.ok(&[
+        "checks",
+        "require",
+        "release/*",
+        "build: Acme iOS",
+        "github: acme/app · CI",
+        "publish_to_stores: Acme iOS",
+    ]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let d = Driver::start(g.data_dir(), &listen);
+    let _ = dunst_summaries();
+    let hook = |name: &str| format!("http://{listen}/hooks/{name}");
+    let sha = fake_appcircle::sha_of(BUILD);
+    let short = &sha[..7];
+    let status = || g.run(&["status", "--commit", short]).status.code();
+    d.click("[data-testid=nav-commits]");
+    let row = commit_state(&sha);
+
+    // Building on Appcircle, testing on GitHub Actions: pending, in the window and the gate.
+    common::commit::workflow(&hook("gh"), gh, BRANCH, &sha, 1, None);
+    d.wait_for(&row, json!("pending"), Duration::from_secs(10));
+    assert_eq!(status(), Some(2));
+    // The tests fail.
+    common::commit::workflow(&hook("gh"), gh, BRANCH, &sha, 1, Some("failure"));
+    d.wait_for(&row, json!("failing"), Duration::from_secs(10));
+    assert_eq!(status(), Some(1));
+    d.screenshot("commit-failing");
+    // A re-run passes and the build succeeds: still pending, the store submission missing.
+    common::commit::workflow(&hook("gh"), gh, BRANCH, &sha, 2, None);
+    d.wait_for(&row, json!("pending"), Duration::from_secs(10));
+    common::commit::workflow(&hook("gh"), gh, BRANCH, &sha, 2, Some("success"));
+    common::commit::appcircle(
+        &hook("ac"),
+        ac,
+        "Build Success",
+        json!({"taskId": "task-1", "profileId": "p0", "branchId": "p0b0", "buildId": BUILD,
+               "commitId": fake_appcircle::commit_of(BUILD)}),
+    );
+    d.wait_for(
+        &format!(
+            r#"document.querySelector('[data-testid=commit-row][data-sha="{sha}"]')?.innerText.includes('2 of 3 checks passed, 1 missing') ?? false"#
+        ),
+        json!(true),
+        Duration::from_secs(10),
+    );
+    assert_eq!(status(), Some(2));
+    // Shipped to TestFlight: ready, said once on the desktop.
+    common::commit::appcircle(
+        &hook("ac"),
+        ac,
+        "Publish Flow Succeeded",
+        json!({"profileId": "pub-1", "profileName": "Acme iOS", "buildId": BUILD}),
+    );
+    d.wait_for(&row, json!("ready"), Duration::from_secs(10));
+    assert_eq!(status(), Some(0));
+    let summaries = wait_for_summary(&format!("Acme iOS on {BRANCH} ({short}) is ready"));
+    assert_eq!(
+        summaries.iter().filter(|s| s.contains("is ready")).count(),
+        1,
+        "{summaries:?}"
+    );
+    d.click(&format!(
+        r#"[data-testid=commit-row][data-sha="{sha}"] button"#
+    ));
+    d.wait_for(
+        "Array.from(document.querySelectorAll('[data-testid=commit-check]')).map(c => c.dataset.state).join(' ')",
+        json!("passed passed passed"),
+        Duration::from_secs(5),
+    );
+    let names = d.text("[data-testid=commit-checks]");
+    for name in [
+        "build: Acme iOS",
+        "github: acme/app · CI",
+        "publish_to_stores: Acme iOS",
+    ] {
+        assert!(names.contains(name), "{name} in {names}");
+    }
+    d.screenshot("commit-ready");
+
+    // The publish's detail links back to its commit.
+    d.click("[data-testid=commit-check]:last-child button.link");
+    d.click("[data-testid=event-commit]");
+    d.wait_for(
+        "document.querySelector('[data-testid=commit-summary]')?.innerText ?? null",
+        json!("3 of 3 checks passed"),
+        Duration::from_secs(5),
+    );
+    g.ok(&["account", "disconnect"]);
+}
