@@ -7,7 +7,12 @@
 //! - filtered page: one profile's failures (100 rows and the total);
 //! - text search: a word in title or message (100 rows and the total);
 //! - overview: the dashboard's one call (gate, expiring, unknown endpoints, counts);
-//! - gate: what `gatehouse status` and the tray read.
+//! - gate: what `gatehouse status` and the tray read;
+//! - a commit's checks (`gatehouse checks SHA`, the Commits view): by its SHA and by a
+//!   7-digit prefix, and the recent commits with their checks (the Commits view's list).
+//!
+//! Every build names its commit's git SHA, and one in two commits is also shipped (a publish
+//! naming the build), so a commit's checks read its builds' events and the publish.
 //!
 //! Run with `make bench` (or `cargo bench -p gatehouse-core --bench history`).
 //! Filling takes over two minutes on 2 cores, so the database is kept in
@@ -28,6 +33,7 @@ use gatehouse_core::model::Source;
 use gatehouse_core::receive::ingest::{Arrival, judge};
 use gatehouse_core::receive::listener::ListenerStatus;
 use gatehouse_core::receive::signature::sign;
+use gatehouse_core::rules::checks;
 use gatehouse_core::rules::gate::{self, GateFilter};
 use gatehouse_core::send::samples::{self, Sample, SampleOptions};
 use gatehouse_core::settings::Settings;
@@ -38,7 +44,7 @@ const SECRET: &str = "history-benchmark-secret";
 const NOW: &str = "2026-06-01T12:00:00Z";
 /// The shape of the fill; a change to [`fill`] bumps it, so that no kept database of the
 /// old shape is measured as the new one.
-const FILL: u32 = 1;
+const FILL: u32 = 2;
 const RUNS: usize = 15;
 
 /// One timed query of the table.
@@ -120,6 +126,8 @@ fn main() {
     };
 
     let api = Api::new(store.clone(), BenchHost);
+    // A shipped run in the middle of the history: its commit's checks.
+    let probe = (events / 5) | 1;
     let page = |query: EventQuery| {
         let store = store.clone();
         move || {
@@ -164,12 +172,33 @@ fn main() {
             "gate (status, tray)",
             Box::new(|| {
                 let g = gate::evaluate(store.streams().expect("streams"), &GateFilter::default());
-                assert_eq!(g.streams.len(), 90);
+                assert_eq!(g.streams.len(), 120, "90 build streams, 30 publish");
+            }),
+        ),
+        (
+            "a commit's checks by SHA (status --commit)",
+            Box::new(|| {
+                let c = checks::for_commit(&store, &sha_of(probe)).expect("checks");
+                assert_eq!(c.checks.len(), 2, "its build and its publish");
+            }),
+        ),
+        (
+            "a commit's checks by a 7-digit prefix",
+            Box::new(|| {
+                let c = checks::for_commit(&store, &sha_of(probe)[..7]).expect("checks");
+                assert_eq!(c.sha, sha_of(probe));
+            }),
+        ),
+        (
+            "recent commits with their checks (30)",
+            Box::new(|| {
+                let list = checks::recent(&store, None, 30).expect("recent");
+                assert_eq!(list.len(), 30);
             }),
         ),
     ];
     println!(
-        "\nHistory benchmark: {events} events in 90 streams, database {} MiB, {filled}",
+        "\nHistory benchmark: {events} events in 120 streams (90 builds, 30 publishes), database {} MiB, {filled}",
         size / (1024 * 1024)
     );
     println!("| query | median ms | slowest ms |");
@@ -191,6 +220,35 @@ fn main() {
     }
 }
 
+/// Run `run`'s commit: 40 hex digits, spread over the whole range (as real SHAs are).
+fn sha_of(run: usize) -> String {
+    let mix = |mut x: u64| {
+        // splitmix64
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    };
+    let r = run as u64;
+    format!("{:016x}{:016x}{:08x}", mix(r), mix(r ^ 0xffff), r as u32)
+}
+
+/// A build's delivery names its commit's SHA (`commitHash`: as the account's read teaches
+/// it, in one field); a publish names the build it ships (`buildId`, as builds name it).
+fn with_commit(body: &[u8], sample: Sample, run: usize) -> Vec<u8> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).expect("json");
+    let item = value["item"].as_object_mut().expect("item");
+    if sample == Sample::PublishSucceeded {
+        item.insert(
+            "buildId".into(),
+            samples::name_guid(&format!("build task-{run}")).into(),
+        );
+    } else {
+        item.insert("commitHash".into(), sha_of(run).into());
+    }
+    serde_json::to_vec(&value).expect("json")
+}
+
 /// Stores `events` deliveries through the writer: build runs started and finished (mostly
 /// succeeded, some failed or timed out) across 90 streams over the year up to `now`, each
 /// signed and judged like a real one.
@@ -206,12 +264,16 @@ async fn fill(store: &Arc<Store>, now: DateTime<Utc>, events: usize) {
         let store = store.clone();
         tasks.spawn(async move {
             for i in chunk * per_task..((chunk + 1) * per_task).min(events) {
-                // Build runs: a start, then its end in the same stream (1 in 20 failed,
-                // 1 in 20 timed out, the rest succeeded), runs spread over the 90 streams.
-                let run = i / 2;
+                // In fives: two build runs (a start, then its end in the same stream: 1 in 20
+                // failed, 1 in 20 timed out, the rest succeeded), then the second one shipped
+                // (a publish naming its build). Runs spread over the 90 streams; each run's
+                // build names its own commit.
+                let (group, step_in) = (i / 5, i % 5);
+                let run = group * 2 + usize::from(step_in >= 2);
                 let stream = run % 90;
-                let sample = match (i % 2, run % 20) {
-                    (0, _) => Sample::BuildStarted,
+                let sample = match (step_in, run % 20) {
+                    (4, _) => Sample::PublishSucceeded,
+                    (0 | 2, _) => Sample::BuildStarted,
                     (_, 0) => Sample::BuildFailed,
                     (_, 1) => Sample::BuildTimeout,
                     _ => Sample::BuildSucceeded,
@@ -225,6 +287,7 @@ async fn fill(store: &Arc<Store>, now: DateTime<Utc>, events: usize) {
                     ..Default::default()
                 };
                 let body = samples::build(sample, &options).expect("sample");
+                let body = with_commit(&body, sample, run);
                 let signature = sign(SECRET.as_bytes(), &body);
                 let judgment = judge(
                     &[SECRET.as_bytes()],
