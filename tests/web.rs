@@ -4,6 +4,8 @@
 //! `cargo test` skips it. Screenshots land in target/web/ (the README shows two of them).
 
 mod common;
+#[path = "../crates/core/tests/fake_appcircle/mod.rs"]
+mod fake_appcircle;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -566,6 +568,110 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
 /// token and following the stream. Prints serve's memory idle and then, and each page's first
 /// contentful paint and the front end's transferred size; asserts only that every page is
 /// live. `serve` is the build `cargo test` made (debug, as in the test above).
+/// One commit built on Appcircle (read by the inbox's account, then told by webhook), tested
+/// on GitHub Actions and shipped to TestFlight: its 3 checks in a browser's Commits view.
+#[test]
+#[ignore = "needs chromium and chromium-driver: run `make web`"]
+fn a_commits_checks_show_in_the_browser() {
+    const BUILD: &str = "p0b0-latest";
+    const BRANCH: &str = "release/2.4";
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (fake, addr) = rt.block_on(fake_appcircle::start(
+        1,
+        1,
+        gatehouse_core::clock::Clock::system(),
+    ));
+    {
+        let mut account = fake.account.lock().expect("lock");
+        account.profiles[0].name = "Acme iOS".into();
+        account.profiles[0].branches[0].name = BRANCH.into();
+    }
+    let inbox = Gatehouse::new();
+    let url = format!("http://{addr}");
+    let key = inbox.secret_file("appcircle-key", fake_appcircle::KEY_SECRET);
+    inbox.ok(&[
+        "account",
+        "connect",
+        "--api-key",
+        fake_appcircle::KEY_NAME,
+        "--secret-file",
+        key.to_str().expect("path"),
+        "--api-host",
+        &url,
+        "--auth-host",
+        &url,
+    ]);
+    inbox.ok(&["account", "sync"]);
+    inbox.ok(&["endpoint", "add", "ac", "--secret", SECRET]);
+    inbox.ok(&[
+        "endpoint",
+        "add",
+        "gh",
+        "--provider",
+        "github",
+        "--secret",
+        SECRET,
+    ]);
+    let read = inbox.ok(&["token", "add", "release"]).trim().to_owned();
+    let server = inbox.serve(&[]);
+    let sha = fake_appcircle::sha_of(BUILD);
+    common::commit::workflow(&server.hook("gh"), SECRET, BRANCH, &sha, 1, Some("success"));
+    common::commit::appcircle(
+        &server.hook("ac"),
+        SECRET,
+        "Build Success",
+        json!({"taskId": "task-1", "profileId": "p0", "branchId": "p0b0", "buildId": BUILD,
+               "commitId": fake_appcircle::commit_of(BUILD)}),
+    );
+    common::commit::appcircle(
+        &server.hook("ac"),
+        SECRET,
+        "Publish Flow Succeeded",
+        json!({"profileId": "pub-1", "profileName": "Acme iOS <b>x</b>", "buildId": BUILD}),
+    );
+
+    let b = Browser::start();
+    b.go(&server.base);
+    b.sign_in(&read, "Signed in as release (read only)");
+    b.click("[data-testid=nav-commits]");
+    let row = format!(r#"[data-testid=commit-row][data-sha="{sha}"]"#);
+    b.wait_for(
+        &format!("document.querySelector('{row}')?.dataset.state ?? null"),
+        json!("ready"),
+        Duration::from_secs(10),
+    );
+    assert!(b.text(&row).contains("3 of 3 checks passed"));
+    b.click(&format!("{row} button"));
+    b.wait_for(
+        "Array.from(document.querySelectorAll('[data-testid=commit-check]')).map(c => c.dataset.state).join(' ')",
+        json!("passed passed passed"),
+        Duration::from_secs(5),
+    );
+    let checks = b.text("[data-testid=commit-checks]");
+    for name in [
+        "build: Acme iOS",
+        "github: acme/app · CI",
+        "publish_to_stores: Acme iOS <b>x</b>",
+    ] {
+        assert!(checks.contains(name), "{name} in {checks}");
+    }
+    assert_eq!(
+        b.script("return document.querySelector('[data-testid=commit-checks] b') === null;"),
+        json!(true),
+        "a name from a payload is text"
+    );
+    // Found by its first 7 digits as well.
+    b.type_into("[data-testid=commit-find]", &sha[..7]);
+    b.click("form.find button[type=submit]");
+    b.wait_for(
+        "document.querySelector('[data-testid=commit-summary]')?.innerText ?? null",
+        json!("3 of 3 checks passed"),
+        Duration::from_secs(5),
+    );
+    b.screenshot("commits");
+    inbox.ok(&["account", "disconnect"]);
+}
+
 #[test]
 #[ignore = "a measurement with 20 chromiums: run it by name with --ignored"]
 fn inbox_memory_with_twenty_browsers() {
