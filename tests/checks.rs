@@ -45,33 +45,8 @@ fn workflow(hook: &str, sha: &str, attempt: u32, conclusion: Option<&str>) {
 fn a_commits_checks_gate_a_release_in_the_cli_locally_and_remotely() {
     let (_rt, _fake, addr) = fake();
     let g = Gatehouse::new();
-    let url = format!("http://{addr}");
-    let key = g.secret_file("appcircle-key", KEY_SECRET);
-    g.ok(&[
-        "account",
-        "connect",
-        "--api-key",
-        KEY_NAME,
-        "--secret-file",
-        key.to_str().expect("path"),
-        "--api-host",
-        &url,
-        "--auth-host",
-        &url,
-    ]);
-    g.ok(&["account", "sync"]);
-    for (name, provider, secret) in [("ac", "appcircle", AC_SECRET), ("gh", "github", GH_SECRET)] {
-        let file = g.secret_file(name, secret);
-        g.ok(&[
-            "endpoint",
-            "add",
-            name,
-            "--provider",
-            provider,
-            "--secret-file",
-            file.to_str().expect("path"),
-        ]);
-    }
+    g.connect_appcircle(addr, KEY_NAME, KEY_SECRET);
+    g.add_endpoints(&[("ac", "appcircle", AC_SECRET), ("gh", "github", GH_SECRET)]);
     let token = g.ok(&["token", "add", "release-job"]).trim().to_owned();
     let server = g.serve(&[]);
     let sha = sha_of(BUILD);

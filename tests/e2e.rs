@@ -1028,34 +1028,9 @@ fn a_commit_built_tested_and_shipped_turns_ready_in_the_window() {
         profile.branches[0].status = 91; // running
     }
     let g = common::Gatehouse::new();
-    let url = format!("http://{addr}");
-    let key = g.secret_file("appcircle-key", fake_appcircle::KEY_SECRET);
-    g.ok(&[
-        "account",
-        "connect",
-        "--api-key",
-        fake_appcircle::KEY_NAME,
-        "--secret-file",
-        key.to_str().expect("path"),
-        "--api-host",
-        &url,
-        "--auth-host",
-        &url,
-    ]);
-    g.ok(&["account", "sync"]);
+    g.connect_appcircle(addr, fake_appcircle::KEY_NAME, fake_appcircle::KEY_SECRET);
     let (ac, gh) = ("e2e-appcircle-secret", "e2e-github-secret");
-    for (name, provider, secret) in [("ac", "appcircle", ac), ("gh", "github", gh)] {
-        let file = g.secret_file(name, secret);
-        g.ok(&[
-            "endpoint",
-            "add",
-            name,
-            "--provider",
-            provider,
-            "--secret-file",
-            file.to_str().expect("path"),
-        ]);
-    }
+    g.add_endpoints(&[("ac", "appcircle", ac), ("gh", "github", gh)]);
     g.ok(&[
         "checks",
         "require",

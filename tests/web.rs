@@ -587,31 +587,8 @@ fn a_commits_checks_show_in_the_browser() {
         account.profiles[0].branches[0].name = BRANCH.into();
     }
     let inbox = Gatehouse::new();
-    let url = format!("http://{addr}");
-    let key = inbox.secret_file("appcircle-key", fake_appcircle::KEY_SECRET);
-    inbox.ok(&[
-        "account",
-        "connect",
-        "--api-key",
-        fake_appcircle::KEY_NAME,
-        "--secret-file",
-        key.to_str().expect("path"),
-        "--api-host",
-        &url,
-        "--auth-host",
-        &url,
-    ]);
-    inbox.ok(&["account", "sync"]);
-    inbox.ok(&["endpoint", "add", "ac", "--secret", SECRET]);
-    inbox.ok(&[
-        "endpoint",
-        "add",
-        "gh",
-        "--provider",
-        "github",
-        "--secret",
-        SECRET,
-    ]);
+    inbox.connect_appcircle(addr, fake_appcircle::KEY_NAME, fake_appcircle::KEY_SECRET);
+    inbox.add_endpoints(&[("ac", "appcircle", SECRET), ("gh", "github", SECRET)]);
     let read = inbox.ok(&["token", "add", "release"]).trim().to_owned();
     let server = inbox.serve(&[]);
     let sha = fake_appcircle::sha_of(BUILD);

@@ -837,17 +837,22 @@ fn commit_checks(
     }
 }
 
+fn show_commit(c: &CommitChecks, json: bool) -> Result<()> {
+    if json {
+        print::json(c)
+    } else {
+        print::commit_checks(c);
+        Ok(())
+    }
+}
+
 /// `status --commit SHA`: that commit's checks as a gate.
 fn commit_status(data_dir: &Path, a: StatusArgs) -> Result<i32> {
     let commit = a.commit.as_deref().unwrap_or_default();
     let Some(c) = commit_checks(data_dir, &a.remote, commit)? else {
         return Ok(CommitState::Pending.exit_code());
     };
-    if a.json {
-        print::json(&c)?;
-    } else {
-        print::commit_checks(&c);
-    }
+    show_commit(&c, a.json)?;
     Ok(c.state.exit_code())
 }
 
@@ -874,11 +879,7 @@ fn checks(data_dir: &Path, a: ChecksArgs) -> Result<i32> {
         let Some(c) = commit_checks(data_dir, &a.remote, commit)? else {
             return Ok(CommitState::Pending.exit_code());
         };
-        if a.json {
-            print::json(&c)?;
-        } else {
-            print::commit_checks(&c);
-        }
+        show_commit(&c, a.json)?;
         return Ok(exit::OK);
     }
     let list: Vec<CommitChecks> = match a.remote.inbox()? {

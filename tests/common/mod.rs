@@ -45,6 +45,42 @@ impl Gatehouse {
         path
     }
 
+    /// Connects the Appcircle account at `api` (a fake's address) with an API key, and reads
+    /// it once.
+    pub fn connect_appcircle(&self, api: std::net::SocketAddr, name: &str, secret: &str) {
+        let key = self.secret_file("appcircle-key", secret);
+        let url = format!("http://{api}");
+        self.ok(&[
+            "account",
+            "connect",
+            "--api-key",
+            name,
+            "--secret-file",
+            key.to_str().expect("path"),
+            "--api-host",
+            &url,
+            "--auth-host",
+            &url,
+        ]);
+        self.ok(&["account", "sync"]);
+    }
+
+    /// Adds endpoints: each a name, its provider and its secret.
+    pub fn add_endpoints(&self, endpoints: &[(&str, &str, &str)]) {
+        for (name, provider, secret) in endpoints {
+            let file = self.secret_file(&format!("{name}-secret"), secret);
+            self.ok(&[
+                "endpoint",
+                "add",
+                name,
+                "--provider",
+                provider,
+                "--secret-file",
+                file.to_str().expect("path"),
+            ]);
+        }
+    }
+
     /// Runs `gatehouse ARGS` with `GATEHOUSE_DATA_DIR` pointing at our directory.
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new(BIN)
