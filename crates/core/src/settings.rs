@@ -393,6 +393,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn branch_patterns_match_as_globs() {
+        for (pattern, branch, want) in [
+            ("release/*", "release/2.4", true),
+            ("release/*", "release", false),
+            ("release/*", "hotfix/release/2", false),
+            ("*", "anything/at/all", true),
+            ("main", "main", true),
+            ("main", "mainline", false),
+            ("*-rc", "2.4-rc", true),
+            ("v*.*", "v2.4", true),
+            ("v*.*", "v24", false),
+            ("a*a", "a", false),
+        ] {
+            assert_eq!(glob_matches(pattern, branch), want, "{pattern} ~ {branch}");
+        }
+    }
+
+    #[test]
+    fn required_check_rules_are_checked() {
+        let with = |rule: RequiredChecks| Settings {
+            required_checks: vec![rule],
+            ..Settings::default()
+        };
+        let ok = RequiredChecks {
+            branch: "release/*".into(),
+            checks: vec!["build: Acme iOS".into()],
+        };
+        assert!(with(ok.clone()).validate().is_ok());
+        for bad in [
+            RequiredChecks {
+                branch: " ".into(),
+                ..ok.clone()
+            },
+            RequiredChecks {
+                checks: vec![],
+                ..ok.clone()
+            },
+            RequiredChecks {
+                checks: vec!["".into()],
+                ..ok.clone()
+            },
+        ] {
+            assert!(matches!(with(bad).validate(), Err(Error::Invalid(_))));
+        }
+        let many = Settings {
+            required_checks: vec![ok; MAX_REQUIRED_RULES + 1],
+            ..Settings::default()
+        };
+        assert!(many.validate().is_err());
+    }
+
+    #[test]
     fn defaults_notify_failures_not_successes() {
         let r = NotificationRules::default();
         let ac = Provider::Appcircle;

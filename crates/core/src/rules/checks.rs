@@ -147,18 +147,18 @@ pub struct CommitChecks {
 pub const DEFAULT_RELEASE_BRANCHES: [&str; 5] =
     ["main", "master", "release/*", "release-*", "releases/*"];
 
-/// Whether commit `c` is on a release branch: one a required-checks rule names (the rule
-/// chose its checks), or, with no rules at all, one of [`DEFAULT_RELEASE_BRANCHES`].
+/// Whether commit `c` is on a release branch: one a required-checks rule names, or, with
+/// no rules at all, one of [`DEFAULT_RELEASE_BRANCHES`].
 pub fn on_release_branch(c: &CommitChecks, rules: &[RequiredChecks]) -> bool {
-    if rules.is_empty() {
-        c.branches.iter().any(|b| {
+    c.branches.iter().any(|b| {
+        if rules.is_empty() {
             DEFAULT_RELEASE_BRANCHES
                 .iter()
                 .any(|p| crate::settings::glob_matches(p, b))
-        })
-    } else {
-        c.rule.is_some()
-    }
+        } else {
+            rules.iter().any(|r| r.matches(b))
+        }
+    })
 }
 
 /// The name a check has in rules and tables: the scope for Appcircle's (one profile can
@@ -452,5 +452,211 @@ fn resolve(store: &Store, commit: &str) -> Result<String> {
                 listed.join(", ")
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events of one commit at fixed offsets from a fixed now: pure rules, no clock read.
+    fn now() -> DateTime<Utc> {
+        // Fixed dates on purpose: a now the events are placed around.
+        crate::time::from_text("2028-03-01T12:00:00Z").expect("now")
+    }
+
+    fn event(
+        id: i64,
+        provider: Provider,
+        scope: Scope,
+        profile: &str,
+        outcome: Outcome,
+        hours_ago: i64,
+    ) -> EventRecord {
+        let at = crate::time::to_text(now() - Duration::hours(hours_ago));
+        EventRecord {
+            id,
+            delivery_id: format!("d{id}"),
+            endpoint: "ci".into(),
+            provider,
+            request_id: None,
+            source: crate::model::Source::Live,
+            scope,
+            outcome,
+            module: None,
+            action: None,
+            title: Some(format!("{outcome}")),
+            message: None,
+            profile_id: Some(profile.to_lowercase()),
+            profile_name: Some(profile.into()),
+            branch_id: None,
+            branch_name: Some("release/2.4".into()),
+            task_id: Some(format!("t{id}")),
+            build_id: None,
+            commit_id: None,
+            commit_sha: Some("ab".repeat(20)),
+            rejected: false,
+            expiring: false,
+            links: Default::default(),
+            duration_ms: None,
+            occurred_at: at.clone(),
+            received_at: at,
+            payload: None,
+        }
+    }
+
+    const SHA: &str = "abababababababababababababababababababab";
+
+    fn rule(branch: &str, checks: &[&str]) -> RequiredChecks {
+        RequiredChecks {
+            branch: branch.into(),
+            checks: checks.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_start_past_the_running_limit_is_not_running_and_the_result_before_it_stands() {
+        let (gh, build) = (Provider::Github, Scope::Build);
+        let events = [
+            event(1, gh, build, "acme/app · CI", Outcome::Succeeded, 30),
+            event(2, gh, build, "acme/app · CI", Outcome::Started, 25),
+        ];
+        let c = evaluate(SHA, &events, &[], now());
+        assert_eq!(c.checks[0].state, CheckState::Passed, "{c:#?}");
+        assert_eq!(c.state, CommitState::Ready);
+        // Within the limit, the same start runs again.
+        let events = [
+            event(1, gh, build, "acme/app · CI", Outcome::Succeeded, 3),
+            event(2, gh, build, "acme/app · CI", Outcome::Started, 2),
+        ];
+        let c = evaluate(SHA, &events, &[], now());
+        assert_eq!(c.checks[0].state, CheckState::Running);
+        assert_eq!(
+            c.checks[0].duration_ms, None,
+            "no duration while it runs again"
+        );
+        assert_eq!(c.state, CommitState::Pending);
+    }
+
+    #[test]
+    fn news_that_is_no_result_neither_passes_nor_holds_a_commit_back() {
+        let ac = Provider::Appcircle;
+        let events = [
+            event(1, ac, Scope::Build, "Acme iOS", Outcome::Succeeded, 3),
+            event(2, ac, Scope::PublishToStores, "Acme iOS", Outcome::Info, 2),
+        ];
+        let c = evaluate(SHA, &events, &[], now());
+        let publish = c
+            .checks
+            .iter()
+            .find(|c| c.name == "publish_to_stores: Acme iOS");
+        assert_eq!(publish.map(|c| c.state), Some(CheckState::Neutral));
+        assert_eq!(c.state, CommitState::Ready);
+        assert_eq!(c.summary, "2 of 2 checks passed");
+        // A result after the news decides.
+        let mut events = events.to_vec();
+        events.push(event(
+            3,
+            ac,
+            Scope::PublishToStores,
+            "Acme iOS",
+            Outcome::Failed,
+            1,
+        ));
+        let c = evaluate(SHA, &events, &[], now());
+        assert_eq!(c.state, CommitState::Failing);
+        assert_eq!(c.summary, "1 of 2 checks passed, 1 failed");
+    }
+
+    #[test]
+    fn a_rule_requires_its_checks_only_and_names_the_missing_ones() {
+        let events = [
+            event(
+                1,
+                Provider::Appcircle,
+                Scope::Build,
+                "Acme iOS",
+                Outcome::Succeeded,
+                3,
+            ),
+            event(
+                2,
+                Provider::Github,
+                Scope::Build,
+                "acme/app · Lint",
+                Outcome::Failed,
+                2,
+            ),
+        ];
+        let rules = [
+            rule("main", &["build: Other"]),
+            rule(
+                "release/*",
+                &["build: Acme iOS", " publish_to_stores: Acme iOS "],
+            ),
+        ];
+        let c = evaluate(SHA, &events, &rules, now());
+        assert_eq!(c.rule.as_deref(), Some("release/*"));
+        let shown: Vec<(&str, bool, CheckState)> = c
+            .checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.required, c.state))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("build: Acme iOS", true, CheckState::Passed),
+                ("publish_to_stores: Acme iOS", true, CheckState::Missing),
+                ("github: acme/app · Lint", false, CheckState::Failed),
+            ]
+        );
+        assert_eq!(
+            c.state,
+            CommitState::Pending,
+            "a failure not required holds nothing"
+        );
+        assert_eq!(c.summary, "1 of 2 checks passed, 1 missing");
+        assert!(on_release_branch(&c, &rules));
+        assert!(!on_release_branch(&c, &[rule("main", &["build: Other"])]));
+    }
+
+    #[test]
+    fn without_rules_every_check_is_required_and_release_branches_are_the_usual_ones() {
+        let mut e = event(
+            1,
+            Provider::Gitlab,
+            Scope::Build,
+            "acme/app",
+            Outcome::Succeeded,
+            1,
+        );
+        let c = evaluate(SHA, std::slice::from_ref(&e), &[], now());
+        assert_eq!(c.checks[0].name, "gitlab: acme/app");
+        assert!(c.checks[0].required);
+        assert_eq!(c.summary, "1 of 1 check passed");
+        assert!(on_release_branch(&c, &[]));
+        e.branch_name = Some("feature/x".into());
+        let c = evaluate(SHA, &[e], &[], now());
+        assert!(!on_release_branch(&c, &[]));
+        let none = evaluate(SHA, &[], &[], now());
+        assert_eq!(none.state, CommitState::Pending);
+        assert_eq!(none.summary, "no checks have reported");
+    }
+
+    #[test]
+    fn a_rejected_version_fails_its_check() {
+        let mut e = event(
+            1,
+            Provider::Appcircle,
+            Scope::PublishToStores,
+            "Acme iOS",
+            Outcome::Info,
+            1,
+        );
+        e.rejected = true;
+        e.outcome = Outcome::Failed;
+        let c = evaluate(SHA, &[e], &[], now());
+        assert_eq!(c.checks[0].state, CheckState::Failed);
+        assert_eq!(c.state.exit_code(), 1);
     }
 }
