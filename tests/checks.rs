@@ -115,6 +115,20 @@ fn a_commits_checks_gate_a_release_in_the_cli_locally_and_remotely() {
         "{list}"
     );
 
+    // The rule can go again; a rule that is not there cannot.
+    g.ok(&["checks", "require", "release/*", "--clear"]);
+    let rules = g.ok(&["checks", "rules"]);
+    assert!(rules.contains("No rules"), "{rules}");
+    assert_eq!(
+        code(&["checks", "require", "release/*", "--clear"]),
+        Some(3)
+    );
+    assert_eq!(
+        code(&["checks", "require", "release/*"]),
+        Some(64),
+        "no checks named"
+    );
+
     // From a machine with no data of its own: the same answer, the same exit codes.
     let job = Gatehouse::new();
     let token_file = job.secret_file("token", &token);

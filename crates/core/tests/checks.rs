@@ -480,3 +480,55 @@ async fn a_release_commit_that_turns_ready_is_said_once_and_again_after_a_rerun(
     w.store.save_settings(&ruled).await.expect("saved");
     assert_eq!(w.ready(&mut Notifier::default(), &ruled).len(), 1);
 }
+
+/// A desktop following an inbox sees the same checks: each mirrored event keeps its SHA (an
+/// inbox older than commit checks sends none, and GitHub's commit id is one), and a publish
+/// finds its build among the mirrored events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_of_the_inbox_has_the_same_checks() {
+    use gatehouse_core::store::Incoming;
+    let w = world().await;
+    let sha = sha_of(BUILD);
+    w.connect(w.fake_addr).await;
+    w.account.sync_now().await.expect("synced");
+    w.tick();
+    assert_eq!(w.workflow(&sha, 1, Some("success")).await, 200);
+    w.tick();
+    let status = w
+        .appcircle(
+            "Publish Flow Succeeded",
+            json!({"profileId": "pub-1", "profileName": "App 0", "buildId": BUILD}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let at_inbox = w.checks(&sha);
+    assert_eq!(at_inbox.checks.len(), 3, "{at_inbox:#?}");
+
+    let desk = world().await;
+    let mut events = w
+        .store
+        .events(&EventQuery {
+            limit: Some(100),
+            ..EventQuery::default()
+        })
+        .expect("events");
+    events.reverse();
+    for e in &mut events {
+        if e.provider == Provider::Github {
+            e.commit_sha = None;
+        }
+    }
+    let batch = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| (i as i64 + 1, Incoming::Event(Box::new(e))))
+        .collect();
+    desk.store
+        .apply_mirrored("http://inbox", batch, false)
+        .await
+        .expect("mirrored");
+    let at_desk = desk.checks(&sha);
+    assert_eq!(states(&at_desk), states(&at_inbox));
+    assert_eq!(at_desk.summary, at_inbox.summary);
+    w.account.disconnect().await.expect("disconnected");
+}
