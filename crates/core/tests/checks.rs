@@ -389,6 +389,40 @@ async fn an_appcircle_webhook_before_the_accounts_read_joins_its_commit_when_lea
     w.account.disconnect().await.expect("disconnected");
 }
 
+/// A build's start told by webhook (no build id: Appcircle sends the empty GUID), then read
+/// by the account while it runs: the read finds it told, stores nothing, and gives the
+/// webhook's start the SHA, so the commit waits for the build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_build_told_by_webhook_before_the_read_holds_its_commit_back() {
+    let w = world().await;
+    let sha = sha_of(BUILD);
+    w.fake.account.lock().expect("lock").profiles[0].branches[0].status = 91;
+    let status = w
+        .appcircle(
+            "Build Started",
+            json!({"taskId": "task-1", "profileId": "p0", "branchId": "p0b0",
+                   "buildId": "00000000-0000-0000-0000-000000000000",
+                   "commitId": commit_of(BUILD)}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    w.tick();
+    assert_eq!(w.workflow(&sha, 1, Some("success")).await, 200);
+    w.connect(w.fake_addr).await;
+    w.account.sync_now().await.expect("synced");
+    let c = w.checks(&sha);
+    assert_eq!(
+        states(&c),
+        vec![
+            ("build: p0".to_owned(), CheckState::Running),
+            ("github: acme/app · CI".to_owned(), CheckState::Passed),
+        ],
+        "{c:#?}"
+    );
+    assert_eq!(c.state.exit_code(), 2);
+    w.account.disconnect().await.expect("disconnected");
+}
+
 /// An Appcircle commit GUID is not a SHA: a prefix of one finds nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_appcircle_guid_is_never_taken_for_a_sha() {

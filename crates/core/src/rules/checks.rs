@@ -28,7 +28,8 @@ pub enum CheckState {
     Passed,
     Failed,
     Running,
-    /// Required, and nothing reported it for this commit (yet, or it was pruned).
+    /// Required, and nothing reported it for this commit (yet, or it was pruned); or it
+    /// started longer ago than the running limit and no result was ever told.
     Missing,
     /// It reported only news that is no result (a version deployed to Publish, say):
     /// neither passed nor failed, and like GitHub's `neutral` it does not hold a commit
@@ -250,37 +251,63 @@ fn check(provider: Provider, scope: Scope, events: &[&EventRecord], now: DateTim
         .find_map(|e| e.profile_name.clone())
         .or_else(|| newest.and_then(|e| e.profile_id.clone()))
         .unwrap_or_else(|| "(unnamed)".into());
-    // Info is news, not a result: the latest result decides.
+    // Info is news, not a result: the latest result decides. Info of a started run itself
+    // (skipped, waiting for a manual action, action required) ends that run with none.
     let results: Vec<&EventRecord> = events
         .iter()
         .copied()
         .filter(|e| e.outcome != Outcome::Info)
         .collect();
-    let finished = results.iter().rev().find(|e| e.outcome.is_finished());
-    let latest = results.last();
+    let finished = results
+        .iter()
+        .rev()
+        .find(|e| e.outcome.is_finished())
+        .copied();
+    let open_start = results
+        .last()
+        .copied()
+        .filter(|e| e.outcome == Outcome::Started)
+        .filter(|start| {
+            !events
+                .iter()
+                .skip_while(|e| e.id != start.id)
+                .skip(1)
+                .any(|e| {
+                    e.outcome == Outcome::Info && e.task_id.is_some() && e.task_id == start.task_id
+                })
+        });
     let horizon = now - Duration::hours(RUNNING_LIMIT_HOURS);
     // A start that never ended within the running limit is not running: its end was
     // probably never told, and the result before it stands (as the gate keeps it).
-    let running = latest.is_some_and(|e| {
-        e.outcome == Outcome::Started && from_text(&e.occurred_at).is_some_and(|t| t > horizon)
-    });
+    let running =
+        open_start.is_some_and(|e| from_text(&e.occurred_at).is_some_and(|t| t > horizon));
     let state = if running {
         CheckState::Running
     } else {
         match finished {
             Some(e) if e.outcome.is_failing() || e.rejected => CheckState::Failed,
             Some(_) => CheckState::Passed,
-            None if latest.is_some() => CheckState::Missing,
+            // Started long ago, no end told: no result to go by.
+            None if open_start.is_some() => CheckState::Missing,
             None => CheckState::Neutral,
         }
     };
-    let shown = if running { latest } else { finished }.copied().or(newest);
-    // One run: an Appcircle build by its build id (its webhook and the account's read key
-    // it differently), a GitHub run attempt or GitLab pipeline by its task.
+    let shown = if running { open_start } else { finished }.or(newest);
+    // One run: an Appcircle build by its build id (the account's read keys it by that, its
+    // webhooks by their task, whose start names no build), a GitHub run attempt or GitLab
+    // pipeline by its task.
+    let build_of: std::collections::HashMap<&str, &str> = events
+        .iter()
+        .filter_map(|e| Some((e.task_id.as_deref()?, e.build_id.as_deref()?)))
+        .collect();
     let mut runs: Vec<&str> = events
         .iter()
         .filter_map(|e| match provider {
-            Provider::Appcircle => e.build_id.as_deref().or(e.task_id.as_deref()),
+            Provider::Appcircle => e
+                .build_id
+                .as_deref()
+                .or_else(|| e.task_id.as_deref().and_then(|t| build_of.get(t).copied()))
+                .or(e.task_id.as_deref()),
             _ => e.task_id.as_deref(),
         })
         .collect();
@@ -340,7 +367,7 @@ fn count(checks: &[Check]) -> CheckCounts {
     n
 }
 
-/// "3 of 4 checks passed, 1 running", GitHub's wording; "no checks yet" for none.
+/// "3 of 4 checks passed, 1 running", GitHub's wording; "no checks have reported" for none.
 pub fn summary(n: &CheckCounts) -> String {
     if n.required == 0 {
         return "no checks have reported".into();
@@ -644,17 +671,48 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_ends_with_no_result_is_not_running() {
+        let (gl, build) = (Provider::Gitlab, Scope::Build);
+        let mut start = event(1, gl, build, "acme/app", Outcome::Started, 2);
+        let mut skipped = event(2, gl, build, "acme/app", Outcome::Info, 1);
+        start.task_id = Some("pipeline-9".into());
+        skipped.task_id = Some("pipeline-9".into());
+        let c = evaluate(SHA, &[start.clone(), skipped.clone()], &[], now());
+        assert_eq!(c.checks[0].state, CheckState::Neutral, "{c:#?}");
+        assert_eq!(c.state, CommitState::Ready);
+        // Info of another run does not end this one.
+        skipped.task_id = Some("pipeline-8".into());
+        let c = evaluate(SHA, &[start, skipped], &[], now());
+        assert_eq!(c.checks[0].state, CheckState::Running);
+    }
+
+    #[test]
+    fn an_appcircle_build_told_by_its_webhooks_and_read_by_the_account_is_one_run() {
+        let (ac, build) = (Provider::Appcircle, Scope::Build);
+        let mut start = event(1, ac, build, "Acme iOS", Outcome::Started, 3);
+        start.task_id = Some("task-1".into());
+        let mut end = event(2, ac, build, "Acme iOS", Outcome::Succeeded, 2);
+        end.task_id = Some("task-1".into());
+        end.build_id = Some("build-1".into());
+        let mut read = event(3, ac, build, "Acme iOS", Outcome::Succeeded, 1);
+        read.task_id = Some("build-1".into());
+        read.build_id = Some("build-1".into());
+        let c = evaluate(SHA, &[start, end, read], &[], now());
+        assert_eq!(c.checks[0].runs, 1, "{c:#?}");
+    }
+
+    #[test]
     fn a_rejected_version_fails_its_check() {
         let mut e = event(
             1,
             Provider::Appcircle,
             Scope::PublishToStores,
             "Acme iOS",
-            Outcome::Info,
+            Outcome::Succeeded,
             1,
         );
+        // A rejection's outcome may read as a success (the flow ran): `rejected` decides.
         e.rejected = true;
-        e.outcome = Outcome::Failed;
         let c = evaluate(SHA, &[e], &[], now());
         assert_eq!(c.checks[0].state, CheckState::Failed);
         assert_eq!(c.state.exit_code(), 1);

@@ -68,6 +68,23 @@ pub(super) fn learn(tx: &mut Tx<'_>, provider: Provider, s: &Subject) -> Result<
     Ok(())
 }
 
+/// The event a webhook told that the account's read found again: ?1 the SHA, ?2 the event,
+/// ?3 the commit GUID both name (never another commit's event).
+const LINK_TOLD: &str = "
+    UPDATE events SET commit_sha = ?1
+    WHERE id = ?2 AND provider = 'appcircle' AND commit_id = ?3 AND commit_sha IS NULL";
+
+/// Gives the event a webhook told (`told`) the SHA the account's read knows for the same
+/// commit: a build's start names no build id, so only this match finds it.
+pub(super) fn link_told(tx: &mut Tx<'_>, told: i64, s: &Subject) -> Result<()> {
+    if let (Some(guid), Some(sha)) = (&s.commit_id, &s.commit_sha) {
+        tx.conn
+            .prepare_cached(LINK_TOLD)?
+            .execute(params![sha, told, guid])?;
+    }
+    Ok(())
+}
+
 /// The least SHA in [?1, ?2): one seek of events_by_commit.
 const NEXT_SHA: &str =
     "SELECT min(commit_sha) FROM events WHERE commit_sha >= ?1 AND commit_sha < ?2";

@@ -210,7 +210,7 @@ fn apply_event(
         commit_id: e.commit_id.clone(),
         // An inbox older than commit checks sends no SHA: GitHub's and GitLab's commit id
         // is one.
-        commit_sha: e.commit_sha.clone().or_else(|| {
+        commit_sha: e.commit_sha.as_deref().and_then(git_sha).or_else(|| {
             (e.provider != Provider::Appcircle)
                 .then(|| e.commit_id.as_deref().and_then(git_sha))
                 .flatten()

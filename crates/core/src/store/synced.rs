@@ -73,7 +73,7 @@ const INSERT_SYNCED_EVENT: &str = "
         ?15, ?16, ?17, '{}', ?18, ?19, ?20, ?21, ?22, ?23)";
 
 /// A webhook's end of this very build: one range of events_by_stream (a branch's finished
-/// events), then the build id. No index on build_id, which every delivery would pay for.
+/// events), then the build id.
 const BUILD_END_TOLD: &str = "
     SELECT id FROM events
     WHERE scope = 'build' AND profile_key = ?1 AND branch_key = ?2
@@ -101,29 +101,28 @@ const EARLY: chrono::Duration = chrono::Duration::minutes(1);
 /// better record: signed, with its links). A build's end by its build id; anything else by
 /// a webhook on its stream from its time on. Expiry reminders only by their key (a
 /// reminder webhook names no certificate id to match).
-fn known(tx: &Tx<'_>, fact: &Fact, key: &StreamKey) -> Result<bool> {
-    let found = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<bool> {
+fn known(tx: &Tx<'_>, fact: &Fact, key: &StreamKey) -> Result<Option<i64>> {
+    let found = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Option<i64>> {
         Ok(tx
             .conn
             .prepare_cached(sql)?
             .query_row(p, |r| r.get::<_, i64>(0))
-            .optional()?
-            .is_some())
+            .optional()?)
     };
     // Synced before, here or at an inbox this store mirrors (copies keep the endpoint name
     // and the delivery id).
-    if found(
+    if let Some(id) = found(
         DELIVERY_WITHOUT_ENDPOINT,
         params![ACCOUNT_ENDPOINT, fact.key],
     )? {
-        return Ok(true);
+        return Ok(Some(id));
     }
     let finished = fact.outcome.is_finished();
     match fact.scope {
-        Scope::SigningIdentity | Scope::Other => Ok(false),
+        Scope::SigningIdentity | Scope::Other => Ok(None),
         Scope::Build if finished => match &fact.subject.build_id {
             Some(build) => found(BUILD_END_TOLD, params![key.profile, key.branch, build]),
-            None => Ok(false),
+            None => Ok(None),
         },
         scope => found(
             STREAM_TOLD,
@@ -153,9 +152,10 @@ pub fn apply(
         let s = &fact.subject;
         let key = StreamKey::of(Provider::Appcircle, fact.scope, s);
         // What the read says of the commit counts even when the fact is known: a webhook
-        // told the build first, with Appcircle's commit GUID only.
+        // told the build first, with Appcircle's commit GUID only (a start names no build).
         commits::learn(tx, Provider::Appcircle, s)?;
-        if known(tx, &fact, &key)? {
+        if let Some(told) = known(tx, &fact, &key)? {
+            commits::link_told(tx, told, s)?;
             stored.known += 1;
             continue;
         }
