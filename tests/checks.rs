@@ -114,6 +114,15 @@ fn a_commits_checks_gate_a_release_in_the_cli_locally_and_remotely() {
         list.contains(short) && list.contains("3 of 3 checks passed"),
         "{list}"
     );
+    for (filter, value, listed) in [
+        ("--branch", "main", false),
+        ("--repository", "acme/app", true),
+        ("--repository", "Acme iOS", true),
+        ("--repository", "acme/other", false),
+    ] {
+        let list = g.ok(&["checks", filter, value]);
+        assert_eq!(list.contains(short), listed, "{filter} {value}: {list}");
+    }
 
     // The rule can go again; a rule that is not there cannot.
     g.ok(&["checks", "require", "release/*", "--clear"]);

@@ -562,12 +562,6 @@ fn the_dashboard_in_a_browser_signs_in_updates_live_and_stays_read_only() {
     drop(server);
 }
 
-/// Issue 8's "memory of the inbox with 20 browsers connected", with 20 real browsers: each a
-/// headless chromium of its own (its own chromedriver session and profile, so its own
-/// connections: one chromium opens at most 6 to a host over HTTP/1.1), signed in with a read
-/// token and following the stream. Prints serve's memory idle and then, and each page's first
-/// contentful paint and the front end's transferred size; asserts only that every page is
-/// live. `serve` is the build `cargo test` made (debug, as in the test above).
 /// One commit built on Appcircle (read by the inbox's account, then told by webhook), tested
 /// on GitHub Actions and shipped to TestFlight: its 3 checks in a browser's Commits view.
 #[test]
@@ -649,6 +643,12 @@ fn a_commits_checks_show_in_the_browser() {
     inbox.ok(&["account", "disconnect"]);
 }
 
+/// Issue 8's "memory of the inbox with 20 browsers connected", with 20 real browsers: each a
+/// headless chromium of its own (its own chromedriver session and profile, so its own
+/// connections: one chromium opens at most 6 to a host over HTTP/1.1), signed in with a read
+/// token and following the stream. Prints serve's memory idle and then, and each page's first
+/// contentful paint and the front end's transferred size; asserts only that every page is
+/// live. `serve` is the build `cargo test` made (debug, as in the test above).
 #[test]
 #[ignore = "a measurement with 20 chromiums: run it by name with --ignored"]
 fn inbox_memory_with_twenty_browsers() {

@@ -15,7 +15,7 @@ use gatehouse_core::rules::gate::{self, GateFilter};
 use gatehouse_core::send::samples::{self, SampleOptions};
 use gatehouse_core::serve::token::Role;
 use gatehouse_core::settings::RequiredChecks;
-use gatehouse_core::store::{EventQuery, MAX_LIMIT, RequestQuery, Store};
+use gatehouse_core::store::{CommitFilter, EventQuery, MAX_LIMIT, RequestQuery, Store};
 
 use crate::error::{AppError, Result};
 use crate::{exit, listening, logging, print};
@@ -348,6 +348,9 @@ pub struct ChecksArgs {
     /// With no commit: only commits on this branch
     #[arg(long)]
     pub branch: Option<String>,
+    /// With no commit: only commits of this repository (GitHub, GitLab) or Appcircle profile
+    #[arg(long)]
+    pub repository: Option<String>,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -357,7 +360,8 @@ pub struct ChecksArgs {
 #[derive(Subcommand, Debug)]
 pub enum RulesCommand {
     /// Require these checks (as `gatehouse checks SHA` names them) of every commit on BRANCH
-    /// (a name, or a pattern: `release/*`); replaces the rule for BRANCH
+    /// (a name, or a pattern: `release/*`); replaces the rule for BRANCH, or adds it last
+    /// (rules are tried in order: the first one matching a commit's branch applies)
     Require {
         branch: String,
         #[arg(required_unless_present = "clear")]
@@ -884,14 +888,17 @@ fn checks(data_dir: &Path, a: ChecksArgs) -> Result<i32> {
     }
     let list: Vec<CommitChecks> = match a.remote.inbox()? {
         Some((url, token)) => {
-            let request = serde_json::json!({"method": "commits", "params": {"branch": a.branch}});
+            let request = serde_json::json!({"method": "commits",
+                "params": {"branch": a.branch, "repository": a.repository}});
             gatehouse_core::follow::remote::call(&url, &token, &request)?
         }
-        None => checks::recent(
-            &open(data_dir)?,
-            a.branch.as_deref(),
-            COMMITS_SHOWN as usize,
-        )?,
+        None => {
+            let filter = CommitFilter {
+                branch: a.branch.as_deref(),
+                repository: a.repository.as_deref(),
+            };
+            checks::recent(&open(data_dir)?, filter, COMMITS_SHOWN as usize)?
+        }
     };
     if a.json {
         print::json(&list)?;

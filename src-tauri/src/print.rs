@@ -447,7 +447,7 @@ pub fn commit_checks(c: &CommitChecks) {
         "Commit {}{on}: {} ({})",
         text(&c.short),
         c.state.as_str().to_uppercase(),
-        c.summary
+        text(&c.summary)
     );
     match &c.rule {
         Some(rule) => println!("Required by the rule for `{}`.", text(rule)),

@@ -23,8 +23,8 @@ use crate::send::{self, SendOutcome};
 use crate::serve::token::Role;
 use crate::settings::Settings;
 use crate::store::{
-    BuildRun, EndpointInfo, EventQuery, EventRecord, Recorded, RequestQuery, RequestRecord, Secret,
-    Store, UnmatchedCount,
+    BuildRun, CommitFilter, EndpointInfo, EventQuery, EventRecord, Recorded, RequestQuery,
+    RequestRecord, Secret, Store, UnmatchedCount,
 };
 use crate::{Error, Result};
 
@@ -142,19 +142,24 @@ pub enum ApiRequest {
     CommitChecks {
         commit: String,
     },
-    /// The newest commits with their checks, on `branch` if given (the Commits view).
+    /// The newest commits with their checks, on `branch` and of `repository` (a GitHub or
+    /// GitLab repository, or an Appcircle profile's name) if given (the Commits view).
     Commits {
         #[serde(default)]
         #[ts(optional)]
         branch: Option<String>,
         #[serde(default)]
         #[ts(optional)]
+        repository: Option<String>,
+        #[serde(default)]
+        #[ts(optional)]
         limit: Option<u32>,
     },
 }
 
-/// Commits the Commits view lists unless asked for fewer; the most one request gives.
+/// Commits the Commits view lists unless asked for fewer.
 pub const COMMITS_SHOWN: u32 = 30;
+/// The most commits one request lists (each is read with its checks).
 pub const MAX_COMMITS: u32 = 100;
 
 impl ApiRequest {
@@ -664,11 +669,24 @@ impl<H: Host> Api<H> {
             ApiRequest::CommitChecks { commit } => ApiResponse::CommitChecks(Box::new(
                 blocking(move || checks::for_commit(&store, &commit)).await?,
             )),
-            ApiRequest::Commits { branch, limit } => {
+            ApiRequest::Commits {
+                branch,
+                repository,
+                limit,
+            } => {
                 let limit = limit.unwrap_or(COMMITS_SHOWN).clamp(1, MAX_COMMITS) as usize;
-                let branch = branch.filter(|b| !b.trim().is_empty());
+                let given =
+                    |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+                let (branch, repository) = (given(branch), given(repository));
                 ApiResponse::Commits(
-                    blocking(move || checks::recent(&store, branch.as_deref(), limit)).await?,
+                    blocking(move || {
+                        let filter = CommitFilter {
+                            branch: branch.as_deref(),
+                            repository: repository.as_deref(),
+                        };
+                        checks::recent(&store, filter, limit)
+                    })
+                    .await?,
                 )
             }
             ApiRequest::SaveSettings { settings } => {

@@ -52,13 +52,10 @@ async fn refresh_gate(app: &AppHandle, store: &Arc<Store>, gate: &mut Gate) {
 /// or the read failed, which is logged: a missed "is ready" must not stop the loop).
 async fn commit_after(store: &Arc<Store>, event: &EventRecord) -> Option<CommitChecks> {
     let (store, event) = (store.clone(), event.clone());
-    match gatehouse_core::offload::run(move || checks::for_event(&store, &event)).await {
+    let read = gatehouse_core::offload::run(move || checks::for_event(&store, &event)).await;
+    match read.map(|r| r.map_err(|e| e.to_string())) {
         Ok(Ok(commit)) => commit,
-        Ok(Err(e)) => {
-            tracing::warn!("the commit of a new event could not be read: {e}");
-            None
-        }
-        Err(e) => {
+        Ok(Err(e)) | Err(e) => {
             tracing::warn!("the commit of a new event could not be read: {e}");
             None
         }

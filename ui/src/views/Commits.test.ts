@@ -81,6 +81,8 @@ describe("Commits", () => {
     await screen.findByTestId("commit-row");
     await fireEvent.input(screen.getByTestId("commit-branch"), { target: { value: "release/2.4" } });
     await waitFor(() => expect(calls.some((c) => c.method === "commits" && c.params.branch === "release/2.4")).toBe(true));
+    await fireEvent.input(screen.getByTestId("commit-repository"), { target: { value: " acme/app " } });
+    await waitFor(() => expect(calls.some((c) => c.method === "commits" && c.params.repository === "acme/app" && c.params.branch === "release/2.4")).toBe(true));
     await fireEvent.input(screen.getByTestId("commit-find"), { target: { value: " abc1234 " } });
     await fireEvent.click(screen.getByRole("button", { name: "Show its checks" }));
     expect((await screen.findByTestId("commit-summary")).textContent).toBe("3 of 3 checks passed");

@@ -26,6 +26,7 @@ use crate::time::parse_liberal;
 
 /// Where the last read stood: each profile's and branch's date as the API gave it ("build
 /// P", "build P B", "distribution P", "store P" → the date). A date that differs is news.
+/// And "commit G" → its git SHA, while a build of Appcircle's commit G runs.
 pub type Positions = BTreeMap<String, String>;
 
 /// Days before expiry on which a reminder is due, counted in whole days rounded up (so the
@@ -156,15 +157,18 @@ fn builds(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Res
                 continue;
             };
             let outcome = appcircle::build_outcome(latest.status, latest.has_warning);
+            let running = outcome == Outcome::Started;
+            let sha = build_sha(client, &latest, &mut reading.positions, running);
             // Started: read again until it ends. Info (unknown, skipped, not started): no
-            // news for the gate, and nothing to wait for.
-            if outcome == Outcome::Started {
+            // news for the gate, and nothing to wait for. A build whose commit could not be
+            // read is read again too, so that it finds its commit.
+            if running || sha.is_err() {
                 settled = false;
-                reading.running = true;
+                reading.running |= running;
             } else {
                 reading.positions.insert(branch_key, branch_date);
             }
-            let sha = build_sha(client, &latest);
+            let sha = sha.unwrap_or(None);
             if let Some(f) = build_fact(&profile, &branch, &latest, sha, outcome, now) {
                 reading.facts.push(f);
             }
@@ -177,28 +181,51 @@ fn builds(client: &mut Client, reading: &mut Reading, now: DateTime<Utc>) -> Res
 }
 
 /// The git SHA of a build: its `hash` when the list gave one, else its commit's (one
-/// request; a build is read when its branch's date moves, so about once a run). Not knowing
-/// it loses nothing but the build's place under its commit: logged, and the read goes on.
-fn build_sha(client: &mut Client, build: &Build) -> Option<String> {
+/// request per commit: kept in the positions while its build runs, since a running build
+/// is read every 15 s and a commit's hash never changes). `Err`: the commit could not be
+/// read (logged); the branch is then read again next time.
+fn build_sha(
+    client: &mut Client,
+    build: &Build,
+    positions: &mut Positions,
+    running: bool,
+) -> std::result::Result<Option<String>, ()> {
     if let Some(sha) = build.hash.as_deref().and_then(git_sha) {
-        return Some(sha);
+        return Ok(Some(sha));
     }
-    let commit_id = build.commit_id.as_deref()?;
+    let Some(commit_id) = build.commit_id.as_deref() else {
+        return Ok(None);
+    };
+    let key = format!("commit {commit_id}");
+    let known = if running {
+        positions.get(&key).cloned()
+    } else {
+        positions.remove(&key)
+    };
+    if let Some(sha) = known {
+        return Ok(Some(sha));
+    }
     match client.get::<Commit>(&format!("build/v2/commits/{commit_id}"), "a commit") {
-        Ok(commit) => commit
-            .builds
-            .iter()
-            .find(|b| b.id == build.id)
-            .and_then(|b| b.hash.clone())
-            .or(commit.hash)
-            .as_deref()
-            .and_then(git_sha),
+        Ok(commit) => {
+            let sha = commit
+                .builds
+                .iter()
+                .find(|b| b.id == build.id)
+                .and_then(|b| b.hash.clone())
+                .or(commit.hash)
+                .as_deref()
+                .and_then(git_sha);
+            if let (true, Some(sha)) = (running, &sha) {
+                positions.insert(key, sha.clone());
+            }
+            Ok(sha)
+        }
         Err(e) => {
             tracing::warn!(
                 "appcircle sync: the commit of build {} could not be read: {e}",
                 build.id
             );
-            None
+            Err(())
         }
     }
 }

@@ -16,7 +16,9 @@ use ts_rs::TS;
 
 use crate::model::{Outcome, Provider, Scope, git_sha};
 use crate::settings::RequiredChecks;
-use crate::store::{EventRecord, MAX_CANDIDATES, MIN_PREFIX, RUNNING_LIMIT_HOURS, Store};
+use crate::store::{
+    CommitFilter, EventRecord, MAX_CANDIDATES, MIN_PREFIX, RUNNING_LIMIT_HOURS, Store,
+};
 use crate::time::from_text;
 use crate::{Error, Result};
 
@@ -391,19 +393,14 @@ pub fn summary(n: &CheckCounts) -> String {
 /// rules. Not found: nothing reported for it. An ambiguous prefix lists its candidates.
 pub fn for_commit(store: &Store, commit: &str) -> Result<CommitChecks> {
     let sha = resolve(store, commit)?;
-    let events = store.commit_events(&sha)?;
-    if events.is_empty() {
+    let rules = store.settings()?.required_checks;
+    let c = stored(store, &sha, &rules)?;
+    if c.checks.iter().all(|c| c.runs == 0) {
         return Err(Error::NotFound(format!(
             "no check has reported for commit {sha}"
         )));
     }
-    let settings = store.settings()?;
-    Ok(evaluate(
-        &sha,
-        &events,
-        &settings.required_checks,
-        store.clock().now(),
-    ))
+    Ok(c)
 }
 
 /// The checks of the commit event `e` is of, if it is of one (the desktop asks after each
@@ -415,31 +412,24 @@ pub fn for_event(store: &Store, e: &EventRecord) -> Result<Option<CommitChecks>>
     let Some(sha) = store.commit_of(e)? else {
         return Ok(None);
     };
-    let events = store.commit_events(&sha)?;
-    let settings = store.settings()?;
-    Ok(Some(evaluate(
-        &sha,
-        &events,
-        &settings.required_checks,
-        store.clock().now(),
-    )))
+    let rules = store.settings()?.required_checks;
+    Ok(Some(stored(store, &sha, &rules)?))
 }
 
-/// The newest commits (at most `limit`, on `branch` if given), each with its checks.
-pub fn recent(store: &Store, branch: Option<&str>, limit: usize) -> Result<Vec<CommitChecks>> {
-    let settings = store.settings()?;
-    let now = store.clock().now();
-    let mut out = Vec::new();
-    for commit in store.recent_commits(branch, limit)? {
-        let events = store.commit_events(&commit.sha)?;
-        out.push(evaluate(
-            &commit.sha,
-            &events,
-            &settings.required_checks,
-            now,
-        ));
-    }
-    Ok(out)
+/// The newest commits (at most `limit`, those `filter` keeps), each with its checks.
+pub fn recent(store: &Store, filter: CommitFilter<'_>, limit: usize) -> Result<Vec<CommitChecks>> {
+    let rules = store.settings()?.required_checks;
+    store
+        .recent_commits(filter, limit)?
+        .iter()
+        .map(|sha| stored(store, sha, &rules))
+        .collect()
+}
+
+/// Commit `sha` as stored, under `rules`, as of the store's clock.
+fn stored(store: &Store, sha: &str, rules: &[RequiredChecks]) -> Result<CommitChecks> {
+    let events = store.commit_events(sha)?;
+    Ok(evaluate(sha, &events, rules, store.clock().now()))
 }
 
 /// The full SHA `commit` stands for.

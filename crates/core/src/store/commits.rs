@@ -21,7 +21,7 @@ pub const MAX_CANDIDATES: usize = 10;
 
 /// The newest events read when listing recent commits: the list is of what happened
 /// lately, and bounded whatever the history's size (no index of its own for ingest to pay).
-pub const RECENT_SCAN: u32 = 5_000;
+pub const RECENT_SCAN: u32 = 20_000;
 
 const SHA_OF_APPCIRCLE_COMMIT: &str = "SELECT sha FROM appcircle_commits WHERE commit_id = ?1";
 
@@ -85,9 +85,11 @@ pub(super) fn link_told(tx: &mut Tx<'_>, told: i64, s: &Subject) -> Result<()> {
     Ok(())
 }
 
-/// The least SHA in [?1, ?2): one seek of events_by_commit.
-const NEXT_SHA: &str =
-    "SELECT min(commit_sha) FROM events WHERE commit_sha >= ?1 AND commit_sha < ?2";
+/// The least SHA in [?1, ?2): one seek of events_by_commit (whose condition is repeated
+/// so that SQLite may use it).
+const NEXT_SHA: &str = "
+    SELECT min(commit_sha) FROM events
+    WHERE commit_sha >= ?1 AND commit_sha < ?2 AND scope <> 'other'";
 
 /// The commits whose SHA starts with `prefix` (lowercase hex), at most one more than
 /// [`MAX_CANDIDATES`], in order. One index seek per candidate: a commit with a thousand
@@ -119,7 +121,7 @@ pub fn matching(conn: &Connection, prefix: &str) -> Result<Vec<String>> {
 const COMMIT_EVENT_IDS: &str = "
     WITH direct(id, scope, build_id) AS (
         SELECT id, scope, CASE WHEN provider = 'appcircle' AND scope = 'build' THEN build_id END
-            FROM events WHERE commit_sha = ?1
+            FROM events WHERE commit_sha = ?1 AND scope <> 'other'
     )
     SELECT id FROM direct
         WHERE scope IN ('build', 'testing_distribution', 'publish_to_stores',
@@ -178,38 +180,51 @@ pub fn sha_of(conn: &Connection, e: &EventRecord) -> Result<Option<String>> {
 /// The newest events, newest first, of which those with a commit are kept
 /// (events_by_time, [`RECENT_SCAN`] rows at most).
 const RECENT_COMMIT_EVENTS: &str = "
-    SELECT commit_sha, branch_name, occurred_at FROM (
-        SELECT commit_sha, branch_name, occurred_at, scope FROM events
+    SELECT commit_sha, branch_name, profile_name FROM (
+        SELECT commit_sha, branch_name, profile_name, scope FROM events
         ORDER BY occurred_at DESC, id DESC
         LIMIT ?1
     )
     WHERE commit_sha IS NOT NULL AND scope IN ('build', 'testing_distribution',
         'publish_to_stores', 'enterprise_app_store')";
 
-/// A commit as the newest events name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecentCommit {
-    pub sha: String,
-    /// Its newest event's time.
-    pub last_at: String,
+/// Which recent commits: on a branch, of a repository or profile.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommitFilter<'a> {
+    /// A branch name, exactly.
+    pub branch: Option<&'a str>,
+    /// A GitHub or GitLab repository (`acme/app`, any of its workflows) or an Appcircle
+    /// profile's name, in any case.
+    pub repository: Option<&'a str>,
 }
 
-/// The `limit` newest commits (by their newest event) among the newest [`RECENT_SCAN`]
-/// events, on `branch` if given: a commit is on a branch when one of its events names it.
-pub fn recent(conn: &Connection, branch: Option<&str>, limit: usize) -> Result<Vec<RecentCommit>> {
+impl CommitFilter<'_> {
+    fn matches(&self, branch: Option<&str>, profile: Option<&str>) -> bool {
+        let on_branch = self.branch.is_none_or(|b| branch == Some(b));
+        let of_repository = self.repository.is_none_or(|r| {
+            profile.is_some_and(|p| {
+                let (p, r) = (p.to_lowercase(), r.to_lowercase());
+                p == r || p.starts_with(&format!("{r} · "))
+            })
+        });
+        on_branch && of_repository
+    }
+}
+
+/// The SHAs of the `limit` newest commits (by their newest event) among the newest
+/// [`RECENT_SCAN`] events that `filter` keeps: a commit is on a branch, or of a repository,
+/// when one of its events says so.
+pub fn recent(conn: &Connection, filter: CommitFilter<'_>, limit: usize) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(RECENT_COMMIT_EVENTS)?;
     let mut rows = stmt.query([RECENT_SCAN])?;
-    let mut out: Vec<RecentCommit> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     while let Some(row) = rows.next()? {
         let sha: String = row.get(0)?;
-        let on: Option<String> = row.get(1)?;
-        if branch.is_some_and(|b| on.as_deref() != Some(b)) || out.iter().any(|c| c.sha == sha) {
+        let (branch, profile): (Option<String>, Option<String>) = (row.get(1)?, row.get(2)?);
+        if !filter.matches(branch.as_deref(), profile.as_deref()) || out.contains(&sha) {
             continue;
         }
-        out.push(RecentCommit {
-            sha,
-            last_at: row.get(2)?,
-        });
+        out.push(sha);
         if out.len() == limit {
             break;
         }

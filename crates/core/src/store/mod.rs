@@ -26,7 +26,7 @@ use tokio::sync::broadcast;
 
 pub use changes::{ChangeKind, LogBounds};
 use checkpointer::Checkpointer;
-pub use commits::{MAX_CANDIDATES, MIN_PREFIX, RecentCommit};
+pub use commits::{CommitFilter, MAX_CANDIDATES, MIN_PREFIX, RECENT_SCAN};
 pub use endpoint_cache::CachedEndpoint;
 use endpoint_cache::EndpointCache;
 pub use mirror::{Applied, Incoming};
@@ -412,13 +412,9 @@ impl Store {
         self.read(|c| commits::sha_of(c, e))
     }
 
-    /// The newest commits (by their newest event), on `branch` if given.
-    pub fn recent_commits(
-        &self,
-        branch: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<commits::RecentCommit>> {
-        self.read(|c| commits::recent(c, branch, limit))
+    /// The SHAs of the newest commits (by their newest event) that `filter` keeps.
+    pub fn recent_commits(&self, filter: CommitFilter<'_>, limit: usize) -> Result<Vec<String>> {
+        self.read(|c| commits::recent(c, filter, limit))
     }
 
     /// The saved settings, or the defaults when none were saved. A saved document that
@@ -702,8 +698,7 @@ impl Store {
         }
     }
 
-    /// One event with its raw payload.
-    /// One event with its payload. An Appcircle event names its commit by Appcircle's GUID
+    /// One event with its payload as received. An Appcircle event names its commit by Appcircle's GUID
     /// or its build: its `commit_sha` is looked up, so that its detail links to the commit.
     pub fn event(&self, id: i64) -> Result<EventRecord> {
         self.read(|c| {

@@ -341,15 +341,18 @@ const MIGRATIONS: &[&str] = &[
     // 13: a commit's checks (crate::rules::checks). `commit_sha` is the git commit in
     // lowercase hex: GitHub's and GitLab's commit id is one (filled here for what was stored
     // before); Appcircle's `commitId` is its own GUID, whose SHA the account's read learns
-    // into `appcircle_commits` (an event is given it when stored, or when it is learnt, by
-    // its build). A distribution or publish is found by the build it names. Partial
-    // indexes: an event with neither pays for none, and of the two only one per event.
+    // into `appcircle_commits` (an event is given it when stored, or when it is learnt:
+    // by its build, or as the start the read found told). A distribution or publish is
+    // found by the build it names. Partial indexes: an event with neither pays for none, and
+    // of the two only one per event; a run's jobs and checks (`other`), which are no check
+    // of a commit, pay for neither.
     r#"
     ALTER TABLE events ADD COLUMN commit_sha TEXT;
     UPDATE events SET commit_sha = lower(commit_id)
         WHERE provider <> 'appcircle' AND length(commit_id) IN (40, 64)
           AND commit_id NOT GLOB '*[^0-9a-fA-F]*';
-    CREATE INDEX events_by_commit ON events(commit_sha) WHERE commit_sha IS NOT NULL;
+    CREATE INDEX events_by_commit ON events(commit_sha)
+        WHERE commit_sha IS NOT NULL AND scope <> 'other';
     CREATE INDEX events_by_appcircle_build ON events(build_id)
         WHERE provider = 'appcircle' AND build_id IS NOT NULL;
     CREATE TABLE appcircle_commits (
