@@ -572,3 +572,65 @@ async fn a_mirror_of_the_inbox_has_the_same_checks() {
     assert_eq!(at_desk.summary, at_inbox.summary);
     w.account.disconnect().await.expect("disconnected");
 }
+
+/// The inbox gives a webhook's build start the SHA only when its account's read finds it
+/// told; a desktop that copied the start before gets the SHA too, as the inbox announces the
+/// event again (no new event: it is not stored twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_gets_the_sha_the_inbox_learns_after_copying() {
+    use gatehouse_core::store::{Incoming, Notice};
+    let w = world().await;
+    let sha = sha_of(BUILD);
+    w.fake.account.lock().expect("lock").profiles[0].branches[0].status = 91;
+    let status = w
+        .appcircle(
+            "Build Started",
+            json!({"taskId": "task-1", "profileId": "p0", "branchId": "p0b0",
+                   "commitId": commit_of(BUILD)}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let start = w.newest();
+    assert_eq!(start.commit_sha, None);
+    let desk = world().await;
+    let copy = |notices: Vec<Notice>| {
+        notices
+            .into_iter()
+            .filter_map(|n| match n {
+                Notice::Event { seq, event, .. } => {
+                    Some((seq, Incoming::Event(Box::new((*event).clone()))))
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = w.store.changes_after(0, 100).expect("changes");
+    let seen = before.last().map(Notice::seq).unwrap_or(0);
+    desk.store
+        .apply_mirrored("http://inbox", copy(before), false)
+        .await
+        .expect("mirrored");
+
+    w.connect(w.fake_addr).await;
+    w.account.sync_now().await.expect("synced");
+    let again = copy(w.store.changes_after(seen, 100).expect("changes"));
+    assert!(
+        again
+            .iter()
+            .any(|(_, i)| matches!(i, Incoming::Event(e) if e.id == start.id
+            && e.commit_sha.as_deref() == Some(sha.as_str()))),
+        "the start is announced again with its SHA"
+    );
+    let applied = desk
+        .store
+        .apply_mirrored("http://inbox", again, false)
+        .await
+        .expect("mirrored");
+    assert_eq!(applied.events, 0, "nothing new is stored");
+    let c = desk.checks(&sha);
+    assert_eq!(
+        states(&c),
+        vec![("build: p0".to_owned(), CheckState::Running)]
+    );
+    w.account.disconnect().await.expect("disconnected");
+}

@@ -47,25 +47,30 @@ const LEARN_APPCIRCLE_COMMIT: &str =
 /// read): ?1 the SHA, ?2 the build id (events_by_appcircle_build).
 const LINK_APPCIRCLE_BUILD: &str = "
     UPDATE events SET commit_sha = ?1
-    WHERE provider = 'appcircle' AND build_id = ?2 AND commit_sha IS NULL";
+    WHERE provider = 'appcircle' AND build_id = ?2 AND commit_sha IS NULL
+    RETURNING id";
 
 /// Keeps the SHA of an Appcircle commit GUID when an event names both (the account's read
-/// of a build), and gives it to that build's events stored before.
-pub(super) fn learn(tx: &mut Tx<'_>, provider: Provider, s: &Subject) -> Result<()> {
+/// of a build), and gives it to that build's events stored before; returns those events
+/// (the account's read announces them again, so that a mirror's copies get the SHA too).
+pub(super) fn learn(tx: &mut Tx<'_>, provider: Provider, s: &Subject) -> Result<Vec<i64>> {
     let (Provider::Appcircle, Some(guid), Some(sha)) = (provider, &s.commit_id, &s.commit_sha)
     else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let new = tx
         .conn
         .prepare_cached(LEARN_APPCIRCLE_COMMIT)?
         .execute(params![guid, sha])?;
-    if let (1, Some(build)) = (new, &s.build_id) {
-        tx.conn
-            .prepare_cached(LINK_APPCIRCLE_BUILD)?
-            .execute(params![sha, build])?;
-    }
-    Ok(())
+    let (1, Some(build)) = (new, &s.build_id) else {
+        return Ok(Vec::new());
+    };
+    let linked = tx
+        .conn
+        .prepare_cached(LINK_APPCIRCLE_BUILD)?
+        .query_map(params![sha, build], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(linked)
 }
 
 /// The event a webhook told that the account's read found again: ?1 the SHA, ?2 the event,
@@ -75,12 +80,29 @@ const LINK_TOLD: &str = "
     WHERE id = ?2 AND provider = 'appcircle' AND commit_id = ?3 AND commit_sha IS NULL";
 
 /// Gives the event a webhook told (`told`) the SHA the account's read knows for the same
-/// commit: a build's start names no build id, so only this match finds it.
-pub(super) fn link_told(tx: &mut Tx<'_>, told: i64, s: &Subject) -> Result<()> {
-    if let (Some(guid), Some(sha)) = (&s.commit_id, &s.commit_sha) {
+/// commit: a build's start names no build id, so only this match finds it. Whether it did.
+pub(super) fn link_told(tx: &mut Tx<'_>, told: i64, s: &Subject) -> Result<bool> {
+    let (Some(guid), Some(sha)) = (&s.commit_id, &s.commit_sha) else {
+        return Ok(false);
+    };
+    let changed = tx
+        .conn
+        .prepare_cached(LINK_TOLD)?
+        .execute(params![sha, told, guid])?;
+    Ok(changed == 1)
+}
+
+/// A mirror's copy of an event the inbox gave a SHA after copying it (announced again):
+/// ?1 the SHA, ?2 the inbox, ?3 the event's id there (events_by_origin).
+const LINK_COPY: &str = "
+    UPDATE events SET commit_sha = ?1
+    WHERE origin = ?2 AND origin_id = ?3 AND commit_sha IS NULL";
+
+pub(super) fn link_copy(tx: &mut Tx<'_>, inbox: &str, e: &EventRecord) -> Result<()> {
+    if let Some(sha) = e.commit_sha.as_deref().and_then(crate::model::git_sha) {
         tx.conn
-            .prepare_cached(LINK_TOLD)?
-            .execute(params![sha, told, guid])?;
+            .prepare_cached(LINK_COPY)?
+            .execute(params![sha, inbox, e.id])?;
     }
     Ok(())
 }

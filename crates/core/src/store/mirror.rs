@@ -198,6 +198,8 @@ fn apply_event(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     if known_event(tx.conn, inbox, e)? {
+        // Announced again: the inbox gave it its commit's SHA after it was copied.
+        commits::link_copy(tx, inbox, e)?;
         return Ok(false);
     }
     let subject = Subject {
@@ -251,6 +253,7 @@ fn apply_event(
             commits::sha_to_store(tx, e.provider, &subject)?,
         ])?;
     let event_id = tx.conn.last_insert_rowid();
+    // What a copy links here is not announced again: a mirror has no followers of its own.
     commits::learn(tx, e.provider, &subject)?;
     track(
         tx,

@@ -153,9 +153,19 @@ pub fn apply(
         let key = StreamKey::of(Provider::Appcircle, fact.scope, s);
         // What the read says of the commit counts even when the fact is known: a webhook
         // told the build first, with Appcircle's commit GUID only (a start names no build).
-        commits::learn(tx, Provider::Appcircle, s)?;
-        if let Some(told) = known(tx, &fact, &key)? {
-            commits::link_told(tx, told, s)?;
+        // The events given the SHA are announced again (a catch-up, as the read's own), so
+        // that an inbox's followers give their copies the SHA too.
+        let mut linked = commits::learn(tx, Provider::Appcircle, s)?;
+        let told = known(tx, &fact, &key)?;
+        if let Some(told) = told
+            && commits::link_told(tx, told, s)?
+        {
+            linked.push(told);
+        }
+        for id in linked {
+            event_recorded(tx, id, true, now)?;
+        }
+        if told.is_some() {
             stored.known += 1;
             continue;
         }

@@ -572,6 +572,8 @@ pub(super) fn insert_event(tx: &mut Tx<'_>, d: &Delivery, from: &Provenance<'_>)
         commits::sha_to_store(tx, c.provider, s)?,
     ])?;
     let event_id = tx.conn.last_insert_rowid();
+    // A webhook naming both the commit GUID and its hash is rare; what it links is not
+    // announced again (the account's read does that for what it learns).
     commits::learn(tx, c.provider, s)?;
     track(tx, c.scope, c.outcome, s, &key, event_id, &occurred_at)?;
     if let (Some(task), Some(started)) = (&s.task_id, c.started_at)
