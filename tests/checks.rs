@@ -23,13 +23,7 @@ const BRANCH: &str = "release/2.4";
 fn fake() -> (tokio::runtime::Runtime, fake_appcircle::Shared, SocketAddr) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (fake, addr) = rt.block_on(fake_appcircle::start(1, 1, Clock::system()));
-    {
-        let mut account = fake.account.lock().expect("lock");
-        let profile = &mut account.profiles[0];
-        profile.name = "Acme iOS".into();
-        profile.branches[0].name = BRANCH.into();
-        profile.branches[0].status = 91; // running
-    }
+    fake.release(BRANCH, true);
     (rt, fake, addr)
 }
 

@@ -1020,13 +1020,7 @@ fn a_commit_built_tested_and_shipped_turns_ready_in_the_window() {
     const BRANCH: &str = "release/2.4";
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (fake, addr) = rt.block_on(fake_appcircle::start(1, 1, Clock::system()));
-    {
-        let mut account = fake.account.lock().expect("lock");
-        let profile = &mut account.profiles[0];
-        profile.name = "Acme iOS".into();
-        profile.branches[0].name = BRANCH.into();
-        profile.branches[0].status = 91; // running
-    }
+    fake.release(BRANCH, true);
     let g = common::Gatehouse::new();
     g.connect_appcircle(addr, fake_appcircle::KEY_NAME, fake_appcircle::KEY_SECRET);
     let (ac, gh) = ("e2e-appcircle-secret", "e2e-github-secret");

@@ -403,15 +403,7 @@ async fn a_running_build_told_by_webhook_before_the_read_holds_its_commit_back()
     let w = world().await;
     let sha = sha_of(BUILD);
     w.fake.account.lock().expect("lock").profiles[0].branches[0].status = 91;
-    let status = w
-        .appcircle(
-            "Build Started",
-            json!({"taskId": "task-1", "profileId": "p0", "branchId": "p0b0",
-                   "buildId": "00000000-0000-0000-0000-000000000000",
-                   "commitId": commit_of(BUILD)}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    w.build_started().await;
     w.tick();
     assert_eq!(w.workflow(&sha, 1, Some("success")).await, 200);
     w.connect(w.fake_addr).await;
@@ -448,6 +440,20 @@ async fn an_appcircle_guid_is_never_taken_for_a_sha() {
 }
 
 impl World {
+    /// Appcircle's webhook of BUILD's start: it names the commit's GUID and no build (the
+    /// empty GUID, as Appcircle sends it).
+    async fn build_started(&self) {
+        let status = self
+            .appcircle(
+                "Build Started",
+                json!({"taskId": "task-1", "profileId": "p0", "branchId": "p0b0",
+                       "buildId": "00000000-0000-0000-0000-000000000000",
+                       "commitId": commit_of(BUILD)}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+
     fn newest(&self) -> EventRecord {
         self.store
             .events(&EventQuery::default())
@@ -582,14 +588,7 @@ async fn a_mirror_gets_the_sha_the_inbox_learns_after_copying() {
     let w = world().await;
     let sha = sha_of(BUILD);
     w.fake.account.lock().expect("lock").profiles[0].branches[0].status = 91;
-    let status = w
-        .appcircle(
-            "Build Started",
-            json!({"taskId": "task-1", "profileId": "p0", "branchId": "p0b0",
-                   "commitId": commit_of(BUILD)}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    w.build_started().await;
     let start = w.newest();
     assert_eq!(start.commit_sha, None);
     let desk = world().await;

@@ -58,6 +58,18 @@ pub fn sha_of(build_id: &str) -> String {
     hex.chars().cycle().take(40).collect()
 }
 
+impl Fake {
+    /// The first profile as a release's: "Acme iOS", its first branch `branch`, its latest
+    /// build running or not (succeeded).
+    pub fn release(&self, branch: &str, running: bool) {
+        let mut account = self.account.lock().expect("lock");
+        let profile = &mut account.profiles[0];
+        profile.name = "Acme iOS".into();
+        profile.branches[0].name = branch.into();
+        profile.branches[0].status = if running { 91 } else { 0 };
+    }
+}
+
 /// Appcircle's commit GUID (as the fake names it) of build `build_id`'s commit.
 pub fn commit_of(build_id: &str) -> String {
     format!("commit-{build_id}")
