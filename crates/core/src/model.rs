@@ -271,6 +271,16 @@ pub fn git_sha(s: &str) -> Option<String> {
         .then(|| s.to_ascii_lowercase())
 }
 
+/// Whether a profile named `name` is the one `wanted` names: the name in any case, or a
+/// GitHub repository's name standing for all its workflows (`acme/app` names
+/// `acme/app · CI`). The gate's filter and the recent commits' filter both ask this.
+pub fn names_profile(name: &str, wanted: &str) -> bool {
+    name.eq_ignore_ascii_case(wanted)
+        || name
+            .to_lowercase()
+            .starts_with(&format!("{} · ", wanted.to_lowercase()))
+}
+
 /// "My App / develop": names where known, else ids; `None` when there is neither.
 pub fn subject_name(
     profile_name: &Option<String>,

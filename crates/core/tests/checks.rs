@@ -464,7 +464,9 @@ impl World {
     /// What the desktop's notifier says of the newest event's commit.
     fn ready(&self, notifier: &mut Notifier, settings: &Settings) -> Vec<String> {
         let event = self.newest();
-        let Some(commit) = checks::for_event(&self.store, &event).expect("checks") else {
+        let Some(commit) =
+            checks::for_event(&self.store, &event, &settings.required_checks).expect("checks")
+        else {
             return Vec::new();
         };
         notifier

@@ -11,7 +11,7 @@ use gatehouse_core::rules::checks::{self, CommitChecks};
 use gatehouse_core::rules::gate::{self, Gate, GateFilter};
 use gatehouse_core::rules::notify::{CatchUp, Notifier};
 use gatehouse_core::rules::retention;
-use gatehouse_core::settings::Settings;
+use gatehouse_core::settings::{RequiredChecks, Settings};
 use gatehouse_core::store::{EventRecord, Notice, Store};
 use gatehouse_core::supervise::supervise;
 use tauri::{AppHandle, Emitter, Manager};
@@ -48,11 +48,17 @@ async fn refresh_gate(app: &AppHandle, store: &Arc<Store>, gate: &mut Gate) {
     tray::update(app, gate);
 }
 
-/// The checks of the commit `event` is of, read after it was stored (`None`: of no commit,
-/// or the read failed, which is logged: a missed "is ready" must not stop the loop).
-async fn commit_after(store: &Arc<Store>, event: &EventRecord) -> Option<CommitChecks> {
-    let (store, event) = (store.clone(), event.clone());
-    let read = gatehouse_core::offload::run(move || checks::for_event(&store, &event)).await;
+/// The checks of the commit `event` is of, read after it was stored, under the settings'
+/// `rules` (`None`: of no commit, or the read failed, which is logged: a missed "is ready"
+/// must not stop the loop).
+async fn commit_after(
+    store: &Arc<Store>,
+    event: &EventRecord,
+    rules: &[RequiredChecks],
+) -> Option<CommitChecks> {
+    let (store, event, rules) = (store.clone(), event.clone(), rules.to_vec());
+    let read =
+        gatehouse_core::offload::run(move || checks::for_event(&store, &event, &rules)).await;
     match read.map(|r| r.map_err(|e| e.to_string())) {
         Ok(Ok(commit)) => commit,
         Ok(Err(e)) | Err(e) => {
@@ -217,7 +223,9 @@ impl Live {
                 let mut shown =
                     self.notifications
                         .on_event(event, &self.gate, &self.settings, quiet, now);
-                if let Some(commit) = commit_after(&self.store, event).await {
+                if let Some(commit) =
+                    commit_after(&self.store, event, &self.settings.required_checks).await
+                {
                     shown.extend(self.notifications.on_commit(
                         event,
                         &commit,

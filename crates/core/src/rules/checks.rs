@@ -395,7 +395,7 @@ pub fn for_commit(store: &Store, commit: &str) -> Result<CommitChecks> {
     let sha = resolve(store, commit)?;
     let rules = store.settings()?.required_checks;
     let c = stored(store, &sha, &rules)?;
-    if c.checks.iter().all(|c| c.runs == 0) {
+    if c.last_at.is_none() {
         return Err(Error::NotFound(format!(
             "no check has reported for commit {sha}"
         )));
@@ -403,17 +403,21 @@ pub fn for_commit(store: &Store, commit: &str) -> Result<CommitChecks> {
     Ok(c)
 }
 
-/// The checks of the commit event `e` is of, if it is of one (the desktop asks after each
-/// live event, to say when a commit becomes ready).
-pub fn for_event(store: &Store, e: &EventRecord) -> Result<Option<CommitChecks>> {
+/// The checks of the commit event `e` is of, if it is of one, under `rules` (the desktop
+/// asks after each live event, to say when a commit becomes ready, with the settings it
+/// has just read).
+pub fn for_event(
+    store: &Store,
+    e: &EventRecord,
+    rules: &[RequiredChecks],
+) -> Result<Option<CommitChecks>> {
     if !crate::model::is_gated(e.scope) {
         return Ok(None);
     }
     let Some(sha) = store.commit_of(e)? else {
         return Ok(None);
     };
-    let rules = store.settings()?.required_checks;
-    Ok(Some(stored(store, &sha, &rules)?))
+    Ok(Some(stored(store, &sha, rules)?))
 }
 
 /// The newest commits (at most `limit`, those `filter` keeps), each with its checks.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Outcome, Provider, Scope};
+use crate::model::{Outcome, Provider, Scope, names_profile};
 use crate::store::{EventRecord, RecentOutcome, StreamRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,11 +110,8 @@ pub struct GateFilter {
 /// (`acme/app` matches `acme/app · CI`).
 fn matches(wanted: &Option<String>, id: &Option<String>, name: &Option<String>) -> bool {
     let Some(wanted) = wanted else { return true };
-    let repository = format!("{} · ", wanted.to_lowercase());
     id.as_deref() == Some(wanted.as_str())
-        || name.as_deref().is_some_and(|n| {
-            n.eq_ignore_ascii_case(wanted) || n.to_lowercase().starts_with(&repository)
-        })
+        || name.as_deref().is_some_and(|n| names_profile(n, wanted))
 }
 
 pub fn evaluate(rows: Vec<StreamRow>, filter: &GateFilter) -> Gate {

@@ -11,7 +11,7 @@ use super::read::{event_row, event_select};
 use super::records::EventRecord;
 use super::writer::Tx;
 use crate::Result;
-use crate::model::{Provider, Scope, Subject};
+use crate::model::{Provider, Scope, Subject, names_profile};
 
 /// Fewest hex digits a commit is asked for by (as `git` abbreviates them).
 pub const MIN_PREFIX: usize = 7;
@@ -25,16 +25,20 @@ pub const RECENT_SCAN: u32 = 20_000;
 
 const SHA_OF_APPCIRCLE_COMMIT: &str = "SELECT sha FROM appcircle_commits WHERE commit_id = ?1";
 
+/// The SHA the account's read learnt for Appcircle's commit `guid` (a primary-key read).
+fn appcircle_sha(conn: &Connection, guid: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(SHA_OF_APPCIRCLE_COMMIT)?
+        .query_row([guid], |r| r.get(0))
+        .optional()?)
+}
+
 /// The SHA an event is stored with: its own, or, for Appcircle's, its commit GUID's once
-/// the account's read learnt it (a primary-key read; no write).
+/// the account's read learnt it (a read; no write).
 pub(super) fn sha_to_store(tx: &Tx<'_>, provider: Provider, s: &Subject) -> Result<Option<String>> {
     match (&s.commit_sha, provider, &s.commit_id) {
         (Some(sha), _, _) => Ok(Some(sha.clone())),
-        (None, Provider::Appcircle, Some(guid)) => Ok(tx
-            .conn
-            .prepare_cached(SHA_OF_APPCIRCLE_COMMIT)?
-            .query_row([guid], |r| r.get(0))
-            .optional()?),
+        (None, Provider::Appcircle, Some(guid)) => appcircle_sha(tx.conn, guid),
         _ => Ok(None),
     }
 }
@@ -181,14 +185,10 @@ pub fn sha_of(conn: &Connection, e: &EventRecord) -> Result<Option<String>> {
     if e.commit_sha.is_some() || e.provider != Provider::Appcircle {
         return Ok(e.commit_sha.clone());
     }
-    if let Some(guid) = &e.commit_id {
-        let sha: Option<String> = conn
-            .prepare_cached(SHA_OF_APPCIRCLE_COMMIT)?
-            .query_row([guid], |r| r.get(0))
-            .optional()?;
-        if sha.is_some() {
-            return Ok(sha);
-        }
+    if let Some(guid) = &e.commit_id
+        && let Some(sha) = appcircle_sha(conn, guid)?
+    {
+        return Ok(Some(sha));
     }
     match &e.build_id {
         Some(build) if e.scope != Scope::Build => Ok(conn
@@ -223,12 +223,9 @@ pub struct CommitFilter<'a> {
 impl CommitFilter<'_> {
     fn matches(&self, branch: Option<&str>, profile: Option<&str>) -> bool {
         let on_branch = self.branch.is_none_or(|b| branch == Some(b));
-        let of_repository = self.repository.is_none_or(|r| {
-            profile.is_some_and(|p| {
-                let (p, r) = (p.to_lowercase(), r.to_lowercase());
-                p == r || p.starts_with(&format!("{r} · "))
-            })
-        });
+        let of_repository = self
+            .repository
+            .is_none_or(|r| profile.is_some_and(|p| names_profile(p, r)));
         on_branch && of_repository
     }
 }
